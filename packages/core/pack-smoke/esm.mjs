@@ -1,0 +1,19 @@
+// Runs inside a fresh project that installed the packed tarballs with npm (scripts/pack-check.mjs).
+import assert from 'node:assert/strict';
+import { CacheErrorCode, getCache, isCacheError, StorageLevel } from '@stowage/core';
+
+const cache = await getCache({ url: 'memory://', prefix: 'pack', env: {} });
+assert.equal(await cache.get('missing'), undefined);
+assert.equal(await cache.set('greeting', { hello: 'world' }), true);
+assert.deepEqual(await cache.get('greeting'), { hello: 'world' });
+const tenant = cache.scoped(StorageLevel.Stack, { stack: 'acme' });
+await tenant.set('n', 42);
+assert.equal(await tenant.get('n'), 42);
+assert.equal(await cache.scoped(StorageLevel.Stack, { stack: 'other' }).get('n'), undefined);
+await cache.close();
+
+// A backend package that is not installed is named in the error.
+const error = await getCache({ url: 'redis://127.0.0.1:6379', env: {} }).catch((e) => e);
+assert.ok(isCacheError(error, CacheErrorCode.Config), String(error));
+assert.match(error.message, /@stowage\/backend-redis/);
+console.log('core ESM ok');

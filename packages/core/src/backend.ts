@@ -1,0 +1,156 @@
+/**
+ * The backend contract: what every storage backend (memory, memcached, Redis, or your own)
+ * implements. A backend moves bytes and a 32-bit flags value and nothing else: the client owns
+ * keys (prefix, scope, validation, hashing), encoding (flags, compression, encryption), integrity,
+ * recent keys, deadlines and the error policy.
+ *
+ * Run `@stowage/conformance` against a backend to check it keeps this contract.
+ */
+
+/** A value or a promise of it. Backends that answer synchronously save the client a promise. */
+export type Awaitable<T> = T | Promise<T>;
+
+/** What a backend stores under a key: opaque bytes plus the flags value. */
+export interface StoredEntry {
+  /**
+   * The payload. The client never mutates a buffer after handing it over, and backends must not
+   * mutate one they return; a backend may therefore keep and return the same buffer.
+   */
+  readonly value: Uint8Array;
+  /**
+   * An unsigned 32-bit integer stored opaquely beside the value. The client stores a
+   * {@link CacheReturnCode}; backends must round-trip any value from 0 to 2^32 − 1.
+   */
+  readonly flags: number;
+}
+
+/** One write of a batch (`setMany`). */
+export interface BackendWrite {
+  /** The full key (already prefixed, scoped and validated by the client). */
+  readonly key: string;
+  /** The bytes and flags to store. */
+  readonly entry: StoredEntry;
+}
+
+/** Static facts about a backend. The conformance suite checks every claim. */
+export interface BackendCapabilities {
+  /**
+   * Finest TTL the store enforces. A `'seconds'` backend rounds a fractional TTL **up** to whole
+   * seconds, so 0.5 s becomes 1 s and never 0 (which would mean "no expiry").
+   */
+  readonly ttlPrecision: 'milliseconds' | 'seconds';
+  /**
+   * `true` when `clear()` removes only this backend's own namespace; `false` when it has to flush
+   * the whole server (memcached cannot list keys).
+   */
+  readonly scopedClear: boolean;
+  /**
+   * `true` when the store lives in this process and never waits on I/O, so the client skips its
+   * per-call deadline timer. Remote backends must say `false`.
+   */
+  readonly inProcess: boolean;
+  /**
+   * Counter semantics of `incr`/`decr`:
+   * - `'unsigned64'` — memcached: values are 0 … 2^64 − 1, `incr` wraps at 2^64, `decr` stops at 0;
+   * - `'signed64'` — Redis: values are −2^63 … 2^63 − 1, `decr` may go negative, overflow is an error.
+   */
+  readonly counters: 'unsigned64' | 'signed64';
+  /** `true` when `flush(delaySeconds)` honours a delay greater than 0. */
+  readonly delayedFlush: boolean;
+}
+
+/** Size limits a backend enforces; the client checks them before any I/O. */
+export interface BackendLimits {
+  /** Largest full key, in UTF-8 bytes. memcached's limit, 250, is every bundled backend's default. */
+  readonly maxKeyBytes: number;
+  /** Largest stored payload, in bytes, after compression and encryption. */
+  readonly maxValueBytes: number;
+}
+
+/**
+ * A storage backend. Every method may answer synchronously or with a promise.
+ *
+ * Rules every implementation keeps:
+ * - keys arrive already validated; values are opaque bytes and flags;
+ * - a miss is `undefined`, never `null`;
+ * - a TTL is in seconds, may be fractional, and `0` means no expiry;
+ * - transport failures are thrown as `CacheBackendError` (or `CacheTimeoutError`) with the client
+ *   error as `cause` — never swallowed, never logged, never a raw client error;
+ * - every call settles: remote backends keep their own per-call deadline and clean up behind it;
+ * - a read never returns bytes that belong to another key.
+ */
+export interface CacheBackend {
+  /** Short name used in errors and events (`memory`, `memcached`, `redis`). */
+  readonly name: string;
+  /** What the backend can do; see {@link BackendCapabilities}. */
+  readonly capabilities: BackendCapabilities;
+  /** Key and value size limits; see {@link BackendLimits}. */
+  readonly limits: BackendLimits;
+
+  /** Reads one entry; `undefined` on a miss. */
+  get(key: string): Awaitable<StoredEntry | undefined>;
+  /**
+   * Reads many entries in as few round trips as the transport allows. The result is aligned with
+   * `keys`: element `i` is the entry of `keys[i]` or `undefined`. Duplicate keys are allowed.
+   */
+  getMany(keys: readonly string[]): Awaitable<ReadonlyArray<StoredEntry | undefined>>;
+  /** Stores an entry. Resolves `false` when the server refused it (for example: too large). */
+  set(key: string, entry: StoredEntry, ttlSeconds: number): Awaitable<boolean>;
+  /**
+   * Optional: stores an entry and reads it back in one round trip (memcached: a pipelined set and
+   * get on one connection; Redis: one pipeline), for the client's integrity check. Resolves the
+   * entry as read back, or `undefined` when the server does not hold it. Without this method the
+   * client calls `set` then `get`.
+   */
+  setAndRead?(
+    key: string,
+    entry: StoredEntry,
+    ttlSeconds: number,
+  ): Awaitable<StoredEntry | undefined>;
+  /**
+   * Stores many entries, pipelined. Resolves the keys that were **not** stored. With duplicate
+   * keys the last write wins.
+   */
+  setMany(writes: readonly BackendWrite[], ttlSeconds: number): Awaitable<readonly string[]>;
+  /** Stores only if the key holds nothing; resolves `false` when it already exists. */
+  add(key: string, entry: StoredEntry, ttlSeconds: number): Awaitable<boolean>;
+  /** Sets a new TTL on an existing entry; resolves `false` on a miss. */
+  touch(key: string, ttlSeconds: number): Awaitable<boolean>;
+  /**
+   * Adds `delta` (≥ 0) to a decimal integer value, keeping its flags and TTL. Resolves the new
+   * value, or `undefined` on a miss. Throws `CacheValueError` when the stored bytes are not a
+   * decimal integer. See {@link BackendCapabilities.counters} for the range.
+   */
+  incr(key: string, delta: bigint): Awaitable<bigint | undefined>;
+  /** Subtracts `delta` (≥ 0); otherwise as {@link CacheBackend.incr}. */
+  decr(key: string, delta: bigint): Awaitable<bigint | undefined>;
+  /** Deletes one entry; resolves `true` when it existed. */
+  delete(key: string): Awaitable<boolean>;
+  /** Deletes many entries, pipelined. */
+  deleteMany(keys: readonly string[]): Awaitable<void>;
+  /**
+   * Removes this backend's entries: only its own namespace when `capabilities.scopedClear`,
+   * otherwise everything on the server.
+   */
+  clear(): Awaitable<void>;
+  /** Removes everything on the server (memcached `flush_all`, Redis `FLUSHDB`), after `delaySeconds`. */
+  flush(delaySeconds: number): Awaitable<void>;
+  /** Releases connections. Idempotent; closes only clients the backend created itself. */
+  close(): Awaitable<void>;
+}
+
+/** Options `getCache` passes when it creates a backend from a URL. */
+export interface BackendUrlOptions {
+  /** Per-call deadline, in milliseconds, that the backend should apply to its own I/O. */
+  readonly timeoutMs: number;
+}
+
+/**
+ * What a backend package exports so `getCache({ url })` can create it: `memory://` loads
+ * `@stowage/backend-memory`, `memcached://` `@stowage/backend-memcached`, `redis://` and
+ * `rediss://` `@stowage/backend-redis`.
+ */
+export interface BackendModule {
+  /** Creates a backend from a `CACHE_URL`-style URL. Must not open connections. */
+  createBackendFromUrl(url: URL, options: BackendUrlOptions): CacheBackend;
+}

@@ -1,0 +1,1175 @@
+import type { Awaitable, BackendWrite, CacheBackend, StoredEntry } from './backend.js';
+import { createAesGcmCipher, type CacheCipher } from './cipher.js';
+import { Codec, type Deserializer, type Serializer } from './codec.js';
+import { toCacheError, withDeadline, type CallInfo } from './deadline.js';
+import {
+  CacheConfigError,
+  CacheError,
+  CacheErrorCode,
+  CacheScopeError,
+  CacheValueError,
+  CacheWriteError,
+  isCacheError,
+} from './errors.js';
+import {
+  CacheEvents,
+  type CacheEventName,
+  type CacheListener,
+  type CacheOperation,
+  type CacheStats,
+} from './events.js';
+import {
+  checkSegment,
+  DEFAULT_KEY_SEPARATOR,
+  KeySpace,
+  LongKeys,
+  type CacheScope,
+} from './keys.js';
+import { WriteQuarantine } from './quarantine.js';
+import { DEFAULT_RECENT_KEYS, RecentKeysStack, type RecentKey } from './recent-keys.js';
+import type { StorageLevel } from './storage-level.js';
+import { toTtlSeconds, type Ttl } from './ttl.js';
+
+/** Default per-call deadline, in milliseconds (Q2's one-second socket timeout). */
+export const DEFAULT_TIMEOUT_MS = 1000;
+/** Default compression threshold, in bytes: payloads at least this large are zlib-compressed. */
+export const DEFAULT_COMPRESS_THRESHOLD = 1024;
+/** Default limit on inflated payloads, in bytes (16 MiB). */
+export const DEFAULT_MAX_DECOMPRESSED_BYTES: number = 16 * 1024 * 1024;
+/** Default quarantine after an indeterminate write, in milliseconds. */
+export const DEFAULT_QUARANTINE_MS = 5000;
+
+/** Options of {@link CacheClient}. */
+export interface CacheClientOptions<T = unknown> {
+  /** Where entries are stored: a backend instance (`createMemoryBackend()`, …). */
+  readonly backend: CacheBackend;
+  /**
+   * Prefix of every key (Q2's `CACHE['PREFIX']`), joined to the key by `keySeparator`. Must not
+   * contain the separator, whitespace or control characters.
+   * @default '' (no prefix)
+   */
+  readonly prefix?: string | undefined;
+  /**
+   * Separator between prefix, scope segment and key. `''` reproduces Q2's raw concatenation (only
+   * for sharing keys with Python services: without a separator, `12` + `3x` and `123` + `x` collide).
+   * @default ':'
+   */
+  readonly keySeparator?: string | undefined;
+  /**
+   * What to do with a full key over the backend's `maxKeyBytes` (250 by default): `'error'` throws
+   * `CacheKeyError`; `'hash'` stores it as a readable head plus `#` and its SHA-256.
+   * @default 'error'
+   */
+  readonly longKeys?: LongKeys | undefined;
+  /** The service name used by `scoped(StorageLevel.Service)` when the scope gives none. */
+  readonly service?: string | undefined;
+  /**
+   * zlib compression: `true` compresses every payload (Q2's behaviour), `false` never, a number
+   * compresses payloads of at least that many bytes when that makes them smaller. Integers are
+   * never compressed, so memcached's `incr` keeps working on them.
+   * @default 1024 (bytes)
+   */
+  readonly compress?: boolean | number | undefined;
+  /**
+   * Turns on AES-256-GCM encryption with this key (key id 0): 32 raw bytes, or a passphrase from
+   * which a key is derived with scrypt. For key rotation or Fernet, pass `cipher` instead.
+   * @default undefined (no encryption)
+   */
+  readonly encryptionKey?: string | Uint8Array | undefined;
+  /** A cipher (`createAesGcmCipher({ keys })`, `createFernetCipher(…)`, or your own). */
+  readonly cipher?: CacheCipher | undefined;
+  /**
+   * With encryption on, also read items that are not encrypted (written before encryption was
+   * turned on). Off by default: an unencrypted item then reads as a miss plus a `warning`.
+   * @default false
+   */
+  readonly acceptPlaintext?: boolean | undefined;
+  /**
+   * Largest payload, in bytes, that a read inflates; a larger one (a decompression bomb) is read
+   * as a miss. Writes that compress a larger payload are refused.
+   * @default 16777216 (16 MiB)
+   */
+  readonly maxDecompressedBytes?: number | undefined;
+  /** Runs before encoding on every write; must return a string, number, bigint or JSON value. */
+  readonly serializer?: ((value: T) => unknown) | undefined;
+  /** Runs after decoding on every hit (never on a miss or a default). */
+  readonly deserializer?: ((value: unknown) => T) | undefined;
+  /**
+   * Deadline of every backend call, in milliseconds: a call that has not settled by then rejects
+   * with `CacheTimeoutError`. Not applied to in-process backends, which cannot hang.
+   * @default 1000
+   */
+  readonly timeoutMs?: number | undefined;
+  /**
+   * TTL of writes that give none: seconds or a string with a unit (`'5m'`). `0` means no expiry.
+   * @default 0
+   */
+  readonly defaultTtl?: Ttl | undefined;
+  /**
+   * How many recent keys to remember for `recentKeys()` and `bustRecent()`; `0` or `false`
+   * turns tracking off.
+   * @default 100
+   */
+  readonly recentKeys?: number | false | undefined;
+  /**
+   * How long, in milliseconds, a key whose write failed indeterminately (timed out) stays in
+   * quarantine: reads see only writes confirmed since, and when the window ends the key is
+   * rewritten or deleted, so a late-landing stale write never surfaces. `0` turns it off.
+   * @default 5000
+   */
+  readonly quarantineMs?: number | undefined;
+  /**
+   * Whether `close()` also closes the backend.
+   * @default true
+   */
+  readonly ownsBackend?: boolean | undefined;
+  /** Clock in epoch milliseconds, for recent-key expiry and quarantine (tests inject one). @default Date.now */
+  readonly now?: (() => number) | undefined;
+}
+
+/** Options of a single write. */
+export interface SetOptions {
+  /** Time to live: seconds, or a string with a unit (`'30s'`). `0` = no expiry. @default the client's `defaultTtl` */
+  readonly ttl?: Ttl | undefined;
+  /**
+   * Skip the read-back that confirms the server holds exactly what was written (Q2's
+   * `skip_integrity_check`). Saves a round trip, useful for large values.
+   * @default false
+   */
+  readonly skipIntegrityCheck?: boolean | undefined;
+}
+
+/** Options of {@link CacheClient.setMany}. */
+export interface SetManyOptions {
+  /** Time to live of every entry. @default the client's `defaultTtl` */
+  readonly ttl?: Ttl | undefined;
+}
+
+/** Options of {@link CacheClient.getOrSet}. */
+export interface GetOrSetOptions extends SetOptions {
+  /**
+   * `false` (default): a backend failure is reported (`onError`, `error` event) and the factory
+   * runs anyway — the cache fails open. `true`: backend errors are thrown.
+   * @default false
+   */
+  readonly strict?: boolean | undefined;
+  /** Called with backend errors that were not thrown because `strict` is off. */
+  readonly onError?: ((error: CacheError) => void) | undefined;
+}
+
+/** Options of {@link CacheClient.flushAll}. */
+export interface FlushOptions {
+  /** Seconds to wait before flushing (memcached's `flush_all <delay>`). @default 0 */
+  readonly delaySeconds?: number | undefined;
+}
+
+/** Entries for {@link CacheClient.setMany}: an object, a `Map`, or any iterable of pairs. */
+export type SetManyEntries<T> =
+  Readonly<Record<string, T>> | ReadonlyMap<string, T> | Iterable<readonly [string, T]>;
+
+const MISS: unique symbol = Symbol('miss');
+type Miss = typeof MISS;
+const MAX_DELTA = 2n ** 64n - 1n;
+
+function isPromise<V>(value: Awaitable<V>): value is Promise<V> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
+function sameEntry(a: StoredEntry | undefined, b: StoredEntry): boolean {
+  if (a === undefined || a.flags !== b.flags) return false;
+  if (a.value === b.value) return true;
+  return Buffer.from(a.value.buffer, a.value.byteOffset, a.value.byteLength).equals(b.value);
+}
+
+function toEntryPairs<T>(entries: SetManyEntries<T>): Array<readonly [string, T]> {
+  if (entries instanceof Map) return [...(entries as ReadonlyMap<string, T>)];
+  if (typeof entries === 'object' && entries !== null && Symbol.iterator in entries) {
+    return [...(entries as Iterable<readonly [string, T]>)];
+  }
+  if (typeof entries !== 'object' || entries === null) {
+    throw new CacheValueError(
+      '`entries` must be an object, a Map or an iterable of [key, value] pairs',
+    );
+  }
+  return Object.entries(entries as Readonly<Record<string, T>>);
+}
+
+function positiveInteger(value: unknown, name: string, allowZero: boolean): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < (allowZero ? 0 : 1)) {
+    throw new CacheConfigError(
+      `\`${name}\` must be an integer ${allowZero ? '≥ 0' : '> 0'}; got ${String(value)}`,
+    );
+  }
+  return value;
+}
+
+/** State shared by a client and every client scoped from it. */
+class SharedState<T> {
+  readonly backend: CacheBackend;
+  readonly codec: Codec;
+  readonly recent: RecentKeysStack;
+  readonly events: CacheEvents;
+  readonly stats: CacheStats = {
+    hits: 0,
+    misses: 0,
+    sets: 0,
+    setFailures: 0,
+    deletes: 0,
+    errors: 0,
+    decodeErrors: 0,
+    integrityFailures: 0,
+    listenerErrors: 0,
+  };
+  readonly inflight = new Map<string, Promise<unknown>>();
+  readonly quarantine: WriteQuarantine | undefined;
+  readonly timeoutMs: number;
+  readonly defaultTtlSeconds: number;
+  readonly service: string | undefined;
+  readonly ownsBackend: boolean;
+  readonly now: () => number;
+  readonly inProcess: boolean;
+  readonly maxValueBytes: number;
+  closed = false;
+  closing: Promise<void> | undefined;
+
+  constructor(options: CacheClientOptions<T>) {
+    const backend = options.backend as CacheBackend | undefined;
+    if (typeof backend !== 'object' || backend === null || typeof backend.get !== 'function') {
+      throw new CacheConfigError(
+        '`backend` must be a cache backend (for example `createMemoryBackend()`)',
+      );
+    }
+    this.backend = backend;
+    this.inProcess = backend.capabilities.inProcess;
+    this.maxValueBytes = backend.limits.maxValueBytes;
+    this.now = options.now ?? Date.now;
+    this.timeoutMs = positiveInteger(options.timeoutMs ?? DEFAULT_TIMEOUT_MS, 'timeoutMs', false);
+    try {
+      this.defaultTtlSeconds = toTtlSeconds(options.defaultTtl ?? 0, 'defaultTtl');
+    } catch (error) {
+      throw new CacheConfigError((error as Error).message);
+    }
+    this.ownsBackend = options.ownsBackend ?? true;
+    this.service = options.service;
+
+    const compress = options.compress ?? DEFAULT_COMPRESS_THRESHOLD;
+    if (
+      typeof compress !== 'boolean' &&
+      (typeof compress !== 'number' || !Number.isInteger(compress) || compress < 0)
+    ) {
+      throw new CacheConfigError(
+        '`compress` must be true, false or a threshold in bytes (an integer ≥ 0)',
+      );
+    }
+    if (options.cipher !== undefined && options.encryptionKey !== undefined) {
+      throw new CacheConfigError('pass either `encryptionKey` or `cipher`, not both');
+    }
+    let cipher = options.cipher;
+    if (
+      cipher !== undefined &&
+      (typeof cipher.encrypt !== 'function' || typeof cipher.decrypt !== 'function')
+    ) {
+      throw new CacheConfigError('`cipher` must have `encrypt` and `decrypt` methods');
+    }
+    if (options.encryptionKey !== undefined && options.encryptionKey !== '') {
+      cipher = createAesGcmCipher({ keys: { id: 0, key: options.encryptionKey } });
+    }
+    this.codec = new Codec({
+      compress,
+      cipher,
+      acceptPlaintext: options.acceptPlaintext ?? false,
+      maxDecompressedBytes: positiveInteger(
+        options.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES,
+        'maxDecompressedBytes',
+        false,
+      ),
+      serializer: options.serializer as Serializer | undefined,
+      deserializer: options.deserializer as Deserializer | undefined,
+    });
+
+    const recentSize =
+      options.recentKeys === false ? 0 : (options.recentKeys ?? DEFAULT_RECENT_KEYS);
+    this.recent = new RecentKeysStack(positiveInteger(recentSize, 'recentKeys', true), this.now);
+    this.events = new CacheEvents(() => {
+      this.stats.listenerErrors++;
+    });
+    const quarantineMs = positiveInteger(
+      options.quarantineMs ?? DEFAULT_QUARANTINE_MS,
+      'quarantineMs',
+      true,
+    );
+    this.quarantine =
+      quarantineMs === 0 || this.inProcess
+        ? undefined
+        : new WriteQuarantine(
+            quarantineMs,
+            {
+              delete: async (fullKey) =>
+                this.call('quarantine', fullKey, false, () => backend.delete(fullKey)),
+              rewrite: async (fullKey, entry, ttl) =>
+                this.call('quarantine', fullKey, true, () => backend.set(fullKey, entry, ttl)),
+              onGiveUp: (fullKey, error) => {
+                this.warn(
+                  'quarantine',
+                  'quarantine',
+                  undefined,
+                  fullKey,
+                  toCacheError(error, this.info('quarantine', fullKey, true)),
+                );
+              },
+            },
+            this.now,
+          );
+  }
+
+  info(operation: string, key: string | undefined, write: boolean): CallInfo {
+    return { backend: this.backend.name, operation, key, write };
+  }
+
+  /**
+   * Calls the backend: converts anything thrown into a Stowage error and, for remote backends,
+   * applies the deadline. Returns synchronously when the backend did.
+   */
+  call<R>(
+    operation: string,
+    key: string | undefined,
+    write: boolean,
+    run: () => Awaitable<R>,
+  ): Awaitable<R> {
+    let result: Awaitable<R>;
+    try {
+      result = run();
+    } catch (error) {
+      throw toCacheError(error, this.info(operation, key, write));
+    }
+    if (!isPromise(result)) return result;
+    const info = this.info(operation, key, write);
+    if (this.inProcess)
+      return result.catch((error: unknown) => Promise.reject(toCacheError(error, info)));
+    return withDeadline(result, this.timeoutMs, info);
+  }
+
+  warn(
+    kind: 'decode' | 'integrity' | 'quarantine',
+    operation: CacheOperation,
+    key: string | undefined,
+    fullKey: string | undefined,
+    error: CacheError,
+  ): void {
+    if (kind === 'decode') this.stats.decodeErrors++;
+    else if (kind === 'integrity') this.stats.integrityFailures++;
+    if (this.events.has('warning'))
+      this.events.emit('warning', { kind, operation, key, fullKey, error });
+  }
+
+  failed(
+    operation: CacheOperation,
+    key: string | undefined,
+    error: unknown,
+    fullKey?: string,
+    write = false,
+  ): CacheError {
+    const cacheError = toCacheError(error, this.info(operation, fullKey, write));
+    this.stats.errors++;
+    if (this.events.has('error')) this.events.emit('error', { operation, key, error: cacheError });
+    if (
+      write &&
+      this.quarantine !== undefined &&
+      fullKey !== undefined &&
+      isCacheError(cacheError)
+    ) {
+      const indeterminate = (cacheError as { indeterminate?: unknown }).indeterminate === true;
+      if (indeterminate) this.quarantine.begin(fullKey);
+    }
+    return cacheError;
+  }
+
+  timing(
+    operation: CacheOperation,
+    started: number,
+    keys: number,
+    outcome: 'hit' | 'miss' | 'ok' | 'error',
+  ): void {
+    this.events.emit('timing', {
+      operation,
+      durationMs: performance.now() - started,
+      keys,
+      outcome,
+    });
+  }
+}
+
+/** Passed by `scoped()` to build a client that shares its parent's state; not constructible outside. */
+class ScopedInit<T> {
+  readonly #brand = true;
+  readonly shared: SharedState<T>;
+  readonly keys: KeySpace;
+
+  constructor(shared: SharedState<T>, keys: KeySpace) {
+    this.shared = shared;
+    this.keys = keys;
+  }
+
+  static is(value: unknown): value is ScopedInit<unknown> {
+    return typeof value === 'object' && value !== null && #brand in value;
+  }
+}
+
+/**
+ * The cache client (Q2's `Q2CacheClient`): prefixes and scopes keys, encodes values with Q2's
+ * flags, compresses and encrypts them, checks writes, remembers recent keys, and puts a deadline
+ * on every backend call.
+ *
+ * Reads of items that do not decode (foreign flags, corrupt data, failed authentication) are
+ * misses plus a `warning` event; backend failures are thrown as `CacheBackendError` /
+ * `CacheTimeoutError`; bad input is thrown before any I/O.
+ *
+ * @example
+ * const cache = new CacheClient({ backend: createMemoryBackend(), prefix: 'billing' });
+ * await cache.set('rates', { eur: 1.08 }, { ttl: '5m' });
+ * const rates = await cache.get('rates');
+ */
+export class CacheClient<T = unknown> {
+  readonly #shared: SharedState<T>;
+  readonly #keys: KeySpace;
+
+  constructor(options: CacheClientOptions<T>) {
+    if (ScopedInit.is(options)) {
+      const init = options as unknown as ScopedInit<T>;
+      this.#shared = init.shared;
+      this.#keys = init.keys;
+      return;
+    }
+    if (typeof options !== 'object' || options === null) {
+      throw new CacheConfigError('options must be an object with at least `backend`');
+    }
+    const separator = options.keySeparator ?? DEFAULT_KEY_SEPARATOR;
+    if (typeof separator !== 'string' || /[\s\x00-\x1f\x7f]/.test(separator)) {
+      throw new CacheConfigError(
+        '`keySeparator` must be a string without whitespace or control characters',
+      );
+    }
+    const prefix = options.prefix ?? '';
+    if (prefix !== '') checkSegment(prefix, '`prefix`', separator);
+    if (options.service !== undefined) checkSegment(options.service, '`service`', separator);
+    const longKeys = options.longKeys ?? LongKeys.Error;
+    if (longKeys !== LongKeys.Error && longKeys !== LongKeys.Hash) {
+      throw new CacheConfigError("`longKeys` must be 'error' or 'hash'");
+    }
+    this.#shared = new SharedState(options);
+    this.#keys = new KeySpace({
+      prefix,
+      separator,
+      longKeys,
+      maxKeyBytes: this.#shared.backend.limits.maxKeyBytes,
+    });
+  }
+
+  /** The backend this client stores into. */
+  get backend(): CacheBackend {
+    return this.#shared.backend;
+  }
+
+  /** Everything put before a caller's key: prefix and scope segment with separators (`'app:stack=acme:'`). */
+  get keyPrefix(): string {
+    return this.#keys.head;
+  }
+
+  /** The storage level of a scoped client, `undefined` for the root client. */
+  get level(): StorageLevel | undefined {
+    return this.#keys.level;
+  }
+
+  /** True when values are encrypted. */
+  get encrypted(): boolean {
+    return this.#shared.codec.encrypted;
+  }
+
+  /** Returns the full key a caller key maps to (validated; hashed if `longKeys: 'hash'`). */
+  fullKey(key: string): string {
+    return this.#keys.full(key);
+  }
+
+  /**
+   * A client whose keys carry a scope segment: `StorageLevel.Service` (the service name),
+   * `Stack` (a tenant) or `Session` (a user session). It shares the backend, settings, recent keys,
+   * events and stats of this client. A Stack or Session level without its id throws
+   * `CacheScopeError`: it never falls back to a broader scope. Scoping a scoped client replaces
+   * its scope.
+   *
+   * @example
+   * const tenant = cache.scoped(StorageLevel.Stack, { stack: customerKey });
+   */
+  scoped(level: StorageLevel, scope?: CacheScope): CacheClient<T> {
+    const resolved = KeySpace.resolveScope(level, scope, this.#shared.service);
+    const id = checkSegment(
+      resolved.id,
+      `${resolved.level} id`,
+      this.#keys.options.separator,
+      (message) => new CacheScopeError(message, resolved.level),
+    );
+    return new CacheClient<T>(
+      new ScopedInit(this.#shared, this.#keys.scoped(resolved.level, id)) as never,
+    );
+  }
+
+  /** Subscribes to an event (`hit`, `miss`, `set`, `delete`, `warning`, `error`, `timing`); returns an unsubscribe function. */
+  on<E extends CacheEventName>(event: E, listener: CacheListener<E>): () => void {
+    return this.#shared.events.on(event, listener);
+  }
+
+  /** A snapshot of the counters shared by this client and its scoped clients. */
+  stats(): CacheStats {
+    return { ...this.#shared.stats };
+  }
+
+  #assertOpen(): void {
+    if (this.#shared.closed)
+      throw new CacheError(CacheErrorCode.Closed, 'the cache client is closed');
+  }
+
+  #ttl(ttl: Ttl | undefined): number {
+    return ttl === undefined ? this.#shared.defaultTtlSeconds : toTtlSeconds(ttl);
+  }
+
+  #expiry(ttlSeconds: number): number | null {
+    return ttlSeconds === 0 ? null : this.#shared.now() + ttlSeconds * 1000;
+  }
+
+  #encode(key: string, fullKey: string, value: unknown): StoredEntry {
+    if (value === undefined) throw new CacheValueError('value is not cacheable: undefined', key);
+    const entry = this.#shared.codec.encode(value, fullKey, key);
+    if (entry.value.byteLength > this.#shared.maxValueBytes) {
+      throw new CacheValueError(
+        `value is too large: ${entry.value.byteLength} bytes after encoding, the backend's limit is ${this.#shared.maxValueBytes}`,
+        key,
+      );
+    }
+    return entry;
+  }
+
+  /** Decodes an entry; a failure is a miss plus a warning. */
+  #decode(operation: CacheOperation, key: string, fullKey: string, entry: StoredEntry): unknown {
+    try {
+      return this.#shared.codec.decode(entry, fullKey);
+    } catch (error) {
+      this.#shared.warn('decode', operation, key, fullKey, error as CacheError);
+      return MISS;
+    }
+  }
+
+  /** Reads one key; resolves the decoded value or `MISS`. */
+  async #read(operation: CacheOperation, key: string, fullKey: string): Promise<unknown> {
+    const shared = this.#shared;
+    const timed = shared.events.has('timing');
+    const started = timed ? performance.now() : 0;
+    let entry: StoredEntry | undefined;
+    if (shared.quarantine !== undefined && shared.quarantine.has(fullKey)) {
+      entry = shared.quarantine.latest(fullKey);
+    } else {
+      try {
+        const pending = shared.call(operation, fullKey, false, () => shared.backend.get(fullKey));
+        entry = isPromise(pending) ? await pending : pending;
+      } catch (error) {
+        if (timed) shared.timing(operation, started, 1, 'error');
+        throw shared.failed(operation, key, error, fullKey);
+      }
+    }
+    const value = entry === undefined ? MISS : this.#decode(operation, key, fullKey, entry);
+    if (value === MISS) {
+      shared.stats.misses++;
+      if (shared.events.has('miss')) shared.events.emit('miss', { operation, key, fullKey });
+    } else {
+      shared.stats.hits++;
+      shared.recent.record(fullKey, key, this.#keys.head, shared.codec.encrypted);
+      if (shared.events.has('hit')) shared.events.emit('hit', { operation, key, fullKey });
+    }
+    if (timed) shared.timing(operation, started, 1, value === MISS ? 'miss' : 'hit');
+    return value;
+  }
+
+  /**
+   * Reads a key. Resolves the value, or `defaultValue` (default `undefined`) on a miss. A stored
+   * `null` is a hit. Items that do not decode are misses plus a `warning` event.
+   *
+   * @throws CacheKeyError for a bad key, before any I/O.
+   * @throws CacheBackendError / CacheTimeoutError when the backend fails.
+   */
+  async get(key: string): Promise<T | undefined>;
+  async get<D>(key: string, defaultValue: D): Promise<T | D>;
+  async get<D>(key: string, defaultValue?: D): Promise<T | D | undefined> {
+    this.#assertOpen();
+    const value = await this.#read('get', key, this.#keys.full(key));
+    return value === MISS ? defaultValue : (value as T);
+  }
+
+  /**
+   * Reads many keys in as few round trips as the backend allows. Resolves a `Map` from the
+   * caller's keys to values, in the order given; misses are left out. One bad key fails the whole
+   * call before anything is sent.
+   */
+  async getMany(keys: Iterable<string>): Promise<Map<string, T>> {
+    this.#assertOpen();
+    const shared = this.#shared;
+    const callerKeys: string[] = [];
+    const fullKeys: string[] = [];
+    const seen = new Set<string>();
+    for (const key of keys) {
+      if (seen.has(key)) continue;
+      seen.add(key);
+      callerKeys.push(key);
+      fullKeys.push(this.#keys.full(key));
+    }
+    const result = new Map<string, T>();
+    if (fullKeys.length === 0) return result;
+    const quarantine = shared.quarantine;
+    const timed = shared.events.has('timing');
+    const started = timed ? performance.now() : 0;
+    let entries: ReadonlyArray<StoredEntry | undefined>;
+    try {
+      const pending = shared.call('getMany', undefined, false, () =>
+        shared.backend.getMany(fullKeys),
+      );
+      entries = isPromise(pending) ? await pending : pending;
+    } catch (error) {
+      if (timed) shared.timing('getMany', started, fullKeys.length, 'error');
+      throw shared.failed('getMany', undefined, error);
+    }
+    let hits = 0;
+    for (let i = 0; i < fullKeys.length; i++) {
+      const key = callerKeys[i] as string;
+      const fullKey = fullKeys[i] as string;
+      const entry =
+        quarantine !== undefined && quarantine.has(fullKey)
+          ? quarantine.latest(fullKey)
+          : entries[i];
+      const value = entry === undefined ? MISS : this.#decode('getMany', key, fullKey, entry);
+      if (value === MISS) {
+        shared.stats.misses++;
+        if (shared.events.has('miss'))
+          shared.events.emit('miss', { operation: 'getMany', key, fullKey });
+        continue;
+      }
+      hits++;
+      shared.stats.hits++;
+      shared.recent.record(fullKey, key, this.#keys.head, shared.codec.encrypted);
+      if (shared.events.has('hit'))
+        shared.events.emit('hit', { operation: 'getMany', key, fullKey });
+      result.set(key, value as T);
+    }
+    if (timed) shared.timing('getMany', started, fullKeys.length, hits > 0 ? 'hit' : 'miss');
+    return result;
+  }
+
+  /** Writes one entry; the integrity check compares a read-back with what was sent. */
+  async #write(
+    operation: CacheOperation,
+    key: string,
+    fullKey: string,
+    entry: StoredEntry,
+    ttlSeconds: number,
+    verify: boolean,
+  ): Promise<boolean> {
+    const shared = this.#shared;
+    const backend = shared.backend;
+    const timed = shared.events.has('timing');
+    const started = timed ? performance.now() : 0;
+    let stored: boolean;
+    try {
+      if (!verify) {
+        const pending = shared.call(operation, fullKey, true, () =>
+          backend.set(fullKey, entry, ttlSeconds),
+        );
+        stored = isPromise(pending) ? await pending : pending;
+      } else {
+        let readBack: StoredEntry | undefined;
+        if (backend.setAndRead !== undefined) {
+          const pending = shared.call(operation, fullKey, true, () =>
+            (backend.setAndRead as NonNullable<CacheBackend['setAndRead']>)(
+              fullKey,
+              entry,
+              ttlSeconds,
+            ),
+          );
+          readBack = isPromise(pending) ? await pending : pending;
+        } else {
+          const pendingSet = shared.call(operation, fullKey, true, () =>
+            backend.set(fullKey, entry, ttlSeconds),
+          );
+          const wrote = isPromise(pendingSet) ? await pendingSet : pendingSet;
+          if (wrote) {
+            const pendingGet = shared.call(operation, fullKey, false, () => backend.get(fullKey));
+            readBack = isPromise(pendingGet) ? await pendingGet : pendingGet;
+          }
+        }
+        stored = sameEntry(readBack, entry);
+        if (!stored) {
+          shared.warn(
+            'integrity',
+            operation,
+            key,
+            fullKey,
+            new CacheError(
+              CacheErrorCode.Write,
+              readBack === undefined
+                ? 'integrity check failed: the server does not hold the value after the write'
+                : 'integrity check failed: the server holds different bytes than were written',
+            ),
+          );
+        }
+      }
+    } catch (error) {
+      if (timed) shared.timing(operation, started, 1, 'error');
+      throw shared.failed(operation, key, error, fullKey, true);
+    }
+    if (stored) {
+      shared.stats.sets++;
+      shared.recent.record(
+        fullKey,
+        key,
+        this.#keys.head,
+        shared.codec.encrypted,
+        this.#expiry(ttlSeconds),
+      );
+      shared.quarantine?.confirm(fullKey, entry, ttlSeconds);
+    } else {
+      shared.stats.setFailures++;
+    }
+    if (shared.events.has('set')) shared.events.emit('set', { operation, key, fullKey, stored });
+    if (timed) shared.timing(operation, started, 1, stored ? 'ok' : 'error');
+    return stored;
+  }
+
+  /**
+   * Stores a value. Resolves `true` when the server holds it — by default confirmed by reading it
+   * back (the integrity check; `skipIntegrityCheck: true` skips the read-back) — and `false` when
+   * the server refused it or the check failed (a `warning` event says why).
+   *
+   * @throws CacheKeyError / CacheValueError for a bad key, value or TTL, before any I/O.
+   * @throws CacheBackendError / CacheTimeoutError when the backend fails (`indeterminate: true`).
+   */
+  async set(key: string, value: T, options?: SetOptions): Promise<boolean> {
+    this.#assertOpen();
+    const fullKey = this.#keys.full(key);
+    const ttlSeconds = this.#ttl(options?.ttl);
+    const entry = this.#encode(key, fullKey, value);
+    return this.#write(
+      'set',
+      key,
+      fullKey,
+      entry,
+      ttlSeconds,
+      options?.skipIntegrityCheck !== true,
+    );
+  }
+
+  /**
+   * Stores a value with the integrity check and resolves the same value (Q2's `set_and_return`).
+   *
+   * @throws CacheWriteError when the write is not confirmed.
+   */
+  async setAndReturn<V extends T>(
+    key: string,
+    value: V,
+    options?: Omit<SetOptions, 'skipIntegrityCheck'>,
+  ): Promise<V> {
+    const stored = await this.set(key, value, { ttl: options?.ttl });
+    if (!stored) throw new CacheWriteError(`failed to set cache key '${key}'`, key);
+    return value;
+  }
+
+  /**
+   * Stores many entries in one pipelined call, without the integrity check. Resolves the caller
+   * keys that were **not** stored (`[]` when all were). Every key and value is checked before
+   * anything is sent.
+   */
+  async setMany(entries: SetManyEntries<T>, options?: SetManyOptions): Promise<string[]> {
+    this.#assertOpen();
+    const shared = this.#shared;
+    const ttlSeconds = this.#ttl(options?.ttl);
+    const byFullKey = new Map<string, { key: string; entry: StoredEntry }>();
+    for (const [key, value] of toEntryPairs(entries)) {
+      const fullKey = this.#keys.full(key);
+      byFullKey.delete(fullKey); // the last write of a key wins, in its last position
+      byFullKey.set(fullKey, { key, entry: this.#encode(key, fullKey, value) });
+    }
+    if (byFullKey.size === 0) return [];
+    const writes: BackendWrite[] = [];
+    for (const [fullKey, { entry }] of byFullKey) writes.push({ key: fullKey, entry });
+    const timed = shared.events.has('timing');
+    const started = timed ? performance.now() : 0;
+    let failedFullKeys: readonly string[];
+    try {
+      const pending = shared.call('setMany', undefined, true, () =>
+        shared.backend.setMany(writes, ttlSeconds),
+      );
+      failedFullKeys = isPromise(pending) ? await pending : pending;
+    } catch (error) {
+      if (timed) shared.timing('setMany', started, writes.length, 'error');
+      const failure = shared.failed('setMany', undefined, error, undefined, true);
+      if (
+        (failure as { indeterminate?: unknown }).indeterminate === true &&
+        shared.quarantine !== undefined
+      ) {
+        for (const fullKey of byFullKey.keys()) shared.quarantine.begin(fullKey);
+      }
+      throw failure;
+    }
+    const failed = new Set(failedFullKeys);
+    const expiry = this.#expiry(ttlSeconds);
+    const failedKeys: string[] = [];
+    for (const [fullKey, { key, entry }] of byFullKey) {
+      const stored = !failed.has(fullKey);
+      if (stored) {
+        shared.stats.sets++;
+        shared.recent.record(fullKey, key, this.#keys.head, shared.codec.encrypted, expiry);
+        shared.quarantine?.confirm(fullKey, entry, ttlSeconds);
+      } else {
+        shared.stats.setFailures++;
+        failedKeys.push(key);
+      }
+      if (shared.events.has('set'))
+        shared.events.emit('set', { operation: 'setMany', key, fullKey, stored });
+    }
+    if (timed)
+      shared.timing('setMany', started, writes.length, failedKeys.length === 0 ? 'ok' : 'error');
+    return failedKeys;
+  }
+
+  /** Stores a value only if the key holds nothing. Resolves `false` when it already exists. */
+  async add(key: string, value: T, options?: Pick<SetOptions, 'ttl'>): Promise<boolean> {
+    this.#assertOpen();
+    const shared = this.#shared;
+    const fullKey = this.#keys.full(key);
+    const ttlSeconds = this.#ttl(options?.ttl);
+    const entry = this.#encode(key, fullKey, value);
+    let added: boolean;
+    try {
+      const pending = shared.call('add', fullKey, true, () =>
+        shared.backend.add(fullKey, entry, ttlSeconds),
+      );
+      added = isPromise(pending) ? await pending : pending;
+    } catch (error) {
+      throw shared.failed('add', key, error, fullKey, true);
+    }
+    if (added) {
+      shared.stats.sets++;
+      shared.recent.record(
+        fullKey,
+        key,
+        this.#keys.head,
+        shared.codec.encrypted,
+        this.#expiry(ttlSeconds),
+      );
+      shared.quarantine?.confirm(fullKey, entry, ttlSeconds);
+    }
+    if (shared.events.has('set'))
+      shared.events.emit('set', { operation: 'add', key, fullKey, stored: added });
+    return added;
+  }
+
+  /** Gives an existing entry a new TTL. Resolves `false` on a miss. */
+  async touch(key: string, ttl: Ttl): Promise<boolean> {
+    this.#assertOpen();
+    const shared = this.#shared;
+    const fullKey = this.#keys.full(key);
+    const ttlSeconds = toTtlSeconds(ttl);
+    try {
+      const pending = shared.call('touch', fullKey, false, () =>
+        shared.backend.touch(fullKey, ttlSeconds),
+      );
+      const touched = isPromise(pending) ? await pending : pending;
+      if (touched) shared.recent.setExpiry(fullKey, this.#expiry(ttlSeconds));
+      return touched;
+    } catch (error) {
+      throw shared.failed('touch', key, error, fullKey);
+    }
+  }
+
+  /**
+   * Adds `delta` to a counter stored as an integer (`set(key, 0)` or `add(key, 0)`), atomically
+   * on the server. Resolves the new value, or `undefined` when the key does not exist. With a
+   * `number` delta the result is a `number`; pass a `bigint` delta for counters beyond 2^53.
+   * Counters need unencrypted values. Range and wrap-around follow the backend (memcached:
+   * unsigned 64-bit, wraps; Redis: signed 64-bit).
+   */
+  async incr(key: string, delta?: number): Promise<number | undefined>;
+  async incr(key: string, delta: bigint): Promise<bigint | undefined>;
+  async incr(key: string, delta: number | bigint = 1): Promise<number | bigint | undefined> {
+    return this.#count('incr', key, delta);
+  }
+
+  /**
+   * Subtracts `delta` from a counter; otherwise as {@link CacheClient.incr}. On memcached and the
+   * memory backend a counter stops at 0; on Redis it goes negative.
+   */
+  async decr(key: string, delta?: number): Promise<number | undefined>;
+  async decr(key: string, delta: bigint): Promise<bigint | undefined>;
+  async decr(key: string, delta: number | bigint = 1): Promise<number | bigint | undefined> {
+    return this.#count('decr', key, delta);
+  }
+
+  async #count(
+    operation: 'incr' | 'decr',
+    key: string,
+    delta: number | bigint,
+  ): Promise<number | bigint | undefined> {
+    this.#assertOpen();
+    const shared = this.#shared;
+    const fullKey = this.#keys.full(key);
+    const asNumber = typeof delta === 'number';
+    if (
+      asNumber
+        ? !Number.isSafeInteger(delta) || delta < 0
+        : typeof delta !== 'bigint' || delta < 0n || delta > MAX_DELTA
+    ) {
+      throw new CacheValueError(
+        `\`delta\` must be an integer from 0 to 2^64 − 1; got ${String(delta)}`,
+        key,
+      );
+    }
+    if (shared.codec.encrypted) {
+      throw new CacheValueError(
+        `${operation} needs an unencrypted integer; this client encrypts its values (use a client without encryption for counters)`,
+        key,
+      );
+    }
+    const big = BigInt(delta);
+    let result: bigint | undefined;
+    try {
+      const pending = shared.call(operation, fullKey, true, () =>
+        shared.backend[operation](fullKey, big),
+      );
+      result = isPromise(pending) ? await pending : pending;
+    } catch (error) {
+      // A counter is never quarantined: a late increment is applied once, it resurrects nothing.
+      throw shared.failed(operation, key, error, fullKey);
+    }
+    if (result === undefined || !asNumber) return result;
+    if (result > BigInt(Number.MAX_SAFE_INTEGER) || result < BigInt(Number.MIN_SAFE_INTEGER)) {
+      throw new CacheValueError(
+        `counter '${key}' is now ${result}, beyond Number.MAX_SAFE_INTEGER; pass a bigint delta to read it exactly`,
+        key,
+      );
+    }
+    return Number(result);
+  }
+
+  /** Deletes a key. Resolves `true` when it existed. */
+  async delete(key: string): Promise<boolean> {
+    this.#assertOpen();
+    const shared = this.#shared;
+    const fullKey = this.#keys.full(key);
+    let deleted: boolean;
+    try {
+      const pending = shared.call('delete', fullKey, false, () => shared.backend.delete(fullKey));
+      deleted = isPromise(pending) ? await pending : pending;
+    } catch (error) {
+      throw shared.failed('delete', key, error, fullKey);
+    }
+    shared.recent.removeSafe(fullKey);
+    shared.quarantine?.confirm(fullKey, undefined);
+    shared.stats.deletes++;
+    if (shared.events.has('delete'))
+      shared.events.emit('delete', { operation: 'delete', keys: [key] });
+    return deleted;
+  }
+
+  /**
+   * Deletes many keys in one pipelined call. Resolves `true` (Q2's `delete_many`); an empty list
+   * does no I/O. One bad key fails the call before anything is sent.
+   */
+  async deleteMany(keys: Iterable<string>): Promise<boolean> {
+    this.#assertOpen();
+    const shared = this.#shared;
+    const callerKeys = [...new Set(keys)];
+    const fullKeys = callerKeys.map((key) => this.#keys.full(key));
+    if (fullKeys.length === 0) return true;
+    try {
+      const pending = shared.call('deleteMany', undefined, false, () =>
+        shared.backend.deleteMany(fullKeys),
+      );
+      if (isPromise(pending)) await pending;
+    } catch (error) {
+      throw shared.failed('deleteMany', undefined, error);
+    }
+    for (const fullKey of fullKeys) {
+      shared.recent.removeSafe(fullKey);
+      shared.quarantine?.confirm(fullKey, undefined);
+    }
+    shared.stats.deletes += fullKeys.length;
+    if (shared.events.has('delete'))
+      shared.events.emit('delete', { operation: 'deleteMany', keys: callerKeys });
+    return true;
+  }
+
+  /**
+   * Removes **everything on the server** — every service's and tenant's keys (memcached
+   * `flush_all`, Redis `FLUSHDB`) — and forgets the recent keys. To remove only what this client
+   * stored, use {@link CacheClient.bustRecent}.
+   */
+  async flushAll(options?: FlushOptions): Promise<boolean> {
+    this.#assertOpen();
+    const shared = this.#shared;
+    const delay = options?.delaySeconds ?? 0;
+    if (typeof delay !== 'number' || !Number.isInteger(delay) || delay < 0) {
+      throw new CacheValueError(`\`delaySeconds\` must be an integer ≥ 0; got ${String(delay)}`);
+    }
+    if (delay > 0 && !shared.backend.capabilities.delayedFlush) {
+      throw new CacheValueError(`the ${shared.backend.name} backend cannot delay a flush`);
+    }
+    try {
+      const pending = shared.call('flushAll', undefined, false, () => shared.backend.flush(delay));
+      if (isPromise(pending)) await pending;
+    } catch (error) {
+      throw shared.failed('flushAll', undefined, error);
+    }
+    shared.recent.clear();
+    return true;
+  }
+
+  /**
+   * The keys this client stored or found recently, oldest first, expired ones left out. A scoped
+   * client lists only keys of its own scope.
+   */
+  recentKeys(): RecentKey[] {
+    const all = this.#shared.recent.list();
+    if (this.#keys.level === undefined) return all;
+    const head = this.#keys.head;
+    return all.filter((entry) => entry.prefix === head);
+  }
+
+  /**
+   * Deletes the remembered recent keys of this client (of its scope, for a scoped client) with one
+   * `deleteMany` — never a server flush — and forgets them. Resolves how many keys were deleted.
+   */
+  async bustRecent(): Promise<number> {
+    this.#assertOpen();
+    const shared = this.#shared;
+    const entries = this.recentKeys();
+    if (entries.length === 0) return 0;
+    const fullKeys = entries.map((entry) => entry.fullKey);
+    try {
+      const pending = shared.call('bustRecent', undefined, false, () =>
+        shared.backend.deleteMany(fullKeys),
+      );
+      if (isPromise(pending)) await pending;
+    } catch (error) {
+      throw shared.failed('bustRecent', undefined, error);
+    }
+    for (const entry of entries) shared.recent.removeSafe(entry);
+    shared.stats.deletes += fullKeys.length;
+    if (shared.events.has('delete')) {
+      shared.events.emit('delete', {
+        operation: 'bustRecent',
+        keys: entries.map((entry) => entry.key),
+      });
+    }
+    return entries.length;
+  }
+
+  /**
+   * Returns the cached value of `key`, or runs `factory`, stores its result and returns it.
+   * Concurrent calls for the same key in this process share one factory run (single-flight).
+   * Backend failures fail open by default: they are reported through `onError` and the `error`
+   * event, and the factory's result is returned; `strict: true` throws them instead. A factory
+   * that resolves `undefined` is not stored. Factory errors are thrown and not cached.
+   */
+  async getOrSet<V extends T>(
+    key: string,
+    factory: () => V | Promise<V>,
+    options?: GetOrSetOptions,
+  ): Promise<V> {
+    this.#assertOpen();
+    if (typeof factory !== 'function')
+      throw new CacheValueError('`factory` must be a function', key);
+    const fullKey = this.#keys.full(key);
+    const ttlSeconds = this.#ttl(options?.ttl);
+    const inflight = this.#shared.inflight;
+    const pending = inflight.get(fullKey);
+    if (pending !== undefined) return pending as Promise<V>;
+    const run = this.#getOrSet(key, fullKey, ttlSeconds, factory, options).finally(() => {
+      inflight.delete(fullKey);
+    });
+    inflight.set(fullKey, run);
+    return run;
+  }
+
+  async #getOrSet<V extends T>(
+    key: string,
+    fullKey: string,
+    ttlSeconds: number,
+    factory: () => V | Promise<V>,
+    options: GetOrSetOptions | undefined,
+  ): Promise<V> {
+    const strict = options?.strict === true;
+    const report = (error: unknown): void => {
+      if (strict) throw error;
+      if (options?.onError !== undefined && isCacheError(error)) {
+        try {
+          options.onError(error);
+        } catch {
+          this.#shared.stats.listenerErrors++;
+        }
+      }
+    };
+    let cached: unknown = MISS;
+    try {
+      cached = await this.#read('getOrSet', key, fullKey);
+    } catch (error) {
+      report(error);
+    }
+    if (cached !== MISS) return cached as V;
+    const value = await factory();
+    if (value === undefined) return value;
+    let entry: StoredEntry;
+    try {
+      entry = this.#encode(key, fullKey, value);
+    } catch (error) {
+      report(error);
+      return value;
+    }
+    try {
+      await this.#write(
+        'getOrSet',
+        key,
+        fullKey,
+        entry,
+        ttlSeconds,
+        options?.skipIntegrityCheck !== true,
+      );
+    } catch (error) {
+      report(error);
+    }
+    return value;
+  }
+
+  /**
+   * Closes the client: later calls reject with code `E_CACHE_CLOSED`, quarantine timers stop, and
+   * the backend is closed when the client owns it (`ownsBackend`, default true). Idempotent.
+   * On a scoped client it does nothing: scoped clients share their root's backend, so only the
+   * root closes it (`await using tenant = cache.scoped(…)` in a request handler is safe).
+   */
+  async close(): Promise<void> {
+    if (this.#keys.level !== undefined) return;
+    const shared = this.#shared;
+    if (shared.closing !== undefined) return shared.closing;
+    shared.closed = true;
+    shared.quarantine?.clear();
+    shared.closing = (async () => {
+      if (!shared.ownsBackend) return;
+      try {
+        const pending = shared.backend.close();
+        if (isPromise(pending)) await pending;
+      } catch (error) {
+        throw toCacheError(error, shared.info('close', undefined, false));
+      }
+    })();
+    return shared.closing;
+  }
+
+  /** `await using cache = …` closes the client at the end of the block. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

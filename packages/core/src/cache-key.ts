@@ -1,0 +1,119 @@
+import { createHash } from 'node:crypto';
+import { CacheKeyError } from './errors.js';
+
+const MAX_DEPTH = 64;
+const UNSAFE_NAME_CHARS = /[\s\x00-\x1f\x7f-\x9f]/g;
+
+function fail(path: string, why: string): never {
+  throw new CacheKeyError(`argument ${path} cannot be keyed safely: ${why}`);
+}
+
+function serialize(value: unknown, path: string, seen: Set<object>, depth: number): string {
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'number':
+      if (Number.isFinite(value)) return value === 0 ? '0' : String(value);
+      // Tagged forms start with `~`, which no JSON string, number or literal can.
+      return `~${String(value)}`;
+    case 'bigint':
+      return `~${value}n`;
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'undefined':
+      return '~u';
+    case 'function':
+      return fail(path, 'it is a function');
+    case 'symbol':
+      return fail(path, 'it is a symbol');
+    default:
+      break;
+  }
+  if (value === null) return 'null';
+  const object = value as object;
+  if (depth > MAX_DEPTH) fail(path, `it is nested deeper than ${MAX_DEPTH} levels`);
+  if (seen.has(object)) fail(path, 'it contains a cycle');
+  seen.add(object);
+  try {
+    if (Array.isArray(object)) {
+      const parts: string[] = [];
+      for (let i = 0; i < object.length; i++)
+        parts.push(serialize(object[i], `${path}[${i}]`, seen, depth + 1));
+      return `[${parts.join(',')}]`;
+    }
+    if (object instanceof Date) {
+      return Number.isNaN(object.getTime()) ? '~dInvalid' : `~d${object.toISOString()}`;
+    }
+    if (object instanceof Map) {
+      const parts = [...object].map(
+        ([k, v], i) =>
+          `${serialize(k, `${path}<key ${i}>`, seen, depth + 1)}=>${serialize(v, `${path}<value ${i}>`, seen, depth + 1)}`,
+      );
+      return `~M[${parts.sort().join(',')}]`;
+    }
+    if (object instanceof Set) {
+      const parts = [...object].map((item, i) =>
+        serialize(item, `${path}<item ${i}>`, seen, depth + 1),
+      );
+      return `~S[${parts.sort().join(',')}]`;
+    }
+    if (object instanceof RegExp) return `~r${JSON.stringify(String(object))}`;
+    if (ArrayBuffer.isView(object)) {
+      const bytes = Buffer.from(object.buffer, object.byteOffset, object.byteLength);
+      return `~b${object.constructor.name}:${bytes.toString('base64')}`;
+    }
+    const proto: unknown = Object.getPrototypeOf(object);
+    if (proto !== Object.prototype && proto !== null) {
+      const toJSON = (object as { toJSON?: unknown }).toJSON;
+      if (typeof toJSON === 'function') {
+        return `~j${serialize(toJSON.call(object), path, seen, depth + 1)}`;
+      }
+      const name = (object as { constructor?: { name?: string } }).constructor?.name ?? 'object';
+      return fail(
+        path,
+        `it is a ${name} instance (pass plain data, or give the class a toJSON method)`,
+      );
+    }
+    const keys = Object.keys(object).sort();
+    const parts: string[] = [];
+    for (const key of keys) {
+      const child = (object as Record<string, unknown>)[key];
+      parts.push(`${JSON.stringify(key)}:${serialize(child, `${path}.${key}`, seen, depth + 1)}`);
+    }
+    return `{${parts.join(',')}}`;
+  } finally {
+    seen.delete(object);
+  }
+}
+
+/**
+ * Serialises a value so that equal data always gives the same text, in any process: object keys
+ * are sorted, `Date`, `Map`, `Set`, bigint, `undefined`, `NaN` and binary data get tagged forms.
+ * Throws `CacheKeyError` for data that cannot be keyed safely: functions, symbols, cycles, class
+ * instances without `toJSON`, nesting deeper than 64 levels.
+ */
+export function stableStringify(value: unknown): string {
+  return serialize(value, '#0', new Set(), 0);
+}
+
+/**
+ * A cache key for a call of `fn` with `args` (Q2's `cache_key`): the function's name, then `:`
+ * and the first 32 hex digits of the SHA-256 of the stably serialised arguments (nothing when
+ * there are none). The same arguments give the same key across processes and restarts; `this` is
+ * never part of it. Throws `CacheKeyError` for arguments that cannot be keyed safely.
+ *
+ * @param fn - the function, or the name to use in its place (`'Rates.lookup'`).
+ * @example
+ * cacheKey('Rates.lookup', ['EUR', { day: '2026-11-25' }]); // 'Rates.lookup:5f0c…'
+ */
+export function cacheKey(
+  fn: ((...args: never[]) => unknown) | string,
+  args: readonly unknown[] = [],
+): string {
+  const rawName = typeof fn === 'string' ? fn : fn.name;
+  const name = rawName === '' ? 'anonymous' : rawName.replace(UNSAFE_NAME_CHARS, '_');
+  if (args.length === 0) return name;
+  const seen = new Set<object>();
+  const text = `[${args.map((arg, i) => serialize(arg, `#${i}`, seen, 1)).join(',')}]`;
+  return `${name}:${createHash('sha256').update(text, 'utf8').digest('hex').slice(0, 32)}`;
+}

@@ -1,0 +1,286 @@
+import { isUtf8 } from 'node:buffer';
+import { deflateSync, inflateSync } from 'node:zlib';
+import type { StoredEntry } from './backend.js';
+import { CacheReturnCode } from './cache-return-code.js';
+import type { CacheCipher, PlainItem } from './cipher.js';
+import { CacheDecodeError, CacheValueError } from './errors.js';
+import { parseJsonSafely } from './json.js';
+
+/** Turns a value into what the built-in encoding can store; runs before encoding. */
+export type Serializer = (value: unknown) => unknown;
+/** Turns a decoded value back into the caller's type; runs after decoding, on hits only. */
+export type Deserializer = (value: unknown) => unknown;
+
+/** Resolved encoding options (see `CacheClientOptions` for the user-facing ones). */
+export interface CodecOptions {
+  /** `true`: compress every payload; `false`: never; a number: compress payloads of at least that many bytes. */
+  readonly compress: boolean | number;
+  /** Cipher for encryption, or `undefined` for none. */
+  readonly cipher: CacheCipher | undefined;
+  /** With a cipher: read unencrypted items too (for migrating to encryption). */
+  readonly acceptPlaintext: boolean;
+  /** Largest payload inflated on read, in bytes; larger is treated as corrupt. */
+  readonly maxDecompressedBytes: number;
+  /** Optional hook before encoding. */
+  readonly serializer: Serializer | undefined;
+  /** Optional hook after decoding. */
+  readonly deserializer: Deserializer | undefined;
+}
+
+const LONE_SURROGATE = /\p{Cs}/u;
+const INTEGER_TEXT = /^-?\d+ *$/; // memcached's decr pads a shrinking number with spaces
+
+/**
+ * True when bytes start like a zlib (RFC 1950) stream with a 32 KiB window — what Node's and
+ * Python's zlib write by default. The writer never stores an uncompressed payload of this shape
+ * (it compresses it instead), so the reader can tell compressed from plain items without a flag.
+ */
+export function looksLikeZlib(bytes: Uint8Array): boolean {
+  if (bytes.byteLength < 2 || bytes[0] !== 0x78) return false;
+  const flg = bytes[1] as number;
+  return (0x78 * 256 + flg) % 31 === 0 && (flg & 0x20) === 0;
+}
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes)
+    ? bytes
+    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'object') return (value as object).constructor?.name ?? 'object';
+  return typeof value;
+}
+
+/**
+ * Encodes values into stored entries and back, following Q2's flags: strings are
+ * `CacheReturnCode.String`, safe integers and bigints `Integer`, everything else JSON. Then it
+ * compresses (zlib) and encrypts as configured.
+ */
+export class Codec {
+  readonly #options: CodecOptions;
+
+  constructor(options: CodecOptions) {
+    this.#options = options;
+  }
+
+  /** True when items are encrypted. */
+  get encrypted(): boolean {
+    return this.#options.cipher !== undefined;
+  }
+
+  /**
+   * Encodes one value for `fullKey`. Throws `CacheValueError` (before any I/O) for values that
+   * cannot be cached: `undefined`, functions, symbols, non-finite numbers, cycles, nested bigints,
+   * binary data, `Map` and `Set` (they would silently become `{}`), or a hook that throws.
+   */
+  encode(value: unknown, fullKey: string, key: string): StoredEntry {
+    const options = this.#options;
+    let input = value;
+    if (options.serializer !== undefined) {
+      try {
+        input = options.serializer(value);
+      } catch (error) {
+        throw new CacheValueError('the `serializer` hook threw', key, { cause: error });
+      }
+    }
+    let flags: number;
+    let payload: Buffer;
+    switch (typeof input) {
+      case 'string':
+        if (LONE_SURROGATE.test(input)) {
+          // UTF-8 cannot carry a lone surrogate; JSON escapes it, so the string survives intact.
+          flags = CacheReturnCode.Json;
+          payload = Buffer.from(JSON.stringify(input), 'utf8');
+        } else {
+          flags = CacheReturnCode.String;
+          payload = Buffer.from(input, 'utf8');
+        }
+        break;
+      case 'number':
+        if (!Number.isFinite(input)) {
+          throw new CacheValueError(
+            `value is not cacheable: ${String(input)} is not a finite number`,
+            key,
+          );
+        }
+        if (Number.isSafeInteger(input)) {
+          flags = CacheReturnCode.Integer;
+          payload = Buffer.from(String(input), 'latin1');
+        } else {
+          flags = CacheReturnCode.Json;
+          payload = Buffer.from(JSON.stringify(input), 'latin1');
+        }
+        break;
+      case 'bigint':
+        flags = CacheReturnCode.Integer;
+        payload = Buffer.from(input.toString(), 'latin1');
+        break;
+      case 'boolean':
+        flags = CacheReturnCode.Json;
+        payload = Buffer.from(input ? 'true' : 'false', 'latin1');
+        break;
+      case 'object': {
+        if (
+          input instanceof Map ||
+          input instanceof Set ||
+          ArrayBuffer.isView(input) ||
+          input instanceof ArrayBuffer
+        ) {
+          throw new CacheValueError(
+            `value is not cacheable: a ${describe(input)} does not survive JSON; convert it or pass a \`serializer\``,
+            key,
+          );
+        }
+        let text: string | undefined;
+        try {
+          text = JSON.stringify(input);
+        } catch (error) {
+          throw new CacheValueError(
+            `value is not cacheable: ${(error as Error).message.split('\n')[0] ?? 'JSON.stringify failed'}`,
+            key,
+            { cause: error },
+          );
+        }
+        if (text === undefined)
+          throw new CacheValueError('value is not cacheable: it has no JSON form', key);
+        flags = CacheReturnCode.Json;
+        payload = Buffer.from(text, 'utf8');
+        break;
+      }
+      default:
+        throw new CacheValueError(`value is not cacheable: ${describe(input)}`, key);
+    }
+
+    let stored: Uint8Array =
+      flags === CacheReturnCode.Integer ? payload : this.#maybeCompress(payload, key);
+    if (options.cipher !== undefined) {
+      stored = options.cipher.encrypt({ flags, payload: stored }, fullKey);
+      flags = CacheReturnCode.Encrypted;
+    }
+    return { value: stored, flags };
+  }
+
+  #maybeCompress(payload: Buffer, key: string): Uint8Array {
+    const { compress, maxDecompressedBytes } = this.#options;
+    const always = compress === true;
+    const wanted = always || (typeof compress === 'number' && payload.byteLength >= compress);
+    // A plain payload that starts like zlib would be mistaken for compressed data on read.
+    if (!wanted && !looksLikeZlib(payload)) return payload;
+    if (payload.byteLength > maxDecompressedBytes) {
+      throw new CacheValueError(
+        `value is too large: ${payload.byteLength} bytes before compression; readers inflate at most ${maxDecompressedBytes} (\`maxDecompressedBytes\`)`,
+        key,
+      );
+    }
+    const deflated = deflateSync(payload);
+    if (!always && deflated.byteLength >= payload.byteLength && !looksLikeZlib(payload))
+      return payload;
+    return deflated;
+  }
+
+  /**
+   * Decodes a stored entry read under `fullKey`. Throws `CacheDecodeError` for anything that does
+   * not decode cleanly; the client turns that into a miss plus a `warning` event.
+   */
+  decode(entry: StoredEntry, fullKey: string): unknown {
+    const options = this.#options;
+    let flags = entry.flags;
+    let bytes = this.#inflate(entry.value, fullKey, flags);
+    if (flags === CacheReturnCode.Encrypted) {
+      if (options.cipher === undefined) {
+        throw new CacheDecodeError('item is encrypted and no encryption key is configured', {
+          key: fullKey,
+          flags,
+        });
+      }
+      let plain: PlainItem;
+      try {
+        plain = options.cipher.decrypt(bytes, fullKey);
+      } catch (error) {
+        throw new CacheDecodeError(
+          `item does not decrypt (${options.cipher.name}): ${(error as Error).message}`,
+          {
+            key: fullKey,
+            flags,
+            cause: error,
+          },
+        );
+      }
+      flags = plain.flags;
+      if (flags === CacheReturnCode.Encrypted) {
+        throw new CacheDecodeError('encrypted item claims to be encrypted again', {
+          key: fullKey,
+          flags,
+        });
+      }
+      bytes = this.#inflate(plain.payload, fullKey, flags);
+    } else if (options.cipher !== undefined && !options.acceptPlaintext) {
+      throw new CacheDecodeError(
+        'item is not encrypted but an encryption key is configured (set `acceptPlaintext: true` while migrating)',
+        { key: fullKey, flags },
+      );
+    }
+    const value = decodePayload(asBuffer(bytes), flags, fullKey);
+    if (options.deserializer === undefined) return value;
+    try {
+      return options.deserializer(value);
+    } catch (error) {
+      throw new CacheDecodeError('the `deserializer` hook threw', {
+        key: fullKey,
+        flags,
+        cause: error,
+      });
+    }
+  }
+
+  #inflate(bytes: Uint8Array, fullKey: string, flags: number): Uint8Array {
+    if (!looksLikeZlib(bytes)) return bytes;
+    try {
+      return inflateSync(bytes, { maxOutputLength: this.#options.maxDecompressedBytes });
+    } catch (error) {
+      const reason =
+        (error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE'
+          ? `inflates beyond ${this.#options.maxDecompressedBytes} bytes`
+          : 'is corrupt zlib';
+      throw new CacheDecodeError(`item ${reason}`, { key: fullKey, flags, cause: error });
+    }
+  }
+}
+
+function decodePayload(bytes: Buffer, flags: number, fullKey: string): unknown {
+  switch (flags) {
+    case CacheReturnCode.String:
+      if (!isUtf8(bytes))
+        throw new CacheDecodeError('string item is not valid UTF-8', { key: fullKey, flags });
+      return bytes.toString('utf8');
+    case CacheReturnCode.Json: {
+      if (!isUtf8(bytes))
+        throw new CacheDecodeError('JSON item is not valid UTF-8', { key: fullKey, flags });
+      try {
+        return parseJsonSafely(bytes.toString('utf8'));
+      } catch (error) {
+        throw new CacheDecodeError('JSON item does not parse', {
+          key: fullKey,
+          flags,
+          cause: error,
+        });
+      }
+    }
+    case CacheReturnCode.Integer: {
+      const text = bytes.toString('latin1');
+      if (INTEGER_TEXT.test(text)) {
+        const trimmed = text.trimEnd();
+        const asNumber = Number(trimmed);
+        return Number.isSafeInteger(asNumber) ? asNumber : BigInt(trimmed);
+      }
+      // Python's bool is an int, so a Python writer may store True/False under the integer flag.
+      if (text === 'True') return true;
+      if (text === 'False') return false;
+      throw new CacheDecodeError('integer item is not a decimal integer', { key: fullKey, flags });
+    }
+    default:
+      throw new CacheDecodeError(`unknown flags ${flags}`, { key: fullKey, flags });
+  }
+}

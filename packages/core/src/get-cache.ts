@@ -1,0 +1,147 @@
+import type { BackendModule, CacheBackend } from './backend.js';
+import { CacheClient, DEFAULT_TIMEOUT_MS, type CacheClientOptions } from './cache-client.js';
+import { CacheConfigError } from './errors.js';
+
+/** Backend package for each `CACHE_URL` scheme. */
+export const BACKEND_PACKAGES: Readonly<Record<string, string>> = {
+  'memory:': '@stowage/backend-memory',
+  'memcached:': '@stowage/backend-memcached',
+  'redis:': '@stowage/backend-redis',
+  'rediss:': '@stowage/backend-redis',
+};
+
+/** Options of {@link getCache}: the client options, with the backend optional. */
+export interface GetCacheOptions<T = unknown> extends Omit<CacheClientOptions<T>, 'backend'> {
+  /** A backend instance; when given, `url` and `CACHE_URL` are ignored. */
+  readonly backend?: CacheBackend | undefined;
+  /**
+   * Where to store: `memory://`, `memcached://h1:11211,h2:11212`, `redis://…`, `rediss://…`.
+   * @default process.env.CACHE_URL, else 'memory://'
+   */
+  readonly url?: string | undefined;
+  /** Environment to read settings from. @default process.env */
+  readonly env?: Readonly<Record<string, string | undefined>> | undefined;
+  /**
+   * Loads a backend package by name. Defaults to a dynamic `import()`; pass your own when a
+   * bundler cannot follow dynamic imports (`(name) => import('@stowage/backend-redis')`).
+   */
+  readonly loadBackendModule?: ((packageName: string) => Promise<unknown>) | undefined;
+}
+
+function fromEnv(
+  env: Readonly<Record<string, string | undefined>>,
+  name: string,
+): string | undefined {
+  const value = env[name];
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+function parseCompress(text: string): boolean | number {
+  const lower = text.toLowerCase();
+  if (lower === 'true' || lower === '1' || lower === 'yes') return true;
+  if (lower === 'false' || lower === '0' || lower === 'no') return false;
+  if (/^threshold:\d+$/.test(lower)) return Number(lower.slice('threshold:'.length));
+  throw new CacheConfigError(
+    `CACHE_COMPRESS_DATA must be true, false or threshold:<bytes>; got '${text}'`,
+  );
+}
+
+function parseTimeout(text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new CacheConfigError(
+      `CACHE_TIMEOUT_MS must be a positive integer of milliseconds; got '${text}'`,
+    );
+  }
+  return value;
+}
+
+function isMissingPackage(error: unknown, packageName: string): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') return false;
+  const message = String((error as { message?: unknown }).message);
+  return (
+    message.includes(`'${packageName}'`) ||
+    message.includes(`"${packageName}"`) ||
+    message.includes(packageName)
+  );
+}
+
+/**
+ * Creates a client the way Q2's `get_cache` does, from options and the environment. Options win
+ * over environment variables:
+ *
+ * | variable | meaning |
+ * |---|---|
+ * | `CACHE_URL` | `memory://` (default), `memcached://h1:11211,h2:11212`, `redis://…`, `rediss://…` |
+ * | `CACHE_PREFIX` | key prefix |
+ * | `CACHE_ENCRYPTION_KEY` | turns on AES-256-GCM with this passphrase |
+ * | `CACHE_COMPRESS_DATA` | `true`, `false` or `threshold:<bytes>` |
+ * | `CACHE_TIMEOUT_MS` | per-call deadline in milliseconds |
+ *
+ * The backend package for the URL's scheme is loaded at run time; when it is not installed the
+ * promise rejects with a `CacheConfigError` naming the package to install.
+ *
+ * @example
+ * const cache = await getCache({ prefix: 'billing' }); // CACHE_URL=memcached://10.0.0.5:11211
+ */
+export async function getCache<T = unknown>(
+  options: GetCacheOptions<T> = {},
+): Promise<CacheClient<T>> {
+  const env = options.env ?? process.env;
+  const timeoutText = fromEnv(env, 'CACHE_TIMEOUT_MS');
+  const timeoutMs =
+    options.timeoutMs ??
+    (timeoutText === undefined ? DEFAULT_TIMEOUT_MS : parseTimeout(timeoutText));
+  const compressText = fromEnv(env, 'CACHE_COMPRESS_DATA');
+  const clientOptions: CacheClientOptions<T> = {
+    ...options,
+    backend: undefined as never,
+    prefix: options.prefix ?? fromEnv(env, 'CACHE_PREFIX'),
+    encryptionKey:
+      options.encryptionKey ??
+      (options.cipher === undefined ? fromEnv(env, 'CACHE_ENCRYPTION_KEY') : undefined),
+    compress:
+      options.compress ?? (compressText === undefined ? undefined : parseCompress(compressText)),
+    timeoutMs,
+  };
+
+  let backend = options.backend;
+  if (backend === undefined) {
+    const rawUrl = options.url ?? fromEnv(env, 'CACHE_URL') ?? 'memory://';
+    let url: URL;
+    try {
+      url = new URL(rawUrl);
+    } catch (error) {
+      throw new CacheConfigError(`cache URL '${rawUrl}' is not a valid URL`, { cause: error });
+    }
+    const packageName = BACKEND_PACKAGES[url.protocol];
+    if (packageName === undefined) {
+      throw new CacheConfigError(
+        `cache URL scheme '${url.protocol}' is not supported; use memory://, memcached://, redis:// or rediss://`,
+      );
+    }
+    const load = options.loadBackendModule ?? ((name: string) => import(name) as Promise<unknown>);
+    let module: Partial<BackendModule>;
+    try {
+      module = (await load(packageName)) as Partial<BackendModule>;
+    } catch (error) {
+      if (isMissingPackage(error, packageName)) {
+        throw new CacheConfigError(
+          `${url.protocol}// needs the package ${packageName}; install it next to @stowage/core (npm install ${packageName})`,
+          { cause: error },
+        );
+      }
+      throw new CacheConfigError(`could not load ${packageName}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    if (typeof module.createBackendFromUrl !== 'function') {
+      throw new CacheConfigError(
+        `${packageName} does not export createBackendFromUrl; is it a Stowage backend?`,
+      );
+    }
+    backend = module.createBackendFromUrl(url, { timeoutMs });
+  }
+  return new CacheClient<T>({ ...clientOptions, backend });
+}

@@ -1,0 +1,12 @@
+export { FaultProxy } from './fault-proxy.js';
+export type { FaultMode, FaultScope } from './fault-proxy.js';
+export {
+  findBinary,
+  freePort,
+  hasBinary,
+  probe,
+  serversRequired,
+  startMemcached,
+  startRedis,
+} from './servers.js';
+export type { MemcachedOptions, RedisOptions, ServerHandle } from './servers.js';
