@@ -20,14 +20,21 @@ describe('isCacheError', () => {
   });
 
   it('matches an error from a second copy of the package by name and code', () => {
-    const foreign = Object.assign(new Error('from another copy'), { name: 'CacheConfigError', code: 'E_CACHE_CONFIG' });
+    const foreign = Object.assign(new Error('from another copy'), {
+      name: 'CacheConfigError',
+      code: 'E_CACHE_CONFIG',
+    });
     expect(foreign).not.toBeInstanceOf(CacheConfigError);
     expect(isCacheError(foreign, CacheErrorCode.Config)).toBe(true);
   });
 
   it('rejects look-alikes with unknown codes or other names', () => {
-    expect(isCacheError(Object.assign(new Error('x'), { name: 'CacheError', code: 'E_OTHER' }))).toBe(false);
-    expect(isCacheError(Object.assign(new Error('x'), { name: 'TypeError', code: 'E_CACHE_KEY' }))).toBe(false);
+    expect(
+      isCacheError(Object.assign(new Error('x'), { name: 'CacheError', code: 'E_OTHER' })),
+    ).toBe(false);
+    expect(
+      isCacheError(Object.assign(new Error('x'), { name: 'TypeError', code: 'E_CACHE_KEY' })),
+    ).toBe(false);
     expect(isCacheError(null)).toBe(false);
     expect(isCacheError('E_CACHE_KEY')).toBe(false);
   });
