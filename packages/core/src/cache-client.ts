@@ -508,9 +508,14 @@ export class CacheClient<T = unknown> {
       this.#keys.options.separator,
       (message) => new CacheScopeError(message, resolved.level),
     );
-    return new CacheClient<T>(
-      new ScopedInit(this.#shared, this.#keys.scoped(resolved.level, id)) as never,
-    );
+    let keys: KeySpace;
+    try {
+      keys = this.#keys.scoped(resolved.level, id);
+    } catch (error) {
+      // The id is caller data (a tenant or session id), so a bad one is a scope error.
+      throw new CacheScopeError((error as Error).message, resolved.level, { cause: error });
+    }
+    return new CacheClient<T>(new ScopedInit(this.#shared, keys) as never);
   }
 
   /** Subscribes to an event (`hit`, `miss`, `set`, `delete`, `warning`, `error`, `timing`); returns an unsubscribe function. */

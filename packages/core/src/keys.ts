@@ -26,6 +26,7 @@ export const DEFAULT_KEY_SEPARATOR = ':';
 const ILLEGAL_KEY_CHAR = /[\s\x00-\x1f\x7f-\x9f\p{Cs}]/u;
 const HASH_SUFFIX_BYTES = 65; // '#' + 64 hex digits
 const HASHED_SHAPE = /#[0-9a-f]{64}$/;
+const RESERVED_STARTS: readonly string[] = Object.values(StorageLevel).map((name) => `${name}=`);
 
 function describeIllegal(text: string): string {
   const match = ILLEGAL_KEY_CHAR.exec(text);
@@ -111,8 +112,14 @@ export class KeySpace {
     if (level !== undefined && scopeId !== undefined) segments.push(`${level}=${scopeId}`);
     this.head = segments.length === 0 ? '' : segments.join(options.separator) + options.separator;
     // On the unscoped root, a key such as `stack=acme:balance` would land in tenant acme's space.
-    this.#reservedStarts =
-      level === undefined ? Object.values(StorageLevel).map((name) => `${name}=`) : [];
+    this.#reservedStarts = level === undefined ? RESERVED_STARTS : [];
+    // A prefix `stack=acme` would give the root's key `x` the full key of tenant acme's `x`.
+    const reserved = RESERVED_STARTS.find((start) => options.prefix.startsWith(start));
+    if (reserved !== undefined) {
+      throw new CacheConfigError(
+        `\`prefix\` must not start with '${reserved}': that form is reserved for scope segments`,
+      );
+    }
     const headRoom = options.maxKeyBytes - Buffer.byteLength(this.head, 'utf8');
     if (headRoom < 1 || (options.longKeys === LongKeys.Hash && headRoom <= HASH_SUFFIX_BYTES)) {
       throw new CacheConfigError(

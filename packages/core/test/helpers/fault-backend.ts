@@ -1,0 +1,161 @@
+// A wrapper that injects faults a real server cannot produce on demand: every call throws, never
+// answers (until released), or answers late. It declares itself remote (`inProcess: false`) so
+// the client applies its deadline.
+import type {
+  Awaitable,
+  BackendCapabilities,
+  BackendLimits,
+  BackendWrite,
+  CacheBackend,
+  StoredEntry,
+} from '../../src/index.js';
+
+/** What the wrapper does with a call. */
+export type FaultMode =
+  | { readonly kind: 'pass' }
+  /** Throw `error` (a plain `Error` by default) synchronously. */
+  | { readonly kind: 'alwaysThrow'; readonly error?: unknown }
+  /** Return a promise that rejects with `error`. */
+  | { readonly kind: 'alwaysReject'; readonly error?: unknown }
+  /** Return a promise that settles only when the test calls `answerLate()` or `failLate()`. */
+  | { readonly kind: 'neverAnswer' }
+  /** Run the call after `ms` milliseconds. */
+  | { readonly kind: 'delay'; readonly ms: number };
+
+type Operation = Exclude<keyof CacheBackend, 'name' | 'capabilities' | 'limits'>;
+
+interface Held {
+  readonly run: () => unknown;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** Wraps `inner`; `mode` applies to the operations in `ops` (every operation by default). */
+export class FaultBackend implements CacheBackend {
+  readonly name: string;
+  readonly capabilities: BackendCapabilities;
+  readonly limits: BackendLimits;
+  mode: FaultMode = { kind: 'pass' };
+  /** Operations the mode applies to; `undefined` means all. */
+  ops: ReadonlySet<string> | undefined;
+  readonly #inner: CacheBackend;
+  readonly #held: Held[] = [];
+  setAndRead?: (key: string, entry: StoredEntry, ttl: number) => Awaitable<StoredEntry | undefined>;
+
+  constructor(inner: CacheBackend, options: { inProcess?: boolean } = {}) {
+    this.#inner = inner;
+    this.name = `fault(${inner.name})`;
+    this.capabilities = { ...inner.capabilities, inProcess: options.inProcess ?? false };
+    this.limits = inner.limits;
+    const setAndRead = inner.setAndRead;
+    if (setAndRead !== undefined) {
+      this.setAndRead = (key, entry, ttl) =>
+        this.#apply('setAndRead', () => setAndRead.call(inner, key, entry, ttl)) as Awaitable<
+          StoredEntry | undefined
+        >;
+    }
+  }
+
+  /** Calls held by `neverAnswer` that have not settled yet. */
+  get pending(): number {
+    return this.#held.length;
+  }
+
+  /** Runs every held call now and resolves it with the inner backend's answer (a late answer). */
+  async answerLate(): Promise<void> {
+    for (const held of this.#held.splice(0)) {
+      try {
+        held.resolve(await held.run());
+      } catch (error) {
+        held.reject(error);
+      }
+    }
+  }
+
+  /** Rejects every held call now (a late failure), without running it. */
+  failLate(error: unknown = new Error('late failure')): void {
+    for (const held of this.#held.splice(0)) held.reject(error);
+  }
+
+  #apply(op: Operation, run: () => unknown): unknown {
+    const mode = this.ops === undefined || this.ops.has(op) ? this.mode : { kind: 'pass' as const };
+    switch (mode.kind) {
+      case 'pass':
+        return run();
+      case 'alwaysThrow':
+        throw mode.error ?? new Error(`injected ${op} failure`);
+      case 'alwaysReject':
+        return Promise.reject(mode.error ?? new Error(`injected ${op} failure`));
+      case 'neverAnswer':
+        return new Promise((resolve, reject) => {
+          this.#held.push({ run, resolve, reject });
+        });
+      case 'delay':
+        return new Promise((resolve, reject) => {
+          setTimeout(() => {
+            try {
+              resolve(run());
+            } catch (error) {
+              reject(error);
+            }
+          }, mode.ms);
+        });
+    }
+  }
+
+  get(key: string): Awaitable<StoredEntry | undefined> {
+    return this.#apply('get', () => this.#inner.get(key)) as Awaitable<StoredEntry | undefined>;
+  }
+
+  getMany(keys: readonly string[]): Awaitable<ReadonlyArray<StoredEntry | undefined>> {
+    return this.#apply('getMany', () => this.#inner.getMany(keys)) as Awaitable<
+      ReadonlyArray<StoredEntry | undefined>
+    >;
+  }
+
+  set(key: string, entry: StoredEntry, ttl: number): Awaitable<boolean> {
+    return this.#apply('set', () => this.#inner.set(key, entry, ttl)) as Awaitable<boolean>;
+  }
+
+  setMany(writes: readonly BackendWrite[], ttl: number): Awaitable<readonly string[]> {
+    return this.#apply('setMany', () => this.#inner.setMany(writes, ttl)) as Awaitable<
+      readonly string[]
+    >;
+  }
+
+  add(key: string, entry: StoredEntry, ttl: number): Awaitable<boolean> {
+    return this.#apply('add', () => this.#inner.add(key, entry, ttl)) as Awaitable<boolean>;
+  }
+
+  touch(key: string, ttl: number): Awaitable<boolean> {
+    return this.#apply('touch', () => this.#inner.touch(key, ttl)) as Awaitable<boolean>;
+  }
+
+  incr(key: string, delta: bigint): Awaitable<bigint | undefined> {
+    return this.#apply('incr', () => this.#inner.incr(key, delta)) as Awaitable<bigint | undefined>;
+  }
+
+  decr(key: string, delta: bigint): Awaitable<bigint | undefined> {
+    return this.#apply('decr', () => this.#inner.decr(key, delta)) as Awaitable<bigint | undefined>;
+  }
+
+  delete(key: string): Awaitable<boolean> {
+    return this.#apply('delete', () => this.#inner.delete(key)) as Awaitable<boolean>;
+  }
+
+  deleteMany(keys: readonly string[]): Awaitable<void> {
+    return this.#apply('deleteMany', () => this.#inner.deleteMany(keys)) as Awaitable<void>;
+  }
+
+  clear(): Awaitable<void> {
+    return this.#apply('clear', () => this.#inner.clear()) as Awaitable<void>;
+  }
+
+  flush(delay: number): Awaitable<void> {
+    return this.#apply('flush', () => this.#inner.flush(delay)) as Awaitable<void>;
+  }
+
+  close(): Awaitable<void> {
+    return this.#apply('close', () => this.#inner.close()) as Awaitable<void>;
+  }
+}

@@ -1,0 +1,240 @@
+// A Map-based backend that keeps the backend contract and records every call, so tests can
+// assert exactly what reached the backend (or that nothing did).
+import {
+  CacheClient,
+  type Awaitable,
+  CacheValueError,
+  MEMCACHED_MAX_KEY_BYTES,
+  type BackendCapabilities,
+  type BackendLimits,
+  type BackendWrite,
+  type CacheBackend,
+  type CacheClientOptions,
+  type StoredEntry,
+} from '../../src/index.js';
+
+/** One recorded backend call. */
+export interface BackendCall {
+  readonly op: string;
+  readonly keys: readonly string[];
+  /** TTL in seconds, for writes and `touch`. */
+  readonly ttl?: number;
+  /** Delay in seconds, for `flush`. */
+  readonly delay?: number;
+}
+
+/** Options of {@link RecordingBackend}. */
+export interface RecordingBackendOptions {
+  /** Declared `capabilities.inProcess`. @default true */
+  readonly inProcess?: boolean;
+  /** Answer every call with a promise instead of synchronously. @default false */
+  readonly async?: boolean;
+  /** Offer `setAndRead`. @default false */
+  readonly setAndRead?: boolean;
+  /** Declared `capabilities.delayedFlush`. @default true */
+  readonly delayedFlush?: boolean;
+  readonly maxKeyBytes?: number;
+  readonly maxValueBytes?: number;
+  /** Clock in milliseconds for TTLs. @default Date.now */
+  readonly now?: () => number;
+}
+
+interface Slot {
+  entry: StoredEntry;
+  expiresAt: number | undefined;
+}
+
+const UNSIGNED_64 = 2n ** 64n;
+
+/**
+ * A contract-keeping in-memory backend that records calls. `tamper` lets a test make the
+ * "server" store different bytes (or nothing) than it was given, for the integrity check.
+ */
+export class RecordingBackend implements CacheBackend {
+  readonly name: string = 'recording';
+  readonly capabilities: BackendCapabilities;
+  readonly limits: BackendLimits;
+  readonly calls: BackendCall[] = [];
+  /**
+   * Applied to every stored entry: return a different entry to store, or `undefined` to store
+   * nothing while still answering "stored".
+   */
+  tamper: ((key: string, entry: StoredEntry) => StoredEntry | undefined) | undefined;
+  /** Answer for `set`/`setMany` per key: `false` refuses the write. */
+  refuse: ((key: string) => boolean) | undefined;
+  closeCount = 0;
+  setAndRead?: (key: string, entry: StoredEntry, ttl: number) => Awaitable<StoredEntry | undefined>;
+  readonly #slots = new Map<string, Slot>();
+  readonly #async: boolean;
+  readonly #now: () => number;
+
+  constructor(options: RecordingBackendOptions = {}) {
+    this.capabilities = {
+      ttlPrecision: 'milliseconds',
+      scopedClear: true,
+      inProcess: options.inProcess ?? true,
+      counters: 'unsigned64',
+      delayedFlush: options.delayedFlush ?? true,
+    };
+    this.limits = {
+      maxKeyBytes: options.maxKeyBytes ?? MEMCACHED_MAX_KEY_BYTES,
+      maxValueBytes: options.maxValueBytes ?? 1024 * 1024,
+    };
+    this.#async = options.async ?? false;
+    this.#now = options.now ?? Date.now;
+    if (options.setAndRead === true) {
+      this.setAndRead = (key, entry, ttl) => {
+        this.calls.push({ op: 'setAndRead', keys: [key], ttl });
+        return this.#answer(this.#store(key, entry, ttl) ? this.#read(key) : undefined);
+      };
+    }
+  }
+
+  /** Ops of the recorded calls, in order. */
+  get ops(): string[] {
+    return this.calls.map((call) => call.op);
+  }
+
+  /** Full keys currently held (expired ones left out). */
+  keys(): string[] {
+    return [...this.#slots.keys()].filter((key) => this.#read(key) !== undefined);
+  }
+
+  /** Reads an entry without recording a call. */
+  peek(key: string): StoredEntry | undefined {
+    return this.#read(key);
+  }
+
+  /** Writes an entry without recording a call (data "written by another process"). */
+  put(key: string, value: Uint8Array | string, flags: number, ttlSeconds = 0): void {
+    const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
+    this.#slots.set(key, { entry: { value: bytes, flags }, expiresAt: this.#expiry(ttlSeconds) });
+  }
+
+  #expiry(ttlSeconds: number): number | undefined {
+    return ttlSeconds === 0 ? undefined : this.#now() + ttlSeconds * 1000;
+  }
+
+  #answer<R>(value: R): Awaitable<R> {
+    return this.#async ? Promise.resolve(value) : value;
+  }
+
+  #read(key: string): StoredEntry | undefined {
+    const slot = this.#slots.get(key);
+    if (slot === undefined) return undefined;
+    if (slot.expiresAt !== undefined && this.#now() >= slot.expiresAt) {
+      this.#slots.delete(key);
+      return undefined;
+    }
+    return slot.entry;
+  }
+
+  #store(key: string, entry: StoredEntry, ttl: number): boolean {
+    if (this.refuse?.(key) === true) return false;
+    const kept = this.tamper === undefined ? entry : this.tamper(key, entry);
+    if (kept === undefined) this.#slots.delete(key);
+    else this.#slots.set(key, { entry: kept, expiresAt: this.#expiry(ttl) });
+    return true;
+  }
+
+  get(key: string): Awaitable<StoredEntry | undefined> {
+    this.calls.push({ op: 'get', keys: [key] });
+    return this.#answer(this.#read(key));
+  }
+
+  getMany(keys: readonly string[]): Awaitable<ReadonlyArray<StoredEntry | undefined>> {
+    this.calls.push({ op: 'getMany', keys: [...keys] });
+    return this.#answer(keys.map((key) => this.#read(key)));
+  }
+
+  set(key: string, entry: StoredEntry, ttl: number): Awaitable<boolean> {
+    this.calls.push({ op: 'set', keys: [key], ttl });
+    return this.#answer(this.#store(key, entry, ttl));
+  }
+
+  setMany(writes: readonly BackendWrite[], ttl: number): Awaitable<readonly string[]> {
+    this.calls.push({ op: 'setMany', keys: writes.map((write) => write.key), ttl });
+    const failed: string[] = [];
+    for (const { key, entry } of writes) if (!this.#store(key, entry, ttl)) failed.push(key);
+    return this.#answer(failed);
+  }
+
+  add(key: string, entry: StoredEntry, ttl: number): Awaitable<boolean> {
+    this.calls.push({ op: 'add', keys: [key], ttl });
+    if (this.#read(key) !== undefined) return this.#answer(false);
+    return this.#answer(this.#store(key, entry, ttl));
+  }
+
+  touch(key: string, ttl: number): Awaitable<boolean> {
+    this.calls.push({ op: 'touch', keys: [key], ttl });
+    const slot = this.#read(key) === undefined ? undefined : this.#slots.get(key);
+    if (slot === undefined) return this.#answer(false);
+    slot.expiresAt = this.#expiry(ttl);
+    return this.#answer(true);
+  }
+
+  incr(key: string, delta: bigint): Awaitable<bigint | undefined> {
+    this.calls.push({ op: 'incr', keys: [key] });
+    return this.#answer(this.#count(key, delta, true));
+  }
+
+  decr(key: string, delta: bigint): Awaitable<bigint | undefined> {
+    this.calls.push({ op: 'decr', keys: [key] });
+    return this.#answer(this.#count(key, delta, false));
+  }
+
+  #count(key: string, delta: bigint, up: boolean): bigint | undefined {
+    const entry = this.#read(key);
+    if (entry === undefined) return undefined;
+    const text = Buffer.from(entry.value).toString('latin1').trimEnd();
+    if (!/^\d{1,20}$/.test(text) || BigInt(text) >= UNSIGNED_64) {
+      throw new CacheValueError('not an unsigned 64-bit decimal integer');
+    }
+    const current = BigInt(text);
+    let next = up ? (current + delta) % UNSIGNED_64 : current - delta;
+    if (next < 0n) next = 0n;
+    const slot = this.#slots.get(key) as Slot;
+    slot.entry = { value: Buffer.from(next.toString(), 'latin1'), flags: entry.flags };
+    return next;
+  }
+
+  delete(key: string): Awaitable<boolean> {
+    this.calls.push({ op: 'delete', keys: [key] });
+    const existed = this.#read(key) !== undefined;
+    this.#slots.delete(key);
+    return this.#answer(existed);
+  }
+
+  deleteMany(keys: readonly string[]): Awaitable<void> {
+    this.calls.push({ op: 'deleteMany', keys: [...keys] });
+    for (const key of keys) this.#slots.delete(key);
+    return this.#answer(undefined);
+  }
+
+  clear(): Awaitable<void> {
+    this.calls.push({ op: 'clear', keys: [] });
+    this.#slots.clear();
+    return this.#answer(undefined);
+  }
+
+  flush(delay: number): Awaitable<void> {
+    this.calls.push({ op: 'flush', keys: [], delay });
+    if (delay === 0) this.#slots.clear();
+    return this.#answer(undefined);
+  }
+
+  close(): Awaitable<void> {
+    this.calls.push({ op: 'close', keys: [] });
+    this.closeCount++;
+    return this.#answer(undefined);
+  }
+}
+
+/** A client on a fresh {@link RecordingBackend}. */
+export function recordingClient<T = unknown>(
+  options: Omit<CacheClientOptions<T>, 'backend'> = {},
+  backendOptions: RecordingBackendOptions = {},
+): { client: CacheClient<T>; backend: RecordingBackend } {
+  const backend = new RecordingBackend(backendOptions);
+  return { client: new CacheClient<T>({ ...options, backend }), backend };
+}

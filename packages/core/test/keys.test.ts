@@ -1,0 +1,372 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import {
+  CacheClient,
+  CacheConfigError,
+  CacheKeyError,
+  CacheScopeError,
+  CacheValueError,
+  StorageLevel,
+} from '../src/index.js';
+import { RecordingBackend, recordingClient } from './helpers/recording-backend.js';
+
+const HASHED = /#[0-9a-f]{64}$/;
+const utf8 = (text: string): number => Buffer.byteLength(text, 'utf8');
+
+describe('CacheClient.fullKey', () => {
+  it('joins prefix and key with the separator', () => {
+    const { client } = recordingClient({ prefix: 'app' });
+    expect(client.fullKey('user:1')).toBe('app:user:1');
+  });
+
+  it('uses the key as is without a prefix', () => {
+    const { client } = recordingClient();
+    expect(client.fullKey('user:1')).toBe('user:1');
+  });
+
+  it('accepts a full key of exactly 250 UTF-8 bytes after the prefix', () => {
+    const { client } = recordingClient({ prefix: 'app' });
+    const key = 'k'.repeat(250 - 'app:'.length);
+    expect(utf8(client.fullKey(key))).toBe(250);
+  });
+
+  it('rejects a full key of 251 bytes with CacheKeyError naming the byte count', () => {
+    const { client } = recordingClient({ prefix: 'app' });
+    const key = 'k'.repeat(251 - 'app:'.length);
+    expect(() => client.fullKey(key)).toThrow(CacheKeyError);
+    expect(() => client.fullKey(key)).toThrow(/251 bytes/);
+  });
+
+  it('counts the limit in UTF-8 bytes, not UTF-16 code units', () => {
+    const { client } = recordingClient({ prefix: 'app' });
+    // 'é' is 2 bytes: 123 of them fill 246 bytes + 'app:' = 250; 124 make 252 with .length 124.
+    expect(utf8(client.fullKey('é'.repeat(123)))).toBe(250);
+    expect(() => client.fullKey('é'.repeat(124))).toThrow(CacheKeyError);
+  });
+
+  it('counts a surrogate pair as its 4 UTF-8 bytes', () => {
+    const { client } = recordingClient();
+    expect(utf8(client.fullKey('😀'.repeat(62)))).toBe(248);
+    expect(() => client.fullKey('😀'.repeat(63))).toThrow(CacheKeyError);
+  });
+
+  it('accepts non-ASCII keys (UTF-8 keys are allowed by design D3)', () => {
+    const { client } = recordingClient({ prefix: 'app' });
+    expect(client.fullKey('ключ-键-😀')).toBe('app:ключ-键-😀');
+  });
+
+  it.each([
+    ['space', 'a b', /whitespace/],
+    ['tab', 'a\tb', /whitespace/],
+    ['newline', 'a\nb', /whitespace/],
+    ['carriage return', 'a\r\nflush_all', /whitespace/],
+    ['vertical tab', 'a\vb', /whitespace/],
+    ['form feed', 'a\fb', /whitespace/],
+    ['no-break space', 'a\u00a0b', /whitespace/],
+    ['line separator', 'a\u2028b', /whitespace/],
+    ['leading space', ' a', /whitespace/],
+    ['trailing space', 'a ', /whitespace/],
+    ['NUL', 'a\u0000b', /control character \(U\+0000\)/],
+    ['C0 control \\x01', 'a\u0001b', /control character \(U\+0001\)/],
+    ['DEL', 'a\u007fb', /control character/],
+    ['C1 control \\x9f', 'a\u009fb', /control character/],
+    ['lone high surrogate', 'a\ud800b', /lone UTF-16 surrogate/],
+    ['lone low surrogate', 'a\udfffb', /lone UTF-16 surrogate/],
+    ['high surrogate at the end', 'key\udbff', /lone UTF-16 surrogate/],
+  ])('rejects a key with a %s with CacheKeyError', (_name, key, message) => {
+    const { client } = recordingClient();
+    expect(() => client.fullKey(key)).toThrow(CacheKeyError);
+    expect(() => client.fullKey(key)).toThrow(message);
+  });
+
+  it('rejects the empty key', () => {
+    const { client } = recordingClient({ prefix: 'app' });
+    expect(() => client.fullKey('')).toThrow(/must not be empty/);
+  });
+
+  it.each([[42], [null], [undefined], [{}], [Buffer.from('k')]])(
+    'rejects a key that is not a string (%o)',
+    (key) => {
+      const { client } = recordingClient();
+      expect(() => client.fullKey(key as unknown as string)).toThrow(/key must be a string/);
+    },
+  );
+
+  it('keeps the offending key on the error', () => {
+    const { client } = recordingClient();
+    try {
+      client.fullKey('a b');
+      expect.unreachable();
+    } catch (error) {
+      expect((error as CacheKeyError).key).toBe('a b');
+    }
+  });
+
+  it('gives two lone surrogates that encode to the same UTF-8 no chance to collide', () => {
+    // '\ud800' and '\udbff' both become EF BF BD in UTF-8; both are refused instead.
+    const { client } = recordingClient();
+    expect(() => client.fullKey('key\ud800')).toThrow(CacheKeyError);
+    expect(() => client.fullKey('key\udbff')).toThrow(CacheKeyError);
+    expect(client.fullKey('key\ufffd')).toBe('key\ufffd');
+  });
+});
+
+describe('key validation before I/O', () => {
+  const bad = 'bad key';
+
+  it.each([
+    ['get', (c: CacheClient) => c.get(bad)],
+    ['set', (c: CacheClient) => c.set(bad, 1)],
+    ['setAndReturn', (c: CacheClient) => c.setAndReturn(bad, 1)],
+    ['add', (c: CacheClient) => c.add(bad, 1)],
+    ['touch', (c: CacheClient) => c.touch(bad, 10)],
+    ['incr', (c: CacheClient) => c.incr(bad)],
+    ['decr', (c: CacheClient) => c.decr(bad)],
+    ['delete', (c: CacheClient) => c.delete(bad)],
+    ['getOrSet', (c: CacheClient) => c.getOrSet(bad, () => 1)],
+  ])('%s rejects a bad key and calls the backend not at all', async (_name, call) => {
+    const { client, backend } = recordingClient();
+    await expect(call(client)).rejects.toThrow(CacheKeyError);
+    expect(backend.calls).toEqual([]);
+  });
+
+  it('getMany with one bad key among good ones sends nothing', async () => {
+    const { client, backend } = recordingClient({ prefix: 'app' });
+    await expect(client.getMany(['a', 'b', 'c d', 'e'])).rejects.toThrow(CacheKeyError);
+    expect(backend.calls).toEqual([]);
+  });
+
+  it('setMany with one bad key among good ones sends nothing and stores nothing', async () => {
+    const { client, backend } = recordingClient({ prefix: 'app' });
+    await expect(client.setMany({ a: 1, b: 2, 'c\u0000': 3, e: 4 })).rejects.toThrow(CacheKeyError);
+    expect(backend.calls).toEqual([]);
+    expect(backend.keys()).toEqual([]);
+  });
+
+  it('setMany with one uncacheable value among good ones sends nothing', async () => {
+    const { client, backend } = recordingClient();
+    await expect(
+      client.setMany([
+        ['a', 1],
+        ['b', () => 2],
+        ['c', 3],
+      ]),
+    ).rejects.toThrow(CacheValueError);
+    expect(backend.calls).toEqual([]);
+  });
+
+  it('deleteMany with one bad key among good ones deletes nothing', async () => {
+    const { client, backend } = recordingClient();
+    await client.set('a', 1, { skipIntegrityCheck: true });
+    backend.calls.length = 0;
+    await expect(client.deleteMany(['a', 'b\tc'])).rejects.toThrow(CacheKeyError);
+    expect(backend.calls).toEqual([]);
+    expect(backend.keys()).toEqual(['a']);
+  });
+
+  it('getMany with a key over the byte limit sends nothing', async () => {
+    const { client, backend } = recordingClient();
+    await expect(client.getMany(['a', 'x'.repeat(251)])).rejects.toThrow(/too long/);
+    expect(backend.calls).toEqual([]);
+  });
+});
+
+describe("longKeys: 'hash'", () => {
+  const long = 'report:' + 'x'.repeat(400);
+
+  it('stores a too-long key as a readable head plus # and the SHA-256 of the whole full key', () => {
+    const { client } = recordingClient({ prefix: 'app', longKeys: 'hash' });
+    const full = client.fullKey(long);
+    const digest = createHash('sha256').update(`app:${long}`, 'utf8').digest('hex');
+    expect(full.endsWith(`#${digest}`)).toBe(true);
+    expect(full.startsWith('app:report:xxxx')).toBe(true);
+    expect(utf8(full)).toBeLessThanOrEqual(250);
+  });
+
+  it('leaves keys within the limit unchanged', () => {
+    const { client } = recordingClient({ prefix: 'app', longKeys: 'hash' });
+    expect(client.fullKey('short')).toBe('app:short');
+  });
+
+  it('round-trips a value under a long key', async () => {
+    const { client } = recordingClient({ longKeys: 'hash' });
+    await client.set(long, { big: true });
+    expect(await client.get(long)).toEqual({ big: true });
+  });
+
+  it('gives long keys that share their head different full keys', () => {
+    const { client } = recordingClient({ longKeys: 'hash' });
+    const a = client.fullKey(`${'h'.repeat(300)}a`);
+    const b = client.fullKey(`${'h'.repeat(300)}b`);
+    expect(a).not.toBe(b);
+    expect(a.slice(0, 150)).toBe(b.slice(0, 150));
+  });
+
+  it('hashes a literal key shaped like a hashed one, so it never names a hashed entry', async () => {
+    const { client } = recordingClient({ longKeys: 'hash' });
+    await client.set(long, 'secret');
+    const hashed = client.fullKey(long);
+    expect(client.fullKey(hashed)).not.toBe(hashed);
+    expect(client.fullKey(hashed)).toMatch(HASHED);
+    expect(await client.get(hashed)).toBeUndefined();
+    expect(await client.get(long)).toBe('secret');
+  });
+
+  it('cuts the head at a code point boundary so the full key stays well-formed', () => {
+    const { client } = recordingClient({ prefix: 'app', longKeys: 'hash' });
+    for (const unit of ['é', '键', '😀']) {
+      for (let pad = 0; pad < 4; pad++) {
+        const full = client.fullKey('p'.repeat(pad) + unit.repeat(200));
+        expect(full.isWellFormed()).toBe(true);
+        expect(utf8(full)).toBeLessThanOrEqual(250);
+        expect(full).toMatch(HASHED);
+        expect(full).not.toContain('\ufffd');
+      }
+    }
+  });
+
+  it('still rejects whitespace and control characters', () => {
+    const { client } = recordingClient({ longKeys: 'hash' });
+    expect(() => client.fullKey(`${'x'.repeat(300)} y`)).toThrow(CacheKeyError);
+    expect(() => client.fullKey('a\nb')).toThrow(CacheKeyError);
+  });
+
+  it('refuses a prefix that leaves no room for the digest with CacheConfigError', () => {
+    expect(
+      () =>
+        new CacheClient({
+          backend: new RecordingBackend(),
+          prefix: 'p'.repeat(190),
+          longKeys: 'hash',
+        }),
+    ).toThrow(CacheConfigError);
+  });
+
+  it('refuses an unknown longKeys value with CacheConfigError', () => {
+    expect(
+      () => new CacheClient({ backend: new RecordingBackend(), longKeys: 'truncate' as 'hash' }),
+    ).toThrow(CacheConfigError);
+  });
+});
+
+describe('prefix and keySeparator', () => {
+  it('refuses a prefix containing the separator, so "a:b"+"c" cannot equal "a"+"b:c"', () => {
+    expect(() => new CacheClient({ backend: new RecordingBackend(), prefix: 'a:b' })).toThrow(
+      /must not contain the key separator/,
+    );
+  });
+
+  it.each([['a b'], ['a\u0000'], ['a\ud800'], ['a\n']])(
+    'refuses a prefix %j with whitespace or control characters',
+    (prefix) => {
+      expect(() => new CacheClient({ backend: new RecordingBackend(), prefix })).toThrow(
+        CacheConfigError,
+      );
+    },
+  );
+
+  it('keeps the two Q2 tenants "12"+"3x" and "123"+"x" apart with the separator', () => {
+    const backend = new RecordingBackend();
+    const a = new CacheClient({ backend, prefix: '12' });
+    const b = new CacheClient({ backend, prefix: '123' });
+    expect(a.fullKey('3x')).not.toBe(b.fullKey('x'));
+  });
+
+  it("reproduces Q2's raw concatenation with keySeparator ''", () => {
+    const { client } = recordingClient({ prefix: '1234', keySeparator: '' });
+    expect(client.fullKey('quotes')).toBe('1234quotes');
+  });
+
+  it('uses a custom separator everywhere', () => {
+    const { client } = recordingClient({ prefix: 'app', keySeparator: '|' });
+    expect(client.fullKey('k')).toBe('app|k');
+    expect(client.scoped(StorageLevel.Stack, { stack: 'acme' }).fullKey('k')).toBe(
+      'app|stack=acme|k',
+    );
+  });
+
+  it.each([[' '], ['\n'], ['\u0000']])('refuses a separator %j', (keySeparator) => {
+    expect(() => new CacheClient({ backend: new RecordingBackend(), keySeparator })).toThrow(
+      CacheConfigError,
+    );
+  });
+
+  it.each([['stack=acme'], ['session=s1'], ['service=billing']])(
+    'refuses a prefix %j that is a scope segment, which would share keys with a scoped client',
+    (prefix) => {
+      // prefix 'stack=acme' + 'x' would be 'stack=acme:x', the key of tenant acme's 'x'.
+      expect(() => new CacheClient({ backend: new RecordingBackend(), prefix })).toThrow(
+        CacheConfigError,
+      );
+    },
+  );
+});
+
+describe('reserved scope starts on the unscoped client', () => {
+  it.each([['stack=acme:balance'], ['session=s1:cart'], ['service=billing:rates']])(
+    'refuses %j on the root client, which would land in a scope',
+    (key) => {
+      const { client } = recordingClient({ prefix: 'app' });
+      expect(() => client.fullKey(key)).toThrow(/reserved for scope segments/);
+    },
+  );
+
+  it('cannot address a tenant key from the root client', () => {
+    const { client } = recordingClient({ prefix: 'app' });
+    const tenant = client.scoped(StorageLevel.Stack, { stack: 'acme' });
+    expect(tenant.fullKey('balance')).toBe('app:stack=acme:balance');
+    expect(() => client.fullKey('stack=acme:balance')).toThrow(CacheKeyError);
+  });
+
+  it('allows such keys on a scoped client, where they cannot reach another scope', () => {
+    const { client } = recordingClient({ prefix: 'app' });
+    const tenant = client.scoped(StorageLevel.Stack, { stack: 'acme' });
+    expect(tenant.fullKey('session=s1:x')).toBe('app:stack=acme:session=s1:x');
+  });
+
+  it('allows keys that merely contain the level names', () => {
+    const { client } = recordingClient();
+    expect(client.fullKey('stacks=1')).toBe('stacks=1');
+    expect(client.fullKey('my:stack=acme')).toBe('my:stack=acme');
+  });
+});
+
+describe('scope ids', () => {
+  it.each([['a:b'], ['a b'], ['a\u0001'], ['a\udc00'], ['']])(
+    'refuses the stack id %j with CacheScopeError',
+    (stack) => {
+      const { client } = recordingClient({ prefix: 'app' });
+      expect(() => client.scoped(StorageLevel.Stack, { stack })).toThrow(CacheScopeError);
+    },
+  );
+
+  it('refuses a stack id that is not a string with CacheScopeError', () => {
+    const { client } = recordingClient();
+    expect(() => client.scoped(StorageLevel.Stack, { stack: 42 as unknown as string })).toThrow(
+      CacheScopeError,
+    );
+  });
+
+  it('refuses a scope id too long to leave room for keys with CacheScopeError', () => {
+    const { client } = recordingClient({ prefix: 'app' });
+    expect(() => client.scoped(StorageLevel.Session, { session: 's'.repeat(260) })).toThrow(
+      CacheScopeError,
+    );
+  });
+
+  it('keeps the tenant "a" with key "b:c" apart from tenants that cannot exist ("a:b")', () => {
+    const { client } = recordingClient({ prefix: 'app' });
+    expect(client.scoped(StorageLevel.Stack, { stack: 'a' }).fullKey('b:c')).toBe(
+      'app:stack=a:b:c',
+    );
+    expect(() => client.scoped(StorageLevel.Stack, { stack: 'a:b' })).toThrow(CacheScopeError);
+  });
+
+  it('counts the scope segment toward the 250-byte limit', () => {
+    const { client } = recordingClient({ prefix: 'app' });
+    const tenant = client.scoped(StorageLevel.Stack, { stack: 'acme' });
+    const room = 250 - utf8('app:stack=acme:');
+    expect(utf8(tenant.fullKey('k'.repeat(room)))).toBe(250);
+    expect(() => tenant.fullKey('k'.repeat(room + 1))).toThrow(CacheKeyError);
+  });
+});
