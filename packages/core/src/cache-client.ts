@@ -271,7 +271,13 @@ class SharedState<T> {
     ) {
       throw new CacheConfigError('`cipher` must have `encrypt` and `decrypt` methods');
     }
-    if (options.encryptionKey !== undefined && options.encryptionKey !== '') {
+    if (options.encryptionKey !== undefined) {
+      // An empty key must not silently turn encryption off: the caller asked for it.
+      if (options.encryptionKey.length === 0) {
+        throw new CacheConfigError(
+          '`encryptionKey` must not be empty; leave it out to store values unencrypted',
+        );
+      }
       cipher = createAesGcmCipher({ keys: { id: 0, key: options.encryptionKey } });
     }
     this.codec = new Codec({

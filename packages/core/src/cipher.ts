@@ -7,6 +7,9 @@ import {
   scryptSync,
   timingSafeEqual,
 } from 'node:crypto';
+import { deflateSync, inflateSync } from 'node:zlib';
+import { CacheReturnCode } from './cache-return-code.js';
+import { looksLikeZlib } from './codec.js';
 import { CacheConfigError } from './errors.js';
 
 /** An encrypted item's contents: the flags of the value before encryption, and its payload. */
@@ -147,11 +150,13 @@ export interface FernetCipherOptions {
 }
 
 const FERNET_VERSION = 0x80;
+const DECIMAL = /^-?\d+$/;
 
 /**
  * Creates a Fernet cipher (AES-128-CBC + HMAC-SHA256, as Python's `cryptography` package), for
  * sharing encrypted items with Python services. The plaintext is the JSON text of the value, as
- * Q2 is believed to write it. Fernet has no associated data: unlike the default AES-256-GCM
+ * Q2 is believed to write it; when the client compresses, zlib wraps the token (JSON → Fernet →
+ * zlib, the order a Q2 reader undoes). Fernet has no associated data: unlike the default AES-256-GCM
  * cipher, it cannot detect an item moved to another key. Prefer AES-256-GCM unless a Python reader
  * needs the items.
  */
@@ -172,14 +177,21 @@ export function createFernetCipher(options: FernetCipherOptions): CacheCipher {
   return {
     name: 'fernet',
     encrypt(item) {
-      const text = Buffer.from(
+      let payload = Buffer.from(
         item.payload.buffer,
         item.payload.byteOffset,
         item.payload.byteLength,
       );
+      // The codec hands over compressed payloads (it compresses before encrypting, and never
+      // leaves a plain payload that looks like zlib). Python expects JSON inside the token and
+      // zlib, if any, outside it, so move the compression out: JSON → Fernet → zlib, Q2's order.
+      const compressed = looksLikeZlib(payload);
+      if (compressed) payload = inflateSync(payload);
       // Fernet's plaintext is JSON of the value: strings need quoting, integers and JSON do not.
       const plain =
-        item.flags === 1 ? Buffer.from(JSON.stringify(text.toString('utf8')), 'utf8') : text;
+        item.flags === CacheReturnCode.String
+          ? Buffer.from(JSON.stringify(payload.toString('utf8')), 'utf8')
+          : payload;
       const iv = randomBytes(16);
       const header = Buffer.alloc(9);
       header[0] = FERNET_VERSION;
@@ -192,9 +204,11 @@ export function createFernetCipher(options: FernetCipherOptions): CacheCipher {
         .toString('base64')
         .replace(/\+/g, '-')
         .replace(/\//g, '_');
-      return Buffer.from(padded, 'ascii');
+      const token = Buffer.from(padded, 'ascii');
+      return compressed ? deflateSync(token) : token;
     },
     decrypt(token) {
+      // The codec has already inflated an outer zlib layer.
       const bytes = Buffer.from(Buffer.from(token).toString('ascii'), 'base64url');
       if (bytes.byteLength < 9 + 16 + 16 + 32 || bytes[0] !== FERNET_VERSION) {
         throw new Error('not a Fernet token');
@@ -206,11 +220,14 @@ export function createFernetCipher(options: FernetCipherOptions): CacheCipher {
       }
       const decipher = createDecipheriv('aes-128-cbc', encryptionKey, body.subarray(9, 25));
       const plain = Buffer.concat([decipher.update(body.subarray(25)), decipher.final()]);
-      const text = plain.toString('utf8');
-      if (text.startsWith('"')) {
-        return { flags: 1, payload: Buffer.from(JSON.parse(text) as string, 'utf8') };
-      }
-      return { flags: /^-?\d+$/.test(text) ? 3 : 2, payload: plain };
+      // Hand back JSON (a quoted string stays JSON, so its text can never be mistaken for zlib
+      // by the codec) or decimal text, which keeps integers beyond 2^53 exact.
+      return {
+        flags: DECIMAL.test(plain.toString('latin1'))
+          ? CacheReturnCode.Integer
+          : CacheReturnCode.Json,
+        payload: plain,
+      };
     },
   };
 }
