@@ -311,7 +311,7 @@ class SharedState<T> {
             quarantineMs,
             {
               delete: async (fullKey) =>
-                this.call('quarantine', fullKey, false, () => backend.delete(fullKey)),
+                this.call('quarantine', fullKey, true, () => backend.delete(fullKey)),
               rewrite: async (fullKey, entry, ttl) =>
                 this.call('quarantine', fullKey, true, () => backend.set(fullKey, entry, ttl)),
               onGiveUp: (fullKey, error) => {
@@ -334,7 +334,8 @@ class SharedState<T> {
 
   /**
    * Calls the backend: converts anything thrown into a Stowage error and, for remote backends,
-   * applies the deadline. Returns synchronously when the backend did.
+   * applies the deadline. Returns synchronously when the backend did. `write` marks calls that
+   * change the server (deletes and touches too): their failures are indeterminate.
    */
   call<R>(
     operation: string,
@@ -886,7 +887,7 @@ export class CacheClient<T = unknown> {
     const fullKey = this.#keys.full(key);
     const ttlSeconds = toTtlSeconds(ttl);
     try {
-      const pending = shared.call('touch', fullKey, false, () =>
+      const pending = shared.call('touch', fullKey, true, () =>
         shared.backend.touch(fullKey, ttlSeconds),
       );
       const touched = isPromise(pending) ? await pending : pending;
@@ -973,7 +974,7 @@ export class CacheClient<T = unknown> {
     const fullKey = this.#keys.full(key);
     let deleted: boolean;
     try {
-      const pending = shared.call('delete', fullKey, false, () => shared.backend.delete(fullKey));
+      const pending = shared.call('delete', fullKey, true, () => shared.backend.delete(fullKey));
       deleted = isPromise(pending) ? await pending : pending;
     } catch (error) {
       throw shared.failed('delete', key, error, fullKey);
@@ -997,7 +998,7 @@ export class CacheClient<T = unknown> {
     const fullKeys = callerKeys.map((key) => this.#keys.full(key));
     if (fullKeys.length === 0) return true;
     try {
-      const pending = shared.call('deleteMany', undefined, false, () =>
+      const pending = shared.call('deleteMany', undefined, true, () =>
         shared.backend.deleteMany(fullKeys),
       );
       if (isPromise(pending)) await pending;
@@ -1030,7 +1031,7 @@ export class CacheClient<T = unknown> {
       throw new CacheValueError(`the ${shared.backend.name} backend cannot delay a flush`);
     }
     try {
-      const pending = shared.call('flushAll', undefined, false, () => shared.backend.flush(delay));
+      const pending = shared.call('flushAll', undefined, true, () => shared.backend.flush(delay));
       if (isPromise(pending)) await pending;
     } catch (error) {
       throw shared.failed('flushAll', undefined, error);
@@ -1061,7 +1062,7 @@ export class CacheClient<T = unknown> {
     if (entries.length === 0) return 0;
     const fullKeys = entries.map((entry) => entry.fullKey);
     try {
-      const pending = shared.call('bustRecent', undefined, false, () =>
+      const pending = shared.call('bustRecent', undefined, true, () =>
         shared.backend.deleteMany(fullKeys),
       );
       if (isPromise(pending)) await pending;

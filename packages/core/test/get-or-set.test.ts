@@ -1,0 +1,194 @@
+import { describe, expect, it } from 'vitest';
+import {
+  CacheBackendError,
+  CacheClient,
+  CacheErrorCode,
+  CacheValueError,
+  type CacheError,
+  type ErrorEvent,
+} from '../src/index.js';
+import { FaultBackend } from './helpers/fault-backend.js';
+import { RecordingBackend, recordingClient } from './helpers/recording-backend.js';
+
+function failing(ops?: string[]): {
+  client: CacheClient;
+  backend: FaultBackend;
+  errors: ErrorEvent[];
+} {
+  const backend = new FaultBackend(new RecordingBackend(), { inProcess: true });
+  backend.mode = { kind: 'alwaysReject', error: new Error('down') };
+  if (ops !== undefined) backend.ops = new Set(ops);
+  const client = new CacheClient({ backend });
+  const errors: ErrorEvent[] = [];
+  client.on('error', (event) => errors.push(event));
+  return { client, backend, errors };
+}
+
+describe('CacheClient.getOrSet', () => {
+  it('runs the factory on a miss, stores and returns its value', async () => {
+    const { client } = recordingClient();
+    expect(await client.getOrSet('k', () => ({ fresh: true }))).toEqual({ fresh: true });
+    expect(await client.get('k')).toEqual({ fresh: true });
+  });
+
+  it('returns the cached value on a hit without running the factory', async () => {
+    const { client } = recordingClient();
+    await client.set('k', 'cached');
+    let runs = 0;
+    expect(
+      await client.getOrSet('k', () => {
+        runs++;
+        return 'fresh';
+      }),
+    ).toBe('cached');
+    expect(runs).toBe(0);
+  });
+
+  it('runs the factory once for 100 concurrent calls (single-flight)', async () => {
+    const { client, backend } = recordingClient({}, { async: true });
+    let runs = 0;
+    const factory = async (): Promise<number> => {
+      runs++;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      return 7;
+    };
+    const results = await Promise.all(
+      Array.from({ length: 100 }, () => client.getOrSet('k', factory)),
+    );
+    expect(runs).toBe(1);
+    expect(results).toEqual(Array.from({ length: 100 }, () => 7));
+    expect(backend.ops.filter((op) => op === 'get')).toHaveLength(2); // one read, one read-back
+  });
+
+  it('shares the flight between a client and its scoped clients only for the same full key', async () => {
+    const { client } = recordingClient();
+    const a = client.scoped('stack', { stack: 'a' });
+    const b = client.scoped('stack', { stack: 'b' });
+    let runs = 0;
+    const factory = async (): Promise<number> => {
+      runs++;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      return runs;
+    };
+    await Promise.all([
+      a.getOrSet('k', factory),
+      a.getOrSet('k', factory),
+      b.getOrSet('k', factory),
+    ]);
+    expect(runs).toBe(2);
+  });
+
+  it('does not cache a factory error: every waiter gets it and the next call runs again', async () => {
+    const { client } = recordingClient({}, { async: true });
+    const boom = new Error('factory failed');
+    let runs = 0;
+    const factory = async (): Promise<string> => {
+      runs++;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      if (runs === 1) throw boom;
+      return 'ok';
+    };
+    const first = await Promise.allSettled([
+      client.getOrSet('k', factory),
+      client.getOrSet('k', factory),
+    ]);
+    expect(first.map((result) => result.status)).toEqual(['rejected', 'rejected']);
+    expect((first[0] as PromiseRejectedResult).reason).toBe(boom);
+    expect(await client.get('k')).toBeUndefined();
+    expect(await client.getOrSet('k', factory)).toBe('ok');
+    expect(runs).toBe(2);
+  });
+
+  it('does not store a factory result of undefined', async () => {
+    const { client, backend } = recordingClient();
+    expect(await client.getOrSet('k', () => undefined)).toBeUndefined();
+    expect(backend.ops).toEqual(['get']);
+  });
+
+  it('passes its TTL to the write', async () => {
+    const { client, backend } = recordingClient();
+    await client.getOrSet('k', () => 1, { ttl: '1m' });
+    expect(backend.calls.find((call) => call.op === 'set')?.ttl).toBe(60);
+  });
+
+  it('skips the read-back with skipIntegrityCheck', async () => {
+    const { client, backend } = recordingClient();
+    await client.getOrSet('k', () => 1, { skipIntegrityCheck: true });
+    expect(backend.ops).toEqual(['get', 'set']);
+  });
+
+  it('fails open when the backend is down: runs the factory, reports via onError and the error event', async () => {
+    const { client, errors } = failing();
+    const reported: CacheError[] = [];
+    const value = await client.getOrSet('k', () => 'computed', {
+      onError: (error) => reported.push(error),
+    });
+    expect(value).toBe('computed');
+    expect(reported).toHaveLength(2); // the read and the write
+    expect(reported[0]).toBeInstanceOf(CacheBackendError);
+    expect(reported.map((error) => (error as CacheBackendError).operation)).toEqual([
+      'getOrSet',
+      'getOrSet',
+    ]);
+    expect(errors.map((event) => event.operation)).toEqual(['getOrSet', 'getOrSet']);
+    expect(errors[0]?.key).toBe('k');
+    expect(client.stats().errors).toBe(2);
+  });
+
+  it('fails open on a failed write after a miss', async () => {
+    const { client } = failing(['set', 'setAndRead']);
+    const reported: CacheError[] = [];
+    expect(await client.getOrSet('k', () => 5, { onError: (e) => reported.push(e) })).toBe(5);
+    expect(reported).toHaveLength(1);
+    expect((reported[0] as CacheBackendError).indeterminate).toBe(true);
+  });
+
+  it('throws backend errors with strict: true and does not run the factory', async () => {
+    const { client } = failing();
+    let runs = 0;
+    await expect(
+      client.getOrSet(
+        'k',
+        () => {
+          runs++;
+          return 1;
+        },
+        { strict: true },
+      ),
+    ).rejects.toMatchObject({ code: CacheErrorCode.Backend });
+    expect(runs).toBe(0);
+  });
+
+  it('ignores an onError that throws and counts it', async () => {
+    const { client } = failing();
+    const value = await client.getOrSet('k', () => 'v', {
+      onError: () => {
+        throw new Error('bad handler');
+      },
+    });
+    expect(value).toBe('v');
+    expect(client.stats().listenerErrors).toBe(2);
+  });
+
+  it('returns an uncacheable factory result and reports CacheValueError', async () => {
+    const { client, backend } = recordingClient();
+    const fn = (): number => 1;
+    const reported: CacheError[] = [];
+    expect(await client.getOrSet('k', () => fn, { onError: (e) => reported.push(e) })).toBe(fn);
+    expect(reported[0]).toBeInstanceOf(CacheValueError);
+    expect(backend.ops).toEqual(['get']);
+  });
+
+  it('throws an uncacheable factory result with strict: true', async () => {
+    const { client } = recordingClient();
+    await expect(client.getOrSet('k', () => Symbol('s'), { strict: true })).rejects.toThrow(
+      CacheValueError,
+    );
+  });
+
+  it('refuses a factory that is not a function', async () => {
+    const { client, backend } = recordingClient();
+    await expect(client.getOrSet('k', 5 as never)).rejects.toThrow(/`factory` must be a function/);
+    expect(backend.calls).toEqual([]);
+  });
+});
