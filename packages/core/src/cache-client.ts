@@ -1037,6 +1037,7 @@ export class CacheClient<T = unknown> {
       throw shared.failed('flushAll', undefined, error);
     }
     shared.recent.clear();
+    shared.quarantine?.confirmAllDeleted();
     return true;
   }
 
@@ -1069,7 +1070,11 @@ export class CacheClient<T = unknown> {
     } catch (error) {
       throw shared.failed('bustRecent', undefined, error);
     }
-    for (const entry of entries) shared.recent.removeSafe(entry);
+    for (const entry of entries) {
+      shared.recent.removeSafe(entry);
+      // Like deleteMany: a quarantined key must not be written back after the bust.
+      shared.quarantine?.confirm(entry.fullKey, undefined);
+    }
     shared.stats.deletes += fullKeys.length;
     if (shared.events.has('delete')) {
       shared.events.emit('delete', {

@@ -91,6 +91,17 @@ export class WriteQuarantine {
       entry === undefined ? undefined : { entry, ttlSeconds, writtenAtMs: this.#now() };
   }
 
+  /**
+   * Records that every quarantined key was removed (a server flush): reads see misses and each
+   * window ends with a delete, so no remembered value is written back after the flush.
+   */
+  confirmAllDeleted(): void {
+    for (const record of this.#keys.values()) {
+      record.generation++;
+      record.latest = undefined;
+    }
+  }
+
   /** Cancels every window (on close); pending end-of-window actions are dropped. */
   clear(): void {
     for (const record of this.#keys.values()) clearTimeout(record.timer);
