@@ -143,6 +143,13 @@ export interface CacheBackend {
 export interface BackendUrlOptions {
   /** Per-call deadline, in milliseconds, that the backend should apply to its own I/O. */
   readonly timeoutMs: number;
+  /**
+   * Every `host[:port]` of the URL, in order. WHATWG `URL` cannot hold a comma-separated host list
+   * (`memcached://h1:11211,h2:11211`), so `getCache` passes a `url` whose host is the first one
+   * and the full list here; multi-server backends read this. Empty when the URL has no host
+   * (`memory://`). Always set by `getCache`; optional so hand-built options stay valid.
+   */
+  readonly hosts?: readonly string[] | undefined;
 }
 
 /**

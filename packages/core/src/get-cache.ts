@@ -16,6 +16,7 @@ export interface GetCacheOptions<T = unknown> extends Omit<CacheClientOptions<T>
   readonly backend?: CacheBackend | undefined;
   /**
    * Where to store: `memory://`, `memcached://h1:11211,h2:11212`, `redis://…`, `rediss://…`.
+   * A comma-separated server list reaches the backend as `BackendUrlOptions.hosts`.
    * @default process.env.CACHE_URL, else 'memory://'
    */
   readonly url?: string | undefined;
@@ -60,11 +61,37 @@ function isMissingPackage(error: unknown, packageName: string): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') return false;
   const message = String((error as { message?: unknown }).message);
-  return (
-    message.includes(`'${packageName}'`) ||
-    message.includes(`"${packageName}"`) ||
-    message.includes(packageName)
-  );
+  // Only the quoted name: a dependency missing *inside* the installed package mentions the
+  // package in its path ("imported from …/@stowage/backend-redis/…") and is a different problem.
+  return message.includes(`'${packageName}'`) || message.includes(`"${packageName}"`);
+}
+
+// scheme, optional userinfo, the host list, and the rest (path, query, fragment).
+const URL_PARTS = /^([a-z][a-z0-9+.-]*:)\/\/(?:([^@/?#]*)@)?([^/?#]*)(.*)$/is;
+
+/**
+ * Parses a cache URL. WHATWG `URL` rejects memcached's comma-separated server list, so a list is
+ * split here: the `URL` gets the first host, and every host is checked and returned in `hosts`.
+ */
+function parseCacheUrl(raw: string): { url: URL; hosts: string[] } {
+  try {
+    const parts = URL_PARTS.exec(raw);
+    const list = parts?.[3] ?? '';
+    if (parts === null || !list.includes(',')) {
+      const url = new URL(raw);
+      return { url, hosts: url.host === '' ? [] : [url.host] };
+    }
+    const [, scheme, userinfo, , rest] = parts;
+    const hosts = list.split(',').map((host) => {
+      const parsed = new URL(`${scheme}//${host}`);
+      if (parsed.host === '' || host === '') throw new TypeError(`empty host in '${list}'`);
+      return parsed.host;
+    });
+    const auth = userinfo === undefined ? '' : `${userinfo}@`;
+    return { url: new URL(`${scheme}//${auth}${hosts[0]}${rest}`), hosts };
+  } catch (error) {
+    throw new CacheConfigError(`cache URL '${raw}' is not a valid URL`, { cause: error });
+  }
 }
 
 /**
@@ -109,12 +136,7 @@ export async function getCache<T = unknown>(
   let backend = options.backend;
   if (backend === undefined) {
     const rawUrl = options.url ?? fromEnv(env, 'CACHE_URL') ?? 'memory://';
-    let url: URL;
-    try {
-      url = new URL(rawUrl);
-    } catch (error) {
-      throw new CacheConfigError(`cache URL '${rawUrl}' is not a valid URL`, { cause: error });
-    }
+    const { url, hosts } = parseCacheUrl(rawUrl);
     const packageName = BACKEND_PACKAGES[url.protocol];
     if (packageName === undefined) {
       throw new CacheConfigError(
@@ -141,7 +163,7 @@ export async function getCache<T = unknown>(
         `${packageName} does not export createBackendFromUrl; is it a Stowage backend?`,
       );
     }
-    backend = module.createBackendFromUrl(url, { timeoutMs });
+    backend = module.createBackendFromUrl(url, { timeoutMs, hosts });
   }
   return new CacheClient<T>({ ...clientOptions, backend });
 }
