@@ -1,6 +1,6 @@
 import type { Awaitable, BackendWrite, CacheBackend, StoredEntry } from './backend.js';
 import { createAesGcmCipher, type CacheCipher } from './cipher.js';
-import { Codec, type Deserializer, type Serializer } from './codec.js';
+import { Codec, type Serializer } from './codec.js';
 import { toCacheError, withDeadline, type CallInfo } from './deadline.js';
 import {
   CacheConfigError,
@@ -168,7 +168,6 @@ export type SetManyEntries<T> =
   Readonly<Record<string, T>> | ReadonlyMap<string, T> | Iterable<readonly [string, T]>;
 
 const MISS: unique symbol = Symbol('miss');
-type Miss = typeof MISS;
 const MAX_DELTA = 2n ** 64n - 1n;
 
 function isPromise<V>(value: Awaitable<V>): value is Promise<V> {
@@ -191,7 +190,7 @@ function toEntryPairs<T>(entries: SetManyEntries<T>): Array<readonly [string, T]
       '`entries` must be an object, a Map or an iterable of [key, value] pairs',
     );
   }
-  return Object.entries(entries as Readonly<Record<string, T>>);
+  return Object.entries(entries);
 }
 
 function positiveInteger(value: unknown, name: string, allowZero: boolean): number {
@@ -290,7 +289,7 @@ class SharedState<T> {
         false,
       ),
       serializer: options.serializer as Serializer | undefined,
-      deserializer: options.deserializer as Deserializer | undefined,
+      deserializer: options.deserializer,
     });
 
     const recentSize =
@@ -451,7 +450,7 @@ export class CacheClient<T = unknown> {
       throw new CacheConfigError('options must be an object with at least `backend`');
     }
     const separator = options.keySeparator ?? DEFAULT_KEY_SEPARATOR;
-    if (typeof separator !== 'string' || /[\s\x00-\x1f\x7f]/.test(separator)) {
+    if (typeof separator !== 'string' || /[\s\p{Cc}\p{Cs}]/u.test(separator)) {
       throw new CacheConfigError(
         '`keySeparator` must be a string without whitespace or control characters',
       );

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { CacheKeyError } from './errors.js';
 
 const MAX_DEPTH = 64;
-const UNSAFE_NAME_CHARS = /[\s\x00-\x1f\x7f-\x9f]/g;
+const UNSAFE_NAME_CHARS = /[\s\p{Cc}]/gu;
 
 function fail(path: string, why: string): never {
   throw new CacheKeyError(`argument ${path} cannot be keyed safely: ${why}`);

@@ -74,6 +74,10 @@ function deriveKey(key: Uint8Array | string, what: string): Buffer {
   return Buffer.from(key);
 }
 
+function isKeyList(keys: AesGcmCipherOptions['keys']): keys is readonly AesGcmKey[] {
+  return Array.isArray(keys);
+}
+
 /**
  * Creates the default cipher: AES-256-GCM with a random 96-bit nonce per item, a one-byte key id
  * for rotation, and the full cache key as associated data (an item copied or spliced under another
@@ -87,7 +91,8 @@ function deriveKey(key: Uint8Array | string, what: string): Buffer {
  * const cipher = createAesGcmCipher({ keys: [{ id: 2, key: process.env.NEW_KEY! }, { id: 1, key: oldKey }] });
  */
 export function createAesGcmCipher(options: AesGcmCipherOptions): CacheCipher {
-  const ring = Array.isArray(options.keys) ? options.keys : [options.keys as AesGcmKey];
+  const keys = options.keys;
+  const ring: readonly AesGcmKey[] = isKeyList(keys) ? keys : [keys];
   if (ring.length === 0) throw new CacheConfigError('`keys` must hold at least one key');
   const byId = new Map<number, Buffer>();
   for (const entry of ring) {

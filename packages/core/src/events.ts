@@ -139,7 +139,7 @@ export class CacheEvents {
 
   /** Calls every listener of `event`; a listener that throws does not stop the others. */
   emit<E extends CacheEventName>(event: E, payload: CacheEventMap[E]): void {
-    const list = this.#listeners[event] as Array<CacheListener<E>> | undefined;
+    const list = this.#listeners[event];
     if (list === undefined) return;
     for (const listener of list.slice()) {
       try {

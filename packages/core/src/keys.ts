@@ -23,7 +23,7 @@ export const DEFAULT_KEY_SEPARATOR = ':';
 // UTF-16 surrogates (`\p{Cs}` only matches unpaired halves in `u` mode). memcached's text protocol
 // would read a space or CRLF as a command boundary, and two different lone surrogates encode to
 // the same UTF-8 bytes (U+FFFD), so two keys would collide.
-const ILLEGAL_KEY_CHAR = /[\s\x00-\x1f\x7f-\x9f\p{Cs}]/u;
+const ILLEGAL_KEY_CHAR = /[\s\p{Cc}\p{Cs}]/u;
 const HASH_SUFFIX_BYTES = 65; // '#' + 64 hex digits
 const HASHED_SHAPE = /#[0-9a-f]{64}$/;
 const RESERVED_STARTS: readonly string[] = Object.values(StorageLevel).map((name) => `${name}=`);

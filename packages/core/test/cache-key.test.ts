@@ -70,7 +70,10 @@ describe('stableStringify', () => {
 
   it('uses toJSON of a class instance that has one', () => {
     class Money {
-      constructor(readonly cents: number) {}
+      readonly cents: number;
+      constructor(cents: number) {
+        this.cents = cents;
+      }
       toJSON(): unknown {
         return { cents: this.cents };
       }

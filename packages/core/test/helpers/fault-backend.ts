@@ -82,9 +82,12 @@ export class FaultBackend implements CacheBackend {
     switch (mode.kind) {
       case 'pass':
         return run();
+      // Faults may be non-Error values on purpose: backends can throw anything.
       case 'alwaysThrow':
+        // eslint-disable-next-line @typescript-eslint/only-throw-error
         throw mode.error ?? new Error(`injected ${op} failure`);
       case 'alwaysReject':
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
         return Promise.reject(mode.error ?? new Error(`injected ${op} failure`));
       case 'neverAnswer':
         return new Promise((resolve, reject) => {
@@ -96,6 +99,7 @@ export class FaultBackend implements CacheBackend {
             try {
               resolve(run());
             } catch (error) {
+              // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
               reject(error);
             }
           }, mode.ms);
