@@ -236,7 +236,10 @@ export class MemoryBackend implements CacheBackend {
   /** @inheritdoc */
   delete(key: string): boolean {
     this.#check();
-    return this.#lru.delete(key);
+    // lru-cache answers true for an expired entry it still holds; memcached says NOT_FOUND.
+    const existed = this.#lru.has(key);
+    this.#lru.delete(key);
+    return existed;
   }
 
   /** @inheritdoc */
