@@ -890,7 +890,10 @@ export class CacheClient<T = unknown> {
         shared.backend.touch(fullKey, ttlSeconds),
       );
       const touched = isPromise(pending) ? await pending : pending;
-      if (touched) shared.recent.setExpiry(fullKey, this.#expiry(ttlSeconds));
+      if (touched) {
+        shared.recent.setExpiry(fullKey, this.#expiry(ttlSeconds));
+        shared.quarantine?.confirmTouch(fullKey, ttlSeconds);
+      }
       return touched;
     } catch (error) {
       throw shared.failed('touch', key, error, fullKey);
@@ -956,6 +959,7 @@ export class CacheClient<T = unknown> {
       // A counter is never quarantined: a late increment is applied once, it resurrects nothing.
       throw shared.failed(operation, key, error, fullKey);
     }
+    if (result !== undefined) shared.quarantine?.confirmCount(fullKey, result);
     if (result === undefined || !asNumber) return result;
     if (result > BigInt(Number.MAX_SAFE_INTEGER) || result < BigInt(Number.MIN_SAFE_INTEGER)) {
       throw new CacheValueError(

@@ -92,6 +92,31 @@ export class WriteQuarantine {
   }
 
   /**
+   * Records a counter update (`incr`/`decr`) confirmed during the window: the remembered value
+   * becomes the server's new count, keeping its flags and TTL. Without a remembered value the
+   * key stays a miss and is deleted at the end of the window.
+   */
+  confirmCount(fullKey: string, count: bigint): void {
+    const record = this.#keys.get(fullKey);
+    if (record?.latest === undefined) return;
+    record.generation++;
+    const { entry, ttlSeconds, writtenAtMs } = record.latest;
+    record.latest = {
+      entry: { value: Buffer.from(count.toString(), 'latin1'), flags: entry.flags },
+      ttlSeconds,
+      writtenAtMs,
+    };
+  }
+
+  /** Records a `touch` confirmed during the window: the remembered value gets the new TTL. */
+  confirmTouch(fullKey: string, ttlSeconds: number): void {
+    const record = this.#keys.get(fullKey);
+    if (record?.latest === undefined) return;
+    record.generation++;
+    record.latest = { entry: record.latest.entry, ttlSeconds, writtenAtMs: this.#now() };
+  }
+
+  /**
    * Records that every quarantined key was removed (a server flush): reads see misses and each
    * window ends with a delete, so no remembered value is written back after the flush.
    */

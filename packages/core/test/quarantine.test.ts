@@ -160,6 +160,31 @@ describe('write quarantine', () => {
     expect(inner.calls.find((call) => call.op === 'set')?.ttl).toBeCloseTo(60, 3);
   });
 
+  it('counts increments confirmed during the window instead of rewriting the older value', async () => {
+    const { client, backend, read } = setup();
+    await timeOutWrite(client, backend, () => client.set('n', 1));
+    await client.set('n', 5);
+    expect(await client.incr('n', 2)).toBe(7);
+    expect(await client.decr('n')).toBe(6);
+    expect(await client.get('n')).toBe(6);
+    await new Promise((resolve) => setTimeout(resolve, QUARANTINE_MS * 3));
+    expect(read('n')).toBe('6');
+    expect(await client.get('n')).toBe(6);
+  });
+
+  it('keeps the TTL of a touch confirmed during the window', async () => {
+    let now = 1_000_000;
+    const { client, backend, inner } = setup({ now: () => now });
+    await timeOutWrite(client, backend, () => client.set('k', 'v1'));
+    await client.set('k', 'v2', { ttl: 1 });
+    expect(await client.touch('k', 100)).toBe(true);
+    now += 2_000;
+    expect(await client.get('k')).toBe('v2');
+    inner.calls.length = 0;
+    await waitForWindow(() => expect(inner.ops).toContain('set'));
+    expect(inner.calls.find((call) => call.op === 'set')?.ttl).toBeCloseTo(98, 3);
+  });
+
   it('retries a failed end-of-window action, then gives up with a quarantine warning', async () => {
     const { client, backend } = setup();
     const warnings: WarningEvent[] = [];
