@@ -1,7 +1,8 @@
 import type { Awaitable, BackendWrite, CacheBackend, StoredEntry } from './backend.js';
 import { createAesGcmCipher, type CacheCipher } from './cipher.js';
 import { Codec, type Serializer } from './codec.js';
-import { toCacheError, withDeadline, type CallInfo } from './deadline.js';
+import { constants as bufferConstants } from 'node:buffer';
+import { MAX_TIMER_MS, toCacheError, withDeadline, type CallInfo } from './deadline.js';
 import {
   CacheConfigError,
   CacheError,
@@ -86,7 +87,8 @@ export interface CacheClientOptions<T = unknown> {
   readonly acceptPlaintext?: boolean | undefined;
   /**
    * Largest payload, in bytes, that a read inflates; a larger one (a decompression bomb) is read
-   * as a miss. Writes that compress a larger payload are refused.
+   * as a miss. Writes that compress a larger payload are refused. At most
+   * `buffer.constants.MAX_LENGTH`.
    * @default 16777216 (16 MiB)
    */
   readonly maxDecompressedBytes?: number | undefined;
@@ -96,7 +98,8 @@ export interface CacheClientOptions<T = unknown> {
   readonly deserializer?: ((value: unknown) => T) | undefined;
   /**
    * Deadline of every backend call, in milliseconds: a call that has not settled by then rejects
-   * with `CacheTimeoutError`. Not applied to in-process backends, which cannot hang.
+   * with `CacheTimeoutError`. Not applied to in-process backends, which cannot hang. At most
+   * 2^31 − 1 (Node's timer limit).
    * @default 1000
    */
   readonly timeoutMs?: number | undefined;
@@ -114,7 +117,8 @@ export interface CacheClientOptions<T = unknown> {
   /**
    * How long, in milliseconds, a key whose write failed indeterminately (timed out) stays in
    * quarantine: reads see only writes confirmed since, and when the window ends the key is
-   * rewritten or deleted, so a late-landing stale write never surfaces. `0` turns it off.
+   * rewritten or deleted, so a late-landing stale write never surfaces. `0` turns it off. At most
+   * 2^31 − 1.
    * @default 5000
    */
   readonly quarantineMs?: number | undefined;
@@ -193,10 +197,20 @@ function toEntryPairs<T>(entries: SetManyEntries<T>): Array<readonly [string, T]
   return Object.entries(entries);
 }
 
-function positiveInteger(value: unknown, name: string, allowZero: boolean): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < (allowZero ? 0 : 1)) {
+function positiveInteger(
+  value: unknown,
+  name: string,
+  allowZero: boolean,
+  max: number = Number.MAX_SAFE_INTEGER,
+): number {
+  if (
+    typeof value !== 'number' ||
+    !Number.isInteger(value) ||
+    value < (allowZero ? 0 : 1) ||
+    value > max
+  ) {
     throw new CacheConfigError(
-      `\`${name}\` must be an integer ${allowZero ? '≥ 0' : '> 0'}; got ${String(value)}`,
+      `\`${name}\` must be an integer from ${allowZero ? 0 : 1} to ${max}; got ${String(value)}`,
     );
   }
   return value;
@@ -242,7 +256,12 @@ class SharedState<T> {
     this.inProcess = backend.capabilities.inProcess;
     this.maxValueBytes = backend.limits.maxValueBytes;
     this.now = options.now ?? Date.now;
-    this.timeoutMs = positiveInteger(options.timeoutMs ?? DEFAULT_TIMEOUT_MS, 'timeoutMs', false);
+    this.timeoutMs = positiveInteger(
+      options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      'timeoutMs',
+      false,
+      MAX_TIMER_MS,
+    );
     try {
       this.defaultTtlSeconds = toTtlSeconds(options.defaultTtl ?? 0, 'defaultTtl');
     } catch (error) {
@@ -287,6 +306,7 @@ class SharedState<T> {
         options.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES,
         'maxDecompressedBytes',
         false,
+        bufferConstants.MAX_LENGTH,
       ),
       serializer: options.serializer as Serializer | undefined,
       deserializer: options.deserializer,
@@ -302,6 +322,7 @@ class SharedState<T> {
       options.quarantineMs ?? DEFAULT_QUARANTINE_MS,
       'quarantineMs',
       true,
+      MAX_TIMER_MS,
     );
     this.quarantine =
       quarantineMs === 0 || this.inProcess

@@ -1,5 +1,6 @@
 import type { BackendModule, CacheBackend } from './backend.js';
 import { CacheClient, DEFAULT_TIMEOUT_MS, type CacheClientOptions } from './cache-client.js';
+import { MAX_TIMER_MS } from './deadline.js';
 import { CacheConfigError } from './errors.js';
 
 /** Backend package for each `CACHE_URL` scheme. */
@@ -49,9 +50,9 @@ function parseCompress(text: string): boolean | number {
 
 function parseTimeout(text: string): number {
   const value = Number(text);
-  if (!Number.isInteger(value) || value <= 0) {
+  if (!Number.isInteger(value) || value <= 0 || value > MAX_TIMER_MS) {
     throw new CacheConfigError(
-      `CACHE_TIMEOUT_MS must be a positive integer of milliseconds; got '${text}'`,
+      `CACHE_TIMEOUT_MS must be an integer of milliseconds from 1 to ${MAX_TIMER_MS}; got '${text}'`,
     );
   }
   return value;

@@ -23,6 +23,11 @@ describe('new CacheClient', () => {
     ['recentKeys -1', { backend: new RecordingBackend(), recentKeys: -1 }],
     ['maxDecompressedBytes 0', { backend: new RecordingBackend(), maxDecompressedBytes: 0 }],
     ['a service with a space', { backend: new RecordingBackend(), service: 'my service' }],
+    // Node fires a timer over 2^31 − 1 ms after 1 ms: every call would time out at once.
+    ['timeoutMs 2^31', { backend: new RecordingBackend(), timeoutMs: 2 ** 31 }],
+    ['quarantineMs 2^31', { backend: new RecordingBackend(), quarantineMs: 2 ** 31 }],
+    // inflate refuses a limit over buffer.constants.MAX_LENGTH: every read would fail.
+    ['maxDecompressedBytes 5e9', { backend: new RecordingBackend(), maxDecompressedBytes: 5e9 }],
   ])('refuses %s with CacheConfigError', (_name, options) => {
     expect(() => new CacheClient(options as never)).toThrow(CacheConfigError);
   });
