@@ -7,6 +7,7 @@ import {
   type CacheCipher,
   type WarningEvent,
 } from '../src/index.js';
+import { collect } from './helpers/events.js';
 import { RecordingBackend } from './helpers/recording-backend.js';
 
 const K1 = Buffer.alloc(32, 1);
@@ -21,8 +22,7 @@ function client(
   warnings: WarningEvent[];
 } {
   const c = new CacheClient({ backend, cipher, prefix, compress: false });
-  const warnings: WarningEvent[] = [];
-  c.on('warning', (event) => warnings.push(event));
+  const warnings = collect(c, 'warning');
   return { client: c, warnings };
 }
 

@@ -12,6 +12,7 @@ import {
   type CacheClientOptions,
   type WarningEvent,
 } from '../src/index.js';
+import { collect } from './helpers/events.js';
 import { RecordingBackend } from './helpers/recording-backend.js';
 
 function setup(options: Omit<CacheClientOptions, 'backend'> = {}): {
@@ -21,8 +22,7 @@ function setup(options: Omit<CacheClientOptions, 'backend'> = {}): {
 } {
   const backend = new RecordingBackend();
   const client = new CacheClient({ compress: false, ...options, backend });
-  const warnings: WarningEvent[] = [];
-  client.on('warning', (event) => warnings.push(event));
+  const warnings = collect(client, 'warning');
   return { client, backend, warnings };
 }
 

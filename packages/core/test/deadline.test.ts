@@ -6,21 +6,17 @@ import {
   DEFAULT_TIMEOUT_MS,
   type CacheClientOptions,
 } from '../src/index.js';
-import { FaultBackend } from './helpers/fault-backend.js';
+import { FaultBackend, faultClient } from './helpers/fault-backend.js';
 import { RecordingBackend } from './helpers/recording-backend.js';
 
 const TIMEOUT_MS = 100;
 
-function hanging(options: Omit<CacheClientOptions, 'backend'> = {}): {
-  client: CacheClient;
-  backend: FaultBackend;
-  inner: RecordingBackend;
-} {
-  const inner = new RecordingBackend();
-  const backend = new FaultBackend(inner);
-  const client = new CacheClient({ timeoutMs: TIMEOUT_MS, quarantineMs: 0, ...options, backend });
-  backend.mode = { kind: 'neverAnswer' };
-  return { client, backend, inner };
+function hanging(
+  options: Omit<CacheClientOptions, 'backend'> = {},
+): ReturnType<typeof faultClient> {
+  const made = faultClient({ timeoutMs: TIMEOUT_MS, quarantineMs: 0, ...options });
+  made.backend.mode = { kind: 'neverAnswer' };
+  return made;
 }
 
 const timers = (): number =>

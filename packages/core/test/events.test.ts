@@ -3,23 +3,16 @@ import {
   CacheBackendError,
   CacheClient,
   CacheDecodeError,
-  type CacheEventMap,
-  type CacheEventName,
 } from '../src/index.js';
+import { collect } from './helpers/events.js';
 import { FaultBackend } from './helpers/fault-backend.js';
 import { RecordingBackend, recordingClient } from './helpers/recording-backend.js';
-
-function listen<E extends CacheEventName>(client: CacheClient, event: E): Array<CacheEventMap[E]> {
-  const seen: Array<CacheEventMap[E]> = [];
-  client.on(event, (payload) => seen.push(payload));
-  return seen;
-}
 
 describe('CacheClient.on', () => {
   it('emits hit and miss with the operation, caller key and full key', async () => {
     const { client } = recordingClient({ prefix: 'app' });
-    const hits = listen(client, 'hit');
-    const misses = listen(client, 'miss');
+    const hits = collect(client, 'hit');
+    const misses = collect(client, 'miss');
     await client.set('a', 1);
     await client.get('a');
     await client.get('b');
@@ -36,7 +29,7 @@ describe('CacheClient.on', () => {
 
   it('emits set with whether the value was stored', async () => {
     const { client, backend } = recordingClient();
-    const sets = listen(client, 'set');
+    const sets = collect(client, 'set');
     await client.set('a', 1);
     backend.refuse = (key) => key === 'c';
     await client.setMany({ b: 1, c: 2 });
@@ -51,7 +44,7 @@ describe('CacheClient.on', () => {
 
   it('emits delete with the caller keys', async () => {
     const { client } = recordingClient();
-    const deletes = listen(client, 'delete');
+    const deletes = collect(client, 'delete');
     await client.set('a', 1);
     await client.delete('a');
     await client.deleteMany(['b', 'c']);
@@ -66,7 +59,7 @@ describe('CacheClient.on', () => {
 
   it('emits a decode warning carrying a CacheDecodeError', async () => {
     const { client, backend } = recordingClient();
-    const warnings = listen(client, 'warning');
+    const warnings = collect(client, 'warning');
     backend.put('k', 'abc', 99);
     await client.get('k');
     expect(warnings).toHaveLength(1);
@@ -79,7 +72,7 @@ describe('CacheClient.on', () => {
     const backend = new FaultBackend(new RecordingBackend(), { inProcess: true });
     backend.mode = { kind: 'alwaysReject' };
     const client = new CacheClient({ backend });
-    const errors = listen(client, 'error');
+    const errors = collect(client, 'error');
     const thrown = await client.get('k').catch((e: unknown) => e);
     expect(errors).toEqual([{ operation: 'get', key: 'k', error: thrown }]);
     expect(thrown).toBeInstanceOf(CacheBackendError);
@@ -87,7 +80,7 @@ describe('CacheClient.on', () => {
 
   it('emits timing for each backend call with outcome and key count', async () => {
     const { client } = recordingClient();
-    const timings = listen(client, 'timing');
+    const timings = collect(client, 'timing');
     await client.set('a', 1);
     await client.get('a');
     await client.get('b');

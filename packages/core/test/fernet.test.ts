@@ -10,6 +10,7 @@ import {
   type CacheClientOptions,
   type WarningEvent,
 } from '../src/index.js';
+import { collect } from './helpers/events.js';
 import { runPython } from './helpers/python.js';
 import { RecordingBackend } from './helpers/recording-backend.js';
 
@@ -75,8 +76,7 @@ function setup(options: Omit<CacheClientOptions, 'backend'>): {
 } {
   const backend = new RecordingBackend();
   const client = new CacheClient({ ...options, backend });
-  const warnings: WarningEvent[] = [];
-  client.on('warning', (event) => warnings.push(event));
+  const warnings = collect(client, 'warning');
   return { client, backend, warnings };
 }
 

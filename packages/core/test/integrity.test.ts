@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CacheWriteError, type WarningEvent } from '../src/index.js';
+import { CacheWriteError } from '../src/index.js';
+import { collect } from './helpers/events.js';
 import { recordingClient } from './helpers/recording-backend.js';
 
 describe('CacheClient.set integrity check', () => {
@@ -35,8 +36,7 @@ describe('CacheClient.set integrity check', () => {
     it(`returns false and warns when the server stores different bytes (${how})`, async () => {
       const { client, backend } = recordingClient({}, { setAndRead });
       backend.tamper = (_key, entry) => ({ value: Buffer.from('other'), flags: entry.flags });
-      const warnings: WarningEvent[] = [];
-      client.on('warning', (event) => warnings.push(event));
+      const warnings = collect(client, 'warning');
       expect(await client.set('k', 'v')).toBe(false);
       expect(warnings).toHaveLength(1);
       expect(warnings[0]).toMatchObject({ kind: 'integrity', operation: 'set', key: 'k' });
@@ -53,8 +53,7 @@ describe('CacheClient.set integrity check', () => {
     it(`returns false and warns when the server stores nothing (${how})`, async () => {
       const { client, backend } = recordingClient({}, { setAndRead });
       backend.tamper = () => undefined;
-      const warnings: WarningEvent[] = [];
-      client.on('warning', (event) => warnings.push(event));
+      const warnings = collect(client, 'warning');
       expect(await client.set('k', 'v')).toBe(false);
       expect(warnings[0]?.error.message).toMatch(/does not hold the value/);
     });

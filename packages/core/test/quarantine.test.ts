@@ -2,13 +2,9 @@
 // newer write that succeeded. After an indeterminate write the key is quarantined: reads see only
 // writes confirmed since, and at the end of the window the key is rewritten or deleted.
 import { describe, expect, it, vi } from 'vitest';
-import {
-  CacheClient,
-  CacheTimeoutError,
-  type CacheClientOptions,
-  type WarningEvent,
-} from '../src/index.js';
-import { FaultBackend } from './helpers/fault-backend.js';
+import { CacheClient, CacheTimeoutError, type CacheClientOptions } from '../src/index.js';
+import { collect } from './helpers/events.js';
+import { FaultBackend, faultClient } from './helpers/fault-backend.js';
 import { RecordingBackend } from './helpers/recording-backend.js';
 
 const QUARANTINE_MS = 150;
@@ -19,10 +15,7 @@ function setup(options: Omit<CacheClientOptions, 'backend'> = {}): {
   inner: RecordingBackend;
   read: (fullKey: string) => string | undefined;
 } {
-  const inner = new RecordingBackend();
-  const backend = new FaultBackend(inner);
-  const client = new CacheClient({
-    backend,
+  const { client, backend, inner } = faultClient({
     timeoutMs: 50,
     quarantineMs: QUARANTINE_MS,
     compress: false,
@@ -187,8 +180,7 @@ describe('write quarantine', () => {
 
   it('retries a failed end-of-window action, then gives up with a quarantine warning', async () => {
     const { client, backend } = setup();
-    const warnings: WarningEvent[] = [];
-    client.on('warning', (event) => warnings.push(event));
+    const warnings = collect(client, 'warning');
     await timeOutWrite(client, backend, () => client.set('k', 'v1'));
     backend.ops = new Set(['delete']);
     backend.mode = { kind: 'alwaysReject', error: new Error('still down') };

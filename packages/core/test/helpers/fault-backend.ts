@@ -1,14 +1,17 @@
 // A wrapper that injects faults a real server cannot produce on demand: every call throws, never
 // answers (until released), or answers late. It declares itself remote (`inProcess: false`) so
 // the client applies its deadline.
-import type {
-  Awaitable,
-  BackendCapabilities,
-  BackendLimits,
-  BackendWrite,
-  CacheBackend,
-  StoredEntry,
+import {
+  CacheClient,
+  type Awaitable,
+  type BackendCapabilities,
+  type BackendLimits,
+  type BackendWrite,
+  type CacheBackend,
+  type CacheClientOptions,
+  type StoredEntry,
 } from '../../src/index.js';
+import { RecordingBackend } from './recording-backend.js';
 
 /** What the wrapper does with a call. */
 export type FaultMode =
@@ -162,4 +165,15 @@ export class FaultBackend implements CacheBackend {
   close(): Awaitable<void> {
     return this.#apply('close', () => this.#inner.close()) as Awaitable<void>;
   }
+}
+
+/** A client on a {@link FaultBackend} (remote: the client applies deadlines) over a recording backend. */
+export function faultClient(options: Omit<CacheClientOptions, 'backend'> = {}): {
+  client: CacheClient;
+  backend: FaultBackend;
+  inner: RecordingBackend;
+} {
+  const inner = new RecordingBackend();
+  const backend = new FaultBackend(inner);
+  return { client: new CacheClient({ ...options, backend }), backend, inner };
 }
