@@ -1,9 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  CacheBackendError,
-  CacheClient,
-  CacheDecodeError,
-} from '../src/index.js';
+import { CacheBackendError, CacheClient, CacheDecodeError } from '../src/index.js';
 import { collect } from './helpers/events.js';
 import { FaultBackend } from './helpers/fault-backend.js';
 import { RecordingBackend, recordingClient } from './helpers/recording-backend.js';
