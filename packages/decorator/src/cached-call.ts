@@ -1,0 +1,400 @@
+import { randomBytes } from 'node:crypto';
+import {
+  cacheKey,
+  CacheConfigError,
+  CacheKeyError,
+  CacheScopeError,
+  CacheWriteError,
+  isCacheError,
+  StorageLevel,
+  type CacheBackend,
+  type CacheClient,
+  type CacheError,
+} from '@stowage/core';
+import {
+  checkContext,
+  resolveContext,
+  type CacheContext,
+  type ResolvedContext,
+} from './context.js';
+import { checkName, type CacheErrorInfo, type NormalizedOptions } from './options.js';
+
+/**
+ * Shortest life of a generation key, in seconds (one day). A generation key lives as long as the
+ * function's `timeout` or this, whichever is longer (forever with `timeout: 0`), so it outlives
+ * its entries without piling up on a server that never evicts.
+ */
+export const MIN_GENERATION_TTL_SECONDS = 86_400;
+
+/** Property under which a cached function carries its controller; shared by package copies. */
+export const CONTROLLER: unique symbol = Symbol.for('@stowage/decorator.controller');
+
+// Bound on remembered generations and scoped clients, so a stream of session ids cannot grow them.
+const MAX_REMEMBERED = 1024;
+const TOKEN = /^[\w-]{8}$/;
+const MISS: unique symbol = Symbol('miss');
+
+/** Everything one call needs to know about where its entry lives. */
+interface Target {
+  /** The client scoped to the call's level and id. */
+  readonly client: CacheClient;
+  /** `[keyPrefix:]` + the static name: names the generation key and reports. */
+  readonly name: string;
+  /** `[keyPrefix:]` + the entry's name part (the `key` function's result, or `name`). */
+  readonly entryName: string;
+  /** `''` for a call without arguments, else `:` + the hash of the arguments. */
+  readonly argsHash: string;
+  /** The key holding the current generation token of this function in this scope. */
+  readonly generationKey: string;
+  /** `generationKey` with the scope in front: identifies the generation across scopes. */
+  readonly scopeKey: string;
+}
+
+interface Flight {
+  readonly backend: CacheBackend;
+  readonly scopeKey: string;
+  promise: Promise<unknown>;
+  /** Set by invalidation: the run must not store its (possibly stale) result. */
+  cancelled: boolean;
+}
+
+const scopedClients = new WeakMap<CacheClient, Map<string, CacheClient>>();
+
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  if (!map.has(key) && map.size >= MAX_REMEMBERED) map.delete(map.keys().next().value as string);
+  map.set(key, value);
+}
+
+function isToken(value: unknown): value is string {
+  return typeof value === 'string' && TOKEN.test(value);
+}
+
+function scopedClient(
+  root: CacheClient,
+  level: StorageLevel,
+  context: ResolvedContext,
+): CacheClient {
+  const id =
+    level === StorageLevel.Stack
+      ? context.stack
+      : level === StorageLevel.Session
+        ? context.session
+        : context.service;
+  if (level !== StorageLevel.Service && (id === undefined || id === '')) {
+    throw new CacheScopeError(
+      `${level} level needs a ${level} id: set \`${level}\` in the cache context (the \`context\` option, this[cacheContext] or runWithCacheScope); it never falls back to a broader scope`,
+      level,
+    );
+  }
+  let byScope = scopedClients.get(root);
+  if (byScope === undefined) {
+    byScope = new Map();
+    scopedClients.set(root, byScope);
+  }
+  const slot = `${level}\0${id ?? ''}`;
+  let client = byScope.get(slot);
+  if (client === undefined) {
+    client = root.scoped(level, {
+      service: context.service,
+      stack: context.stack,
+      session: context.session,
+    });
+    remember(byScope, slot, client);
+  }
+  return client;
+}
+
+function keyError(message: string): CacheKeyError {
+  return new CacheKeyError(message);
+}
+
+/**
+ * The machinery behind one cached function or decorated method: resolves the context and the
+ * key, reads through the cache with single-flight, stores results, applies the fail-open policy
+ * and busts entries.
+ *
+ * Busting all entries of a function works without scanning the server: every entry key carries
+ * the function's current generation token for its scope (`name:v<token>:<hash>`), and the token
+ * lives under `name:version` in the same scope. `invalidateAll` writes a new token, which orphans
+ * every older entry (they expire by their TTL). A read fetches the token and the entry under the
+ * last token this process saw in one `getMany`, so a hit costs one round trip.
+ */
+export class CachedCall {
+  readonly #fn: (...args: unknown[]) => unknown;
+  readonly #options: NormalizedOptions;
+  readonly #nameOf: (self: unknown) => string;
+  #label: string;
+  readonly #generationTtl: number;
+  readonly #flights = new Map<string, Flight>();
+  readonly #generations = new Map<string, string>();
+  readonly #warned = new Set<string>();
+
+  /**
+   * @param fn - the original function.
+   * @param options - validated options.
+   * @param nameOf - the default name part for a call on `self` (`Class.method`); may throw
+   *   `CacheConfigError` when none can be found.
+   * @param label - what reports call the function until a call has resolved its name.
+   */
+  constructor(
+    fn: (...args: unknown[]) => unknown,
+    options: NormalizedOptions,
+    nameOf: (self: unknown) => string,
+    label: string,
+  ) {
+    this.#fn = fn;
+    this.#options = options;
+    this.#nameOf = nameOf;
+    this.#label = typeof options.key === 'string' ? options.key : label;
+    this.#generationTtl =
+      options.ttlSeconds === 0 ? 0 : Math.max(options.ttlSeconds, MIN_GENERATION_TTL_SECONDS);
+  }
+
+  /** Runs one call: a hit returns the cached value, a miss runs the function and stores it. */
+  call(self: unknown, args: unknown[]): Promise<unknown> {
+    let target: Target;
+    try {
+      target = this.#target(self, args, true);
+    } catch (error) {
+      return this.#bypass(error, self, args);
+    }
+    if (!this.#options.singleFlight) return this.#run(target, self, args, undefined);
+    const flightKey = target.client.keyPrefix + target.entryName + target.argsHash;
+    const backend = target.client.backend;
+    const current = this.#flights.get(flightKey);
+    if (current !== undefined && current.backend === backend && !current.cancelled) {
+      return current.promise;
+    }
+    const flight: Flight = {
+      backend,
+      scopeKey: target.scopeKey,
+      promise: Promise.resolve(),
+      cancelled: false,
+    };
+    this.#flights.set(flightKey, flight);
+    flight.promise = this.#run(target, self, args, flight).finally(() => {
+      if (this.#flights.get(flightKey) === flight) this.#flights.delete(flightKey);
+    });
+    return flight.promise;
+  }
+
+  /** Deletes the entry of one call in the scope `self` resolves to. Resolves `true` when it existed. */
+  async invalidate(self: unknown, args: unknown[]): Promise<boolean> {
+    const target = this.#target(self, args, true);
+    const flight = this.#flights.get(target.client.keyPrefix + target.entryName + target.argsHash);
+    if (flight !== undefined) flight.cancelled = true;
+    const generation = await target.client.get(target.generationKey);
+    if (!isToken(generation)) return false;
+    return target.client.delete(this.#entryKey(target, generation));
+  }
+
+  /** Orphans every entry of the function in the scope `self` resolves to, by a new generation. */
+  async invalidateAll(self: unknown): Promise<void> {
+    const target = this.#target(self, [], false);
+    for (const flight of this.#flights.values()) {
+      if (flight.scopeKey === target.scopeKey && flight.backend === target.client.backend) {
+        flight.cancelled = true;
+      }
+    }
+    const token = randomBytes(6).toString('base64url');
+    const stored = await target.client.set(target.generationKey, token, {
+      ttl: this.#generationTtl,
+    });
+    if (!stored) {
+      throw new CacheWriteError(
+        `could not store a new generation for ${target.name}; its entries were not invalidated`,
+        target.generationKey,
+      );
+    }
+    remember(this.#generations, target.scopeKey, token);
+  }
+
+  #contextOption(self: unknown): CacheContext | undefined {
+    const option = this.#options.context;
+    if (typeof option !== 'function') return option;
+    let context: unknown;
+    try {
+      context = option(self);
+    } catch (error) {
+      throw new CacheConfigError('the `context` function threw', { cause: error });
+    }
+    return checkContext(context, 'the `context` function result');
+  }
+
+  /** Resolves client, scope and key of a call; throws a CacheError when it cannot be cached. */
+  #target(self: unknown, args: unknown[], withArgs: boolean): Target {
+    const options = this.#options;
+    const context = resolveContext(this.#contextOption(self), self);
+    const root = context.client;
+    const staticName = typeof options.key === 'string' ? options.key : this.#nameOf(self);
+    const name =
+      options.keyPrefix === undefined ? staticName : `${options.keyPrefix}:${staticName}`;
+    this.#label = name;
+    if (root === undefined) {
+      throw new CacheConfigError(
+        `no cache client for ${name}: pass \`context: { client }\`, give the instance a [cacheContext], or call it inside runWithCacheScope({ client, … })`,
+      );
+    }
+    const client = scopedClient(
+      root,
+      options.storageLevel ?? context.storageLevel ?? StorageLevel.Stack,
+      context,
+    );
+    let entryName = name;
+    let argsHash = '';
+    if (withArgs) {
+      if (typeof options.key === 'function') {
+        let part: unknown;
+        try {
+          part = options.key(...(args as never[]));
+        } catch (error) {
+          throw new CacheKeyError(`the \`key\` function of ${name} threw`, undefined, {
+            cause: error,
+          });
+        }
+        const checked = checkName(part, `the \`key\` function of ${name}`, keyError);
+        entryName = options.keyPrefix === undefined ? checked : `${options.keyPrefix}:${checked}`;
+      }
+      // cacheKey appends ':' and the hash of the stably serialised arguments (nothing without
+      // arguments), and throws CacheKeyError for arguments that cannot be keyed safely.
+      argsHash = cacheKey(entryName, args).slice(entryName.length);
+    }
+    const generationKey = `${name}:version`;
+    return {
+      client,
+      name,
+      entryName,
+      argsHash,
+      generationKey,
+      scopeKey: client.keyPrefix + generationKey,
+    };
+  }
+
+  #entryKey(target: Target, generation: string): string {
+    return `${target.entryName}:v${generation}${target.argsHash}`;
+  }
+
+  async #run(
+    target: Target,
+    self: unknown,
+    args: unknown[],
+    flight: Flight | undefined,
+  ): Promise<unknown> {
+    let generation: string | undefined;
+    try {
+      const read = await this.#read(target);
+      if (read.value !== MISS) return read.value;
+      generation = read.generation;
+    } catch (error) {
+      // The backend is down or slow: run uncached and skip the write, which would fail too.
+      this.#report(error, target);
+      return this.#fn.apply(self, args);
+    }
+    const result = await this.#fn.apply(self, args);
+    if (
+      flight?.cancelled === true ||
+      result === undefined ||
+      (result === null && !this.#options.cacheNullish)
+    ) {
+      return result;
+    }
+    try {
+      await this.#write(target, generation, result);
+    } catch (error) {
+      this.#report(error, target);
+    }
+    return result;
+  }
+
+  /** Reads the generation and the entry; `value` is MISS when there is no usable entry. */
+  async #read(target: Target): Promise<{ generation: string | undefined; value: unknown }> {
+    const { client } = target;
+    const known = this.#generations.get(target.scopeKey);
+    let generation: unknown;
+    if (known !== undefined) {
+      const entryKey = this.#entryKey(target, known);
+      const found = await client.getMany([target.generationKey, entryKey]);
+      generation = found.get(target.generationKey);
+      if (generation === known) {
+        return { generation, value: this.#usable(found.has(entryKey), found.get(entryKey)) };
+      }
+    } else {
+      generation = await client.get(target.generationKey);
+    }
+    if (!isToken(generation)) {
+      this.#generations.delete(target.scopeKey);
+      return { generation: undefined, value: MISS };
+    }
+    remember(this.#generations, target.scopeKey, generation);
+    const value = await client.get(this.#entryKey(target, generation), MISS);
+    return { generation, value: this.#usable(value !== MISS, value) };
+  }
+
+  #usable(found: boolean, value: unknown): unknown {
+    return !found || (value === null && !this.#options.cacheNullish) ? MISS : value;
+  }
+
+  /** Stores a result under the generation seen when reading, or under a new one if there was none. */
+  async #write(target: Target, generation: string | undefined, result: unknown): Promise<void> {
+    const { client } = target;
+    let token = generation;
+    if (token === undefined) {
+      const fresh = randomBytes(6).toString('base64url');
+      const ttl = this.#generationTtl;
+      if (await client.add(target.generationKey, fresh, { ttl })) {
+        token = fresh;
+      } else {
+        // Someone created or bumped the generation since our read: our result may predate an
+        // invalidation, so it must not land under the new generation.
+        if (isToken(await client.get(target.generationKey))) return;
+        // The key holds something unreadable (for example written under a retired encryption
+        // key); replacing it busts nothing that could still be read.
+        if (!(await client.set(target.generationKey, fresh, { ttl }))) return;
+        token = fresh;
+      }
+      remember(this.#generations, target.scopeKey, token);
+    }
+    const entryKey = this.#entryKey(target, token);
+    const stored = await client.set(entryKey, result, { ttl: this.#options.ttlSeconds });
+    if (!stored) {
+      throw new CacheWriteError(`the cache did not store the result of ${target.name}`, entryKey);
+    }
+  }
+
+  async #bypass(error: unknown, self: unknown, args: unknown[]): Promise<unknown> {
+    this.#report(error, undefined);
+    return await this.#fn.apply(self, args);
+  }
+
+  /**
+   * The fail-open policy in one place: with `strict`, cache problems are thrown; otherwise they go
+   * to `onError`, or once per kind to a process warning. Errors that are not cache errors are
+   * bugs and are always thrown.
+   */
+  #report(error: unknown, target: Target | undefined): void {
+    if (!isCacheError(error) || this.#options.strict) throw error;
+    const info: CacheErrorInfo = {
+      name: target?.name ?? this.#label,
+      key: target === undefined ? undefined : target.entryName + target.argsHash,
+    };
+    const onError = this.#options.onError;
+    if (onError !== undefined) {
+      try {
+        onError(error, info);
+      } catch {
+        // A failing error handler must not fail the call it reports on.
+      }
+      return;
+    }
+    this.#warn(error, info);
+  }
+
+  #warn(error: CacheError, info: CacheErrorInfo): void {
+    if (this.#warned.has(error.code)) return;
+    this.#warned.add(error.code);
+    process.emitWarning(
+      `${info.name}: ${error.message}; caching was skipped for this call (further ${error.code} problems of this function are not shown; pass \`onError\` to see them all)`,
+      { type: error.name, code: error.code },
+    );
+  }
+}

@@ -1,0 +1,178 @@
+import {
+  cacheKey,
+  CacheConfigError,
+  isStorageLevel,
+  toTtlSeconds,
+  type CacheError,
+  type StorageLevel,
+  type Ttl,
+} from '@stowage/core';
+import { checkContext, type CacheContext } from './context.js';
+
+/** Q2's decorator default: five minutes, in seconds. */
+export const DEFAULT_TIMEOUT_SECONDS = 300;
+
+/** What a cached call was doing when {@link CacheOptions.onError} was called. */
+export interface CacheErrorInfo {
+  /** The name part of the key: `[keyPrefix:]Class.method` or the `key` option. */
+  readonly name: string;
+  /** The caller key of the entry (before client prefix and scope), when it was computed. */
+  readonly key: string | undefined;
+}
+
+/** Receives cache problems that did not fail the call because `strict` is off. */
+export type CacheErrorHandler = (error: CacheError, info: CacheErrorInfo) => void;
+
+/**
+ * Options of `@cache(…)` and `cached(fn, …)`. Every option is optional; `@cache` alone caches for
+ * five minutes at the instance's default level (or Stack).
+ *
+ * @typeParam A - the parameters of the cached function, for a `key` function.
+ * @typeParam This - the type of `this` in the cached function, for a `context` function.
+ */
+export interface CacheOptions<A extends unknown[] = unknown[], This = unknown> {
+  /**
+   * How long a result stays cached (Q2's `timeout`): seconds, or a string with a unit (`'500ms'`,
+   * `'30s'`, `'5m'`, `'1h'`, `'7d'`). `0` means no expiry.
+   * @default 300 (seconds)
+   */
+  readonly timeout?: Ttl | undefined;
+  /**
+   * Replaces the name part of the key (`Class.method`): a string, or a function of the call's
+   * arguments returning one. The hash of the arguments is still appended, so different arguments
+   * never share an entry. Use it when class names are minified or to share entries between
+   * functions on purpose.
+   * @default `ClassName.methodName` for methods, the function's name for `cached`
+   */
+  readonly key?: string | ((...args: A) => string) | undefined;
+  /**
+   * Put before the name part, joined with `:`, to group or version a function's keys.
+   * @default undefined (no prefix)
+   */
+  readonly keyPrefix?: string | undefined;
+  /**
+   * The scope of the entries: `StorageLevel.Service` (shared by all tenants), `Stack` (one
+   * tenant) or `Session` (one user session). When not set, the context's `storageLevel` is used,
+   * then `StorageLevel.Stack` (Q2's order). A Stack or Session level whose id is missing runs the
+   * function uncached and reports it; it never falls back to a broader scope.
+   * @default the context's storageLevel, else StorageLevel.Stack
+   */
+  readonly storageLevel?: StorageLevel | undefined;
+  /**
+   * Also cache `null` results (negative caching). `undefined` is never cached: the cache cannot
+   * store it, and storing `null` instead would change what callers receive.
+   * @default false
+   */
+  readonly cacheNullish?: boolean | undefined;
+  /**
+   * Concurrent calls with the same arguments in the same scope share one run of the function in
+   * this process (and one cache read), instead of each missing and running it.
+   * @default true
+   */
+  readonly singleFlight?: boolean | undefined;
+  /**
+   * Called with every cache problem that did not fail the call: backend down or too slow, scope id
+   * missing, arguments that cannot be keyed, a result that cannot be stored. Without it, the
+   * first problem of each kind per function is written as a process warning. Not called when
+   * `strict` is on (the error is thrown instead) and never for errors of the function itself.
+   * @default undefined (process warning, once per kind and function)
+   */
+  readonly onError?: CacheErrorHandler | undefined;
+  /**
+   * Throw cache problems to the caller instead of running the function uncached (fail-closed).
+   * @default false
+   */
+  readonly strict?: boolean | undefined;
+  /**
+   * The client and scope ids, when they are known where the function is wrapped: a
+   * {@link CacheContext}, or a function of `this` returning one. Fields it sets win over the
+   * instance's `[cacheContext]` and over {@link runWithCacheScope}.
+   * @default undefined (use the instance, then the request scope)
+   */
+  readonly context?: CacheContext | ((self: This) => CacheContext | undefined) | undefined;
+}
+
+/** Options after validation, with defaults applied. */
+export interface NormalizedOptions {
+  readonly ttlSeconds: number;
+  readonly key: string | ((...args: never[]) => unknown) | undefined;
+  readonly keyPrefix: string | undefined;
+  readonly storageLevel: StorageLevel | undefined;
+  readonly cacheNullish: boolean;
+  readonly singleFlight: boolean;
+  readonly onError: CacheErrorHandler | undefined;
+  readonly strict: boolean;
+  readonly context: CacheContext | ((self: unknown) => CacheContext | undefined) | undefined;
+}
+
+/** Throws `make(message)` unless `name` is a non-empty string that is legal inside a key. */
+export function checkName(
+  name: unknown,
+  what: string,
+  make: (message: string) => Error = (message) => new CacheConfigError(message),
+): string {
+  if (typeof name !== 'string' || name.length === 0) {
+    throw make(`${what} must be a non-empty string; got ${describe(name)}`);
+  }
+  // core's cacheKey replaces whitespace and control characters in a name; refusing them instead
+  // keeps `'a b'` and `'a_b'` from sharing entries. The client's key check catches the rest.
+  if (cacheKey(name) !== name) {
+    throw make(`${what} must not contain whitespace or control characters; got '${name}'`);
+  }
+  return name;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return value === '' ? 'an empty string' : `'${value}'`;
+  return value === null ? 'null' : typeof value;
+}
+
+function flag(value: unknown, name: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') {
+    throw new CacheConfigError(`\`${name}\` must be true or false; got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** Validates options once, where the function is wrapped, so mistakes fail before any call. */
+export function normalizeOptions(options: unknown): NormalizedOptions {
+  if (options === undefined) options = {};
+  if (typeof options !== 'object' || options === null) {
+    throw new CacheConfigError(`cache options must be an object; got ${describe(options)}`);
+  }
+  const raw = options as Record<string, unknown>;
+  let ttlSeconds: number;
+  try {
+    ttlSeconds = toTtlSeconds(raw['timeout'] ?? DEFAULT_TIMEOUT_SECONDS, 'timeout');
+  } catch (error) {
+    throw new CacheConfigError((error as Error).message, { cause: error });
+  }
+  const key = raw['key'];
+  if (key !== undefined && typeof key !== 'function') checkName(key, '`key`');
+  const keyPrefix = raw['keyPrefix'];
+  if (keyPrefix !== undefined) checkName(keyPrefix, '`keyPrefix`');
+  const storageLevel = raw['storageLevel'];
+  if (storageLevel !== undefined && !isStorageLevel(storageLevel)) {
+    throw new CacheConfigError(
+      `\`storageLevel\` must be StorageLevel.Service, Stack or Session; got ${describe(storageLevel)}`,
+    );
+  }
+  const onError = raw['onError'];
+  if (onError !== undefined && typeof onError !== 'function') {
+    throw new CacheConfigError(`\`onError\` must be a function; got ${describe(onError)}`);
+  }
+  const context = raw['context'];
+  if (typeof context !== 'function') checkContext(context, '`context`');
+  return {
+    ttlSeconds,
+    key: key as NormalizedOptions['key'],
+    keyPrefix: keyPrefix as string | undefined,
+    storageLevel: storageLevel,
+    cacheNullish: flag(raw['cacheNullish'], 'cacheNullish', false),
+    singleFlight: flag(raw['singleFlight'], 'singleFlight', true),
+    onError: onError as CacheErrorHandler | undefined,
+    strict: flag(raw['strict'], 'strict', false),
+    context: context as NormalizedOptions['context'],
+  };
+}

@@ -1,0 +1,129 @@
+// Shared test helpers: a manual clock, memory-backed clients, and a fault-injecting backend.
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CacheClient, type CacheBackend, type CacheClientOptions } from '@stowage/core';
+import { createMemoryBackend, type MemoryBackend } from '@stowage/backend-memory';
+import type { CacheErrorInfo } from '../src/index.js';
+import type { CacheError } from '@stowage/core';
+
+/** A clock the memory backend and the client read; tests move it instead of sleeping. */
+export interface ManualClock {
+  time: number;
+  now(): number;
+  advance(ms: number): void;
+}
+
+export function manualClock(start = 1_000_000): ManualClock {
+  const clock: ManualClock = {
+    time: start,
+    now: () => clock.time,
+    advance: (ms) => {
+      clock.time += ms;
+    },
+  };
+  return clock;
+}
+
+/** A random client prefix, so tests sharing a server never see each other's keys. */
+export function randomPrefix(): string {
+  return `t${randomBytes(5).toString('hex')}`;
+}
+
+/** A client on a fresh memory backend driven by `clock`. */
+export function memoryClient(
+  clock: ManualClock = manualClock(),
+  options: Partial<CacheClientOptions> = {},
+): { client: CacheClient; backend: MemoryBackend; clock: ManualClock } {
+  const backend = createMemoryBackend({ clock });
+  const client = new CacheClient({ backend, now: () => clock.now(), ...options });
+  return { client, backend, clock };
+}
+
+/** Collects what `onError` receives. */
+export function errorLog(): {
+  errors: Array<{ error: CacheError; info: CacheErrorInfo }>;
+  onError: (error: CacheError, info: CacheErrorInfo) => void;
+  codes: () => string[];
+} {
+  const errors: Array<{ error: CacheError; info: CacheErrorInfo }> = [];
+  return {
+    errors,
+    onError: (error, info) => {
+      errors.push({ error, info });
+    },
+    codes: () => errors.map(({ error }) => error.code),
+  };
+}
+
+/** A function that counts its runs and answers after `delayMs`, like a slow upstream. */
+export function counted<A extends unknown[], R>(
+  produce: (...args: A) => R,
+  delayMs = 0,
+): { fn: (...args: A) => Promise<R>; runs: () => number } {
+  let runs = 0;
+  const fn = async (...args: A): Promise<R> => {
+    runs++;
+    if (delayMs > 0) await sleep(delayMs);
+    return produce(...args);
+  };
+  return { fn, runs: () => runs };
+}
+
+/** What a {@link FaultyBackend} does with each call. */
+export type Fault = 'none' | 'fail' | 'hang';
+
+/**
+ * Wraps a backend and injects faults: `fail` throws like a refused connection, `hang` never
+ * answers. It reports itself as remote (`inProcess: false`), so the client puts its deadline on
+ * every call, as it does for memcached and Redis.
+ */
+export class FaultyBackend implements CacheBackend {
+  readonly name = 'faulty';
+  readonly capabilities: CacheBackend['capabilities'];
+  readonly limits: CacheBackend['limits'];
+  fault: Fault = 'none';
+  /** Operations the fault applies to; all when empty. */
+  readonly only = new Set<string>();
+  calls = 0;
+  readonly #inner: CacheBackend;
+
+  constructor(inner: CacheBackend) {
+    this.#inner = inner;
+    this.capabilities = { ...inner.capabilities, inProcess: false };
+    this.limits = inner.limits;
+  }
+
+  #run<R>(operation: string, run: () => R | Promise<R>): Promise<R> {
+    this.calls++;
+    const faulty = this.only.size === 0 || this.only.has(operation);
+    if (faulty && this.fault === 'fail') {
+      return Promise.reject(
+        Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:11211'), { code: 'ECONNREFUSED' }),
+      );
+    }
+    if (faulty && this.fault === 'hang') return new Promise<R>(() => {});
+    return Promise.resolve(run());
+  }
+
+  get: CacheBackend['get'] = (key) => this.#run('get', () => this.#inner.get(key));
+  getMany: CacheBackend['getMany'] = (keys) =>
+    this.#run('getMany', () => this.#inner.getMany(keys));
+  set: CacheBackend['set'] = (key, entry, ttl) =>
+    this.#run('set', () => this.#inner.set(key, entry, ttl));
+  setMany: CacheBackend['setMany'] = (writes, ttl) =>
+    this.#run('setMany', () => this.#inner.setMany(writes, ttl));
+  add: CacheBackend['add'] = (key, entry, ttl) =>
+    this.#run('add', () => this.#inner.add(key, entry, ttl));
+  touch: CacheBackend['touch'] = (key, ttl) =>
+    this.#run('touch', () => this.#inner.touch(key, ttl));
+  incr: CacheBackend['incr'] = (key, delta) =>
+    this.#run('incr', () => this.#inner.incr(key, delta));
+  decr: CacheBackend['decr'] = (key, delta) =>
+    this.#run('decr', () => this.#inner.decr(key, delta));
+  delete: CacheBackend['delete'] = (key) => this.#run('delete', () => this.#inner.delete(key));
+  deleteMany: CacheBackend['deleteMany'] = (keys) =>
+    this.#run('deleteMany', () => this.#inner.deleteMany(keys));
+  clear: CacheBackend['clear'] = () => this.#run('clear', () => this.#inner.clear());
+  flush: CacheBackend['flush'] = (delay) => this.#run('flush', () => this.#inner.flush(delay));
+  close: CacheBackend['close'] = () => this.#inner.close();
+}
