@@ -17,10 +17,11 @@ type AsyncMethod<This, A extends unknown[], R> = (this: This, ...args: A) => Pro
  * (NestJS, TypeScript 4 style). The form is detected at run time from the arguments.
  *
  * @typeParam A - the parameters a `key` function accepts; the method's must match.
+ * @typeParam Self - what a `context` function accepts as `this`; the class must match.
  */
-export interface CacheDecorator<A extends unknown[] = unknown[]> {
+export interface CacheDecorator<A extends unknown[] = unknown[], Self = unknown> {
   /** TC39 standard decorator form: `(method, context)`. */
-  <This, Args extends A, R>(
+  <This extends Self, Args extends A, R>(
     method: AsyncMethod<This, Args, R>,
     context: ClassMethodDecoratorContext<This, AsyncMethod<This, Args, R>>,
   ): AsyncMethod<This, Args, R>;
@@ -163,9 +164,9 @@ export function cache<Args extends unknown[], R>(
   propertyKey: string | symbol,
   descriptor: TypedPropertyDescriptor<(...args: Args) => Promise<R>>,
 ): TypedPropertyDescriptor<(...args: Args) => Promise<R>>;
-export function cache<A extends unknown[] = unknown[]>(
-  options?: CacheOptions<A>,
-): CacheDecorator<A>;
+export function cache<A extends unknown[] = unknown[], Self = unknown>(
+  options?: CacheOptions<A, Self>,
+): CacheDecorator<A, Self>;
 export function cache(...args: unknown[]): unknown {
   if (args.length > 1) {
     const decorated = apply(args, DEFAULTS);

@@ -35,7 +35,12 @@ export function memoryClient(
   options: Partial<CacheClientOptions> = {},
 ): { client: CacheClient; backend: MemoryBackend; clock: ManualClock } {
   const backend = createMemoryBackend({ clock });
-  const client = new CacheClient({ backend, now: () => clock.now(), ...options });
+  const client = new CacheClient({
+    backend,
+    now: () => clock.now(),
+    service: 'billing',
+    ...options,
+  });
   return { client, backend, clock };
 }
 
@@ -78,12 +83,12 @@ export type Fault = 'none' | 'fail' | 'hang';
  * every call, as it does for memcached and Redis.
  */
 export class FaultyBackend implements CacheBackend {
-  readonly name = 'faulty';
+  readonly name: string = 'faulty';
   readonly capabilities: CacheBackend['capabilities'];
   readonly limits: CacheBackend['limits'];
   fault: Fault = 'none';
   /** Operations the fault applies to; all when empty. */
-  readonly only = new Set<string>();
+  readonly only: Set<string> = new Set();
   calls = 0;
   readonly #inner: CacheBackend;
 

@@ -1,0 +1,218 @@
+// Fail-open: a broken or silent backend never breaks the cached function; `strict` propagates.
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  CacheBackendError,
+  CacheClient,
+  CacheTimeoutError,
+  CacheValueError,
+  StorageLevel,
+} from '@stowage/core';
+import { createMemoryBackend } from '@stowage/backend-memory';
+import { cached, invalidate, invalidateAll } from '../src/index.js';
+import { counted, errorLog, FaultyBackend, manualClock } from './helpers.js';
+
+const clients: CacheClient[] = [];
+afterEach(async () => {
+  for (const client of clients.splice(0)) await client.close();
+});
+
+/** A client over a fault-injecting wrapper of a memory backend, with a short deadline. */
+function faultyClient(timeoutMs = 100): { client: CacheClient; backend: FaultyBackend } {
+  const backend = new FaultyBackend(createMemoryBackend({ clock: manualClock() }));
+  const client = new CacheClient({ backend, timeoutMs, service: 'billing' });
+  clients.push(client);
+  return { client, backend };
+}
+
+describe('backend down', () => {
+  it('runs the function, returns its result and reports, without trying to write', async () => {
+    const { client, backend } = faultyClient();
+    backend.fault = 'fail';
+    const log = errorLog();
+    const { fn, runs } = counted((id: string) => `value of ${id}`);
+    const read = cached(fn, {
+      key: 'read',
+      context: { client, storageLevel: StorageLevel.Service },
+      onError: log.onError,
+    });
+    expect(await read('a')).toBe('value of a');
+    expect(await read('a')).toBe('value of a');
+    expect(runs()).toBe(2);
+    expect(backend.calls).toBe(2);
+    expect(log.errors.map(({ error }) => error)).toEqual([
+      expect.any(CacheBackendError),
+      expect.any(CacheBackendError),
+    ]);
+    expect(log.errors[0]?.info.name).toBe('read');
+    expect(log.errors[0]?.info.key).toMatch(/^read:/);
+  });
+
+  it('returns the result when only writes fail, and caches again once the backend is back', async () => {
+    const { client, backend } = faultyClient();
+    backend.fault = 'fail';
+    backend.only.add('set').add('add');
+    const log = errorLog();
+    const { fn, runs } = counted(() => 'v');
+    const read = cached(fn, {
+      key: 'read',
+      context: { client, storageLevel: StorageLevel.Service },
+      onError: log.onError,
+    });
+    expect(await read()).toBe('v');
+    expect(await read()).toBe('v');
+    expect(runs()).toBe(2);
+    expect(log.codes()).toEqual(['E_CACHE_BACKEND', 'E_CACHE_BACKEND']);
+    backend.fault = 'none';
+    await read();
+    await read();
+    expect(runs()).toBe(3);
+  });
+
+  it('shares one run between concurrent callers while the backend is down', async () => {
+    const { client, backend } = faultyClient();
+    backend.fault = 'fail';
+    const { fn, runs } = counted(() => 'v', 10);
+    const read = cached(fn, {
+      key: 'read',
+      context: { client, storageLevel: StorageLevel.Service },
+      onError: () => {},
+    });
+    expect(await Promise.all(Array.from({ length: 20 }, () => read()))).toHaveLength(20);
+    expect(runs()).toBe(1);
+  });
+
+  it('throws the backend error with strict, before running the function', async () => {
+    const { client, backend } = faultyClient();
+    backend.fault = 'fail';
+    const { fn, runs } = counted(() => 'v');
+    const read = cached(fn, {
+      key: 'read',
+      context: { client, storageLevel: StorageLevel.Service },
+      strict: true,
+    });
+    await expect(read()).rejects.toBeInstanceOf(CacheBackendError);
+    expect(runs()).toBe(0);
+  });
+
+  it('never lets busting fail silently', async () => {
+    const { client, backend } = faultyClient();
+    const read = cached(async () => 'v', {
+      key: 'read',
+      context: { client, storageLevel: StorageLevel.Service },
+    });
+    await read();
+    backend.fault = 'fail';
+    await expect(invalidate(read)).rejects.toBeInstanceOf(CacheBackendError);
+    await expect(invalidateAll(read)).rejects.toBeInstanceOf(CacheBackendError);
+  });
+});
+
+describe('backend silent', () => {
+  it('returns by the client deadline and reports the timeout', async () => {
+    const { client, backend } = faultyClient(100);
+    backend.fault = 'hang';
+    const log = errorLog();
+    const { fn, runs } = counted(() => 'v');
+    const read = cached(fn, {
+      key: 'read',
+      context: { client, storageLevel: StorageLevel.Service },
+      onError: log.onError,
+    });
+    const started = performance.now();
+    expect(await read()).toBe('v');
+    const elapsed = performance.now() - started;
+    expect(runs()).toBe(1);
+    expect(log.errors[0]?.error).toBeInstanceOf(CacheTimeoutError);
+    // One deadline (100 ms), not one per operation and never a hang; generous for a loaded machine.
+    expect(elapsed).toBeGreaterThanOrEqual(95);
+    expect(elapsed).toBeLessThan(1500);
+  });
+
+  it('reports a write that times out after a good read, and still returns', async () => {
+    const { client, backend } = faultyClient(100);
+    backend.fault = 'hang';
+    backend.only.add('add').add('set');
+    const log = errorLog();
+    const read = cached(async () => 'v', {
+      key: 'read',
+      context: { client, storageLevel: StorageLevel.Service },
+      onError: log.onError,
+    });
+    expect(await read()).toBe('v');
+    expect(log.codes()).toEqual(['E_CACHE_TIMEOUT']);
+  });
+
+  it('throws the timeout with strict', async () => {
+    const { client, backend } = faultyClient(100);
+    backend.fault = 'hang';
+    const read = cached(async () => 'v', {
+      key: 'read',
+      context: { client, storageLevel: StorageLevel.Service },
+      strict: true,
+    });
+    await expect(read()).rejects.toBeInstanceOf(CacheTimeoutError);
+  });
+});
+
+describe('reporting', () => {
+  it('writes one process warning per kind of problem when there is no onError', async () => {
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    const { client, backend } = faultyClient();
+    backend.fault = 'fail';
+    const read = cached(async () => 'v', {
+      key: 'read',
+      context: { client, storageLevel: StorageLevel.Service },
+    });
+    await read();
+    await read();
+    await cached(async () => 'v', { key: 'read', context: { client } })();
+    expect(warn).toHaveBeenCalledTimes(2);
+    expect(warn.mock.calls.map((call) => (call[1] as { code?: string }).code)).toEqual([
+      'E_CACHE_BACKEND',
+      'E_CACHE_SCOPE',
+    ]);
+    expect(String(warn.mock.calls[0]?.[0])).toMatch(
+      /^read: faulty get failed: connect ECONNREFUSED .*; caching was skipped for this call/,
+    );
+  });
+
+  it('survives an onError handler that throws', async () => {
+    const { client, backend } = faultyClient();
+    backend.fault = 'fail';
+    const read = cached(async () => 'v', {
+      key: 'read',
+      context: { client, storageLevel: StorageLevel.Service },
+      onError: () => {
+        throw new Error('logger down');
+      },
+    });
+    expect(await read()).toBe('v');
+  });
+
+  it('returns a result the cache cannot store, and reports it; strict throws', async () => {
+    const { client } = faultyClient();
+    const log = errorLog();
+    const context = { client, storageLevel: StorageLevel.Service };
+    const { fn, runs } = counted(() => new Map([['a', 1]]));
+    const read = cached(fn, { key: 'read', context, onError: log.onError });
+    expect(await read()).toEqual(new Map([['a', 1]]));
+    expect(log.errors[0]?.error).toBeInstanceOf(CacheValueError);
+    await expect(cached(fn, { key: 'read', context, strict: true })()).rejects.toBeInstanceOf(
+      CacheValueError,
+    );
+    expect(runs()).toBe(2);
+  });
+
+  it('reports a closed client and runs uncached', async () => {
+    const { client } = faultyClient();
+    await client.close();
+    const log = errorLog();
+    const read = cached(async () => 'v', {
+      key: 'read',
+      context: { client, storageLevel: StorageLevel.Service },
+      onError: log.onError,
+    });
+    expect(await read()).toBe('v');
+    expect(log.codes()).toEqual(['E_CACHE_CLOSED']);
+  });
+});
