@@ -82,7 +82,7 @@ function scopedClient(
         : context.service;
   if (level !== StorageLevel.Service && (id === undefined || id === '')) {
     throw new CacheScopeError(
-      `${level} level needs a ${level} id: set \`${level}\` in the cache context (the \`context\` option, this[cacheContext] or runWithCacheScope); it never falls back to a broader scope`,
+      `${level === StorageLevel.Stack ? 'Stack' : 'Session'} level needs a ${level} id: set \`${level}\` in the cache context (the \`context\` option, this[cacheContext] or runWithCacheScope); it never falls back to a broader scope`,
       level,
     );
   }
