@@ -136,13 +136,16 @@ export function resolveContext(
   fromOptions: CacheContext | undefined,
   self: unknown,
 ): ResolvedContext {
-  const fromInstance =
-    typeof self === 'object' || typeof self === 'function'
-      ? checkContext(
-          (self as Partial<CacheContextProvider> | null)?.[cacheContext],
-          'this[cacheContext]',
-        )
-      : undefined;
+  let fromInstance: CacheContext | undefined;
+  if ((typeof self === 'object' && self !== null) || typeof self === 'function') {
+    let provided: unknown;
+    try {
+      provided = (self as Partial<CacheContextProvider>)[cacheContext];
+    } catch (error) {
+      throw new CacheConfigError('this[cacheContext] threw', { cause: error });
+    }
+    fromInstance = checkContext(provided, 'this[cacheContext]');
+  }
   const fromScope = storage.getStore();
   const pick = <F extends keyof CacheContext>(field: F): CacheContext[F] =>
     fromOptions !== undefined && field in fromOptions

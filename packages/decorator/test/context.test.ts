@@ -152,6 +152,24 @@ describe('context from the instance', () => {
     expect(log.codes()).toEqual(['E_CACHE_SCOPE', 'E_CACHE_SCOPE']);
   });
 
+  it('reports an instance context getter that throws, and runs uncached', async () => {
+    const log = errorLog();
+    class NotSignedIn {
+      runs = 0;
+      get [cacheContext](): CacheContext {
+        throw new Error('no credentials');
+      }
+      @cache({ onError: log.onError })
+      async data(): Promise<number> {
+        return ++this.runs;
+      }
+    }
+    const handler = new NotSignedIn();
+    expect(await handler.data()).toBe(1);
+    expect(log.errors[0]?.error.message).toBe('this[cacheContext] threw');
+    expect((log.errors[0]?.error.cause as Error).message).toBe('no credentials');
+  });
+
   it('rejects a malformed instance context as a configuration problem', async () => {
     const log = errorLog();
     class Broken {
