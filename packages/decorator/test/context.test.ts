@@ -9,15 +9,7 @@ import {
   runWithCacheScope,
   type CacheContext,
 } from '../src/index.js';
-import { counted, errorLog, memoryClient } from './helpers.js';
-
-/** The full keys of the entries `client` (or any client on its backend) wrote, generation keys left out. */
-function entries(client: CacheClient): string[] {
-  return client
-    .recentKeys()
-    .map((entry) => entry.fullKey)
-    .filter((key) => !key.endsWith(':version'));
-}
+import { counted, entryKeys, errorLog, memoryClient } from './helpers.js';
 
 describe('context from the options', () => {
   it('takes a fixed context', async () => {
@@ -27,7 +19,7 @@ describe('context from the options', () => {
     await next(1);
     await next(1);
     expect(runs()).toBe(1);
-    expect(entries(client)).toEqual([expect.stringMatching(/^stack=acme:next:/)]);
+    expect(entryKeys(client)).toEqual([expect.stringMatching(/^stack=acme:next:/)]);
   });
 
   it('takes a function of `this`', async () => {
@@ -44,7 +36,7 @@ describe('context from the options', () => {
     }
     expect(await new Handler('acme').plan()).toBe('acme');
     expect(await new Handler('globex').plan()).toBe('globex');
-    expect(entries(client)).toEqual([
+    expect(entryKeys(client)).toEqual([
       expect.stringMatching(/^stack=acme:Handler\.plan:/),
       expect.stringMatching(/^stack=globex:Handler\.plan:/),
     ]);
@@ -117,7 +109,7 @@ describe('context from the instance', () => {
     await new Handler(client, 'acme', 's1').cart();
     await new Handler(client, 'acme', 's1').holidays();
     await new Handler(client, 'acme', 's1', StorageLevel.Session).accounts();
-    expect(entries(client).map((key) => key.split(':').slice(0, 2).join(':'))).toEqual([
+    expect(entryKeys(client).map((key) => key.split(':').slice(0, 2).join(':'))).toEqual([
       'stack=acme:Handler.accounts',
       'session=s1:Handler.cart',
       'service=billing:Handler.holidays',
@@ -225,11 +217,11 @@ describe('context from the request scope', () => {
       await service.fromInstance();
       await service.fromOptions();
     });
-    expect(entries(app)).toEqual([]);
-    expect(entries(tenantClient)).toEqual([
+    expect(entryKeys(app)).toEqual([]);
+    expect(entryKeys(tenantClient)).toEqual([
       expect.stringMatching(/^stack=acme:Service\.fromInstance:/),
     ]);
-    expect(entries(optionClient)).toEqual([
+    expect(entryKeys(optionClient)).toEqual([
       expect.stringMatching(/^stack=fixed:Service\.fromOptions:/),
     ]);
   });
@@ -238,7 +230,7 @@ describe('context from the request scope', () => {
     const { client } = memoryClient();
     const read = cached(async () => 1, { key: 'read' });
     await runWithCacheScope({ client, session: 's9', storageLevel: StorageLevel.Session }, read);
-    expect(entries(client)).toEqual([expect.stringMatching(/^session=s9:read:/)]);
+    expect(entryKeys(client)).toEqual([expect.stringMatching(/^session=s9:read:/)]);
   });
 
   it('validates the scope before running anything', () => {
@@ -283,7 +275,7 @@ describe('missing pieces', () => {
       context: { client, service: 'ledger' },
     });
     await named();
-    expect(entries(client)).toEqual([
+    expect(entryKeys(client)).toEqual([
       expect.stringMatching(/^service=ledger:read$|^service=ledger:read:/),
     ]);
   });
@@ -297,6 +289,6 @@ describe('missing pieces', () => {
     await runWithCacheScope({ stack: 'a:b' }, read);
     expect(runs()).toBe(2);
     expect(log.codes()).toEqual(['E_CACHE_SCOPE', 'E_CACHE_SCOPE']);
-    expect(entries(client)).toEqual([]);
+    expect(entryKeys(client)).toEqual([]);
   });
 });

@@ -1,16 +1,8 @@
 // The TC39 standard decorator form (this file is compiled without `experimentalDecorators`).
 import { describe, expect, it } from 'vitest';
-import { CacheConfigError, StorageLevel, type CacheClient } from '@stowage/core';
+import { CacheConfigError, StorageLevel } from '@stowage/core';
 import { cache, cacheContext, type CacheContext } from '../src/index.js';
-import { errorLog, memoryClient } from './helpers.js';
-
-/** The caller keys the client wrote (without prefix), generation keys left out. */
-function writtenKeys(client: CacheClient): string[] {
-  return client
-    .recentKeys()
-    .map((entry) => entry.fullKey)
-    .filter((key) => !key.endsWith(':version'));
-}
+import { entryKeys, errorLog, memoryClient } from './helpers.js';
 
 describe('@cache (TC39 standard decorators)', () => {
   it('caches a method used bare, keyed by Class.method at the Stack level', async () => {
@@ -28,7 +20,7 @@ describe('@cache (TC39 standard decorators)', () => {
     expect(await rates.lookup('EUR')).toBe(3);
     expect(await rates.lookup('EUR')).toBe(3);
     expect(rates.runs).toBe(1);
-    expect(writtenKeys(client)).toEqual([
+    expect(entryKeys(client)).toEqual([
       expect.stringMatching(/^stack=acme:Rates\.lookup:v[\w-]{8}:[0-9a-f]{32}$/),
     ]);
   });
@@ -43,7 +35,7 @@ describe('@cache (TC39 standard decorators)', () => {
       }
     }
     await new Rates().lookup();
-    expect(writtenKeys(client)).toEqual([
+    expect(entryKeys(client)).toEqual([
       expect.stringMatching(/^service=billing:v2:Rates\.lookup:v[\w-]{8}$/),
     ]);
   });
@@ -79,7 +71,7 @@ describe('@cache (TC39 standard decorators)', () => {
     await new Child().load(1);
     await new Base().load(1);
     expect(runs).toBe(1);
-    expect(writtenKeys(client)).toEqual([expect.stringMatching(/^stack=acme:Base\.load:/)]);
+    expect(entryKeys(client)).toEqual([expect.stringMatching(/^stack=acme:Base\.load:/)]);
   });
 
   it('never puts `this` in the key: two instances in one scope share entries', async () => {
@@ -135,7 +127,7 @@ describe('@cache (TC39 standard decorators)', () => {
       await registry[key]('a');
     }
     expect(runs).toBe(3);
-    expect(writtenKeys(client).map((full) => full.split(':')[1])).toEqual([
+    expect(entryKeys(client).map((full) => full.split(':')[1])).toEqual([
       'Registry.find',
       'Registry.#secret',
       'Registry.[lookup]',

@@ -8,13 +8,27 @@ import {
   StorageLevel,
 } from '@stowage/core';
 import { createMemoryBackend } from '@stowage/backend-memory';
-import { cached, invalidate, invalidateAll } from '../src/index.js';
+import { cached, invalidate, invalidateAll, type CacheOptions } from '../src/index.js';
 import { counted, errorLog, FaultyBackend, manualClock } from './helpers.js';
 
 const clients: CacheClient[] = [];
 afterEach(async () => {
   for (const client of clients.splice(0)) await client.close();
 });
+
+/** A cached Service-level read on `client` that resolves `'v'`. */
+function serviceRead(
+  client: CacheClient,
+  options: CacheOptions<[]> = {},
+): { read: () => Promise<string>; runs: () => number } {
+  const { fn, runs } = counted(() => 'v');
+  const read = cached(fn, {
+    key: 'read',
+    context: { client, storageLevel: StorageLevel.Service },
+    ...options,
+  });
+  return { read, runs };
+}
 
 /** A client over a fault-injecting wrapper of a memory backend, with a short deadline. */
 function faultyClient(timeoutMs = 100): { client: CacheClient; backend: FaultyBackend } {
@@ -52,10 +66,7 @@ describe('backend down', () => {
     backend.fault = 'fail';
     backend.only.add('set').add('add');
     const log = errorLog();
-    const { fn, runs } = counted(() => 'v');
-    const read = cached(fn, {
-      key: 'read',
-      context: { client, storageLevel: StorageLevel.Service },
+    const { read, runs } = serviceRead(client, {
       onError: log.onError,
     });
     expect(await read()).toBe('v');
@@ -84,10 +95,7 @@ describe('backend down', () => {
   it('throws the backend error with strict, before running the function', async () => {
     const { client, backend } = faultyClient();
     backend.fault = 'fail';
-    const { fn, runs } = counted(() => 'v');
-    const read = cached(fn, {
-      key: 'read',
-      context: { client, storageLevel: StorageLevel.Service },
+    const { read, runs } = serviceRead(client, {
       strict: true,
     });
     await expect(read()).rejects.toBeInstanceOf(CacheBackendError);
@@ -96,10 +104,7 @@ describe('backend down', () => {
 
   it('never lets busting fail silently', async () => {
     const { client, backend } = faultyClient();
-    const read = cached(async () => 'v', {
-      key: 'read',
-      context: { client, storageLevel: StorageLevel.Service },
-    });
+    const { read } = serviceRead(client);
     await read();
     backend.fault = 'fail';
     await expect(invalidate(read)).rejects.toBeInstanceOf(CacheBackendError);
@@ -112,10 +117,7 @@ describe('backend silent', () => {
     const { client, backend } = faultyClient(100);
     backend.fault = 'hang';
     const log = errorLog();
-    const { fn, runs } = counted(() => 'v');
-    const read = cached(fn, {
-      key: 'read',
-      context: { client, storageLevel: StorageLevel.Service },
+    const { read, runs } = serviceRead(client, {
       onError: log.onError,
     });
     const started = performance.now();
@@ -133,9 +135,7 @@ describe('backend silent', () => {
     backend.fault = 'hang';
     backend.only.add('add').add('set');
     const log = errorLog();
-    const read = cached(async () => 'v', {
-      key: 'read',
-      context: { client, storageLevel: StorageLevel.Service },
+    const { read } = serviceRead(client, {
       onError: log.onError,
     });
     expect(await read()).toBe('v');
@@ -145,9 +145,7 @@ describe('backend silent', () => {
   it('throws the timeout with strict', async () => {
     const { client, backend } = faultyClient(100);
     backend.fault = 'hang';
-    const read = cached(async () => 'v', {
-      key: 'read',
-      context: { client, storageLevel: StorageLevel.Service },
+    const { read } = serviceRead(client, {
       strict: true,
     });
     await expect(read()).rejects.toBeInstanceOf(CacheTimeoutError);
@@ -159,10 +157,7 @@ describe('reporting', () => {
     const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
     const { client, backend } = faultyClient();
     backend.fault = 'fail';
-    const read = cached(async () => 'v', {
-      key: 'read',
-      context: { client, storageLevel: StorageLevel.Service },
-    });
+    const { read } = serviceRead(client);
     await read();
     await read();
     await cached(async () => 'v', { key: 'read', context: { client } })();
@@ -179,9 +174,7 @@ describe('reporting', () => {
   it('survives an onError handler that throws', async () => {
     const { client, backend } = faultyClient();
     backend.fault = 'fail';
-    const read = cached(async () => 'v', {
-      key: 'read',
-      context: { client, storageLevel: StorageLevel.Service },
+    const { read } = serviceRead(client, {
       onError: () => {
         throw new Error('logger down');
       },
@@ -207,9 +200,7 @@ describe('reporting', () => {
     const { client } = faultyClient();
     await client.close();
     const log = errorLog();
-    const read = cached(async () => 'v', {
-      key: 'read',
-      context: { client, storageLevel: StorageLevel.Service },
+    const { read } = serviceRead(client, {
       onError: log.onError,
     });
     expect(await read()).toBe('v');

@@ -44,6 +44,14 @@ export function memoryClient(
   return { client, backend, clock };
 }
 
+/** The full keys of the entries a client (and its scoped clients) wrote or read, generation keys left out. */
+export function entryKeys(client: CacheClient): string[] {
+  return client
+    .recentKeys()
+    .map((entry) => entry.fullKey)
+    .filter((key) => !key.endsWith(':version'));
+}
+
 /** Collects what `onError` receives. */
 export function errorLog(): {
   errors: Array<{ error: CacheError; info: CacheErrorInfo }>;
