@@ -20,7 +20,18 @@ export type CachedMethodArgs<O, K extends keyof O> = O[K] extends (...args: infe
 
 type Controlled = { readonly [CONTROLLER]?: CachedCall };
 
-/** Wraps a controller in a function that keeps the original's name and length. */
+/** The part of the `reflect-metadata` polyfill that NestJS-style decorators use. */
+interface ReflectMetadata {
+  getOwnMetadataKeys?: (target: object) => unknown[];
+  getOwnMetadata?: (key: unknown, target: object) => unknown;
+  defineMetadata?: (key: unknown, value: unknown, target: object) => void;
+}
+
+/**
+ * Wraps a controller in a function that keeps the original's name and length, and — when
+ * `reflect-metadata` is loaded — the metadata other decorators (NestJS `@Get`, …) put on it, so
+ * `@cache` may sit above or below them.
+ */
 export function wrapWith(
   controller: CachedCall,
   original: (...args: unknown[]) => unknown,
@@ -31,6 +42,16 @@ export function wrapWith(
   Object.defineProperty(wrapper, 'name', { value: original.name });
   Object.defineProperty(wrapper, 'length', { value: original.length });
   Object.defineProperty(wrapper, CONTROLLER, { value: controller });
+  const reflect = Reflect as ReflectMetadata;
+  if (
+    typeof reflect.getOwnMetadataKeys === 'function' &&
+    typeof reflect.getOwnMetadata === 'function' &&
+    typeof reflect.defineMetadata === 'function'
+  ) {
+    for (const key of reflect.getOwnMetadataKeys(original)) {
+      reflect.defineMetadata(key, reflect.getOwnMetadata(key, original), wrapper);
+    }
+  }
   return wrapper;
 }
 

@@ -116,6 +116,49 @@ describe('@cache with experimentalDecorators', () => {
     expect(log.codes()).toEqual(['E_CACHE_SCOPE', 'E_CACHE_SCOPE']);
   });
 
+  it('keeps reflect-metadata that other decorators put on the method, in either order', async () => {
+    // A minimal stand-in for the `reflect-metadata` polyfill NestJS loads.
+    const store = new WeakMap<object, Map<unknown, unknown>>();
+    const reflect = Reflect as unknown as Record<string, unknown>;
+    const polyfill = {
+      defineMetadata: (key: unknown, value: unknown, target: object) => {
+        const own = store.get(target) ?? new Map<unknown, unknown>();
+        store.set(target, own.set(key, value));
+      },
+      getOwnMetadata: (key: unknown, target: object) => store.get(target)?.get(key),
+      getOwnMetadataKeys: (target: object) => [...(store.get(target)?.keys() ?? [])],
+    };
+    Object.assign(reflect, polyfill);
+    try {
+      // Like NestJS's @Get(path): metadata on the method function itself.
+      const route =
+        (path: string) =>
+        (_target: object, _key: string | symbol, descriptor: PropertyDescriptor): void => {
+          polyfill.defineMetadata('path', path, descriptor.value as object);
+        };
+      const { client } = memoryClient();
+      class Controller {
+        readonly [cacheContext]: CacheContext = { client, stack: 'acme' };
+        @cache
+        @route('/above')
+        async above(): Promise<string> {
+          return 'a';
+        }
+        @route('/below')
+        @cache
+        async below(): Promise<string> {
+          return 'b';
+        }
+      }
+      const controller = new Controller();
+      expect(polyfill.getOwnMetadata('path', controller.above)).toBe('/above');
+      expect(polyfill.getOwnMetadata('path', controller.below)).toBe('/below');
+      expect(await controller.above()).toBe('a');
+    } finally {
+      for (const name of Object.keys(polyfill)) delete reflect[name];
+    }
+  });
+
   it('refuses accessors when the class is defined', () => {
     expect(() => {
       class Wrong {
