@@ -1,0 +1,243 @@
+import { CacheValueError, type StoredEntry } from '@stowage/core';
+import type { FrameWriter } from './frame-writer.js';
+import { Status, statusText, type ResponseFrame } from './protocol.js';
+import { Request, type RequestInfo } from './request.js';
+
+const WRONG_KEY = 'an answer carried a different key than the one asked for';
+
+function entryOf(frame: ResponseFrame): StoredEntry {
+  return { value: frame.value, flags: frame.extras.length >= 4 ? frame.extras.readUInt32BE(0) : 0 };
+}
+
+/** True for the statuses memcached answers when it refuses to store (`set` resolves `false`). */
+function notStored(status: number): boolean {
+  return (
+    status === Status.ValueTooLarge ||
+    status === Status.NotStored ||
+    status === Status.KeyExists ||
+    status === Status.OutOfMemory
+  );
+}
+
+/** `getk`: one key; the answer's key is compared with the key asked for. */
+export class GetRequest extends Request<StoredEntry | undefined> {
+  readonly #writer: FrameWriter;
+  readonly #keyOffset: number;
+  readonly #keyLength: number;
+  #entry: StoredEntry | undefined;
+  #error: Error | undefined;
+
+  constructor(info: RequestInfo, writer: FrameWriter, keyOffset: number, keyLength: number) {
+    super(info);
+    this.#writer = writer;
+    this.#keyOffset = keyOffset;
+    this.#keyLength = keyLength;
+  }
+
+  onFrame(frame: ResponseFrame): string | undefined {
+    if (frame.status === Status.Ok) {
+      if (!this.#writer.matches(this.#keyOffset, this.#keyLength, frame.key)) return WRONG_KEY;
+      this.#entry = entryOf(frame);
+    } else if (frame.status !== Status.KeyNotFound) {
+      this.#error = this.statusError(statusText(frame.status));
+    }
+    return undefined;
+  }
+
+  protected result(): StoredEntry | undefined {
+    if (this.#error !== undefined) throw this.#error;
+    return this.#entry;
+  }
+}
+
+/**
+ * `getkq` × n then `noop`, to one server: one round trip. Hits answer with their key, misses stay
+ * silent, the `noop` answer ends the batch.
+ */
+export class GetManyRequest extends Request<void> {
+  readonly #writer: FrameWriter;
+  readonly #keyOffsets: readonly number[];
+  readonly #keyLengths: readonly number[];
+  /** Result slot of frame i. */
+  readonly #slots: readonly number[];
+  readonly #results: Array<StoredEntry | undefined>;
+  #error: Error | undefined;
+
+  constructor(
+    info: RequestInfo,
+    writer: FrameWriter,
+    keyOffsets: readonly number[],
+    keyLengths: readonly number[],
+    slots: readonly number[],
+    results: Array<StoredEntry | undefined>,
+  ) {
+    super(info);
+    this.#writer = writer;
+    this.#keyOffsets = keyOffsets;
+    this.#keyLengths = keyLengths;
+    this.#slots = slots;
+    this.#results = results;
+  }
+
+  onFrame(frame: ResponseFrame, index: number): string | undefined {
+    if (index === this.last) return undefined; // the noop
+    if (frame.status === Status.Ok) {
+      if (
+        !this.#writer.matches(
+          this.#keyOffsets[index] as number,
+          this.#keyLengths[index] as number,
+          frame.key,
+        )
+      ) {
+        return WRONG_KEY;
+      }
+      this.#results[this.#slots[index] as number] = entryOf(frame);
+    } else if (frame.status !== Status.KeyNotFound) {
+      this.#error ??= this.statusError(statusText(frame.status));
+    }
+    return undefined;
+  }
+
+  protected result(): void {
+    if (this.#error !== undefined) throw this.#error;
+  }
+}
+
+/** `set` or `add`: resolves whether the server stored the item. */
+export class StoreRequest extends Request<boolean> {
+  #stored = false;
+  #error: Error | undefined;
+
+  onFrame(frame: ResponseFrame): string | undefined {
+    if (frame.status === Status.Ok) this.#stored = true;
+    else if (!notStored(frame.status)) this.#error = this.statusError(statusText(frame.status));
+    return undefined;
+  }
+
+  protected result(): boolean {
+    if (this.#error !== undefined) throw this.#error;
+    return this.#stored;
+  }
+}
+
+/** `set` then `getk` on the same connection: the read-back is guaranteed to see this write. */
+export class SetAndReadRequest extends Request<StoredEntry | undefined> {
+  readonly #writer: FrameWriter;
+  readonly #keyOffset: number;
+  readonly #keyLength: number;
+  #entry: StoredEntry | undefined;
+  #error: Error | undefined;
+
+  constructor(info: RequestInfo, writer: FrameWriter, keyOffset: number, keyLength: number) {
+    super(info);
+    this.#writer = writer;
+    this.#keyOffset = keyOffset;
+    this.#keyLength = keyLength;
+  }
+
+  onFrame(frame: ResponseFrame, index: number): string | undefined {
+    if (index === 0) {
+      if (frame.status !== Status.Ok && !notStored(frame.status)) {
+        this.#error = this.statusError(statusText(frame.status));
+      }
+      return undefined;
+    }
+    if (frame.status === Status.Ok) {
+      if (!this.#writer.matches(this.#keyOffset, this.#keyLength, frame.key)) return WRONG_KEY;
+      this.#entry = entryOf(frame);
+    } else if (frame.status !== Status.KeyNotFound) {
+      this.#error ??= this.statusError(statusText(frame.status));
+    }
+    return undefined;
+  }
+
+  protected result(): StoredEntry | undefined {
+    if (this.#error !== undefined) throw this.#error;
+    return this.#entry;
+  }
+}
+
+/** `setq` × n then `noop`: only refusals answer; resolves the indexes that were not stored. */
+export class SetManyRequest extends Request<number[]> {
+  readonly #failed: number[] = [];
+  #error: Error | undefined;
+
+  onFrame(frame: ResponseFrame, index: number): string | undefined {
+    if (index === this.last) return undefined;
+    if (notStored(frame.status)) this.#failed.push(index);
+    else if (frame.status !== Status.Ok) this.#error ??= this.statusError(statusText(frame.status));
+    return undefined;
+  }
+
+  protected result(): number[] {
+    if (this.#error !== undefined) throw this.#error;
+    return this.#failed;
+  }
+}
+
+/** `delete`, `touch`: resolves `true` when the key existed. */
+export class KeyRequest extends Request<boolean> {
+  #found = false;
+  #error: Error | undefined;
+
+  onFrame(frame: ResponseFrame): string | undefined {
+    if (frame.status === Status.Ok) this.#found = true;
+    else if (frame.status !== Status.KeyNotFound) {
+      this.#error = this.statusError(statusText(frame.status));
+    }
+    return undefined;
+  }
+
+  protected result(): boolean {
+    if (this.#error !== undefined) throw this.#error;
+    return this.#found;
+  }
+}
+
+/**
+ * `deleteq` × n then `noop` (only failures answer), or a single `flush`: resolves when every
+ * frame succeeded; "not found" counts as success.
+ */
+export class AckRequest extends Request<void> {
+  #error: Error | undefined;
+
+  onFrame(frame: ResponseFrame): string | undefined {
+    if (frame.status !== Status.Ok && frame.status !== Status.KeyNotFound) {
+      this.#error ??= this.statusError(statusText(frame.status));
+    }
+    return undefined;
+  }
+
+  protected result(): void {
+    if (this.#error !== undefined) throw this.#error;
+  }
+}
+
+/**
+ * `incr` / `decr`. The 8-byte answer is read as an unsigned 64-bit integer (memjs computes
+ * `(hi << 8) + lo` and reports 2^32 + 6 as 262).
+ */
+export class CounterRequest extends Request<bigint | undefined> {
+  #value: bigint | undefined;
+  #error: Error | undefined;
+
+  onFrame(frame: ResponseFrame): string | undefined {
+    if (frame.status === Status.Ok) {
+      if (frame.value.length !== 8) return `a counter answer of ${frame.value.length} bytes`;
+      this.#value = frame.value.readBigUInt64BE(0);
+    } else if (frame.status === Status.NonNumeric) {
+      this.#error = new CacheValueError(
+        `cannot ${this.info.operation === 'incr' ? 'increment' : 'decrement'} a value that is not an unsigned 64-bit decimal integer`,
+        this.info.key,
+      );
+    } else if (frame.status !== Status.KeyNotFound) {
+      this.#error = this.statusError(statusText(frame.status));
+    }
+    return undefined;
+  }
+
+  protected result(): bigint | undefined {
+    if (this.#error !== undefined) throw this.#error;
+    return this.#value;
+  }
+}

@@ -1,0 +1,921 @@
+import {
+  CacheBackendError,
+  CacheConfigError,
+  CacheError,
+  CacheErrorCode,
+  CacheKeyError,
+  CacheValueError,
+  MAX_TTL_SECONDS,
+  MEMCACHED_MAX_KEY_BYTES,
+  type BackendCapabilities,
+  type BackendLimits,
+  type BackendUrlOptions,
+  type BackendWrite,
+  type CacheBackend,
+  type StoredEntry,
+} from '@stowage/core';
+import { Breaker } from './breaker.js';
+import {
+  AckRequest,
+  CounterRequest,
+  GetManyRequest,
+  GetRequest,
+  KeyRequest,
+  SetAndReadRequest,
+  SetManyRequest,
+  StoreRequest,
+} from './commands.js';
+import { Connection } from './connection.js';
+import { FrameWriter, inlineValueBytes } from './frame-writer.js';
+import { HashRing } from './hash-ring.js';
+import { HEADER_BYTES, NO_AUTOVIVIFY, Opcode } from './protocol.js';
+import { FailureKind, failureError, type Request, type RequestInfo } from './request.js';
+
+/** Default per-call deadline, in milliseconds. */
+export const DEFAULT_TIMEOUT_MS = 1000;
+/**
+ * Default largest value, in bytes: memcached's default item size (`-I 1m`) less 512 bytes for the
+ * item header and a 250-byte key (measured on memcached 1.6: 1 MiB − 62 bytes fit with a 3-byte key).
+ */
+export const DEFAULT_MAX_VALUE_BYTES: number = 1024 * 1024 - 512;
+/** Default consecutive failures that open a server's breaker. */
+export const DEFAULT_BREAKER_THRESHOLD = 3;
+/** Default first open period of a breaker, in milliseconds. */
+export const DEFAULT_BREAKER_COOLDOWN_MS = 1000;
+/** Default longest open period of a breaker, in milliseconds. */
+export const DEFAULT_BREAKER_MAX_COOLDOWN_MS = 10_000;
+/** memcached's default port. */
+export const DEFAULT_PORT = 11211;
+
+/** memcached reads an expiration above 30 days as an absolute Unix time. */
+const RELATIVE_TTL_LIMIT = 30 * 24 * 3600;
+const MAX_FLAGS = 0xffffffff;
+const MAX_DELTA = 2n ** 64n - 1n;
+// Whitespace, C0/C1 control characters (NUL and DEL included) and lone surrogates: the same rule
+// as @stowage/core's keys, so a key the client accepts is never refused here and vice versa.
+const ILLEGAL_KEY_CHAR = /[\s\x00-\x1f\x7f-\x9f\p{Cs}]/u;
+/** Room in a response frame for the key and extras beside the largest value. */
+const FRAME_SLACK_BYTES = 1024;
+
+/** Options of {@link createMemcachedBackend}. */
+export interface MemcachedBackendOptions {
+  /**
+   * The servers, as `'host:port'` (port defaults to 11211; IPv6 as `'[::1]:11211'`): an array,
+   * or one string with commas (`'10.0.0.5:11211,10.0.0.6:11211'`). Keys are spread over them by
+   * consistent hashing. Required: the `MEMCACHIER_SERVERS`/`MEMCACHE_SERVERS` environment
+   * variables memjs would read are ignored.
+   */
+  readonly servers: string | readonly string[];
+  /**
+   * Namespace put in front of every key on the wire, so several backends can share servers. Its
+   * UTF-8 bytes count against memcached's 250-byte key limit: `limits.maxKeyBytes` is 250 minus
+   * its length.
+   * @default '' (none)
+   */
+  readonly keyPrefix?: string | undefined;
+  /**
+   * Deadline of every call, in milliseconds: a call that has no answer by then rejects with
+   * `CacheTimeoutError`, and the connection it was waiting on is reset.
+   * @default 1000
+   */
+  readonly timeoutMs?: number | undefined;
+  /**
+   * Deadline of opening a connection (TCP connect plus SASL), in milliseconds. Calls still wait
+   * no longer than `timeoutMs`; a slow handshake goes on for later calls.
+   * @default 2 × timeoutMs
+   */
+  readonly connectTimeoutMs?: number | undefined;
+  /**
+   * Largest value in bytes; larger values are refused with `CacheValueError` before any I/O, and
+   * a server answer larger than this (plus 1 KiB for key and extras) is treated as a protocol
+   * error. Match it to the server's `-I`: item size minus 512.
+   * @default 1048064 (1 MiB − 512, for memcached's default `-I 1m`)
+   */
+  readonly maxValueBytes?: number | undefined;
+  /**
+   * SASL PLAIN user name. Read from this option only, never from `MEMCACHIER_USERNAME` or
+   * `MEMCACHE_USERNAME`. memjs has no TLS: the password crosses the network in clear text.
+   * @default undefined (no authentication)
+   */
+  readonly username?: string | undefined;
+  /** SASL PLAIN password; see `username`. @default undefined */
+  readonly password?: string | undefined;
+  /**
+   * Consecutive transport failures (refused, reset, timeout, protocol error) that open a
+   * server's breaker. While open, calls for that server's keys fail at once.
+   * @default 3
+   */
+  readonly breakerThreshold?: number | undefined;
+  /**
+   * How long a breaker stays open before one call probes the server, in milliseconds. Each failed
+   * probe doubles it, up to `breakerMaxCooldownMs`; ±20 % jitter.
+   * @default 1000
+   */
+  readonly breakerCooldownMs?: number | undefined;
+  /** Longest open period of a breaker, in milliseconds. @default 10000 */
+  readonly breakerMaxCooldownMs?: number | undefined;
+  /**
+   * Called with failures the backend absorbed instead of throwing: a server's share of a
+   * `getMany` (its keys read as misses) or a `setMany` that was never sent (its keys are returned
+   * as not stored) while other servers answered. Errors thrown by the hook are ignored.
+   * @default undefined
+   */
+  readonly onError?: ((error: CacheBackendError) => void) | undefined;
+}
+
+/** A parsed server address. */
+interface ServerAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+interface Node {
+  readonly address: string;
+  readonly connection: Connection;
+  readonly breaker: Breaker;
+}
+
+function parseServer(text: string): ServerAddress {
+  const trimmed = text.trim();
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^\s:[\]/@,]+))(?::(\d{1,5}))?$/.exec(trimmed);
+  const host = match?.[1] ?? match?.[2];
+  const port = match?.[3] === undefined ? DEFAULT_PORT : Number(match[3]);
+  if (match === null || host === undefined || port < 1 || port > 65_535) {
+    throw new CacheConfigError(
+      `\`servers\` entry '${text}' is not 'host:port' (port 1–65535; IPv6 as '[::1]:11211')`,
+    );
+  }
+  return { host, port };
+}
+
+function parseServers(servers: unknown): ServerAddress[] {
+  const list =
+    typeof servers === 'string'
+      ? servers.split(',')
+      : Array.isArray(servers) && servers.every((entry) => typeof entry === 'string')
+        ? (servers as string[])
+        : undefined;
+  if (list === undefined || list.length === 0 || (list.length === 1 && list[0]?.trim() === '')) {
+    throw new CacheConfigError(
+      "`servers` must be a 'host:port' string or an array of them; memjs's environment variables are not read",
+    );
+  }
+  const parsed = list.map(parseServer);
+  const seen = new Set<string>();
+  for (const server of parsed) {
+    const name = `${server.host}:${server.port}`;
+    if (seen.has(name)) throw new CacheConfigError(`\`servers\` lists ${name} twice`);
+    seen.add(name);
+  }
+  if (parsed.length > 65_535) throw new CacheConfigError('`servers` lists more than 65535 servers');
+  return parsed;
+}
+
+function integerOption(value: unknown, fallback: number, name: string, min = 1): number {
+  const resolved = value ?? fallback;
+  if (typeof resolved !== 'number' || !Number.isSafeInteger(resolved) || resolved < min) {
+    throw new CacheConfigError(`\`${name}\` must be an integer ≥ ${min}; got ${String(value)}`);
+  }
+  return resolved;
+}
+
+function credential(value: unknown, name: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '') {
+    throw new CacheConfigError(`\`${name}\` must be a non-empty string`);
+  }
+  return value;
+}
+
+/**
+ * memcached's expiration for a TTL in seconds: fractions round up (0.2 s → 1 s, never 0, which
+ * means "no expiry"), and a TTL over 30 days becomes an absolute Unix time, because memcached
+ * would read the number itself as a timestamp in 1970 and store the item already expired.
+ */
+export function toExpiration(ttlSeconds: number, nowMs: number = Date.now()): number {
+  if (
+    typeof ttlSeconds !== 'number' ||
+    !Number.isFinite(ttlSeconds) ||
+    ttlSeconds < 0 ||
+    ttlSeconds > MAX_TTL_SECONDS
+  ) {
+    throw new CacheValueError(
+      `\`ttl\` must be a number of seconds from 0 to ${MAX_TTL_SECONDS}; got ${String(ttlSeconds)}`,
+    );
+  }
+  if (ttlSeconds === 0) return 0;
+  const seconds = Math.ceil(ttlSeconds);
+  return seconds <= RELATIVE_TTL_LIMIT ? seconds : Math.floor(nowMs / 1000) + seconds;
+}
+
+/** Frames per server for a batch: indexes into the caller's list. */
+function groupBy<T>(items: readonly T[], locate: (item: T) => number): Map<number, number[]> {
+  const groups = new Map<number, number[]>();
+  items.forEach((item, index) => {
+    const node = locate(item);
+    const group = groups.get(node);
+    if (group === undefined) groups.set(node, [index]);
+    else group.push(index);
+  });
+  return groups;
+}
+
+/**
+ * The memcached backend: memjs's connection objects, hardened (see the README), under a command
+ * layer that speaks the binary protocol itself.
+ *
+ * - flags travel in memcached's own item flags, so other clients (pymemcache, …) see Q2's codes;
+ * - `getMany`, `setMany` and `deleteMany` are one round trip per server (quiet commands + `noop`);
+ * - keys are spread over servers by ketama-style consistent hashing;
+ * - every call has its own deadline and settles by it; each server has a circuit breaker;
+ * - keys, values, TTLs and deltas are checked before anything is sent.
+ */
+export class MemcachedBackend implements CacheBackend {
+  /** @inheritdoc */
+  readonly name: string = 'memcached';
+  /** @inheritdoc */
+  readonly capabilities: BackendCapabilities = {
+    ttlPrecision: 'seconds',
+    scopedClear: false,
+    inProcess: false,
+    counters: 'unsigned64',
+    delayedFlush: true,
+  };
+  /** @inheritdoc */
+  readonly limits: BackendLimits;
+  /** The server addresses, `host:port`, in configuration order. */
+  readonly servers: readonly string[];
+  readonly #nodes: readonly Node[];
+  readonly #ring: HashRing | undefined;
+  readonly #prefix: string;
+  readonly #prefixBytes: number;
+  readonly #timeoutMs: number;
+  readonly #onError: ((error: CacheBackendError) => void) | undefined;
+  #closed = false;
+
+  constructor(options: MemcachedBackendOptions) {
+    if (typeof options !== 'object' || options === null) {
+      throw new CacheConfigError('options must be an object with at least `servers`');
+    }
+    const addresses = parseServers(options.servers);
+    const prefix = options.keyPrefix ?? '';
+    if (typeof prefix !== 'string' || ILLEGAL_KEY_CHAR.test(prefix)) {
+      throw new CacheConfigError(
+        '`keyPrefix` must be a string without whitespace, control characters or lone surrogates',
+      );
+    }
+    this.#prefix = prefix;
+    this.#prefixBytes = Buffer.byteLength(prefix, 'utf8');
+    const maxKeyBytes = MEMCACHED_MAX_KEY_BYTES - this.#prefixBytes;
+    if (maxKeyBytes < 1) {
+      throw new CacheConfigError(
+        `\`keyPrefix\` is ${this.#prefixBytes} bytes and leaves no room for keys within memcached's ${MEMCACHED_MAX_KEY_BYTES}`,
+      );
+    }
+    this.#timeoutMs = integerOption(options.timeoutMs, DEFAULT_TIMEOUT_MS, 'timeoutMs');
+    const connectTimeoutMs = integerOption(
+      options.connectTimeoutMs,
+      2 * this.#timeoutMs,
+      'connectTimeoutMs',
+    );
+    const maxValueBytes = integerOption(
+      options.maxValueBytes,
+      DEFAULT_MAX_VALUE_BYTES,
+      'maxValueBytes',
+    );
+    const username = credential(options.username, 'username');
+    const password = credential(options.password, 'password');
+    if ((username === undefined) !== (password === undefined)) {
+      throw new CacheConfigError('pass both `username` and `password` for SASL, or neither');
+    }
+    const threshold = integerOption(
+      options.breakerThreshold,
+      DEFAULT_BREAKER_THRESHOLD,
+      'breakerThreshold',
+    );
+    const cooldownMs = integerOption(
+      options.breakerCooldownMs,
+      DEFAULT_BREAKER_COOLDOWN_MS,
+      'breakerCooldownMs',
+    );
+    const maxCooldownMs = integerOption(
+      options.breakerMaxCooldownMs,
+      Math.max(DEFAULT_BREAKER_MAX_COOLDOWN_MS, cooldownMs),
+      'breakerMaxCooldownMs',
+      cooldownMs,
+    );
+    if (options.onError !== undefined && typeof options.onError !== 'function') {
+      throw new CacheConfigError('`onError` must be a function');
+    }
+    this.#onError = options.onError;
+    this.limits = { maxKeyBytes, maxValueBytes };
+
+    this.#nodes = addresses.map((address) => {
+      const breaker = new Breaker({
+        threshold,
+        cooldownMs,
+        maxCooldownMs,
+        now: () => performance.now(),
+      });
+      const connection = new Connection({
+        host: address.host,
+        port: address.port,
+        username,
+        password,
+        timeoutMs: this.#timeoutMs,
+        connectTimeoutMs,
+        maxBodyBytes: maxValueBytes + FRAME_SLACK_BYTES,
+        onFailure: (failure) => breaker.failure(failure.message),
+        onSuccess: () => breaker.success(),
+      });
+      return { address: connection.address, connection, breaker };
+    });
+    this.servers = this.#nodes.map((node) => node.address);
+    this.#ring = this.#nodes.length > 1 ? new HashRing(this.servers) : undefined;
+  }
+
+  // ---- checks (before any I/O) -----------------------------------------------------------
+
+  #assertOpen(): void {
+    if (this.#closed)
+      throw new CacheError(CacheErrorCode.Closed, 'the memcached backend is closed');
+  }
+
+  /** Validates a key; returns its UTF-8 length. */
+  #keyBytes(key: unknown): number {
+    if (typeof key !== 'string' || key.length === 0) {
+      throw new CacheKeyError(
+        'key must be a non-empty string',
+        typeof key === 'string' ? key : undefined,
+      );
+    }
+    if (ILLEGAL_KEY_CHAR.test(key)) {
+      throw new CacheKeyError(
+        'key contains whitespace, a control character or a lone surrogate',
+        key,
+      );
+    }
+    const bytes = Buffer.byteLength(key, 'utf8');
+    if (bytes > this.limits.maxKeyBytes) {
+      throw new CacheKeyError(
+        `key is too long: ${bytes} bytes, the limit is ${this.limits.maxKeyBytes} (memcached's ${MEMCACHED_MAX_KEY_BYTES} less the ${this.#prefixBytes}-byte \`keyPrefix\`)`,
+        key,
+      );
+    }
+    return bytes;
+  }
+
+  #checkEntry(key: string, entry: StoredEntry): void {
+    if (typeof entry !== 'object' || entry === null || !(entry.value instanceof Uint8Array)) {
+      throw new CacheValueError('entry value must be a Uint8Array', key);
+    }
+    if (!Number.isInteger(entry.flags) || entry.flags < 0 || entry.flags > MAX_FLAGS) {
+      throw new CacheValueError(
+        `flags must be an unsigned 32-bit integer; got ${String(entry.flags)}`,
+        key,
+      );
+    }
+    if (entry.value.byteLength > this.limits.maxValueBytes) {
+      throw new CacheValueError(
+        `value is too large: ${entry.value.byteLength} bytes, the limit is ${this.limits.maxValueBytes} (\`maxValueBytes\`)`,
+        key,
+      );
+    }
+  }
+
+  // ---- routing ----------------------------------------------------------------------------
+
+  #locate(key: string): number {
+    return this.#ring === undefined ? 0 : this.#ring.locate(this.#prefix + key);
+  }
+
+  #info(node: Node, operation: string, key: string | undefined, write: boolean): RequestInfo {
+    return { operation, key, write, server: node.address, timeoutMs: this.#timeoutMs };
+  }
+
+  /** The error for a call refused by an open breaker (nothing was sent). */
+  #downError(node: Node, info: RequestInfo): CacheError {
+    return failureError(
+      {
+        kind: FailureKind.Down,
+        message: `the server is marked down after repeated failures (last: ${node.breaker.lastFailure}); next attempt in ${node.breaker.retryInMs} ms`,
+      },
+      info,
+      false,
+    );
+  }
+
+  /** Sends `request` to `node` unless its breaker is open; returns the request's promise. */
+  #send<T>(
+    node: Node,
+    request: Request<T>,
+    base: number,
+    frames: number,
+    writer: FrameWriter,
+  ): Promise<T> {
+    if (!node.breaker.allow()) return Promise.reject(this.#downError(node, request.info));
+    request.base = base;
+    request.last = frames - 1;
+    request.chunks = writer.finish();
+    node.connection.send(request as Request<unknown>);
+    return request.promise;
+  }
+
+  #report(error: unknown): void {
+    if (this.#onError === undefined || !(error instanceof CacheBackendError)) return;
+    try {
+      this.#onError(error);
+    } catch {
+      // A failing hook must not turn a partial result into a failure, nor crash anything.
+    }
+  }
+
+  // ---- single-key operations --------------------------------------------------------------
+
+  /** @inheritdoc */
+  async get(key: string): Promise<StoredEntry | undefined> {
+    this.#assertOpen();
+    const keyBytes = this.#keyBytes(key);
+    const node = this.#nodes[this.#locate(key)] as Node;
+    const writer = new FrameWriter(
+      HEADER_BYTES + this.#prefixBytes + keyBytes,
+      this.#prefix,
+      this.#prefixBytes,
+    );
+    const base = node.connection.reserve(1);
+    writer.frame(Opcode.GetK, base, 0, keyBytes, 0);
+    const keyOffset = writer.key(key, keyBytes);
+    const request = new GetRequest(
+      this.#info(node, 'get', key, false),
+      writer,
+      keyOffset,
+      this.#prefixBytes + keyBytes,
+    );
+    return this.#send(node, request, base, 1, writer);
+  }
+
+  #store(
+    operation: 'set' | 'add',
+    key: string,
+    entry: StoredEntry,
+    ttlSeconds: number,
+  ): Promise<boolean> {
+    this.#assertOpen();
+    const keyBytes = this.#keyBytes(key);
+    this.#checkEntry(key, entry);
+    const expiration = toExpiration(ttlSeconds);
+    const node = this.#nodes[this.#locate(key)] as Node;
+    const writer = new FrameWriter(
+      HEADER_BYTES + 8 + this.#prefixBytes + keyBytes + inlineValueBytes(entry.value),
+      this.#prefix,
+      this.#prefixBytes,
+    );
+    const base = node.connection.reserve(1);
+    writer.frame(
+      operation === 'set' ? Opcode.Set : Opcode.Add,
+      base,
+      8,
+      keyBytes,
+      entry.value.byteLength,
+    );
+    writer.u32(entry.flags);
+    writer.u32(expiration);
+    writer.key(key, keyBytes);
+    writer.value(entry.value);
+    return this.#send(
+      node,
+      new StoreRequest(this.#info(node, operation, key, true)),
+      base,
+      1,
+      writer,
+    );
+  }
+
+  /** @inheritdoc */
+  async set(key: string, entry: StoredEntry, ttlSeconds: number): Promise<boolean> {
+    return this.#store('set', key, entry, ttlSeconds);
+  }
+
+  /** @inheritdoc */
+  async add(key: string, entry: StoredEntry, ttlSeconds: number): Promise<boolean> {
+    return this.#store('add', key, entry, ttlSeconds);
+  }
+
+  /**
+   * Stores an entry and reads it back in one round trip: a `set` and a `getk` pipelined on the
+   * same connection, which memcached answers in order, so the read sees this write.
+   */
+  async setAndRead(
+    key: string,
+    entry: StoredEntry,
+    ttlSeconds: number,
+  ): Promise<StoredEntry | undefined> {
+    this.#assertOpen();
+    const keyBytes = this.#keyBytes(key);
+    this.#checkEntry(key, entry);
+    const expiration = toExpiration(ttlSeconds);
+    const node = this.#nodes[this.#locate(key)] as Node;
+    const fullKeyBytes = this.#prefixBytes + keyBytes;
+    const writer = new FrameWriter(
+      2 * HEADER_BYTES + 8 + 2 * fullKeyBytes + inlineValueBytes(entry.value),
+      this.#prefix,
+      this.#prefixBytes,
+    );
+    const base = node.connection.reserve(2);
+    writer.frame(Opcode.Set, base, 8, keyBytes, entry.value.byteLength);
+    writer.u32(entry.flags);
+    writer.u32(expiration);
+    writer.key(key, keyBytes);
+    writer.value(entry.value);
+    writer.frame(Opcode.GetK, base + 1, 0, keyBytes, 0);
+    const keyOffset = writer.key(key, keyBytes);
+    const request = new SetAndReadRequest(
+      this.#info(node, 'setAndRead', key, true),
+      writer,
+      keyOffset,
+      fullKeyBytes,
+    );
+    return this.#send(node, request, base, 2, writer);
+  }
+
+  /** @inheritdoc */
+  async touch(key: string, ttlSeconds: number): Promise<boolean> {
+    this.#assertOpen();
+    const keyBytes = this.#keyBytes(key);
+    const expiration = toExpiration(ttlSeconds);
+    const node = this.#nodes[this.#locate(key)] as Node;
+    const writer = new FrameWriter(
+      HEADER_BYTES + 4 + this.#prefixBytes + keyBytes,
+      this.#prefix,
+      this.#prefixBytes,
+    );
+    const base = node.connection.reserve(1);
+    writer.frame(Opcode.Touch, base, 4, keyBytes, 0);
+    writer.u32(expiration);
+    writer.key(key, keyBytes);
+    return this.#send(node, new KeyRequest(this.#info(node, 'touch', key, false)), base, 1, writer);
+  }
+
+  /** @inheritdoc */
+  async incr(key: string, delta: bigint): Promise<bigint | undefined> {
+    return this.#count('incr', key, delta);
+  }
+
+  /** @inheritdoc */
+  async decr(key: string, delta: bigint): Promise<bigint | undefined> {
+    return this.#count('decr', key, delta);
+  }
+
+  #count(operation: 'incr' | 'decr', key: string, delta: bigint): Promise<bigint | undefined> {
+    this.#assertOpen();
+    const keyBytes = this.#keyBytes(key);
+    if (typeof delta !== 'bigint' || delta < 0n || delta > MAX_DELTA) {
+      throw new CacheValueError(
+        `\`delta\` must be a bigint from 0 to 2^64 − 1; got ${String(delta)}`,
+        key,
+      );
+    }
+    const node = this.#nodes[this.#locate(key)] as Node;
+    const writer = new FrameWriter(
+      HEADER_BYTES + 20 + this.#prefixBytes + keyBytes,
+      this.#prefix,
+      this.#prefixBytes,
+    );
+    const base = node.connection.reserve(1);
+    writer.frame(operation === 'incr' ? Opcode.Increment : Opcode.Decrement, base, 20, keyBytes, 0);
+    writer.u64(delta);
+    writer.u64(0n); // initial value, unused: NO_AUTOVIVIFY keeps a missing key missing
+    writer.u32(NO_AUTOVIVIFY);
+    writer.key(key, keyBytes);
+    // A counter write is never retried or quarantined by the client; indeterminate is still
+    // reported so callers know the increment may have happened.
+    return this.#send(
+      node,
+      new CounterRequest(this.#info(node, operation, key, true)),
+      base,
+      1,
+      writer,
+    );
+  }
+
+  /** @inheritdoc */
+  async delete(key: string): Promise<boolean> {
+    this.#assertOpen();
+    const keyBytes = this.#keyBytes(key);
+    const node = this.#nodes[this.#locate(key)] as Node;
+    const writer = new FrameWriter(
+      HEADER_BYTES + this.#prefixBytes + keyBytes,
+      this.#prefix,
+      this.#prefixBytes,
+    );
+    const base = node.connection.reserve(1);
+    writer.frame(Opcode.Delete, base, 0, keyBytes, 0);
+    writer.key(key, keyBytes);
+    return this.#send(node, new KeyRequest(this.#info(node, 'delete', key, true)), base, 1, writer);
+  }
+
+  // ---- batches: one round trip per server ---------------------------------------------------
+
+  /**
+   * Reads many keys with one round trip per server (`getkq` × n, then `noop`). A server that
+   * fails or whose breaker is open turns its keys into misses, reported through `onError`, as long
+   * as another server answered; when every server involved failed, the call rejects.
+   */
+  async getMany(keys: readonly string[]): Promise<Array<StoredEntry | undefined>> {
+    this.#assertOpen();
+    const results: Array<StoredEntry | undefined> = new Array<StoredEntry | undefined>(
+      keys.length,
+    ).fill(undefined);
+    if (keys.length === 0) return results;
+    const keyBytes = keys.map((key) => this.#keyBytes(key));
+    // One frame per distinct key; duplicates are copied from their first occurrence.
+    const first = new Map<string, number>();
+    const unique: number[] = [];
+    keys.forEach((key, index) => {
+      if (!first.has(key)) {
+        first.set(key, index);
+        unique.push(index);
+      }
+    });
+    const groups = groupBy(unique, (index) => this.#locate(keys[index] as string));
+    const pending: Array<Promise<void>> = [];
+    for (const [nodeIndex, indexes] of groups) {
+      const node = this.#nodes[nodeIndex] as Node;
+      let size = HEADER_BYTES;
+      for (const index of indexes)
+        size += HEADER_BYTES + this.#prefixBytes + (keyBytes[index] as number);
+      const writer = new FrameWriter(size, this.#prefix, this.#prefixBytes);
+      const base = node.connection.reserve(indexes.length + 1);
+      const offsets: number[] = [];
+      const lengths: number[] = [];
+      indexes.forEach((index, frame) => {
+        const bytes = keyBytes[index] as number;
+        writer.frame(Opcode.GetKQ, base + frame, 0, bytes, 0);
+        offsets.push(writer.key(keys[index] as string, bytes));
+        lengths.push(this.#prefixBytes + bytes);
+      });
+      writer.frame(Opcode.Noop, base + indexes.length, 0, -1, 0);
+      const request = new GetManyRequest(
+        this.#info(node, 'getMany', undefined, false),
+        writer,
+        offsets,
+        lengths,
+        indexes,
+        results,
+      );
+      pending.push(this.#send(node, request, base, indexes.length + 1, writer));
+    }
+    const outcomes = await Promise.allSettled(pending);
+    const failures = outcomes.filter((outcome) => outcome.status === 'rejected');
+    if (failures.length === outcomes.length) throw failures[0]?.reason;
+    for (const failure of failures) this.#report(failure.reason);
+    if (first.size < keys.length) {
+      keys.forEach((key, index) => {
+        results[index] = results[first.get(key) as number];
+      });
+    }
+    return results;
+  }
+
+  /**
+   * Stores many entries with one round trip per server (`setq` × n, then `noop`); resolves the
+   * keys the server refused. A server's share that was never sent (breaker open, connection
+   * refused) is returned as not stored and reported through `onError`, as long as another server
+   * answered. A share that may have reached the server before failing (timeout, reset) rejects
+   * the call with `indeterminate: true`, so the client can quarantine those keys.
+   */
+  async setMany(writes: readonly BackendWrite[], ttlSeconds: number): Promise<string[]> {
+    this.#assertOpen();
+    if (writes.length === 0) return [];
+    const keyBytes = writes.map((write) => this.#keyBytes(write.key));
+    for (const write of writes) this.#checkEntry(write.key, write.entry);
+    const expiration = toExpiration(ttlSeconds);
+    const groups = groupBy(writes, (write) => this.#locate(write.key));
+    const pending: Array<Promise<void>> = [];
+    const failed: string[] = [];
+    const notSent: Array<{ indexes: number[]; error: unknown }> = [];
+    let indeterminate: unknown;
+    for (const [nodeIndex, indexes] of groups) {
+      const node = this.#nodes[nodeIndex] as Node;
+      let size = HEADER_BYTES;
+      for (const index of indexes) {
+        size +=
+          HEADER_BYTES +
+          8 +
+          this.#prefixBytes +
+          (keyBytes[index] as number) +
+          inlineValueBytes((writes[index] as BackendWrite).entry.value);
+      }
+      const writer = new FrameWriter(size, this.#prefix, this.#prefixBytes);
+      const base = node.connection.reserve(indexes.length + 1);
+      indexes.forEach((index, frame) => {
+        const { key, entry } = writes[index] as BackendWrite;
+        const bytes = keyBytes[index] as number;
+        writer.frame(Opcode.SetQ, base + frame, 8, bytes, entry.value.byteLength);
+        writer.u32(entry.flags);
+        writer.u32(expiration);
+        writer.key(key, bytes);
+        writer.value(entry.value);
+      });
+      writer.frame(Opcode.Noop, base + indexes.length, 0, -1, 0);
+      const request = new SetManyRequest(this.#info(node, 'setMany', undefined, true));
+      pending.push(
+        this.#send(node, request, base, indexes.length + 1, writer).then(
+          (refused) => {
+            for (const frame of refused)
+              failed.push((writes[indexes[frame] as number] as BackendWrite).key);
+          },
+          (error: unknown) => {
+            if ((error as { indeterminate?: unknown }).indeterminate === true)
+              indeterminate ??= error;
+            else notSent.push({ indexes, error });
+          },
+        ),
+      );
+    }
+    await Promise.all(pending);
+    if (indeterminate !== undefined) throw indeterminate;
+    if (notSent.length === groups.size) throw notSent[0]?.error;
+    for (const { indexes, error } of notSent) {
+      this.#report(error);
+      for (const index of indexes) failed.push((writes[index] as BackendWrite).key);
+    }
+    return [...new Set(failed)];
+  }
+
+  /**
+   * Deletes many keys with one round trip per server (`deleteq` × n, then `noop`). Any server's
+   * failure rejects the call (after the others finished): a delete that may not have happened is
+   * never hidden.
+   */
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    this.#assertOpen();
+    if (keys.length === 0) return;
+    const keyBytes = keys.map((key) => this.#keyBytes(key));
+    const groups = groupBy(keys, (key) => this.#locate(key));
+    const pending: Array<Promise<void>> = [];
+    for (const [nodeIndex, indexes] of groups) {
+      const node = this.#nodes[nodeIndex] as Node;
+      let size = HEADER_BYTES;
+      for (const index of indexes)
+        size += HEADER_BYTES + this.#prefixBytes + (keyBytes[index] as number);
+      const writer = new FrameWriter(size, this.#prefix, this.#prefixBytes);
+      const base = node.connection.reserve(indexes.length + 1);
+      indexes.forEach((index, frame) => {
+        const bytes = keyBytes[index] as number;
+        writer.frame(Opcode.DeleteQ, base + frame, 0, bytes, 0);
+        writer.key(keys[index] as string, bytes);
+      });
+      writer.frame(Opcode.Noop, base + indexes.length, 0, -1, 0);
+      const request = new AckRequest(this.#info(node, 'deleteMany', undefined, true));
+      pending.push(this.#send(node, request, base, indexes.length + 1, writer));
+    }
+    await this.#all(pending);
+  }
+
+  /** Waits for every promise; rejects with the first failure once all have settled. */
+  async #all(pending: ReadonlyArray<Promise<void>>): Promise<void> {
+    const outcomes = await Promise.allSettled(pending);
+    for (const outcome of outcomes) if (outcome.status === 'rejected') throw outcome.reason;
+  }
+
+  // ---- server-wide ----------------------------------------------------------------------------
+
+  /**
+   * Flushes every server: memcached's `flush_all`, which removes **every** key on the servers,
+   * not only this backend's `keyPrefix` (memcached cannot list keys).
+   */
+  async clear(): Promise<void> {
+    return this.flush(0);
+  }
+
+  /** @inheritdoc */
+  async flush(delaySeconds: number): Promise<void> {
+    this.#assertOpen();
+    if (!Number.isInteger(delaySeconds) || delaySeconds < 0 || delaySeconds > RELATIVE_TTL_LIMIT) {
+      throw new CacheValueError(
+        `\`delaySeconds\` must be an integer from 0 to ${RELATIVE_TTL_LIMIT}; got ${String(delaySeconds)}`,
+      );
+    }
+    const pending = this.#nodes.map((node) => {
+      const writer = new FrameWriter(HEADER_BYTES + 4, '', 0);
+      const base = node.connection.reserve(1);
+      writer.frame(Opcode.Flush, base, 4, -1, 0);
+      writer.u32(delaySeconds);
+      return this.#send(
+        node,
+        new AckRequest(this.#info(node, 'flush', undefined, true)),
+        base,
+        1,
+        writer,
+      );
+    });
+    await this.#all(pending);
+  }
+
+  /** Closes every connection; pending calls reject with a `Closed` error. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const node of this.#nodes) node.connection.close();
+  }
+
+  /** State of each server's breaker (`closed`, `open`, `probing`), keyed by `host:port`. */
+  breakers(): Record<string, string> {
+    const states: Record<string, string> = {};
+    for (const node of this.#nodes) states[node.address] = node.breaker.state;
+    return states;
+  }
+
+  /** The server (`host:port`) that holds `key`. */
+  serverFor(key: string): string {
+    this.#keyBytes(key);
+    return (this.#nodes[this.#locate(key)] as Node).address;
+  }
+}
+
+/**
+ * Creates a memcached backend. Opens no connection: the first call connects.
+ *
+ * @example
+ * const cache = new CacheClient({
+ *   backend: createMemcachedBackend({ servers: ['10.0.0.5:11211', '10.0.0.6:11211'] }),
+ * });
+ */
+export function createMemcachedBackend(options: MemcachedBackendOptions): MemcachedBackend {
+  return new MemcachedBackend(options);
+}
+
+const URL_OPTIONS = [
+  'keyPrefix',
+  'connectTimeoutMs',
+  'maxValueBytes',
+  'breakerThreshold',
+  'breakerCooldownMs',
+  'breakerMaxCooldownMs',
+] as const;
+
+function decode(text: string, what: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch (error) {
+    throw new CacheConfigError(
+      `the ${what} in the memcached:// URL is not valid percent-encoding`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+/**
+ * Creates a memcached backend from a URL, for `getCache`:
+ * `memcached://[user:password@]host[:port][,host[:port]…][?keyPrefix=app&maxValueBytes=…]`.
+ * Several hosts cannot be held by a WHATWG `URL`, so a string is accepted too, and `getCache`
+ * passes the URL as written in `options.href`. The deadline comes from `options.timeoutMs`.
+ */
+export function createBackendFromUrl(
+  url: URL | string,
+  options?: Partial<BackendUrlOptions> & { readonly href?: string | undefined },
+): MemcachedBackend {
+  const raw = options?.href ?? (typeof url === 'string' ? url : url.href);
+  const match = /^memcached:\/\/(?:([^@/?#]*)@)?([^/?#]*)\/?(?:\?([^#]*))?(?:#.*)?$/i.exec(
+    raw.trim(),
+  );
+  if (match === null) {
+    throw new CacheConfigError(
+      `the memcached backend needs a URL like memcached://host:11211,host2:11211; got '${raw}'`,
+    );
+  }
+  const [, userinfo, hosts, query] = match;
+  const backendOptions: {
+    -readonly [K in keyof MemcachedBackendOptions]: MemcachedBackendOptions[K];
+  } = {
+    servers: hosts ?? '',
+    timeoutMs: options?.timeoutMs,
+  };
+  if (userinfo !== undefined && userinfo !== '') {
+    const colon = userinfo.indexOf(':');
+    backendOptions.username = decode(colon < 0 ? userinfo : userinfo.slice(0, colon), 'user name');
+    backendOptions.password = colon < 0 ? undefined : decode(userinfo.slice(colon + 1), 'password');
+  }
+  for (const [name, value] of new URLSearchParams(query ?? '')) {
+    if (!(URL_OPTIONS as readonly string[]).includes(name)) {
+      throw new CacheConfigError(
+        `unknown memcached:// option '${name}'; known: ${URL_OPTIONS.join(', ')}`,
+      );
+    }
+    if (name === 'keyPrefix') {
+      backendOptions.keyPrefix = value;
+      continue;
+    }
+    const parsed = Number(value);
+    if (!Number.isSafeInteger(parsed) || parsed <= 0) {
+      throw new CacheConfigError(
+        `memcached:// option '${name}' must be a positive integer; got '${value}'`,
+      );
+    }
+    (backendOptions as Record<string, unknown>)[name] = parsed;
+  }
+  return new MemcachedBackend(backendOptions);
+}

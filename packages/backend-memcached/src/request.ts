@@ -1,0 +1,139 @@
+import { CacheBackendError, CacheError, CacheErrorCode, CacheTimeoutError } from '@stowage/core';
+import type { ResponseFrame } from './protocol.js';
+
+/** Why a request failed at the transport level. */
+export const FailureKind = {
+  /** The deadline passed. */
+  Timeout: 'timeout',
+  /** Connection refused, reset, closed by the server, authentication failed. */
+  Connection: 'connection',
+  /** The server sent something that is not a valid answer (wrong magic, wrong order, wrong key). */
+  Protocol: 'protocol',
+  /** The backend was closed. */
+  Closed: 'closed',
+  /** The server's circuit breaker is open; nothing was sent. */
+  Down: 'down',
+} as const;
+
+/** One of the {@link FailureKind} values. */
+export type FailureKind = (typeof FailureKind)[keyof typeof FailureKind];
+
+/** A transport failure, before it becomes a Stowage error. */
+export interface Failure {
+  readonly kind: FailureKind;
+  readonly message: string;
+  readonly cause?: unknown;
+}
+
+/** What a request is about, for its errors. */
+export interface RequestInfo {
+  readonly operation: string;
+  /** The full key for single-key operations. */
+  readonly key: string | undefined;
+  /** Writes may have been applied when they fail after being sent (`indeterminate`). */
+  readonly write: boolean;
+  /** `host:port` of the server. */
+  readonly server: string;
+  /** The per-call deadline, for `CacheTimeoutError.timeoutMs`. */
+  readonly timeoutMs: number;
+}
+
+/** Builds the Stowage error for a failure. `written` is whether any byte may have reached the server. */
+export function failureError(failure: Failure, info: RequestInfo, written: boolean): CacheError {
+  const indeterminate = info.write && written;
+  const where = `memcached ${info.operation} on ${info.server}`;
+  if (failure.kind === FailureKind.Closed) {
+    return new CacheError(CacheErrorCode.Closed, failure.message, { cause: failure.cause });
+  }
+  if (failure.kind === FailureKind.Timeout) {
+    return new CacheTimeoutError(`${where} ${failure.message}`, {
+      backend: 'memcached',
+      operation: info.operation,
+      key: info.key,
+      indeterminate,
+      timeoutMs: info.timeoutMs,
+      cause: failure.cause,
+    });
+  }
+  return new CacheBackendError(`${where} failed: ${failure.message}`, {
+    backend: 'memcached',
+    operation: info.operation,
+    key: info.key,
+    indeterminate,
+    cause: failure.cause,
+  });
+}
+
+/**
+ * One request sent to one server: one or more frames with consecutive opaque values, the last of
+ * which always gets an answer (a non-quiet command or a `noop`). The connection hands it the
+ * answers in order and settles it exactly once.
+ */
+export abstract class Request<T> {
+  readonly info: RequestInfo;
+  readonly promise: Promise<T>;
+  /** Opaque value of the first frame. */
+  base = 0;
+  /** Index of the final frame (the number of frames minus one). */
+  last = 0;
+  /** Index of the last answered frame; answers must arrive in increasing order. */
+  seen = -1;
+  /** When the request fails with a timeout, in `performance.now()` milliseconds. */
+  deadline = 0;
+  /** True once any byte of it was handed to the socket. */
+  written = false;
+  /** The bytes to send. */
+  chunks: Buffer[] = [];
+  #resolve!: (value: T) => void;
+  #reject!: (error: unknown) => void;
+  #settled = false;
+
+  constructor(info: RequestInfo) {
+    this.info = info;
+    this.promise = new Promise<T>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+  }
+
+  /**
+   * Handles the answer to frame `index` (0 … `last`). Must not throw. Returns a message when the
+   * answer cannot belong to this request (a wrong key): the connection is then reset and nothing
+   * of it is delivered.
+   */
+  abstract onFrame(frame: ResponseFrame, index: number): string | undefined;
+
+  /** The result once the final frame was answered; may throw a Stowage error. */
+  protected abstract result(): T;
+
+  /** Called by the connection after the final frame's answer. */
+  complete(): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    try {
+      this.#resolve(this.result());
+    } catch (error) {
+      this.#reject(error);
+    }
+  }
+
+  /** Called by the connection (or the backend) when the request cannot complete. */
+  fail(failure: Failure): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#reject(failureError(failure, this.info, this.written));
+  }
+
+  /** Builds an error for an unexpected status answered by the server (the connection is fine). */
+  protected statusError(message: string, key?: string): CacheBackendError {
+    return new CacheBackendError(
+      `memcached ${this.info.operation} on ${this.info.server} failed: ${message}`,
+      {
+        backend: 'memcached',
+        operation: this.info.operation,
+        key: key ?? this.info.key,
+        indeterminate: false,
+      },
+    );
+  }
+}
