@@ -8,8 +8,11 @@ export type FaultMode =
   | { readonly kind: 'latency'; readonly ms: number }
   /** Accept bytes from the client, never forward them, never answer. */
   | { readonly kind: 'blackhole' }
-  /** Forward `bytes` more response bytes, then close the client side cleanly (FIN). */
-  | { readonly kind: 'cut'; readonly bytes: number };
+  /**
+   * Forward `bytes` more response bytes, then close the client side cleanly (FIN), or with RST
+   * when `reset` is true (a connection reset mid-reply).
+   */
+  | { readonly kind: 'cut'; readonly bytes: number; readonly reset?: boolean };
 
 /** Which connections a mode change applies to. */
 export type FaultScope = 'all' | 'existing' | 'new';
@@ -133,8 +136,19 @@ class ProxiedConnection {
       this.#cutRemaining -= part.byteLength;
       this.#toClient.push(part, 0);
       if (this.#cutRemaining <= 0) {
-        this.client.end(); // FIN to the client, mid-reply
-        this.upstream.destroy();
+        // FIN (or RST) to the client, mid-reply. An RST sent right behind the data can reach the
+        // peer's reader as a clean end, so it follows the flushed part after a short pause.
+        if (mode.reset === true) {
+          this.client.write(Buffer.alloc(0), () => {
+            setTimeout(() => {
+              this.client.resetAndDestroy();
+              this.upstream.destroy();
+            }, 20);
+          });
+        } else {
+          this.client.end();
+          this.upstream.destroy();
+        }
       }
       return;
     }

@@ -92,6 +92,21 @@ describe('FaultProxy', () => {
     await proxy.close();
   });
 
+  it('cuts a response after N bytes and resets with RST when asked', async () => {
+    const proxy = await FaultProxy.start(echo.port);
+    proxy.setMode({ kind: 'cut', bytes: 3, reset: true });
+    const socket = await connect(proxy.port);
+    let reply = '';
+    socket.on('data', (chunk: Buffer) => {
+      reply += chunk.toString();
+    });
+    const error = new Promise<NodeJS.ErrnoException>((resolve) => socket.once('error', resolve));
+    socket.write('abcdef');
+    expect((await error).code).toBe('ECONNRESET');
+    expect(reply).toBe('abc');
+    await proxy.close();
+  });
+
   it('refuses new connections after refuse() and accepts again on the same port', async () => {
     const proxy = await FaultProxy.start(echo.port);
     const port = proxy.port;
