@@ -792,16 +792,18 @@ export class MemcachedBackend implements CacheBackend {
   /** @inheritdoc */
   async flush(delaySeconds: number): Promise<void> {
     this.#assertOpen();
-    if (!Number.isInteger(delaySeconds) || delaySeconds < 0 || delaySeconds > RELATIVE_TTL_LIMIT) {
+    if (!Number.isInteger(delaySeconds) || delaySeconds < 0 || delaySeconds >= RELATIVE_TTL_LIMIT) {
       throw new CacheValueError(
-        `\`delaySeconds\` must be an integer from 0 to ${RELATIVE_TTL_LIMIT}; got ${String(delaySeconds)}`,
+        `\`delaySeconds\` must be an integer from 0 to ${RELATIVE_TTL_LIMIT - 1}; got ${String(delaySeconds)}`,
       );
     }
     const pending = this.#nodes.map((node) => {
       const writer = new FrameWriter(HEADER_BYTES + 4, '', 0);
       const base = node.connection.reserve(1);
       writer.frame(Opcode.Flush, base, 4, -1, 0);
-      writer.u32(delaySeconds);
+      // memcached (with CAS, the default) invalidates items up to `now + delay - 1`, so a delay
+      // of 1 would flush at once; one more second makes the delay mean what the caller said.
+      writer.u32(delaySeconds === 0 ? 0 : delaySeconds + 1);
       return this.#send(
         node,
         new AckRequest(this.#info(node, 'flush', undefined, true)),
