@@ -56,10 +56,13 @@ export async function freePort(): Promise<number> {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Sends `request` to 127.0.0.1:`port` and resolves true when the reply contains `expect`. */
+/**
+ * Sends `request` to 127.0.0.1:`port` and resolves true when the reply (read as latin1) contains
+ * `expect`.
+ */
 export async function probe(
   port: number,
-  request: string,
+  request: string | Uint8Array,
   expect: string,
   timeoutMs = 500,
 ): Promise<boolean> {
@@ -198,7 +201,19 @@ export interface MemcachedOptions {
   readonly port?: number;
   /** Extra arguments, e.g. `['-I', '2m']` or `['-B', 'ascii']`. */
   readonly args?: readonly string[];
+  /**
+   * How readiness is checked: `'text'` sends `version`; `'binary'` sends a binary-protocol
+   * `noop` and accepts any binary answer (needed with `-S`, where memcached ignores the text
+   * protocol until a client authenticated).
+   * @default 'text'
+   */
+  readonly probe?: 'text' | 'binary';
 }
+
+// A binary-protocol noop request: magic 0x80, opcode 0x0a, everything else zero.
+const BINARY_NOOP = Uint8Array.from({ length: 24 }, (_, i) =>
+  i === 0 ? 0x80 : i === 1 ? 0x0a : 0,
+);
 
 /**
  * Starts `memcached -U 0 -l 127.0.0.1 -p <port>` (64 MB, no UDP) and waits until it answers
@@ -219,7 +234,10 @@ export async function startMemcached(options: MemcachedOptions = {}): Promise<Se
         ...['-U', '0', '-l', '127.0.0.1', '-p', String(port), '-m', '64', '-t', '2'],
         ...extra,
       ],
-      ready: (port) => probe(port, 'version\r\n', 'VERSION'),
+      ready: (port) =>
+        options.probe === 'binary'
+          ? probe(port, BINARY_NOOP, '\x81')
+          : probe(port, 'version\r\n', 'VERSION'),
     },
     options.port,
   );
