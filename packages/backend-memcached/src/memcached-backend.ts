@@ -53,7 +53,7 @@ const MAX_FLAGS = 0xffffffff;
 const MAX_DELTA = 2n ** 64n - 1n;
 // Whitespace, C0/C1 control characters (NUL and DEL included) and lone surrogates: the same rule
 // as @stowage/core's keys, so a key the client accepts is never refused here and vice versa.
-const ILLEGAL_KEY_CHAR = /[\s\x00-\x1f\x7f-\x9f\p{Cs}]/u;
+const ILLEGAL_KEY_CHAR = /[\s\p{Cc}\p{Cs}]/u; // \p{Cc}: U+0000–U+001F and U+007F–U+009F
 /** Room in a response frame for the key and extras beside the largest value. */
 const FRAME_SLACK_BYTES = 1024;
 
@@ -153,7 +153,7 @@ function parseServers(servers: unknown): ServerAddress[] {
     typeof servers === 'string'
       ? servers.split(',')
       : Array.isArray(servers) && servers.every((entry) => typeof entry === 'string')
-        ? (servers as string[])
+        ? servers
         : undefined;
   if (list === undefined || list.length === 0 || (list.length === 1 && list[0]?.trim() === '')) {
     throw new CacheConfigError(
@@ -693,8 +693,8 @@ export class MemcachedBackend implements CacheBackend {
     const groups = groupBy(writes, (write) => this.#locate(write.key));
     const pending: Array<Promise<void>> = [];
     const failed: string[] = [];
-    const notSent: Array<{ indexes: number[]; error: unknown }> = [];
-    let indeterminate: unknown;
+    const notSent: Array<{ indexes: number[]; error: Error }> = [];
+    let indeterminate: Error | undefined;
     for (const [nodeIndex, indexes] of groups) {
       const node = this.#nodes[nodeIndex] as Node;
       let size = HEADER_BYTES;
@@ -725,9 +725,9 @@ export class MemcachedBackend implements CacheBackend {
             for (const frame of refused)
               failed.push((writes[indexes[frame] as number] as BackendWrite).key);
           },
-          (error: unknown) => {
-            if ((error as { indeterminate?: unknown }).indeterminate === true)
-              indeterminate ??= error;
+          // Requests reject with Stowage errors only (see request.ts).
+          (error: CacheBackendError) => {
+            if (error.indeterminate) indeterminate ??= error;
             else notSent.push({ indexes, error });
           },
         ),
@@ -735,7 +735,7 @@ export class MemcachedBackend implements CacheBackend {
     }
     await Promise.all(pending);
     if (indeterminate !== undefined) throw indeterminate;
-    if (notSent.length === groups.size) throw notSent[0]?.error;
+    if (notSent.length === groups.size) throw (notSent[0] as { error: Error }).error;
     for (const { indexes, error } of notSent) {
       this.#report(error);
       for (const index of indexes) failed.push((writes[index] as BackendWrite).key);

@@ -304,8 +304,8 @@ describe.runIf(memcachedAvailable)('memcached faults', () => {
         expect(result.outcome).toBe('error');
         expectSettledBy(result, TIMEOUT_MS);
       }
-      expect(isCacheError(frozen[0]!.error, CacheErrorCode.Timeout)).toBe(true);
-      expect((frozen[1]!.error as CacheBackendError).indeterminate).toBe(true);
+      expect(isCacheError(frozen[0].error, CacheErrorCode.Timeout)).toBe(true);
+      expect((frozen[1].error as CacheBackendError).indeterminate).toBe(true);
       await settle(() => backend.get('a'));
       expect(backend.breakers()[server.address]).toBe('open');
       const fast = await settle(() => backend.get('a'));

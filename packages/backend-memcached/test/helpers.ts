@@ -103,17 +103,14 @@ export class RecordingProxy {
   readonly frames: WireFrame[] = [];
   /** Number of client connections accepted. */
   connections = 0;
-  readonly #server: Server;
+  #server: Server | undefined;
   readonly #sockets = new Set<Socket>();
 
-  private constructor(server: Server) {
-    this.#server = server;
-  }
+  private constructor() {}
 
   static async start(targetPort: number): Promise<RecordingProxy> {
-    let proxy: RecordingProxy | undefined;
+    const proxy = new RecordingProxy();
     const server = createServer((client) => {
-      if (proxy === undefined) return;
       proxy.connections++;
       proxy.#sockets.add(client);
       const upstream = createConnection({ host: '127.0.0.1', port: targetPort });
@@ -126,7 +123,7 @@ export class RecordingProxy {
           if (pending.length < 24 + body) break;
           const extras = pending[4] as number;
           const keyLength = pending.readUInt16BE(2);
-          proxy?.frames.push({
+          proxy.frames.push({
             opcode: pending[1] as number,
             key: pending.subarray(24 + extras, 24 + extras + keyLength).toString('utf8'),
             opaque: pending.readUInt32BE(12),
@@ -146,12 +143,12 @@ export class RecordingProxy {
       upstream.on('error', close);
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    proxy = new RecordingProxy(server);
+    proxy.#server = server;
     return proxy;
   }
 
   get address(): string {
-    const address = this.#server.address();
+    const address = this.#server?.address();
     return typeof address === 'object' && address !== null ? `127.0.0.1:${address.port}` : '';
   }
 
@@ -162,6 +159,7 @@ export class RecordingProxy {
 
   async close(): Promise<void> {
     for (const socket of this.#sockets) socket.destroy();
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    const server = this.#server;
+    if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 }
