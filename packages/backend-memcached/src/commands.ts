@@ -25,7 +25,7 @@ export class GetRequest extends Request<StoredEntry | undefined> {
   readonly #keyOffset: number;
   readonly #keyLength: number;
   #entry: StoredEntry | undefined;
-  #error: Error | undefined;
+  protected error: Error | undefined;
 
   constructor(info: RequestInfo, writer: FrameWriter, keyOffset: number, keyLength: number) {
     super(info);
@@ -34,18 +34,18 @@ export class GetRequest extends Request<StoredEntry | undefined> {
     this.#keyLength = keyLength;
   }
 
-  onFrame(frame: ResponseFrame): string | undefined {
+  onFrame(frame: ResponseFrame, _index: number): string | undefined {
     if (frame.status === Status.Ok) {
       if (!this.#writer.matches(this.#keyOffset, this.#keyLength, frame.key)) return WRONG_KEY;
       this.#entry = entryOf(frame);
     } else if (frame.status !== Status.KeyNotFound) {
-      this.#error = this.statusError(statusText(frame.status));
+      this.error ??= this.statusError(statusText(frame.status));
     }
     return undefined;
   }
 
   protected result(): StoredEntry | undefined {
-    if (this.#error !== undefined) throw this.#error;
+    if (this.error !== undefined) throw this.error;
     return this.#entry;
   }
 }
@@ -121,39 +121,13 @@ export class StoreRequest extends Request<boolean> {
 }
 
 /** `set` then `getk` on the same connection: the read-back is guaranteed to see this write. */
-export class SetAndReadRequest extends Request<StoredEntry | undefined> {
-  readonly #writer: FrameWriter;
-  readonly #keyOffset: number;
-  readonly #keyLength: number;
-  #entry: StoredEntry | undefined;
-  #error: Error | undefined;
-
-  constructor(info: RequestInfo, writer: FrameWriter, keyOffset: number, keyLength: number) {
-    super(info);
-    this.#writer = writer;
-    this.#keyOffset = keyOffset;
-    this.#keyLength = keyLength;
-  }
-
-  onFrame(frame: ResponseFrame, index: number): string | undefined {
-    if (index === 0) {
-      if (frame.status !== Status.Ok && !notStored(frame.status)) {
-        this.#error = this.statusError(statusText(frame.status));
-      }
-      return undefined;
-    }
-    if (frame.status === Status.Ok) {
-      if (!this.#writer.matches(this.#keyOffset, this.#keyLength, frame.key)) return WRONG_KEY;
-      this.#entry = entryOf(frame);
-    } else if (frame.status !== Status.KeyNotFound) {
-      this.#error ??= this.statusError(statusText(frame.status));
+export class SetAndReadRequest extends GetRequest {
+  override onFrame(frame: ResponseFrame, index: number): string | undefined {
+    if (index > 0) return super.onFrame(frame, index);
+    if (frame.status !== Status.Ok && !notStored(frame.status)) {
+      this.error = this.statusError(statusText(frame.status));
     }
     return undefined;
-  }
-
-  protected result(): StoredEntry | undefined {
-    if (this.#error !== undefined) throw this.#error;
-    return this.#entry;
   }
 }
 

@@ -135,6 +135,14 @@ interface Node {
   readonly breaker: Breaker;
 }
 
+/** A single-key request being built. */
+interface Prepared {
+  readonly keyBytes: number;
+  readonly node: Node;
+  readonly writer: FrameWriter;
+  readonly base: number;
+}
+
 function parseServer(text: string): ServerAddress {
   const trimmed = text.trim();
   const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^\s:[\]/@,]+))(?::(\d{1,5}))?$/.exec(trimmed);
@@ -432,26 +440,47 @@ export class MemcachedBackend implements CacheBackend {
 
   // ---- single-key operations --------------------------------------------------------------
 
-  /** @inheritdoc */
-  async get(key: string): Promise<StoredEntry | undefined> {
+  /**
+   * Checks `key`, picks its server, sizes a frame buffer for `frames` frames of that key plus
+   * `moreBytes` (extras and inline values), and reserves their opaque values. No I/O.
+   */
+  #prepare(key: string, frames: number, moreBytes: number): Prepared {
     this.#assertOpen();
     const keyBytes = this.#keyBytes(key);
     const node = this.#nodes[this.#locate(key)] as Node;
     const writer = new FrameWriter(
-      HEADER_BYTES + this.#prefixBytes + keyBytes,
+      frames * (HEADER_BYTES + this.#prefixBytes + keyBytes) + moreBytes,
       this.#prefix,
       this.#prefixBytes,
     );
-    const base = node.connection.reserve(1);
+    return { keyBytes, node, writer, base: node.connection.reserve(frames) };
+  }
+
+  /** @inheritdoc */
+  async get(key: string): Promise<StoredEntry | undefined> {
+    const { keyBytes, node, writer, base } = this.#prepare(key, 1, 0);
     writer.frame(Opcode.GetK, base, 0, keyBytes, 0);
     const keyOffset = writer.key(key, keyBytes);
-    const request = new GetRequest(
-      this.#info(node, 'get', key, false),
-      writer,
-      keyOffset,
-      this.#prefixBytes + keyBytes,
-    );
+    const info = this.#info(node, 'get', key, false);
+    const request = new GetRequest(info, writer, keyOffset, this.#prefixBytes + keyBytes);
     return this.#send(node, request, base, 1, writer);
+  }
+
+  /** Writes a `set`/`add` frame (header, flags, expiration, key, value). */
+  #storeFrame(
+    prepared: Prepared,
+    opcode: number,
+    opaque: number,
+    key: string,
+    entry: StoredEntry,
+    expiration: number,
+  ): void {
+    const { writer, keyBytes } = prepared;
+    writer.frame(opcode, opaque, 8, keyBytes, entry.value.byteLength);
+    writer.u32(entry.flags);
+    writer.u32(expiration);
+    writer.key(key, keyBytes);
+    writer.value(entry.value);
   }
 
   #store(
@@ -460,35 +489,13 @@ export class MemcachedBackend implements CacheBackend {
     entry: StoredEntry,
     ttlSeconds: number,
   ): Promise<boolean> {
-    this.#assertOpen();
-    const keyBytes = this.#keyBytes(key);
     this.#checkEntry(key, entry);
     const expiration = toExpiration(ttlSeconds);
-    const node = this.#nodes[this.#locate(key)] as Node;
-    const writer = new FrameWriter(
-      HEADER_BYTES + 8 + this.#prefixBytes + keyBytes + inlineValueBytes(entry.value),
-      this.#prefix,
-      this.#prefixBytes,
-    );
-    const base = node.connection.reserve(1);
-    writer.frame(
-      operation === 'set' ? Opcode.Set : Opcode.Add,
-      base,
-      8,
-      keyBytes,
-      entry.value.byteLength,
-    );
-    writer.u32(entry.flags);
-    writer.u32(expiration);
-    writer.key(key, keyBytes);
-    writer.value(entry.value);
-    return this.#send(
-      node,
-      new StoreRequest(this.#info(node, operation, key, true)),
-      base,
-      1,
-      writer,
-    );
+    const prepared = this.#prepare(key, 1, 8 + inlineValueBytes(entry.value));
+    const opcode = operation === 'set' ? Opcode.Set : Opcode.Add;
+    this.#storeFrame(prepared, opcode, prepared.base, key, entry, expiration);
+    const request = new StoreRequest(this.#info(prepared.node, operation, key, true));
+    return this.#send(prepared.node, request, prepared.base, 1, prepared.writer);
   }
 
   /** @inheritdoc */
@@ -510,50 +517,27 @@ export class MemcachedBackend implements CacheBackend {
     entry: StoredEntry,
     ttlSeconds: number,
   ): Promise<StoredEntry | undefined> {
-    this.#assertOpen();
-    const keyBytes = this.#keyBytes(key);
     this.#checkEntry(key, entry);
     const expiration = toExpiration(ttlSeconds);
-    const node = this.#nodes[this.#locate(key)] as Node;
-    const fullKeyBytes = this.#prefixBytes + keyBytes;
-    const writer = new FrameWriter(
-      2 * HEADER_BYTES + 8 + 2 * fullKeyBytes + inlineValueBytes(entry.value),
-      this.#prefix,
-      this.#prefixBytes,
-    );
-    const base = node.connection.reserve(2);
-    writer.frame(Opcode.Set, base, 8, keyBytes, entry.value.byteLength);
-    writer.u32(entry.flags);
-    writer.u32(expiration);
-    writer.key(key, keyBytes);
-    writer.value(entry.value);
+    const prepared = this.#prepare(key, 2, 8 + inlineValueBytes(entry.value));
+    const { keyBytes, node, writer, base } = prepared;
+    this.#storeFrame(prepared, Opcode.Set, base, key, entry, expiration);
     writer.frame(Opcode.GetK, base + 1, 0, keyBytes, 0);
     const keyOffset = writer.key(key, keyBytes);
-    const request = new SetAndReadRequest(
-      this.#info(node, 'setAndRead', key, true),
-      writer,
-      keyOffset,
-      fullKeyBytes,
-    );
+    const info = this.#info(node, 'setAndRead', key, true);
+    const request = new SetAndReadRequest(info, writer, keyOffset, this.#prefixBytes + keyBytes);
     return this.#send(node, request, base, 2, writer);
   }
 
   /** @inheritdoc */
   async touch(key: string, ttlSeconds: number): Promise<boolean> {
-    this.#assertOpen();
-    const keyBytes = this.#keyBytes(key);
     const expiration = toExpiration(ttlSeconds);
-    const node = this.#nodes[this.#locate(key)] as Node;
-    const writer = new FrameWriter(
-      HEADER_BYTES + 4 + this.#prefixBytes + keyBytes,
-      this.#prefix,
-      this.#prefixBytes,
-    );
-    const base = node.connection.reserve(1);
+    const { keyBytes, node, writer, base } = this.#prepare(key, 1, 4);
     writer.frame(Opcode.Touch, base, 4, keyBytes, 0);
     writer.u32(expiration);
     writer.key(key, keyBytes);
-    return this.#send(node, new KeyRequest(this.#info(node, 'touch', key, false)), base, 1, writer);
+    const request = new KeyRequest(this.#info(node, 'touch', key, false));
+    return this.#send(node, request, base, 1, writer);
   }
 
   /** @inheritdoc */
@@ -567,51 +551,32 @@ export class MemcachedBackend implements CacheBackend {
   }
 
   #count(operation: 'incr' | 'decr', key: string, delta: bigint): Promise<bigint | undefined> {
-    this.#assertOpen();
-    const keyBytes = this.#keyBytes(key);
     if (typeof delta !== 'bigint' || delta < 0n || delta > MAX_DELTA) {
       throw new CacheValueError(
         `\`delta\` must be a bigint from 0 to 2^64 − 1; got ${String(delta)}`,
         key,
       );
     }
-    const node = this.#nodes[this.#locate(key)] as Node;
-    const writer = new FrameWriter(
-      HEADER_BYTES + 20 + this.#prefixBytes + keyBytes,
-      this.#prefix,
-      this.#prefixBytes,
-    );
-    const base = node.connection.reserve(1);
-    writer.frame(operation === 'incr' ? Opcode.Increment : Opcode.Decrement, base, 20, keyBytes, 0);
+    const { keyBytes, node, writer, base } = this.#prepare(key, 1, 20);
+    const opcode = operation === 'incr' ? Opcode.Increment : Opcode.Decrement;
+    writer.frame(opcode, base, 20, keyBytes, 0);
     writer.u64(delta);
     writer.u64(0n); // initial value, unused: NO_AUTOVIVIFY keeps a missing key missing
     writer.u32(NO_AUTOVIVIFY);
     writer.key(key, keyBytes);
-    // A counter write is never retried or quarantined by the client; indeterminate is still
-    // reported so callers know the increment may have happened.
-    return this.#send(
-      node,
-      new CounterRequest(this.#info(node, operation, key, true)),
-      base,
-      1,
-      writer,
-    );
+    // The client never retries or quarantines a counter; `indeterminate` still tells callers that
+    // an increment that timed out may have happened.
+    const request = new CounterRequest(this.#info(node, operation, key, true));
+    return this.#send(node, request, base, 1, writer);
   }
 
   /** @inheritdoc */
   async delete(key: string): Promise<boolean> {
-    this.#assertOpen();
-    const keyBytes = this.#keyBytes(key);
-    const node = this.#nodes[this.#locate(key)] as Node;
-    const writer = new FrameWriter(
-      HEADER_BYTES + this.#prefixBytes + keyBytes,
-      this.#prefix,
-      this.#prefixBytes,
-    );
-    const base = node.connection.reserve(1);
+    const { keyBytes, node, writer, base } = this.#prepare(key, 1, 0);
     writer.frame(Opcode.Delete, base, 0, keyBytes, 0);
     writer.key(key, keyBytes);
-    return this.#send(node, new KeyRequest(this.#info(node, 'delete', key, true)), base, 1, writer);
+    const request = new KeyRequest(this.#info(node, 'delete', key, true));
+    return this.#send(node, request, base, 1, writer);
   }
 
   // ---- batches: one round trip per server ---------------------------------------------------

@@ -23,7 +23,14 @@ import {
   toExpiration,
 } from '../src/index.js';
 import { Opcode } from '../src/protocol.js';
-import { entry, RecordingProxy, textOf, trackProcessErrors } from './helpers.js';
+import {
+  entry,
+  MEMJS_CREDENTIALS,
+  RecordingProxy,
+  textOf,
+  trackProcessErrors,
+  withEnv,
+} from './helpers.js';
 
 const available = hasBinary('memcached');
 const PYTHON = process.env['PYTHON_BIN'] ?? '/usr/bin/python3';
@@ -145,20 +152,16 @@ describe('options', () => {
     );
   });
 
-  it('never takes servers or credentials from memjs environment variables', () => {
-    const saved = { ...process.env };
-    Object.assign(process.env, {
+  it('never takes servers or credentials from memjs environment variables', async () => {
+    const vars = {
+      ...MEMJS_CREDENTIALS,
       MEMCACHIER_SERVERS: '127.0.0.1:1',
       MEMCACHE_SERVERS: '127.0.0.1:2',
-      MEMCACHIER_USERNAME: 'envuser',
-      MEMCACHIER_PASSWORD: 'envpass',
-    });
-    try {
+    };
+    await withEnv(vars, () => {
       expect(() => createMemcachedBackend({} as never)).toThrow(/servers/);
       expect(() => createBackendFromUrl('memcached://')).toThrow(/servers/);
-    } finally {
-      process.env = saved;
-    }
+    });
   });
 
   it('has no prepend or append (memjs prepend appends)', () => {
@@ -344,21 +347,12 @@ describe.runIf(available)('with a real memcached', () => {
     });
 
     it('sends no SASL even when MEMCACHIER_*/MEMCACHE_* credentials are in the environment', async () => {
-      const saved = { ...process.env };
-      Object.assign(process.env, {
-        MEMCACHIER_USERNAME: 'envuser',
-        MEMCACHIER_PASSWORD: 'envpass',
-        MEMCACHE_USERNAME: 'envuser2',
-        MEMCACHE_PASSWORD: 'envpass2',
-      });
-      try {
+      await withEnv(MEMJS_CREDENTIALS, async () => {
         const fresh = createMemcachedBackend({ servers: proxy.address });
         expect(await fresh.set('env', entry('ok'), 0)).toBe(true);
         expect(textOf(await fresh.get('env'))).toBe('ok');
         fresh.close();
-      } finally {
-        process.env = saved;
-      }
+      });
       const opcodes = proxy.frames.map((frame) => frame.opcode);
       expect(opcodes).not.toContain(Opcode.SaslListMechs);
       expect(opcodes).not.toContain(Opcode.SaslAuth);
@@ -694,22 +688,13 @@ describe.runIf(available)('with a real memcached', () => {
     });
 
     it('ignores valid credentials in MEMCACHIER_*/MEMCACHE_* (the server refuses the unauthenticated call)', async () => {
-      const saved = { ...process.env };
-      Object.assign(process.env, {
-        MEMCACHIER_USERNAME: 'alice',
-        MEMCACHIER_PASSWORD: 's3cret',
-        MEMCACHE_USERNAME: 'alice',
-        MEMCACHE_PASSWORD: 's3cret',
-      });
-      try {
+      await withEnv(MEMJS_CREDENTIALS, async () => {
         const anonymous = createMemcachedBackend({ servers: secure.address });
         const error = await errorOf(() => anonymous.get('sasl'));
         expect(isCacheError(error, CacheErrorCode.Backend)).toBe(true);
         expect((error as Error).message).toMatch(/authentication/);
         anonymous.close();
-      } finally {
-        process.env = saved;
-      }
+      });
     });
   });
 });

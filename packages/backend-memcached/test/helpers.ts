@@ -75,6 +75,28 @@ export function textOf(found: StoredEntry | undefined): string | undefined {
   return found === undefined ? undefined : Buffer.from(found.value).toString('utf8');
 }
 
+/** Runs `run` with extra environment variables set, then restores the environment. */
+export async function withEnv<T>(
+  vars: Record<string, string>,
+  run: () => T | Promise<T>,
+): Promise<T> {
+  const saved = { ...process.env };
+  Object.assign(process.env, vars);
+  try {
+    return await run();
+  } finally {
+    process.env = saved;
+  }
+}
+
+/** memjs's credential variables, all set: the backend must ignore every one of them. */
+export const MEMJS_CREDENTIALS: Readonly<Record<string, string>> = {
+  MEMCACHIER_USERNAME: 'alice',
+  MEMCACHIER_PASSWORD: 's3cret',
+  MEMCACHE_USERNAME: 'alice',
+  MEMCACHE_PASSWORD: 's3cret',
+};
+
 export const sleep = (ms: number): Promise<void> =>
   new Promise((resolve) => setTimeout(resolve, ms));
 
