@@ -456,6 +456,37 @@ export class MemcachedBackend implements CacheBackend {
     return { keyBytes, node, writer, base: node.connection.reserve(frames) };
   }
 
+  /**
+   * Sizes the frame buffer of one server's share of a batch (one frame per index, plus the
+   * closing `noop`; `moreBytes(index)` adds extras and inline values) and reserves its opaques.
+   */
+  #prepareBatch(
+    node: Node,
+    indexes: readonly number[],
+    keyBytes: readonly number[],
+    moreBytes?: (index: number) => number,
+  ): { writer: FrameWriter; base: number } {
+    let size = HEADER_BYTES;
+    for (const index of indexes) {
+      size += HEADER_BYTES + this.#prefixBytes + (keyBytes[index] as number);
+      if (moreBytes !== undefined) size += moreBytes(index);
+    }
+    const writer = new FrameWriter(size, this.#prefix, this.#prefixBytes);
+    return { writer, base: node.connection.reserve(indexes.length + 1) };
+  }
+
+  /** Closes a batch with `noop` (whose answer ends it) and sends it. */
+  #sendBatch<T>(
+    node: Node,
+    request: Request<T>,
+    base: number,
+    frames: number,
+    writer: FrameWriter,
+  ): Promise<T> {
+    writer.frame(Opcode.Noop, base + frames, 0, -1, 0);
+    return this.#send(node, request, base, frames + 1, writer);
+  }
+
   /** @inheritdoc */
   async get(key: string): Promise<StoredEntry | undefined> {
     const { keyBytes, node, writer, base } = this.#prepare(key, 1, 0);
@@ -606,11 +637,7 @@ export class MemcachedBackend implements CacheBackend {
     const pending: Array<Promise<void>> = [];
     for (const [nodeIndex, indexes] of groups) {
       const node = this.#nodes[nodeIndex] as Node;
-      let size = HEADER_BYTES;
-      for (const index of indexes)
-        size += HEADER_BYTES + this.#prefixBytes + (keyBytes[index] as number);
-      const writer = new FrameWriter(size, this.#prefix, this.#prefixBytes);
-      const base = node.connection.reserve(indexes.length + 1);
+      const { writer, base } = this.#prepareBatch(node, indexes, keyBytes);
       const offsets: number[] = [];
       const lengths: number[] = [];
       indexes.forEach((index, frame) => {
@@ -619,7 +646,6 @@ export class MemcachedBackend implements CacheBackend {
         offsets.push(writer.key(keys[index] as string, bytes));
         lengths.push(this.#prefixBytes + bytes);
       });
-      writer.frame(Opcode.Noop, base + indexes.length, 0, -1, 0);
       const request = new GetManyRequest(
         this.#info(node, 'getMany', undefined, false),
         writer,
@@ -628,7 +654,7 @@ export class MemcachedBackend implements CacheBackend {
         indexes,
         results,
       );
-      pending.push(this.#send(node, request, base, indexes.length + 1, writer));
+      pending.push(this.#sendBatch(node, request, base, indexes.length, writer));
     }
     const outcomes = await Promise.allSettled(pending);
     const failures = outcomes.filter((outcome) => outcome.status === 'rejected');
@@ -662,17 +688,12 @@ export class MemcachedBackend implements CacheBackend {
     let indeterminate: Error | undefined;
     for (const [nodeIndex, indexes] of groups) {
       const node = this.#nodes[nodeIndex] as Node;
-      let size = HEADER_BYTES;
-      for (const index of indexes) {
-        size +=
-          HEADER_BYTES +
-          8 +
-          this.#prefixBytes +
-          (keyBytes[index] as number) +
-          inlineValueBytes((writes[index] as BackendWrite).entry.value);
-      }
-      const writer = new FrameWriter(size, this.#prefix, this.#prefixBytes);
-      const base = node.connection.reserve(indexes.length + 1);
+      const { writer, base } = this.#prepareBatch(
+        node,
+        indexes,
+        keyBytes,
+        (index) => 8 + inlineValueBytes((writes[index] as BackendWrite).entry.value),
+      );
       indexes.forEach((index, frame) => {
         const { key, entry } = writes[index] as BackendWrite;
         const bytes = keyBytes[index] as number;
@@ -682,10 +703,9 @@ export class MemcachedBackend implements CacheBackend {
         writer.key(key, bytes);
         writer.value(entry.value);
       });
-      writer.frame(Opcode.Noop, base + indexes.length, 0, -1, 0);
       const request = new SetManyRequest(this.#info(node, 'setMany', undefined, true));
       pending.push(
-        this.#send(node, request, base, indexes.length + 1, writer).then(
+        this.#sendBatch(node, request, base, indexes.length, writer).then(
           (refused) => {
             for (const frame of refused)
               failed.push((writes[indexes[frame] as number] as BackendWrite).key);
@@ -721,19 +741,14 @@ export class MemcachedBackend implements CacheBackend {
     const pending: Array<Promise<void>> = [];
     for (const [nodeIndex, indexes] of groups) {
       const node = this.#nodes[nodeIndex] as Node;
-      let size = HEADER_BYTES;
-      for (const index of indexes)
-        size += HEADER_BYTES + this.#prefixBytes + (keyBytes[index] as number);
-      const writer = new FrameWriter(size, this.#prefix, this.#prefixBytes);
-      const base = node.connection.reserve(indexes.length + 1);
+      const { writer, base } = this.#prepareBatch(node, indexes, keyBytes);
       indexes.forEach((index, frame) => {
         const bytes = keyBytes[index] as number;
         writer.frame(Opcode.DeleteQ, base + frame, 0, bytes, 0);
         writer.key(keys[index] as string, bytes);
       });
-      writer.frame(Opcode.Noop, base + indexes.length, 0, -1, 0);
       const request = new AckRequest(this.#info(node, 'deleteMany', undefined, true));
-      pending.push(this.#send(node, request, base, indexes.length + 1, writer));
+      pending.push(this.#sendBatch(node, request, base, indexes.length, writer));
     }
     await this.#all(pending);
   }
