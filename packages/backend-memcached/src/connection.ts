@@ -77,11 +77,6 @@ export class Connection extends MemjsServer {
     this.address = `${options.host.includes(':') ? `[${options.host}]` : options.host}:${options.port}`;
   }
 
-  /** Requests written or waiting. */
-  get pending(): number {
-    return this.#inflight.length + this.#waiting.length;
-  }
-
   /** Reserves `frames` consecutive opaque values; returns the first. */
   reserve(frames: number): number {
     const base = this.#opaque;
@@ -361,11 +356,6 @@ export class Connection extends MemjsServer {
       this.#options.onFailure({ kind: FailureKind.Timeout, message: 'connect timed out' });
     }
     this.#arm();
-  }
-
-  /** Fails everything in flight with `failure` and drops the socket; the next request reconnects. */
-  abort(failure: Failure): void {
-    this.#reset(failure);
   }
 
   /** Closes for good: pending requests fail with a `Closed` error. Idempotent. */

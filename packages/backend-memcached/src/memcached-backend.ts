@@ -14,7 +14,7 @@ import {
   type CacheBackend,
   type StoredEntry,
 } from '@stowage/core';
-import { Breaker } from './breaker.js';
+import { Breaker, type BreakerState } from './breaker.js';
 import {
   AckRequest,
   CounterRequest,
@@ -803,8 +803,8 @@ export class MemcachedBackend implements CacheBackend {
   }
 
   /** State of each server's breaker (`closed`, `open`, `probing`), keyed by `host:port`. */
-  breakers(): Record<string, string> {
-    const states: Record<string, string> = {};
+  breakers(): Record<string, BreakerState> {
+    const states: Record<string, BreakerState> = {};
     for (const node of this.#nodes) states[node.address] = node.breaker.state;
     return states;
   }
