@@ -850,38 +850,67 @@ function decode(text: string, what: string): string {
   }
 }
 
-/**
- * Creates a memcached backend from a URL, for `getCache`:
- * `memcached://[user:password@]host[:port][,host[:port]…][?keyPrefix=app&maxValueBytes=…]`.
- * Several hosts cannot be held by a WHATWG `URL`, so a string is accepted too, and `getCache`
- * passes the URL as written in `options.href`. The deadline comes from `options.timeoutMs`.
- */
-export function createBackendFromUrl(
-  url: URL | string,
-  options?: Partial<BackendUrlOptions> & { readonly href?: string | undefined },
-): MemcachedBackend {
-  const raw = options?.href ?? (typeof url === 'string' ? url : url.href);
+/** The parts of a `memcached://` URL. */
+interface UrlParts {
+  readonly servers: readonly string[] | string;
+  readonly username: string;
+  readonly password: string | undefined;
+  readonly query: URLSearchParams;
+}
+
+function urlParts(url: URL | string, hosts: readonly string[] | undefined): UrlParts {
+  if (typeof url !== 'string') {
+    if (url.protocol !== 'memcached:') {
+      throw new CacheConfigError(
+        `the memcached backend needs a memcached:// URL; got ${url.protocol}//`,
+      );
+    }
+    // WHATWG URL holds one host; getCache passes a server list in `hosts`.
+    return {
+      servers: hosts !== undefined && hosts.length > 0 ? hosts : url.host,
+      username: url.username,
+      password: url.password === '' ? undefined : url.password,
+      query: url.searchParams,
+    };
+  }
   const match = /^memcached:\/\/(?:([^@/?#]*)@)?([^/?#]*)\/?(?:\?([^#]*))?(?:#.*)?$/i.exec(
-    raw.trim(),
+    url.trim(),
   );
   if (match === null) {
     throw new CacheConfigError(
-      `the memcached backend needs a URL like memcached://host:11211,host2:11211; got '${raw}'`,
+      `the memcached backend needs a URL like memcached://host:11211,host2:11211; got '${url}'`,
     );
   }
-  const [, userinfo, hosts, query] = match;
+  const [, userinfo = '', servers = '', query = ''] = match;
+  const colon = userinfo.indexOf(':');
+  return {
+    servers,
+    username: colon < 0 ? userinfo : userinfo.slice(0, colon),
+    password: colon < 0 ? undefined : userinfo.slice(colon + 1),
+    query: new URLSearchParams(query),
+  };
+}
+
+/**
+ * Creates a memcached backend from a URL, for `getCache`:
+ * `memcached://[user:password@]host[:port][,host[:port]…][?keyPrefix=app&maxValueBytes=…]`.
+ * A WHATWG `URL` holds one host, so `getCache` passes the server list in `options.hosts`; a
+ * string with the whole list is accepted too. The deadline comes from `options.timeoutMs`.
+ */
+export function createBackendFromUrl(
+  url: URL | string,
+  options?: Partial<BackendUrlOptions>,
+): MemcachedBackend {
+  const parts = urlParts(url, options?.hosts);
   const backendOptions: {
     -readonly [K in keyof MemcachedBackendOptions]: MemcachedBackendOptions[K];
-  } = {
-    servers: hosts ?? '',
-    timeoutMs: options?.timeoutMs,
-  };
-  if (userinfo !== undefined && userinfo !== '') {
-    const colon = userinfo.indexOf(':');
-    backendOptions.username = decode(colon < 0 ? userinfo : userinfo.slice(0, colon), 'user name');
-    backendOptions.password = colon < 0 ? undefined : decode(userinfo.slice(colon + 1), 'password');
+  } = { servers: parts.servers, timeoutMs: options?.timeoutMs };
+  if (parts.username !== '') {
+    backendOptions.username = decode(parts.username, 'user name');
+    backendOptions.password =
+      parts.password === undefined ? undefined : decode(parts.password, 'password');
   }
-  for (const [name, value] of new URLSearchParams(query ?? '')) {
+  for (const [name, value] of parts.query) {
     if (!(URL_OPTIONS as readonly string[]).includes(name)) {
       throw new CacheConfigError(
         `unknown memcached:// option '${name}'; known: ${URL_OPTIONS.join(', ')}`,

@@ -511,6 +511,14 @@ describe.runIf(available)('with a real memcached', () => {
       expect(parsed.servers).toEqual(['h1:1', 'h2:11211']);
       expect(parsed.limits).toEqual({ maxKeyBytes: 246, maxValueBytes: 2_000_000 });
       expect(createBackendFromUrl(new URL('memcached://h:5')).servers).toEqual(['h:5']);
+      // As getCache passes a list: a URL of the first host, every host in `hosts`.
+      const fromCore = createBackendFromUrl(new URL('memcached://u:p%21@h1:1?keyPrefix=x:'), {
+        timeoutMs: 300,
+        hosts: ['h1:1', 'h2:2'],
+      });
+      expect(fromCore.servers).toEqual(['h1:1', 'h2:2']);
+      expect(fromCore.limits.maxKeyBytes).toBe(248);
+      expect(() => createBackendFromUrl(new URL('memcached://u@h1'))).toThrow(/username/);
       expect(() => createBackendFromUrl('memcached://h?nope=1')).toThrow(
         /unknown memcached:\/\/ option 'nope'/,
       );
