@@ -1,5 +1,7 @@
 export { FaultProxy } from './fault-proxy.js';
 export type { FaultMode, FaultScope } from './fault-proxy.js';
+export { startRedisCluster } from './redis-cluster.js';
+export type { RedisClusterHandle, RedisClusterOptions } from './redis-cluster.js';
 export {
   findBinary,
   freePort,

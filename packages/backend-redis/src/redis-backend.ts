@@ -1,0 +1,854 @@
+import { createHash } from 'node:crypto';
+import {
+  CacheBackendError,
+  CacheConfigError,
+  CacheError,
+  CacheErrorCode,
+  CacheTimeoutError,
+  CacheValueError,
+  DEFAULT_TIMEOUT_MS,
+  MEMCACHED_MAX_KEY_BYTES,
+  type BackendCapabilities,
+  type BackendLimits,
+  type BackendUrlOptions,
+  type BackendWrite,
+  type CacheBackend,
+  type StoredEntry,
+} from '@stowage/core';
+import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { groupBySlot } from './cluster-slot.js';
+import {
+  ConnectionWatch,
+  NotConnectedError,
+  parseRedisUrl,
+  safeClusterOptions,
+  safeRedisOptions,
+  type RedisArg,
+  type RedisClientLike,
+  type UrlParam,
+} from './connection.js';
+import { decodeStored, encodeStored, HEADER_BYTES } from './stored-format.js';
+
+/** Default largest value, in bytes: memcached's 1 MiB item size, so code moves between backends. */
+export const DEFAULT_MAX_VALUE_BYTES: number = 1024 * 1024;
+/** Largest `maxValueBytes` accepted: Redis's 512 MiB string limit minus the flags header. */
+export const MAX_VALUE_BYTES_LIMIT: number = 512 * 1024 * 1024 - HEADER_BYTES;
+/** Default number of keys per `MGET`, `UNLINK` and `SCAN` step. */
+export const DEFAULT_BATCH_SIZE = 1000;
+
+/**
+ * The ioredis-compatible module the backend opens connections with: `ioredis` 5 or 6, or
+ * `iovalkey`. Pass it when your application uses a different copy than the one this package
+ * resolves (for example `import * as iovalkey from 'iovalkey'`).
+ */
+export interface RedisDriver {
+  /** The standalone / Sentinel client class, called as `new Redis(options)`. */
+  readonly Redis: new (...args: never[]) => unknown;
+  /** The Redis Cluster client class, called as `new Cluster(nodes, options)`. */
+  readonly Cluster: new (...args: never[]) => unknown;
+}
+
+/** How the backend calls a driver's constructors. */
+interface DriverConstructors {
+  readonly Redis: new (options: RedisOptions) => RedisClientLike;
+  readonly Cluster: new (nodes: ClusterNode[], options: ClusterOptions) => RedisClientLike;
+}
+
+/** Options of {@link createRedisBackend}. Give a `url` and/or `redisOptions`, `clusterNodes`, or a `client`. */
+export interface RedisBackendOptions {
+  /**
+   * `redis://[user:password@]host[:port][/db]`, or `rediss://…` for TLS (Node's certificate
+   * checks; add a CA or client certificate with `redisOptions.tls`). Query parameters set
+   * `keyPrefix`, `maxKeyBytes` and `maxValueBytes`: `redis://cache:6379/0?keyPrefix=billing:`.
+   * @default 'redis://localhost:6379' when neither `url`, `redisOptions`, `clusterNodes` nor `client` is given
+   */
+  readonly url?: string | URL | undefined;
+  /**
+   * ioredis options for the connection the backend opens, applied over the URL and over the
+   * backend's safe defaults (`lazyConnect`, `commandTimeout` and `socketTimeout` = `timeoutMs`,
+   * `maxRetriesPerRequest: 1`, `autoResendUnfulfilledCommands: false`, no offline queue, capped
+   * reconnect backoff). Sentinel: `{ sentinels: [{ host, port }], name: 'mymaster' }`.
+   * ioredis's own `keyPrefix` is refused: use this backend's `keyPrefix`.
+   * @default undefined
+   */
+  readonly redisOptions?: RedisOptions | undefined;
+  /**
+   * Seed nodes of a Redis Cluster (`[{ host, port }]` or `'host:port'` strings): the backend opens
+   * an ioredis `Cluster`. Batch calls are split by hash slot; see the README on hash tags.
+   * @default undefined (a standalone connection)
+   */
+  readonly clusterNodes?: readonly ClusterNode[] | undefined;
+  /**
+   * ioredis `Cluster` options, with `clusterNodes`; applied over the safe defaults. Node
+   * connection options go in `clusterOptions.redisOptions` (TLS, password, …).
+   * @default undefined
+   */
+  readonly clusterOptions?: ClusterOptions | undefined;
+  /**
+   * A client you created and keep owning: an ioredis 5/6 `Redis` (standalone or Sentinel),
+   * a `Cluster`, or an iovalkey client. The backend never closes it and adds no `error` listener;
+   * give it `commandTimeout`, `maxRetriesPerRequest: 1` and `autoResendUnfulfilledCommands: false`
+   * (see the README). It must not have a `keyPrefix`.
+   * @default undefined
+   */
+  readonly client?: RedisClientLike | undefined;
+  /**
+   * The module connections are opened with.
+   * @default the `ioredis` this package resolves
+   */
+  readonly driver?: RedisDriver | undefined;
+  /**
+   * Namespace put before every key, owned by this backend (`'billing:'`). `clear()` removes only
+   * keys that start with it, with `SCAN` + `UNLINK`. Put a hash tag in it (`'{billing}:'`) only if
+   * every key should live in one cluster slot.
+   * @default '' (no namespace; `clear()` then refuses to run)
+   */
+  readonly keyPrefix?: string | undefined;
+  /**
+   * Deadline of every call, in milliseconds: a call that has not settled by then rejects with
+   * `CacheTimeoutError`. Also ioredis's `commandTimeout` and `socketTimeout` on connections the
+   * backend opens.
+   * @default 1000
+   */
+  readonly timeoutMs?: number | undefined;
+  /**
+   * Largest key the client may use, in UTF-8 bytes, not counting `keyPrefix`. memcached's limit by
+   * default, so code tested against one backend runs on the other.
+   * @default 250
+   */
+  readonly maxKeyBytes?: number | undefined;
+  /**
+   * Largest value, in bytes, after the client's compression and encryption (the stored value is 6
+   * bytes more, see the README's stored format). At most 536870906 (Redis's 512 MiB limit).
+   * @default 1048576 (1 MiB, memcached's item size)
+   */
+  readonly maxValueBytes?: number | undefined;
+  /**
+   * Keys per `MGET` and `UNLINK` command and per `SCAN` step of `clear()`; larger batches are
+   * split and pipelined.
+   * @default 1000
+   */
+  readonly batchSize?: number | undefined;
+}
+
+const DEFAULT_DRIVER: RedisDriver = { Redis, Cluster };
+
+// Increments only an existing key: INCRBY alone would create a missing key (a miss must stay a
+// miss). GET returns the exact 64-bit result as text (a Lua number is a double).
+const COUNTER_SCRIPT =
+  "if redis.call('EXISTS', KEYS[1]) == 0 then return false end " +
+  'redis.call(ARGV[1], KEYS[1], ARGV[2]) ' +
+  "return redis.call('GET', KEYS[1])";
+const COUNTER_SHA = createHash('sha1').update(COUNTER_SCRIPT).digest('hex');
+
+const GLOB_SPECIAL = /[*?[\]\\]/g;
+const TIMED_OUT = 'Command timed out';
+const NOT_WRITABLE = "Stream isn't writeable";
+const CONTROL_OR_SPACE = /[\s\x00-\x1f\x7f]/;
+const LONE_SURROGATE = /\p{Cs}/u;
+
+function positiveInteger(value: unknown, name: string, fallback: number, max: number): number {
+  const resolved = value ?? fallback;
+  if (typeof resolved !== 'number' || !Number.isSafeInteger(resolved) || resolved <= 0) {
+    throw new CacheConfigError(`\`${name}\` must be a positive integer; got ${String(value)}`);
+  }
+  if (resolved > max) {
+    throw new CacheConfigError(`\`${name}\` must be at most ${max}; got ${resolved}`);
+  }
+  return resolved;
+}
+
+function fromParam(text: string | undefined, name: UrlParam): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value)) {
+    throw new CacheConfigError(
+      `redis URL parameter '${name}' must be a positive integer; got '${text}'`,
+    );
+  }
+  return value;
+}
+
+function hasOwnKeyPrefix(options: object | undefined): boolean {
+  const prefix = (options as { keyPrefix?: unknown } | undefined)?.keyPrefix;
+  return typeof prefix === 'string' ? prefix !== '' : prefix !== undefined && prefix !== null;
+}
+
+function readEntry(raw: unknown): StoredEntry | undefined {
+  return raw === null || raw === undefined ? undefined : decodeStored(raw as Buffer);
+}
+
+function isReplyError(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ReplyError';
+}
+
+function ttlArgs(ttlSeconds: number): RedisArg[] {
+  // Round up so a sub-millisecond TTL never becomes 0 (which means "no expiry").
+  return ttlSeconds === 0 ? [] : ['px', Math.max(1, Math.ceil(ttlSeconds * 1000))];
+}
+
+function chunk<T>(items: readonly T[], size: number): T[][] {
+  const chunks: T[][] = [];
+  for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size));
+  return chunks;
+}
+
+/**
+ * Redis backend over ioredis (5 or 6), standalone, Sentinel or Cluster. Stores each entry as one
+ * Redis string: integers raw (so `INCRBY` works), everything else behind a 6-byte flags header.
+ *
+ * - `get` = `GET`, `getMany` = `MGET`, `set` = `SET … PX`, `setMany` = one pipeline of
+ *   `SET … PX`, `setAndRead` = `SET` + `GET` in one round trip, `add` = `SET NX`, `touch` =
+ *   `PEXPIRE`/`PERSIST`, `delete`/`deleteMany` = `UNLINK`, `incr`/`decr` = a script around
+ *   `INCRBY`/`DECRBY` that leaves a missing key missing;
+ * - `clear()` = `SCAN MATCH <keyPrefix>*` + `UNLINK` in batches (never `KEYS`), `flush()` =
+ *   `FLUSHDB ASYNC` — the whole database, every application's keys;
+ * - every call settles within `timeoutMs`; nothing is queued while the connection is down, and
+ *   an unreachable server fails calls at once until a background reconnect succeeds;
+ * - on a Cluster, batch calls are split by hash slot and reassembled in order.
+ */
+export class RedisBackend implements CacheBackend {
+  /** @inheritdoc */
+  readonly name: string = 'redis';
+  /** @inheritdoc */
+  readonly capabilities: BackendCapabilities = {
+    ttlPrecision: 'milliseconds',
+    scopedClear: true,
+    inProcess: false,
+    counters: 'signed64',
+    delayedFlush: false,
+  };
+  /** @inheritdoc */
+  readonly limits: BackendLimits;
+  /** The namespace put before every key. */
+  readonly keyPrefix: string;
+  /** The per-call deadline, in milliseconds. */
+  readonly timeoutMs: number;
+  readonly #client: RedisClientLike;
+  readonly #owned: boolean;
+  readonly #cluster: boolean;
+  readonly #watch: ConnectionWatch;
+  /** Whether calls need the backend's own timer (ioredis's `commandTimeout` alone does not cover them). */
+  readonly #ownTimer: boolean;
+  readonly #batchSize: number;
+  readonly #pattern: string;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: RedisBackendOptions = {}) {
+    if (typeof options !== 'object' || options === null) {
+      throw new CacheConfigError('redis backend options must be an object');
+    }
+    const sources = [
+      options.url !== undefined || options.redisOptions !== undefined,
+      options.clusterNodes !== undefined,
+      options.client !== undefined,
+    ].filter(Boolean).length;
+    if (sources > 1) {
+      throw new CacheConfigError(
+        'give the redis backend one of `url`/`redisOptions`, `clusterNodes` or `client`, not several',
+      );
+    }
+    const parsed = options.url === undefined ? undefined : parseRedisUrl(options.url);
+    const params = parsed?.params;
+
+    this.timeoutMs = positiveInteger(
+      options.timeoutMs,
+      'timeoutMs',
+      DEFAULT_TIMEOUT_MS,
+      2 ** 31 - 1,
+    );
+    this.limits = {
+      maxKeyBytes: positiveInteger(
+        options.maxKeyBytes ?? fromParam(params?.maxKeyBytes, 'maxKeyBytes'),
+        'maxKeyBytes',
+        MEMCACHED_MAX_KEY_BYTES,
+        MAX_VALUE_BYTES_LIMIT,
+      ),
+      maxValueBytes: positiveInteger(
+        options.maxValueBytes ?? fromParam(params?.maxValueBytes, 'maxValueBytes'),
+        'maxValueBytes',
+        DEFAULT_MAX_VALUE_BYTES,
+        MAX_VALUE_BYTES_LIMIT,
+      ),
+    };
+    this.#batchSize = positiveInteger(options.batchSize, 'batchSize', DEFAULT_BATCH_SIZE, 100_000);
+    const keyPrefix = options.keyPrefix ?? params?.keyPrefix ?? '';
+    if (
+      typeof keyPrefix !== 'string' ||
+      CONTROL_OR_SPACE.test(keyPrefix) ||
+      LONE_SURROGATE.test(keyPrefix)
+    ) {
+      throw new CacheConfigError(
+        '`keyPrefix` must be a string without whitespace, control characters or lone surrogates',
+      );
+    }
+    this.keyPrefix = keyPrefix;
+    this.#pattern = `${keyPrefix.replace(GLOB_SPECIAL, '\\$&')}*`;
+
+    const driver = (options.driver ?? DEFAULT_DRIVER) as unknown as DriverConstructors;
+    if (typeof driver.Redis !== 'function' || typeof driver.Cluster !== 'function') {
+      throw new CacheConfigError(
+        '`driver` must be the ioredis module (with `Redis` and `Cluster`)',
+      );
+    }
+    if (options.client !== undefined) {
+      const client = options.client;
+      if (
+        typeof client !== 'object' ||
+        client === null ||
+        typeof client.callBuffer !== 'function'
+      ) {
+        throw new CacheConfigError(
+          '`client` must be an ioredis (or iovalkey) Redis or Cluster instance',
+        );
+      }
+      const nested = (client.options as { redisOptions?: object }).redisOptions;
+      if (hasOwnKeyPrefix(client.options) || hasOwnKeyPrefix(nested)) {
+        throw new CacheConfigError(
+          "the `client` has ioredis's own `keyPrefix`; remove it and pass `keyPrefix` to the redis backend (ioredis does not apply it to SCAN)",
+        );
+      }
+      this.#client = client;
+      this.#owned = false;
+      this.#cluster = client.isCluster === true;
+      const commandTimeout = (client.options as { commandTimeout?: unknown }).commandTimeout;
+      this.#ownTimer =
+        this.#cluster || typeof commandTimeout !== 'number' || commandTimeout > this.timeoutMs;
+    } else if (options.clusterNodes !== undefined) {
+      const nodes = options.clusterNodes;
+      if (!Array.isArray(nodes) || nodes.length === 0) {
+        throw new CacheConfigError('`clusterNodes` must be a non-empty array of nodes');
+      }
+      const user = options.clusterOptions ?? {};
+      if (hasOwnKeyPrefix(user) || hasOwnKeyPrefix(user.redisOptions)) {
+        throw new CacheConfigError(
+          "ioredis's own `keyPrefix` is not supported; pass `keyPrefix` to the redis backend",
+        );
+      }
+      const safe = safeClusterOptions(this.timeoutMs);
+      this.#client = new driver.Cluster([...nodes], {
+        ...safe,
+        ...user,
+        redisOptions: { ...safe.redisOptions, ...user.redisOptions },
+      });
+      this.#owned = true;
+      this.#cluster = true;
+      this.#ownTimer = true;
+    } else {
+      if (hasOwnKeyPrefix(options.redisOptions)) {
+        throw new CacheConfigError(
+          "ioredis's own `keyPrefix` is not supported; pass `keyPrefix` to the redis backend",
+        );
+      }
+      const merged: RedisOptions = {
+        ...safeRedisOptions(this.timeoutMs),
+        ...parsed?.redisOptions,
+        ...options.redisOptions,
+      };
+      if (parsed?.redisOptions.tls !== undefined && options.redisOptions?.tls !== undefined) {
+        merged.tls = { ...parsed.redisOptions.tls, ...options.redisOptions.tls };
+      }
+      this.#client = new driver.Redis(merged);
+      this.#owned = true;
+      this.#cluster = false;
+      this.#ownTimer =
+        typeof merged.commandTimeout !== 'number' || merged.commandTimeout > this.timeoutMs;
+    }
+    this.#watch = new ConnectionWatch(this.#client, this.#owned);
+  }
+
+  /** The ioredis client in use (yours when you passed `client`). */
+  get client(): RedisClientLike {
+    return this.#client;
+  }
+
+  /** True when this backend opened its connection itself and will close it. */
+  get ownsClient(): boolean {
+    return this.#owned;
+  }
+
+  #full(key: string): string {
+    return this.keyPrefix === '' ? key : this.keyPrefix + key;
+  }
+
+  /** Maps anything a call threw to a Stowage error. `sent`: the command may have reached the server. */
+  #error(
+    error: unknown,
+    operation: string,
+    key: string | undefined,
+    write: boolean,
+    sent: boolean,
+  ): CacheError {
+    if (error instanceof CacheError) return error;
+    const cause = error instanceof Error ? error : new Error(String(error));
+    if (cause instanceof NotConnectedError || cause.message.startsWith(NOT_WRITABLE)) {
+      return new CacheBackendError(`redis ${operation} failed: ${cause.message}`, {
+        backend: this.name,
+        operation,
+        key,
+        indeterminate: false,
+        cause,
+      });
+    }
+    if (cause.message === TIMED_OUT) {
+      return new CacheTimeoutError(
+        `redis ${operation} did not answer within ${this.timeoutMs} ms`,
+        {
+          backend: this.name,
+          operation,
+          key,
+          indeterminate: write && sent,
+          timeoutMs: this.timeoutMs,
+          cause,
+        },
+      );
+    }
+    return new CacheBackendError(`redis ${operation} failed: ${cause.message}`, {
+      backend: this.name,
+      operation,
+      key,
+      // A server error reply means the command was not applied.
+      indeterminate: write && sent && !isReplyError(cause),
+      cause,
+    });
+  }
+
+  /**
+   * Runs one call: only on a ready connection, within `timeoutMs`, errors mapped to Stowage's.
+   * The fast path (connection ready, ioredis's `commandTimeout` in force) adds no timer.
+   */
+  #run<R>(
+    operation: string,
+    key: string | undefined,
+    write: boolean,
+    send: () => Promise<R>,
+  ): Promise<R> {
+    if (this.#closing !== undefined) {
+      return Promise.reject(new CacheError(CacheErrorCode.Closed, 'the redis backend is closed'));
+    }
+    const gate = this.#watch.ready();
+    if (gate === undefined && !this.#ownTimer) {
+      let pending: Promise<R>;
+      try {
+        pending = send();
+      } catch (error) {
+        return Promise.reject(this.#error(error, operation, key, write, false));
+      }
+      return pending.catch((error: unknown) => {
+        throw this.#error(error, operation, key, write, true);
+      });
+    }
+    return new Promise<R>((resolve, reject) => {
+      let sent = false;
+      let settled = false;
+      const timer = setTimeout(() => {
+        settled = true;
+        reject(
+          new CacheTimeoutError(
+            `redis ${operation} did not ${sent ? 'answer' : 'get a ready connection'} within ${this.timeoutMs} ms`,
+            {
+              backend: this.name,
+              operation,
+              key,
+              indeterminate: write && sent,
+              timeoutMs: this.timeoutMs,
+            },
+          ),
+        );
+      }, this.timeoutMs);
+      const start = (): Promise<R> => {
+        // Gave up while waiting for the connection: never send late.
+        if (settled) return Promise.reject(new NotConnectedError('the call was abandoned'));
+        sent = true;
+        return send();
+      };
+      (gate === undefined ? Promise.resolve().then(start) : gate.then(start)).then(
+        (value) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          reject(this.#error(error, operation, key, write, sent));
+        },
+      );
+    });
+  }
+
+  /** @inheritdoc */
+  get(key: string): Promise<StoredEntry | undefined> {
+    const full = this.#full(key);
+    return this.#run('get', key, false, () => this.#client.callBuffer('get', full).then(readEntry));
+  }
+
+  /** @inheritdoc */
+  getMany(keys: readonly string[]): Promise<Array<StoredEntry | undefined>> {
+    if (keys.length === 0) return Promise.resolve([]);
+    const full = keys.map((key) => this.#full(key));
+    return this.#run('getMany', undefined, false, async () => {
+      const result = new Array<StoredEntry | undefined>(full.length);
+      const read = async (positions: readonly number[]): Promise<void> => {
+        const replies = (await this.#client.callBuffer(
+          'mget',
+          ...positions.map((i) => full[i] as string),
+        )) as unknown[];
+        for (let j = 0; j < positions.length; j++) {
+          result[positions[j] as number] = readEntry(replies[j]);
+        }
+      };
+      const pending: Array<Promise<void>> = [];
+      for (const positions of this.#batches(full)) pending.push(read(positions));
+      await Promise.all(pending);
+      return result;
+    });
+  }
+
+  /**
+   * Positions of `keys` in batches of at most `batchSize` that one multi-key command may carry:
+   * on a Cluster, each batch lies in one hash slot (multi-key commands cannot cross slots).
+   */
+  #batches(keys: readonly string[]): number[][] {
+    const groups = this.#cluster
+      ? [...groupBySlot(keys).values()]
+      : [Array.from({ length: keys.length }, (_, i) => i)];
+    const batches: number[][] = [];
+    for (const group of groups) {
+      if (group.length <= this.#batchSize) batches.push(group);
+      else batches.push(...chunk(group, this.#batchSize));
+    }
+    return batches;
+  }
+
+  /** @inheritdoc */
+  set(key: string, entry: StoredEntry, ttlSeconds: number): Promise<boolean> {
+    const full = this.#full(key);
+    if (entry.value.byteLength > this.limits.maxValueBytes) return this.#refuseLarge(key, full);
+    const stored = encodeStored(entry);
+    return this.#run('set', key, true, () =>
+      this.#client.callBuffer('set', full, stored, ...ttlArgs(ttlSeconds)).then(
+        (reply) => reply !== null,
+        (error: unknown) => {
+          if (isOutOfMemory(error)) return false;
+          throw error;
+        },
+      ),
+    );
+  }
+
+  /**
+   * Refuses a value over `maxValueBytes` and removes the key's old value, as memcached does after
+   * an oversized SET, so no stale value outlives the failed write.
+   */
+  #refuseLarge(key: string, full: string): Promise<false> {
+    return this.#run('set', key, true, () =>
+      this.#client.callBuffer('unlink', full).then(() => false as const),
+    );
+  }
+
+  /** @inheritdoc */
+  setAndRead(
+    key: string,
+    entry: StoredEntry,
+    ttlSeconds: number,
+  ): Promise<StoredEntry | undefined> {
+    const full = this.#full(key);
+    if (entry.value.byteLength > this.limits.maxValueBytes) {
+      return this.#refuseLarge(key, full).then(() => undefined);
+    }
+    const stored = encodeStored(entry);
+    return this.#run('set', key, true, () => {
+      // Both commands leave in the same tick on the same connection: one round trip.
+      const write = this.#client.callBuffer('set', full, stored, ...ttlArgs(ttlSeconds));
+      const read = this.#client.callBuffer('get', full);
+      return write.then(
+        () => read.then(readEntry),
+        (error: unknown) => {
+          read.catch(() => undefined);
+          if (isOutOfMemory(error)) return undefined;
+          throw error;
+        },
+      );
+    });
+  }
+
+  /** @inheritdoc */
+  setMany(writes: readonly BackendWrite[], ttlSeconds: number): Promise<string[]> {
+    if (writes.length === 0) return Promise.resolve([]);
+    const ttl = ttlArgs(ttlSeconds);
+    const keys = writes.map((write) => this.#full(write.key));
+    const values = writes.map((write) =>
+      write.entry.value.byteLength > this.limits.maxValueBytes
+        ? undefined
+        : encodeStored(write.entry),
+    );
+    return this.#run('setMany', undefined, true, async () => {
+      const failed = new Set<number>();
+      const groups = this.#cluster ? [...groupBySlot(keys).values()] : [writes.map((_, i) => i)];
+      await Promise.all(
+        groups.map(async (positions) => {
+          const pipeline = this.#client.pipeline();
+          for (const i of positions) {
+            const value = values[i];
+            if (value === undefined) pipeline.callBuffer('unlink', keys[i] as string);
+            else pipeline.callBuffer('set', keys[i] as string, value, ...ttl);
+          }
+          const replies = await pipeline.exec();
+          if (replies === null) throw new Error('the pipeline was discarded');
+          for (let j = 0; j < positions.length; j++) {
+            const i = positions[j] as number;
+            const [error] = replies[j] ?? [new Error('no reply')];
+            if (values[i] === undefined) failed.add(i);
+            else if (error !== null) {
+              // A command that timed out or lost its connection may still be applied: the whole
+              // call is then indeterminate. A server error reply means this key was not stored.
+              if (!isReplyError(error)) throw error;
+              failed.add(i);
+            }
+          }
+        }),
+      );
+      // Report each failed key once, in the caller's order, with duplicates reported once.
+      const seen = new Set<string>();
+      const failedKeys: string[] = [];
+      for (let i = 0; i < writes.length; i++) {
+        const key = (writes[i] as BackendWrite).key;
+        if (failed.has(i) && !seen.has(key)) {
+          seen.add(key);
+          failedKeys.push(key);
+        }
+      }
+      return failedKeys;
+    });
+  }
+
+  /** @inheritdoc */
+  add(key: string, entry: StoredEntry, ttlSeconds: number): Promise<boolean> {
+    const full = this.#full(key);
+    if (entry.value.byteLength > this.limits.maxValueBytes) return Promise.resolve(false);
+    const stored = encodeStored(entry);
+    return this.#run('add', key, true, () =>
+      this.#client.callBuffer('set', full, stored, 'nx', ...ttlArgs(ttlSeconds)).then(
+        (reply) => reply !== null,
+        (error: unknown) => {
+          if (isOutOfMemory(error)) return false;
+          throw error;
+        },
+      ),
+    );
+  }
+
+  /** @inheritdoc */
+  touch(key: string, ttlSeconds: number): Promise<boolean> {
+    const full = this.#full(key);
+    return this.#run('touch', key, false, () => {
+      if (ttlSeconds !== 0) {
+        const ms = Math.max(1, Math.ceil(ttlSeconds * 1000));
+        return this.#client.callBuffer('pexpire', full, ms).then((reply) => Number(reply) === 1);
+      }
+      // PERSIST answers 0 both for a missing key and for one without a TTL; EXISTS tells them
+      // apart. Same connection, same tick: one round trip.
+      const persist = this.#client.callBuffer('persist', full);
+      const exists = this.#client.callBuffer('exists', full);
+      return persist.then(
+        () => exists.then((reply) => Number(reply) === 1),
+        (error: unknown) => {
+          exists.catch(() => undefined);
+          throw error;
+        },
+      );
+    });
+  }
+
+  /** @inheritdoc */
+  incr(key: string, delta: bigint): Promise<bigint | undefined> {
+    return this.#count('incr', key, delta);
+  }
+
+  /** @inheritdoc */
+  decr(key: string, delta: bigint): Promise<bigint | undefined> {
+    return this.#count('decr', key, delta);
+  }
+
+  #count(operation: 'incr' | 'decr', key: string, delta: bigint): Promise<bigint | undefined> {
+    const full = this.#full(key);
+    const args: RedisArg[] = [
+      1,
+      full,
+      operation === 'incr' ? 'INCRBY' : 'DECRBY',
+      delta.toString(),
+    ];
+    return this.#run(operation, key, true, async () => {
+      let reply: unknown;
+      try {
+        try {
+          reply = await this.#client.callBuffer('evalsha', COUNTER_SHA, ...args);
+        } catch (error) {
+          // The script is not cached on this server yet (or any more): send it in full once.
+          if (!(isReplyError(error) && (error as Error).message.startsWith('NOSCRIPT')))
+            throw error;
+          reply = await this.#client.callBuffer('eval', COUNTER_SCRIPT, ...args);
+        }
+      } catch (error) {
+        if (
+          isReplyError(error) &&
+          /not an integer|out of range|overflow/i.test((error as Error).message)
+        ) {
+          throw new CacheValueError(
+            `cannot ${operation === 'incr' ? 'increment' : 'decrement'} '${key}': the stored value is not a signed 64-bit decimal integer, or the result would overflow`,
+            key,
+            { cause: error },
+          );
+        }
+        throw error;
+      }
+      return reply === null || reply === undefined
+        ? undefined
+        : BigInt((reply as Buffer).toString('latin1'));
+    });
+  }
+
+  /** @inheritdoc */
+  delete(key: string): Promise<boolean> {
+    const full = this.#full(key);
+    return this.#run('delete', key, false, () =>
+      this.#client.callBuffer('unlink', full).then((reply) => Number(reply) > 0),
+    );
+  }
+
+  /** @inheritdoc */
+  deleteMany(keys: readonly string[]): Promise<void> {
+    if (keys.length === 0) return Promise.resolve();
+    const full = keys.map((key) => this.#full(key));
+    return this.#run('deleteMany', undefined, false, async () => {
+      await Promise.all(
+        this.#batches(full).map((positions) =>
+          this.#client.callBuffer('unlink', ...positions.map((i) => full[i] as string)),
+        ),
+      );
+    });
+  }
+
+  /** The connections that hold data: the client itself, or every Cluster master. */
+  #dataNodes(): RedisClientLike[] {
+    if (!this.#cluster) return [this.#client];
+    const masters = this.#client.nodes?.('master') ?? [];
+    if (masters.length === 0) throw new NotConnectedError('the cluster has no reachable master');
+    return masters;
+  }
+
+  /**
+   * Removes every key that starts with `keyPrefix` — and only those, whoever else shares the
+   * database — with `SCAN MATCH` and `UNLINK` in batches of `batchSize`, on every Cluster master.
+   * Never `KEYS`. Each step has the `timeoutMs` deadline; the whole call takes as many steps as
+   * the database needs. Throws `CacheConfigError` when `keyPrefix` is empty.
+   */
+  async clear(): Promise<void> {
+    if (this.keyPrefix === '') {
+      throw new CacheConfigError(
+        'the redis backend has no `keyPrefix`, so clear() would remove every key in the database; set `keyPrefix`, or use flush() to empty the database on purpose',
+      );
+    }
+    const nodes = await this.#run('clear', undefined, false, async () => this.#dataNodes());
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, found] = await this.#run('clear', undefined, false, async () => {
+          const reply = (await node.callBuffer(
+            'scan',
+            cursor,
+            'match',
+            this.#pattern,
+            'count',
+            this.#batchSize,
+          )) as [Buffer, Buffer[]];
+          return [reply[0].toString('latin1'), reply[1]] as const;
+        });
+        cursor = next;
+        if (found.length === 0) continue;
+        // Multi-key commands cannot cross slots on a Cluster node.
+        const groups = this.#cluster ? [...groupBySlot(found).values()] : [found.map((_, i) => i)];
+        await this.#run('clear', undefined, false, () =>
+          Promise.all(
+            groups.map((group) =>
+              node.callBuffer('unlink', ...group.map((i) => found[i] as Buffer)),
+            ),
+          ),
+        );
+      } while (cursor !== '0');
+    }
+  }
+
+  /**
+   * Empties the **whole database** with `FLUSHDB ASYNC` — every application's keys, not only this
+   * backend's namespace (on a Cluster: every master). Redis cannot delay a flush: `delaySeconds`
+   * must be 0.
+   */
+  flush(delaySeconds: number): Promise<void> {
+    if (delaySeconds !== 0) {
+      return Promise.reject(
+        new CacheValueError('the redis backend cannot delay a flush; `delaySeconds` must be 0'),
+      );
+    }
+    return this.#run('flush', undefined, true, async () => {
+      await Promise.all(this.#dataNodes().map((node) => node.callBuffer('flushdb', 'async')));
+    });
+  }
+
+  /**
+   * Closes the connection the backend opened — after pending replies, for at most `timeoutMs` —
+   * and detaches from a client you passed without closing it. Idempotent; later calls reject
+   * with a `CacheError` of code `E_CACHE_CLOSED`.
+   */
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    this.#watch.detach();
+    this.#closing = this.#owned ? this.#shutdown() : Promise.resolve();
+    return this.#closing;
+  }
+
+  async #shutdown(): Promise<void> {
+    const client = this.#client;
+    if (client.status === 'ready') {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        client.quit().catch(() => undefined),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, this.timeoutMs);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    // quit() may be stuck on a frozen server, and a lazy or reconnecting client has nothing to
+    // quit: drop the socket and stop reconnecting.
+    client.disconnect();
+  }
+}
+
+function isOutOfMemory(error: unknown): boolean {
+  return isReplyError(error) && (error as Error).message.startsWith('OOM');
+}
+
+/**
+ * Creates a Redis backend. Opens no connection: the first call connects.
+ *
+ * @example
+ * const cache = new CacheClient({
+ *   backend: createRedisBackend({ url: 'redis://cache:6379/0', keyPrefix: 'billing:' }),
+ * });
+ */
+export function createRedisBackend(options?: RedisBackendOptions): RedisBackend {
+  return new RedisBackend(options);
+}
+
+/**
+ * Creates a Redis backend from a `redis://` or `rediss://` URL, for `getCache`:
+ * `redis://[user:password@]host[:port][/db][?keyPrefix=…&maxKeyBytes=…&maxValueBytes=…]`.
+ * Opens no connection.
+ */
+export function createBackendFromUrl(url: URL | string, options?: BackendUrlOptions): RedisBackend {
+  return new RedisBackend({ url, timeoutMs: options?.timeoutMs });
+}

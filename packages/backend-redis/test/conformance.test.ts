@@ -1,0 +1,35 @@
+import { describeBackendConformance } from '@stowage/conformance';
+import { freePort, type ServerHandle } from '@stowage/testkit';
+import { afterAll, beforeAll, describe } from 'vitest';
+import { createRedisBackend } from '../src/index.js';
+import { drivers, redisAvailable, startServer } from './helpers.js';
+
+let server: ServerHandle | undefined;
+beforeAll(async () => {
+  if (redisAvailable) server = await startServer();
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+const capabilities = createRedisBackend().capabilities;
+
+describe.skipIf(!redisAvailable)('redis backend', () => {
+  for (const [label, driver] of drivers) {
+    describeBackendConformance(`redis (${label})`, {
+      capabilities,
+      create: (namespace) =>
+        createRedisBackend({
+          url: `redis://127.0.0.1:${server!.port}`,
+          keyPrefix: `${namespace}:`,
+          driver,
+        }),
+      createUnreachable: async () =>
+        createRedisBackend({
+          url: `redis://127.0.0.1:${await freePort()}`,
+          timeoutMs: 500,
+          driver,
+        }),
+    });
+  }
+});

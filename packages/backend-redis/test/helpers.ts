@@ -1,0 +1,44 @@
+import { hasBinary, startRedis, type ServerHandle } from '@stowage/testkit';
+import { Redis } from 'ioredis';
+import * as ioredis5 from 'ioredis5';
+import type { RedisDriver } from '../src/index.js';
+
+/** Whether redis-server is installed; with CI=true a missing binary throws instead. */
+export const redisAvailable: boolean = hasBinary('redis-server');
+
+/**
+ * Both ioredis majors the peer range allows: ioredis 6 is what the package resolves (the default
+ * driver), ioredis 5 is passed as `driver`. Suites that matter run against each.
+ */
+export const drivers: ReadonlyArray<readonly [label: string, driver: RedisDriver | undefined]> = [
+  ['ioredis 6', undefined],
+  ['ioredis 5', ioredis5],
+];
+
+/** Starts a redis-server for one test file; stop it in `afterAll`. */
+export async function startServer(): Promise<ServerHandle> {
+  return startRedis();
+}
+
+/** A plain ioredis client to look at the server directly, bypassing the backend. */
+export function inspector(port: number): Redis {
+  const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 1 });
+  client.on('error', () => undefined);
+  return client;
+}
+
+export const sleep = (ms: number): Promise<void> =>
+  new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Milliseconds `run` took to settle, and what it settled with. */
+export async function timed<T>(
+  run: () => Promise<T>,
+): Promise<{ ms: number; value?: T; error?: unknown }> {
+  const started = performance.now();
+  try {
+    const value = await run();
+    return { ms: performance.now() - started, value };
+  } catch (error) {
+    return { ms: performance.now() - started, error };
+  }
+}
