@@ -1,0 +1,204 @@
+import {
+  CacheClient,
+  CacheErrorCode,
+  CacheReturnCode,
+  isCacheError,
+  type WarningEvent,
+} from '@stowage/core';
+import type { ServerHandle } from '@stowage/testkit';
+import type { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createRedisBackend,
+  decodeStored,
+  encodeStored,
+  HEADER_BYTES,
+  type RedisBackend,
+} from '../src/index.js';
+import { isCanonicalInt64 } from '../src/stored-format.js';
+import { drivers, inspector, redisAvailable, startServer } from './helpers.js';
+
+const bytes = (text: string): Buffer => Buffer.from(text, 'latin1');
+
+describe('stored format', () => {
+  it('keeps canonical signed 64-bit integers raw and nothing else', () => {
+    for (const text of ['0', '7', '-7', '42', '9223372036854775807', '-9223372036854775808']) {
+      expect(isCanonicalInt64(bytes(text)), text).toBe(true);
+      const stored = encodeStored({ value: bytes(text), flags: CacheReturnCode.Integer });
+      expect(stored.toString('latin1')).toBe(text);
+    }
+    for (const text of [
+      '',
+      '-',
+      '-0',
+      '007',
+      '+5',
+      '5 ',
+      ' 5',
+      '1e3',
+      '9223372036854775808',
+      '-9223372036854775809',
+      '99999999999999999999',
+      '١٢',
+    ]) {
+      expect(isCanonicalInt64(Buffer.from(text, 'utf8')), JSON.stringify(text)).toBe(false);
+    }
+  });
+
+  it('puts a 6-byte header with the flags before everything else', () => {
+    const stored = encodeStored({ value: bytes('hi'), flags: CacheReturnCode.String });
+    expect([...stored]).toEqual([0xff, 0x01, 0, 0, 0, 1, 0x68, 0x69]);
+    // An integer-looking payload under another flag keeps its flag.
+    const text42 = encodeStored({ value: bytes('42'), flags: CacheReturnCode.String });
+    expect(text42.byteLength).toBe(HEADER_BYTES + 2);
+    expect(decodeStored(text42)).toEqual({ value: bytes('42'), flags: CacheReturnCode.String });
+    // A non-canonical integer payload is not stored raw (INCRBY would refuse or rewrite it).
+    expect(encodeStored({ value: bytes('007'), flags: CacheReturnCode.Integer })[0]).toBe(0xff);
+  });
+
+  it('round-trips every flags value and every byte', () => {
+    const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    for (const flags of [0, 1, 2, 3, 4, 255, 65_536, 0x7fffffff, 0x80000000, 0xffffffff]) {
+      const back = decodeStored(encodeStored({ value: all, flags }));
+      expect(back.flags).toBe(flags);
+      expect(Buffer.from(back.value).equals(all)).toBe(true);
+    }
+    const empty = decodeStored(encodeStored({ value: new Uint8Array(0), flags: 2 }));
+    expect(empty.flags).toBe(2);
+    expect(empty.value.byteLength).toBe(0);
+  });
+
+  it('reads a raw decimal as an integer and anything else foreign as flags 0', () => {
+    expect(decodeStored(bytes('-15'))).toEqual({
+      value: bytes('-15'),
+      flags: CacheReturnCode.Integer,
+    });
+    expect(decodeStored(bytes('hello')).flags).toBe(0);
+    // A header of an unknown format version is foreign too, never misread.
+    expect(decodeStored(Buffer.from([0xff, 0x02, 0, 0, 0, 1, 0x41])).flags).toBe(0);
+    expect(decodeStored(Buffer.from([0xff, 0x01, 0, 0])).flags).toBe(0);
+  });
+});
+
+describe.skipIf(!redisAvailable)('stored format on a real server', () => {
+  let server: ServerHandle;
+  let raw: Redis;
+  beforeAll(async () => {
+    server = await startServer();
+    raw = inspector(server.port);
+  });
+  afterAll(async () => {
+    raw?.disconnect();
+    await server?.stop();
+  });
+  afterEach(async () => {
+    await raw.flushdb();
+  });
+
+  for (const [label, driver] of drivers) {
+    describe(label, () => {
+      let backend: RedisBackend;
+      let cache: CacheClient;
+      beforeAll(() => {
+        backend = createRedisBackend({
+          url: `redis://127.0.0.1:${server.port}`,
+          keyPrefix: 'fmt:',
+          driver,
+        });
+        cache = new CacheClient({ backend, prefix: 'app' });
+      });
+      afterAll(async () => {
+        await cache?.close();
+      });
+
+      it('stores set(key, 42) as the plain decimal and strings behind the header', async () => {
+        await cache.set('n', 42);
+        await cache.set('s', 'hi');
+        expect(await raw.get('fmt:app:n')).toBe('42');
+        expect([...(await raw.getBuffer('fmt:app:s'))!]).toEqual([0xff, 1, 0, 0, 0, 1, 0x68, 0x69]);
+      });
+
+      it('incr and decr work on integers written with set(key, 42), keeping the type', async () => {
+        expect(await cache.set('counter', 42)).toBe(true);
+        expect(await cache.incr('counter')).toBe(43);
+        expect(await cache.incr('counter', 10)).toBe(53);
+        expect(await cache.decr('counter', 3)).toBe(50);
+        expect(await cache.get('counter')).toBe(50);
+        // Redis counters are signed: decr goes below zero.
+        expect(await cache.decr('counter', 75)).toBe(-25);
+        expect(await cache.get('counter')).toBe(-25);
+        expect(await raw.get('fmt:app:counter')).toBe('-25');
+      });
+
+      it('incr keeps the TTL and works beyond 2^53 with a bigint delta', async () => {
+        await cache.set('ttl-counter', 1, { ttl: 60 });
+        await cache.incr('ttl-counter');
+        const pttl = await raw.pttl('fmt:app:ttl-counter');
+        expect(pttl).toBeGreaterThan(50_000);
+        await cache.set('big', 2n ** 60n);
+        expect(await cache.incr('big', 2n ** 40n)).toBe(2n ** 60n + 2n ** 40n);
+        expect(await cache.get('big')).toBe(2n ** 60n + 2n ** 40n);
+      });
+
+      it('incr on a missing key resolves undefined and does not create it', async () => {
+        expect(await cache.incr('nothing')).toBeUndefined();
+        expect(await cache.decr('nothing')).toBeUndefined();
+        expect(await raw.exists('fmt:app:nothing')).toBe(0);
+      });
+
+      it('incr on a non-integer or an overflowing counter throws CacheValueError', async () => {
+        await cache.set('text', 'forty-two');
+        const notANumber = await cache.incr('text').catch((e: unknown) => e);
+        expect(isCacheError(notANumber, CacheErrorCode.Value)).toBe(true);
+        await cache.set('max', 2n ** 63n - 1n);
+        const overflow = await cache.incr('max', 1n).catch((e: unknown) => e);
+        expect(isCacheError(overflow, CacheErrorCode.Value)).toBe(true);
+        expect(await cache.get('max')).toBe(2n ** 63n - 1n);
+      });
+
+      it('keeps flags and every byte through compression and encryption', async () => {
+        const encrypted = new CacheClient({
+          backend,
+          ownsBackend: false,
+          prefix: 'enc',
+          encryptionKey: 'correct horse battery staple',
+          compress: true,
+        });
+        const value = { text: 'x'.repeat(5000), nested: [1, 'two', null] };
+        expect(await encrypted.set('doc', value)).toBe(true);
+        expect(await encrypted.get('doc')).toEqual(value);
+        const stored = (await raw.getBuffer('fmt:enc:doc'))!;
+        expect(stored.readUInt32BE(2)).toBe(CacheReturnCode.Encrypted);
+        const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+        await backend.set('binary', { value: all, flags: 0xdeadbeef }, 0);
+        const back = await backend.get('binary');
+        expect(back?.flags).toBe(0xdeadbeef);
+        expect(Buffer.from(back!.value).equals(all)).toBe(true);
+      });
+
+      it('reads a value another program wrote without the format as a miss plus a warning', async () => {
+        const warnings: WarningEvent[] = [];
+        const off = cache.on('warning', (event) => warnings.push(event));
+        await raw.set('fmt:app:foreign', 'written by someone else');
+        expect(await cache.get('foreign')).toBeUndefined();
+        expect(warnings.map((w) => w.kind)).toEqual(['decode']);
+        // A plain decimal written by another program is still a number.
+        await raw.set('fmt:app:foreign-number', '17');
+        expect(await cache.get('foreign-number')).toBe(17);
+        off();
+      });
+
+      it('stores TTLs in milliseconds and touch(0) removes the expiry', async () => {
+        await cache.set('short', 'v', { ttl: 0.25 });
+        const pttl = await raw.pttl('fmt:app:short');
+        expect(pttl).toBeGreaterThan(0);
+        expect(pttl).toBeLessThanOrEqual(250);
+        expect(await cache.touch('short', 0)).toBe(true);
+        expect(await raw.pttl('fmt:app:short')).toBe(-1);
+        expect(await cache.touch('short', '2s')).toBe(true);
+        expect(await raw.pttl('fmt:app:short')).toBeGreaterThan(1000);
+        expect(await cache.touch('absent', 0)).toBe(false);
+      });
+    });
+  }
+});
