@@ -144,8 +144,7 @@ const COUNTER_SHA = createHash('sha1').update(COUNTER_SCRIPT).digest('hex');
 const GLOB_SPECIAL = /[*?[\]\\]/g;
 const TIMED_OUT = 'Command timed out';
 const NOT_WRITABLE = "Stream isn't writeable";
-const CONTROL_OR_SPACE = /[\s\x00-\x1f\x7f]/;
-const LONE_SURROGATE = /\p{Cs}/u;
+const ILLEGAL_PREFIX_CHAR = /[\s\p{Cc}\p{Cs}]/u;
 
 function positiveInteger(value: unknown, name: string, fallback: number, max: number): number {
   const resolved = value ?? fallback;
@@ -273,11 +272,7 @@ export class RedisBackend implements CacheBackend {
     };
     this.#batchSize = positiveInteger(options.batchSize, 'batchSize', DEFAULT_BATCH_SIZE, 100_000);
     const keyPrefix = options.keyPrefix ?? params?.keyPrefix ?? '';
-    if (
-      typeof keyPrefix !== 'string' ||
-      CONTROL_OR_SPACE.test(keyPrefix) ||
-      LONE_SURROGATE.test(keyPrefix)
-    ) {
+    if (typeof keyPrefix !== 'string' || ILLEGAL_PREFIX_CHAR.test(keyPrefix)) {
       throw new CacheConfigError(
         '`keyPrefix` must be a string without whitespace, control characters or lone surrogates',
       );
@@ -315,8 +310,9 @@ export class RedisBackend implements CacheBackend {
       this.#ownTimer =
         this.#cluster || typeof commandTimeout !== 'number' || commandTimeout > this.timeoutMs;
     } else if (options.clusterNodes !== undefined) {
-      const nodes = options.clusterNodes;
-      if (!Array.isArray(nodes) || nodes.length === 0) {
+      // Array.isArray narrows to any[]: keep the declared type for the spread below.
+      const nodes: readonly ClusterNode[] = options.clusterNodes;
+      if (!Array.isArray(options.clusterNodes) || nodes.length === 0) {
         throw new CacheConfigError('`clusterNodes` must be a non-empty array of nodes');
       }
       const user = options.clusterOptions ?? {};
@@ -752,7 +748,9 @@ export class RedisBackend implements CacheBackend {
         'the redis backend has no `keyPrefix`, so clear() would remove every key in the database; set `keyPrefix`, or use flush() to empty the database on purpose',
       );
     }
-    const nodes = await this.#run('clear', undefined, false, async () => this.#dataNodes());
+    const nodes = await this.#run('clear', undefined, false, () =>
+      Promise.resolve(this.#dataNodes()),
+    );
     for (const node of nodes) {
       let cursor = '0';
       do {

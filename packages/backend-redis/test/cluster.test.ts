@@ -20,7 +20,9 @@ beforeAll(async () => {
   if (!clusterAvailable) return;
   cluster = await startRedisCluster({ nodes: 3 });
   const probe = new Redis({ host: '127.0.0.1', port: cluster.seeds[0]!.port });
-  const ranges = (await probe.cluster('SLOTS')) as Array<[number, number, [string, number]]>;
+  const ranges = (await probe.cluster('SLOTS')) as unknown as Array<
+    [number, number, [string, number]]
+  >;
   for (const [from, to, [, port]] of ranges)
     for (let slot = from; slot <= to; slot++) owner.set(slot, port);
   probe.disconnect();
@@ -89,8 +91,8 @@ describe.skipIf(!clusterAvailable)('redis cluster', () => {
         const found = await backend.getMany(asked);
         expect(found).toHaveLength(asked.length);
         asked.forEach((k, i) => {
-          const text = found[i] === undefined ? undefined : Buffer.from(found[i]!.value).toString();
-          expect(text, k).toBe(stored.includes(k) ? `"value of ${k}"`.slice(1, -1) : undefined);
+          const text = found[i] === undefined ? undefined : Buffer.from(found[i].value).toString();
+          expect(text, k).toBe(stored.includes(k) ? `value of ${k}` : undefined);
         });
         const viaClient = await cache.getMany(keys);
         expect([...viaClient.keys()]).toEqual(stored);
@@ -142,7 +144,7 @@ describe.skipIf(!clusterAvailable)('redis cluster', () => {
   }
 
   it('works with a Cluster client the caller owns (ioredis 5), and leaves it open', async () => {
-    const client = new ioredis5.Cluster(cluster!.seeds, {
+    const client = new ioredis5.Cluster([...cluster!.seeds], {
       lazyConnect: true,
       redisOptions: {
         commandTimeout: T,

@@ -1,7 +1,7 @@
 import { CacheClient, CacheErrorCode, isCacheError } from '@stowage/core';
 import { FaultProxy, type ServerHandle } from '@stowage/testkit';
 import type { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createRedisBackend, type RedisBackend } from '../src/index.js';
 import { drivers, inspector, redisAvailable, startServer, timed } from './helpers.js';
 

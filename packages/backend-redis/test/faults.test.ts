@@ -13,7 +13,7 @@ import { FaultProxy, freePort, startRedis, type ServerHandle } from '@stowage/te
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createRedisBackend, decodeStored, type RedisBackend } from '../src/index.js';
-import { drivers, inspector, redisAvailable, sleep, timed } from './helpers.js';
+import { drivers, errorText, inspector, redisAvailable, sleep, timed } from './helpers.js';
 
 /** The deadline every backend and client in this file uses, in milliseconds. */
 const T = 500;
@@ -94,7 +94,7 @@ async function recoveryTime(attempt: () => Promise<unknown>, limitMs: number): P
     const result = await timed(attempt);
     if (result.error === undefined) return performance.now() - started;
     if (performance.now() - started > limitMs) {
-      throw new Error(`no recovery within ${limitMs} ms; last error: ${String(result.error)}`);
+      throw new Error(`no recovery within ${limitMs} ms; last error: ${errorText(result.error)}`);
     }
     await sleep(50);
   }

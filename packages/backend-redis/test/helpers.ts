@@ -42,3 +42,8 @@ export async function timed<T>(
     return { ms: performance.now() - started, error };
   }
 }
+
+/** A readable one-line description of anything thrown. */
+export function errorText(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : JSON.stringify(error);
+}
