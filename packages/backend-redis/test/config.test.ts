@@ -4,6 +4,7 @@ import { CacheClient, CacheErrorCode, getCache, isCacheError } from '@stowage/co
 import { freePort, startRedis, type ServerHandle } from '@stowage/testkit';
 import { Redis } from 'ioredis';
 import * as ioredis5 from 'ioredis5';
+import * as iovalkey from 'iovalkey';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createBackendFromUrl,
@@ -215,6 +216,18 @@ describe.skipIf(!redisAvailable)('with a server', () => {
     expect(await backend.set('k', { value: Buffer.from('x'), flags: 9 }, 0)).toBe(true);
     expect((await backend.get('k'))?.flags).toBe(9);
     await backend.close();
+    client.disconnect();
+  });
+
+  it('accepts an iovalkey client as a caller-owned client', async () => {
+    const client = new iovalkey.Redis({ host: '127.0.0.1', port: server.port, lazyConnect: true });
+    const backend = createRedisBackend({ client, keyPrefix: 'valkey:', timeoutMs: 500 });
+    const cache = new CacheClient({ backend });
+    expect(await cache.set('n', 41)).toBe(true);
+    expect(await cache.incr('n')).toBe(42);
+    expect([...(await cache.getMany(['n', 'none'])).entries()]).toEqual([['n', 42]]);
+    await cache.close();
+    expect(client.status).toBe('ready');
     client.disconnect();
   });
 

@@ -1,7 +1,8 @@
 import { describeBackendConformance } from '@stowage/conformance';
 import { freePort, type ServerHandle } from '@stowage/testkit';
 import { afterAll, beforeAll, describe } from 'vitest';
-import { createRedisBackend } from '../src/index.js';
+import * as iovalkey from 'iovalkey';
+import { createRedisBackend, type RedisDriver } from '../src/index.js';
 import { drivers, redisAvailable, startServer } from './helpers.js';
 
 let server: ServerHandle | undefined;
@@ -14,8 +15,14 @@ afterAll(async () => {
 
 const capabilities = createRedisBackend().capabilities;
 
+// iovalkey (the Valkey project's fork of ioredis) is accepted as a driver too.
+const everyDriver: ReadonlyArray<readonly [string, RedisDriver | undefined]> = [
+  ...drivers,
+  ['iovalkey', iovalkey],
+];
+
 describe.skipIf(!redisAvailable)('redis backend', () => {
-  for (const [label, driver] of drivers) {
+  for (const [label, driver] of everyDriver) {
     describeBackendConformance(`redis (${label})`, {
       capabilities,
       create: (namespace) =>
