@@ -1,9 +1,9 @@
 import { CacheClient, CacheErrorCode, isCacheError } from '@stowage/core';
-import { FaultProxy, type ServerHandle } from '@stowage/testkit';
+import { FaultProxy } from '@stowage/testkit';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createRedisBackend, type RedisBackend } from '../src/index.js';
-import { drivers, inspector, redisAvailable, startServer, timed } from './helpers.js';
+import { drivers, redisAvailable, timed, useRedisServer } from './helpers.js';
 
 /** Calls per command since the last `CONFIG RESETSTAT`, from `INFO commandstats`. */
 async function commandCalls(raw: Redis): Promise<Record<string, number>> {
@@ -21,16 +21,7 @@ async function commandCalls(raw: Redis): Promise<Record<string, number>> {
 const keys = (n: number, tag = 'k'): string[] => Array.from({ length: n }, (_, i) => `${tag}${i}`);
 
 describe.skipIf(!redisAvailable)('redis commands', () => {
-  let server: ServerHandle;
-  let raw: Redis;
-  beforeAll(async () => {
-    server = await startServer();
-    raw = inspector(server.port);
-  });
-  afterAll(async () => {
-    raw?.disconnect();
-    await server?.stop();
-  });
+  const redis = useRedisServer();
 
   for (const [label, driver] of drivers) {
     describe(label, () => {
@@ -38,7 +29,7 @@ describe.skipIf(!redisAvailable)('redis commands', () => {
       let cache: CacheClient;
       beforeAll(async () => {
         backend = createRedisBackend({
-          url: `redis://127.0.0.1:${server.port}`,
+          url: `redis://127.0.0.1:${redis.server.port}`,
           keyPrefix: 'cmd:',
           driver,
         });
@@ -49,16 +40,16 @@ describe.skipIf(!redisAvailable)('redis commands', () => {
         await cache?.close();
       });
       beforeEach(async () => {
-        await raw.flushdb();
-        await raw.config('RESETSTAT');
+        await redis.raw.flushdb();
+        await redis.raw.config('RESETSTAT');
       });
 
       it('getMany of 50 is one MGET', async () => {
         await cache.setMany(Object.fromEntries(keys(50).map((k) => [k, k])));
-        await raw.config('RESETSTAT');
+        await redis.raw.config('RESETSTAT');
         const found = await cache.getMany([...keys(50), 'missing']);
         expect([...found.keys()]).toEqual(keys(50));
-        expect(await commandCalls(raw)).toEqual({ mget: 1 });
+        expect(await commandCalls(redis.raw)).toEqual({ mget: 1 });
       });
 
       it('setMany of 50 is 50 SET … PX and nothing else', async () => {
@@ -66,17 +57,17 @@ describe.skipIf(!redisAvailable)('redis commands', () => {
           ttl: 30,
         });
         expect(failed).toEqual([]);
-        expect(await commandCalls(raw)).toEqual({ set: 50 });
-        expect(await raw.pttl('cmd:k7')).toBeGreaterThan(25_000);
+        expect(await commandCalls(redis.raw)).toEqual({ set: 50 });
+        expect(await redis.raw.pttl('cmd:k7')).toBeGreaterThan(25_000);
       });
 
       it('deleteMany is one UNLINK, delete is UNLINK', async () => {
         await cache.setMany(Object.fromEntries(keys(20).map((k) => [k, 1])));
-        await raw.config('RESETSTAT');
+        await redis.raw.config('RESETSTAT');
         await cache.deleteMany(keys(20));
         expect(await cache.delete('k0')).toBe(false);
-        expect(await commandCalls(raw)).toEqual({ unlink: 2 });
-        expect(await raw.dbsize()).toBe(0);
+        expect(await commandCalls(redis.raw)).toEqual({ unlink: 2 });
+        expect(await redis.raw.dbsize()).toBe(0);
       });
 
       it('add is SET NX, touch is PEXPIRE, touch(0) is PERSIST', async () => {
@@ -85,7 +76,7 @@ describe.skipIf(!redisAvailable)('redis commands', () => {
         expect(await cache.get('a')).toBe('first');
         expect(await cache.touch('a', 10)).toBe(true);
         expect(await cache.touch('a', 0)).toBe(true);
-        expect(await commandCalls(raw)).toEqual({
+        expect(await commandCalls(redis.raw)).toEqual({
           set: 2,
           get: 1,
           pexpire: 1,
@@ -97,81 +88,81 @@ describe.skipIf(!redisAvailable)('redis commands', () => {
       it('set with the integrity check is one SET and one GET; skipIntegrityCheck is one SET', async () => {
         expect(await cache.set('checked', { a: 1 })).toBe(true);
         expect(await cache.set('unchecked', { a: 1 }, { skipIntegrityCheck: true })).toBe(true);
-        expect(await commandCalls(raw)).toEqual({ set: 2, get: 1 });
+        expect(await commandCalls(redis.raw)).toEqual({ set: 2, get: 1 });
       });
 
       it('incr is one script call (EVALSHA, loaded with EVAL once)', async () => {
-        await raw.script('FLUSH');
+        await redis.raw.script('FLUSH');
         await cache.set('n', 1);
-        await raw.config('RESETSTAT');
+        await redis.raw.config('RESETSTAT');
         expect(await cache.incr('n')).toBe(2);
         expect(await cache.incr('n')).toBe(3);
-        const calls = await commandCalls(raw);
+        const calls = await commandCalls(redis.raw);
         expect(calls['evalsha']).toBe(2);
         expect(calls['eval']).toBe(1);
         expect(calls['incrby']).toBe(2);
       });
 
       it('flushAll is FLUSHDB: every application’s keys go', async () => {
-        await raw.set('other-app:key', 'theirs');
+        await redis.raw.set('other-app:key', 'theirs');
         await cache.set('mine', 1);
         await cache.flushAll();
-        expect(await raw.dbsize()).toBe(0);
-        expect((await commandCalls(raw))['flushdb']).toBe(1);
+        expect(await redis.raw.dbsize()).toBe(0);
+        expect((await commandCalls(redis.raw))['flushdb']).toBe(1);
       });
     });
   }
 
   describe('clear()', () => {
     it('removes only its own namespace with SCAN + UNLINK in batches, never KEYS', async () => {
-      await raw.flushdb();
+      await redis.raw.flushdb();
       // Another application shares the database, with look-alike names.
       const theirs = ['cle', 'cleared', 'clear', 'cl*r:x', 'other:clear:1', 'CLEAR:1', 'clear;1'];
-      for (const key of theirs) await raw.set(key, 'theirs');
+      for (const key of theirs) await redis.raw.set(key, 'theirs');
       const backend = createRedisBackend({
-        url: `redis://127.0.0.1:${server.port}`,
+        url: `redis://127.0.0.1:${redis.server.port}`,
         keyPrefix: 'clear:',
         batchSize: 10,
       });
       const cache = new CacheClient({ backend });
       await cache.setMany(Object.fromEntries(keys(35).map((k) => [k, k])));
-      expect(await raw.dbsize()).toBe(35 + theirs.length);
-      await raw.config('RESETSTAT');
+      expect(await redis.raw.dbsize()).toBe(35 + theirs.length);
+      await redis.raw.config('RESETSTAT');
       await backend.clear();
-      const calls = await commandCalls(raw);
+      const calls = await commandCalls(redis.raw);
       expect(calls['keys']).toBeUndefined();
       expect(calls['flushdb']).toBeUndefined();
       expect(calls['scan']).toBeGreaterThanOrEqual(4); // 35 + 7 keys, COUNT 10
       expect(calls['unlink']).toBeGreaterThanOrEqual(4);
-      expect((await raw.keys('*')).sort()).toEqual([...theirs].sort());
+      expect((await redis.raw.keys('*')).sort()).toEqual([...theirs].sort());
       await cache.close();
     });
 
     it('escapes glob characters in the prefix', async () => {
-      await raw.flushdb();
-      await raw.set('a?b:1', 'theirs');
-      await raw.set('axb:1', 'theirs');
-      await raw.set('a[x]b:1', 'theirs');
+      await redis.raw.flushdb();
+      await redis.raw.set('a?b:1', 'theirs');
+      await redis.raw.set('axb:1', 'theirs');
+      await redis.raw.set('a[x]b:1', 'theirs');
       const backend = createRedisBackend({
-        url: `redis://127.0.0.1:${server.port}`,
+        url: `redis://127.0.0.1:${redis.server.port}`,
         keyPrefix: 'a*b:',
       });
       await backend.set('mine', { value: Buffer.from('x'), flags: 1 }, 0);
       await backend.clear();
-      expect((await raw.keys('*')).sort()).toEqual(['a?b:1', 'a[x]b:1', 'axb:1']);
+      expect((await redis.raw.keys('*')).sort()).toEqual(['a?b:1', 'a[x]b:1', 'axb:1']);
       await backend.close();
     });
 
     it('refuses to run without a keyPrefix, before any I/O', async () => {
-      await raw.flushdb();
-      await raw.set('someone', 'else');
-      const backend = createRedisBackend({ url: `redis://127.0.0.1:${server.port}` });
+      await redis.raw.flushdb();
+      await redis.raw.set('someone', 'else');
+      const backend = createRedisBackend({ url: `redis://127.0.0.1:${redis.server.port}` });
       const error = await Promise.resolve()
         .then(() => backend.clear())
         .catch((e: unknown) => e);
       expect(isCacheError(error, CacheErrorCode.Config)).toBe(true);
       expect(backend.client.status).toBe('wait');
-      expect(await raw.get('someone')).toBe('else');
+      expect(await redis.raw.get('someone')).toBe('else');
       await backend.close();
     });
   });
@@ -183,7 +174,7 @@ describe.skipIf(!redisAvailable)('redis commands', () => {
     // 150 ms each way: one round trip takes about 300 ms, two about 600 ms.
     const oneWayMs = 150;
     beforeAll(async () => {
-      proxy = await FaultProxy.start(server.port);
+      proxy = await FaultProxy.start(redis.server.port);
       backend = createRedisBackend({
         url: `redis://127.0.0.1:${proxy.port}`,
         keyPrefix: 'rt:',

@@ -5,8 +5,6 @@ import {
   isCacheError,
   type WarningEvent,
 } from '@stowage/core';
-import type { ServerHandle } from '@stowage/testkit';
-import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   createRedisBackend,
@@ -16,7 +14,7 @@ import {
   type RedisBackend,
 } from '../src/index.js';
 import { isCanonicalInt64 } from '../src/stored-format.js';
-import { drivers, inspector, redisAvailable, startServer } from './helpers.js';
+import { drivers, redisAvailable, useRedisServer } from './helpers.js';
 
 const bytes = (text: string): Buffer => Buffer.from(text, 'latin1');
 
@@ -81,18 +79,9 @@ describe('stored format', () => {
 });
 
 describe.skipIf(!redisAvailable)('stored format on a real server', () => {
-  let server: ServerHandle;
-  let raw: Redis;
-  beforeAll(async () => {
-    server = await startServer();
-    raw = inspector(server.port);
-  });
-  afterAll(async () => {
-    raw?.disconnect();
-    await server?.stop();
-  });
+  const redis = useRedisServer();
   afterEach(async () => {
-    await raw.flushdb();
+    await redis.raw.flushdb();
   });
 
   for (const [label, driver] of drivers) {
@@ -101,7 +90,7 @@ describe.skipIf(!redisAvailable)('stored format on a real server', () => {
       let cache: CacheClient;
       beforeAll(() => {
         backend = createRedisBackend({
-          url: `redis://127.0.0.1:${server.port}`,
+          url: `redis://127.0.0.1:${redis.server.port}`,
           keyPrefix: 'fmt:',
           driver,
         });
@@ -114,8 +103,10 @@ describe.skipIf(!redisAvailable)('stored format on a real server', () => {
       it('stores set(key, 42) as the plain decimal and strings behind the header', async () => {
         await cache.set('n', 42);
         await cache.set('s', 'hi');
-        expect(await raw.get('fmt:app:n')).toBe('42');
-        expect([...(await raw.getBuffer('fmt:app:s'))!]).toEqual([0xff, 1, 0, 0, 0, 1, 0x68, 0x69]);
+        expect(await redis.raw.get('fmt:app:n')).toBe('42');
+        expect([...(await redis.raw.getBuffer('fmt:app:s'))!]).toEqual([
+          0xff, 1, 0, 0, 0, 1, 0x68, 0x69,
+        ]);
       });
 
       it('incr and decr work on integers written with set(key, 42), keeping the type', async () => {
@@ -127,13 +118,13 @@ describe.skipIf(!redisAvailable)('stored format on a real server', () => {
         // Redis counters are signed: decr goes below zero.
         expect(await cache.decr('counter', 75)).toBe(-25);
         expect(await cache.get('counter')).toBe(-25);
-        expect(await raw.get('fmt:app:counter')).toBe('-25');
+        expect(await redis.raw.get('fmt:app:counter')).toBe('-25');
       });
 
       it('incr keeps the TTL and works beyond 2^53 with a bigint delta', async () => {
         await cache.set('ttl-counter', 1, { ttl: 60 });
         await cache.incr('ttl-counter');
-        const pttl = await raw.pttl('fmt:app:ttl-counter');
+        const pttl = await redis.raw.pttl('fmt:app:ttl-counter');
         expect(pttl).toBeGreaterThan(50_000);
         await cache.set('big', 2n ** 60n);
         expect(await cache.incr('big', 2n ** 40n)).toBe(2n ** 60n + 2n ** 40n);
@@ -143,7 +134,7 @@ describe.skipIf(!redisAvailable)('stored format on a real server', () => {
       it('incr on a missing key resolves undefined and does not create it', async () => {
         expect(await cache.incr('nothing')).toBeUndefined();
         expect(await cache.decr('nothing')).toBeUndefined();
-        expect(await raw.exists('fmt:app:nothing')).toBe(0);
+        expect(await redis.raw.exists('fmt:app:nothing')).toBe(0);
       });
 
       it('incr on a non-integer or an overflowing counter throws CacheValueError', async () => {
@@ -167,7 +158,7 @@ describe.skipIf(!redisAvailable)('stored format on a real server', () => {
         const value = { text: 'x'.repeat(5000), nested: [1, 'two', null] };
         expect(await encrypted.set('doc', value)).toBe(true);
         expect(await encrypted.get('doc')).toEqual(value);
-        const stored = (await raw.getBuffer('fmt:enc:doc'))!;
+        const stored = (await redis.raw.getBuffer('fmt:enc:doc'))!;
         expect(stored.readUInt32BE(2)).toBe(CacheReturnCode.Encrypted);
         const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
         await backend.set('binary', { value: all, flags: 0xdeadbeef }, 0);
@@ -179,24 +170,24 @@ describe.skipIf(!redisAvailable)('stored format on a real server', () => {
       it('reads a value another program wrote without the format as a miss plus a warning', async () => {
         const warnings: WarningEvent[] = [];
         const off = cache.on('warning', (event) => warnings.push(event));
-        await raw.set('fmt:app:foreign', 'written by someone else');
+        await redis.raw.set('fmt:app:foreign', 'written by someone else');
         expect(await cache.get('foreign')).toBeUndefined();
         expect(warnings.map((w) => w.kind)).toEqual(['decode']);
         // A plain decimal written by another program is still a number.
-        await raw.set('fmt:app:foreign-number', '17');
+        await redis.raw.set('fmt:app:foreign-number', '17');
         expect(await cache.get('foreign-number')).toBe(17);
         off();
       });
 
       it('stores TTLs in milliseconds and touch(0) removes the expiry', async () => {
         await cache.set('short', 'v', { ttl: 0.25 });
-        const pttl = await raw.pttl('fmt:app:short');
+        const pttl = await redis.raw.pttl('fmt:app:short');
         expect(pttl).toBeGreaterThan(0);
         expect(pttl).toBeLessThanOrEqual(250);
         expect(await cache.touch('short', 0)).toBe(true);
-        expect(await raw.pttl('fmt:app:short')).toBe(-1);
+        expect(await redis.raw.pttl('fmt:app:short')).toBe(-1);
         expect(await cache.touch('short', '2s')).toBe(true);
-        expect(await raw.pttl('fmt:app:short')).toBeGreaterThan(1000);
+        expect(await redis.raw.pttl('fmt:app:short')).toBeGreaterThan(1000);
         expect(await cache.touch('absent', 0)).toBe(false);
       });
     });

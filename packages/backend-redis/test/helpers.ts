@@ -1,4 +1,5 @@
 import { hasBinary, startRedis, type ServerHandle } from '@stowage/testkit';
+import { afterAll, beforeAll } from 'vitest';
 import { Redis } from 'ioredis';
 import * as ioredis5 from 'ioredis5';
 import type { RedisDriver } from '../src/index.js';
@@ -46,4 +47,24 @@ export async function timed<T>(
 /** A readable one-line description of anything thrown. */
 export function errorText(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : JSON.stringify(error);
+}
+
+/** A server and an inspector for the enclosing `describe`, started in `beforeAll`, stopped in `afterAll`. */
+export interface RedisFixture {
+  readonly server: ServerHandle;
+  readonly raw: Redis;
+}
+
+/** Starts a redis-server and an inspector client around the enclosing `describe` block. */
+export function useRedisServer(): RedisFixture {
+  const fixture = {} as { server: ServerHandle; raw: Redis };
+  beforeAll(async () => {
+    fixture.server = await startServer();
+    fixture.raw = inspector(fixture.server.port);
+  });
+  afterAll(async () => {
+    fixture.raw?.disconnect();
+    await fixture.server?.stop();
+  });
+  return fixture;
 }
