@@ -251,6 +251,11 @@ export interface RedisOptions {
   readonly args?: readonly string[];
   /** Working directory (cluster nodes need their own for `nodes.conf`). */
   readonly dir?: string;
+  /**
+   * A config file, passed first as redis-server requires (Sentinel needs one it can rewrite:
+   * `{ configFile, args: ['--sentinel'] }`).
+   */
+  readonly configFile?: string;
 }
 
 /**
@@ -267,6 +272,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<ServerHand
       name: 'redis-server',
       binary,
       args: (port) => [
+        ...(options.configFile === undefined ? [] : [options.configFile]),
         '--bind',
         '127.0.0.1',
         '--port',
