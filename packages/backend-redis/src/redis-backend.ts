@@ -177,6 +177,20 @@ function readEntry(raw: unknown): StoredEntry | undefined {
   return raw === null || raw === undefined ? undefined : decodeStored(raw as Buffer);
 }
 
+function readEntries(replies: unknown): Array<StoredEntry | undefined> {
+  return (replies as unknown[]).map(readEntry);
+}
+
+const same = <T>(value: T): T => value;
+const nothing = (): undefined => undefined;
+const noop = (): void => undefined;
+const isStored = (reply: unknown): boolean => reply !== null;
+const REFUSED = { value: false } as const;
+const NOT_HELD = { value: undefined } as const;
+// Redis refuses writes with OOM when maxmemory is reached without eviction: not stored.
+const refusedWhenFull = (error: unknown): typeof REFUSED | undefined =>
+  isOutOfMemory(error) ? REFUSED : undefined;
+
 function isReplyError(error: unknown): boolean {
   return error instanceof Error && error.name === 'ReplyError';
 }
@@ -411,28 +425,35 @@ export class RedisBackend implements CacheBackend {
 
   /**
    * Runs one call: only on a ready connection, within `timeoutMs`, errors mapped to Stowage's.
-   * The fast path (connection ready, ioredis's `commandTimeout` in force) adds no timer.
+   * `decode` turns the reply into the result; `recover` may turn an error into a result (`OOM`
+   * into `false`). The fast path (connection ready, ioredis's `commandTimeout` in force) adds no
+   * timer and one promise.
    */
-  #run<R>(
+  #run<T, R>(
     operation: string,
     key: string | undefined,
     write: boolean,
-    send: () => Promise<R>,
+    send: () => Promise<T>,
+    decode: (reply: T) => R,
+    recover?: (error: unknown) => { readonly value: R } | undefined,
   ): Promise<R> {
     if (this.#closing !== undefined) {
       return Promise.reject(new CacheError(CacheErrorCode.Closed, 'the redis backend is closed'));
     }
+    const fail = (error: unknown, sent: boolean): R => {
+      const recovered = recover?.(error);
+      if (recovered !== undefined) return recovered.value;
+      throw this.#error(error, operation, key, write, sent);
+    };
     const gate = this.#watch.ready();
     if (gate === undefined && !this.#ownTimer) {
-      let pending: Promise<R>;
+      let pending: Promise<T>;
       try {
         pending = send();
       } catch (error) {
         return Promise.reject(this.#error(error, operation, key, write, false));
       }
-      return pending.catch((error: unknown) => {
-        throw this.#error(error, operation, key, write, true);
-      });
+      return pending.then(decode, (error: unknown) => fail(error, true));
     }
     return new Promise<R>((resolve, reject) => {
       let sent = false;
@@ -452,55 +473,73 @@ export class RedisBackend implements CacheBackend {
           ),
         );
       }, this.timeoutMs);
-      const start = (): Promise<R> => {
+      const start = (): Promise<T> => {
         // Gave up while waiting for the connection: never send late.
         if (settled) return Promise.reject(new NotConnectedError('the call was abandoned'));
         sent = true;
         return send();
       };
-      (gate === undefined ? Promise.resolve().then(start) : gate.then(start)).then(
-        (value) => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          resolve(value);
-        },
-        (error: unknown) => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          reject(this.#error(error, operation, key, write, sent));
-        },
-      );
+      (gate === undefined ? Promise.resolve().then(start) : gate.then(start))
+        .then(decode, (error: unknown) => fail(error, sent))
+        .then(
+          (value) => {
+            if (settled) return;
+            settled = true;
+            clearTimeout(timer);
+            resolve(value);
+          },
+          (error: unknown) => {
+            if (settled) return;
+            settled = true;
+            clearTimeout(timer);
+            // Already a Stowage error (`fail` mapped it), unless `decode` threw.
+            reject(this.#error(error, operation, key, write, sent));
+          },
+        );
     });
   }
 
   /** @inheritdoc */
   get(key: string): Promise<StoredEntry | undefined> {
     const full = this.#full(key);
-    return this.#run('get', key, false, () => this.#client.callBuffer('get', full).then(readEntry));
+    return this.#run('get', key, false, () => this.#client.callBuffer('get', full), readEntry);
   }
 
   /** @inheritdoc */
   getMany(keys: readonly string[]): Promise<Array<StoredEntry | undefined>> {
     if (keys.length === 0) return Promise.resolve([]);
     const full = keys.map((key) => this.#full(key));
-    return this.#run('getMany', undefined, false, async () => {
-      const result = new Array<StoredEntry | undefined>(full.length);
-      const read = async (positions: readonly number[]): Promise<void> => {
-        const replies = (await this.#client.callBuffer(
-          'mget',
-          ...positions.map((i) => full[i] as string),
-        )) as unknown[];
-        for (let j = 0; j < positions.length; j++) {
-          result[positions[j] as number] = readEntry(replies[j]);
-        }
-      };
-      const pending: Array<Promise<void>> = [];
-      for (const positions of this.#batches(full)) pending.push(read(positions));
-      await Promise.all(pending);
-      return result;
-    });
+    if (!this.#cluster && full.length <= this.#batchSize) {
+      return this.#run(
+        'getMany',
+        undefined,
+        false,
+        () => this.#client.callBuffer('mget', ...full),
+        readEntries,
+      );
+    }
+    return this.#run(
+      'getMany',
+      undefined,
+      false,
+      async () => {
+        const result = new Array<StoredEntry | undefined>(full.length);
+        const read = async (positions: readonly number[]): Promise<void> => {
+          const replies = (await this.#client.callBuffer(
+            'mget',
+            ...positions.map((i) => full[i] as string),
+          )) as unknown[];
+          for (let j = 0; j < positions.length; j++) {
+            result[positions[j] as number] = readEntry(replies[j]);
+          }
+        };
+        const pending: Array<Promise<void>> = [];
+        for (const positions of this.#batches(full)) pending.push(read(positions));
+        await Promise.all(pending);
+        return result;
+      },
+      same,
+    );
   }
 
   /**
@@ -524,14 +563,13 @@ export class RedisBackend implements CacheBackend {
     const full = this.#full(key);
     if (entry.value.byteLength > this.limits.maxValueBytes) return this.#refuseLarge(key, full);
     const stored = encodeStored(entry);
-    return this.#run('set', key, true, () =>
-      this.#client.callBuffer('set', full, stored, ...ttlArgs(ttlSeconds)).then(
-        (reply) => reply !== null,
-        (error: unknown) => {
-          if (isOutOfMemory(error)) return false;
-          throw error;
-        },
-      ),
+    return this.#run(
+      'set',
+      key,
+      true,
+      () => this.#client.callBuffer('set', full, stored, ...ttlArgs(ttlSeconds)),
+      isStored,
+      refusedWhenFull,
     );
   }
 
@@ -540,8 +578,12 @@ export class RedisBackend implements CacheBackend {
    * an oversized SET, so no stale value outlives the failed write.
    */
   #refuseLarge(key: string, full: string): Promise<false> {
-    return this.#run('set', key, true, () =>
-      this.#client.callBuffer('unlink', full).then(() => false as const),
+    return this.#run(
+      'set',
+      key,
+      true,
+      () => this.#client.callBuffer('unlink', full),
+      () => false as const,
     );
   }
 
@@ -556,19 +598,25 @@ export class RedisBackend implements CacheBackend {
       return this.#refuseLarge(key, full).then(() => undefined);
     }
     const stored = encodeStored(entry);
-    return this.#run('set', key, true, () => {
-      // Both commands leave in the same tick on the same connection: one round trip.
-      const write = this.#client.callBuffer('set', full, stored, ...ttlArgs(ttlSeconds));
-      const read = this.#client.callBuffer('get', full);
-      return write.then(
-        () => read.then(readEntry),
-        (error: unknown) => {
-          read.catch(() => undefined);
-          if (isOutOfMemory(error)) return undefined;
-          throw error;
-        },
-      );
-    });
+    return this.#run(
+      'set',
+      key,
+      true,
+      () => {
+        // Both commands leave in the same tick on the same connection: one round trip.
+        const write = this.#client.callBuffer('set', full, stored, ...ttlArgs(ttlSeconds));
+        const read = this.#client.callBuffer('get', full);
+        return write.then(
+          () => read,
+          (error: unknown) => {
+            read.catch(noop);
+            throw error;
+          },
+        );
+      },
+      readEntry,
+      (error) => (isOutOfMemory(error) ? NOT_HELD : undefined),
+    );
   }
 
   /** @inheritdoc */
@@ -581,44 +629,50 @@ export class RedisBackend implements CacheBackend {
         ? undefined
         : encodeStored(write.entry),
     );
-    return this.#run('setMany', undefined, true, async () => {
-      const failed = new Set<number>();
-      const groups = this.#cluster ? [...groupBySlot(keys).values()] : [writes.map((_, i) => i)];
-      await Promise.all(
-        groups.map(async (positions) => {
-          const pipeline = this.#client.pipeline();
-          for (const i of positions) {
-            const value = values[i];
-            if (value === undefined) pipeline.callBuffer('unlink', keys[i] as string);
-            else pipeline.callBuffer('set', keys[i] as string, value, ...ttl);
-          }
-          const replies = await pipeline.exec();
-          if (replies === null) throw new Error('the pipeline was discarded');
-          for (let j = 0; j < positions.length; j++) {
-            const i = positions[j] as number;
-            const [error] = replies[j] ?? [new Error('no reply')];
-            if (values[i] === undefined) failed.add(i);
-            else if (error !== null) {
-              // A command that timed out or lost its connection may still be applied: the whole
-              // call is then indeterminate. A server error reply means this key was not stored.
-              if (!isReplyError(error)) throw error;
-              failed.add(i);
+    return this.#run(
+      'setMany',
+      undefined,
+      true,
+      async () => {
+        const failed = new Set<number>();
+        const groups = this.#cluster ? [...groupBySlot(keys).values()] : [writes.map((_, i) => i)];
+        await Promise.all(
+          groups.map(async (positions) => {
+            const pipeline = this.#client.pipeline();
+            for (const i of positions) {
+              const value = values[i];
+              if (value === undefined) pipeline.callBuffer('unlink', keys[i] as string);
+              else pipeline.callBuffer('set', keys[i] as string, value, ...ttl);
             }
+            const replies = await pipeline.exec();
+            if (replies === null) throw new Error('the pipeline was discarded');
+            for (let j = 0; j < positions.length; j++) {
+              const i = positions[j] as number;
+              const [error] = replies[j] ?? [new Error('no reply')];
+              if (values[i] === undefined) failed.add(i);
+              else if (error !== null) {
+                // A command that timed out or lost its connection may still be applied: the whole
+                // call is then indeterminate. A server error reply means this key was not stored.
+                if (!isReplyError(error)) throw error;
+                failed.add(i);
+              }
+            }
+          }),
+        );
+        // Report each failed key once, in the caller's order, with duplicates reported once.
+        const seen = new Set<string>();
+        const failedKeys: string[] = [];
+        for (let i = 0; i < writes.length; i++) {
+          const key = (writes[i] as BackendWrite).key;
+          if (failed.has(i) && !seen.has(key)) {
+            seen.add(key);
+            failedKeys.push(key);
           }
-        }),
-      );
-      // Report each failed key once, in the caller's order, with duplicates reported once.
-      const seen = new Set<string>();
-      const failedKeys: string[] = [];
-      for (let i = 0; i < writes.length; i++) {
-        const key = (writes[i] as BackendWrite).key;
-        if (failed.has(i) && !seen.has(key)) {
-          seen.add(key);
-          failedKeys.push(key);
         }
-      }
-      return failedKeys;
-    });
+        return failedKeys;
+      },
+      same,
+    );
   }
 
   /** @inheritdoc */
@@ -626,37 +680,45 @@ export class RedisBackend implements CacheBackend {
     const full = this.#full(key);
     if (entry.value.byteLength > this.limits.maxValueBytes) return Promise.resolve(false);
     const stored = encodeStored(entry);
-    return this.#run('add', key, true, () =>
-      this.#client.callBuffer('set', full, stored, 'nx', ...ttlArgs(ttlSeconds)).then(
-        (reply) => reply !== null,
-        (error: unknown) => {
-          if (isOutOfMemory(error)) return false;
-          throw error;
-        },
-      ),
+    return this.#run(
+      'add',
+      key,
+      true,
+      () => this.#client.callBuffer('set', full, stored, 'nx', ...ttlArgs(ttlSeconds)),
+      isStored,
+      refusedWhenFull,
     );
   }
 
   /** @inheritdoc */
   touch(key: string, ttlSeconds: number): Promise<boolean> {
     const full = this.#full(key);
-    return this.#run('touch', key, false, () => {
-      if (ttlSeconds !== 0) {
-        const ms = Math.max(1, Math.ceil(ttlSeconds * 1000));
-        return this.#client.callBuffer('pexpire', full, ms).then((reply) => Number(reply) === 1);
-      }
-      // PERSIST answers 0 both for a missing key and for one without a TTL; EXISTS tells them
-      // apart. Same connection, same tick: one round trip.
-      const persist = this.#client.callBuffer('persist', full);
-      const exists = this.#client.callBuffer('exists', full);
-      return persist.then(
-        () => exists.then((reply) => Number(reply) === 1),
-        (error: unknown) => {
-          exists.catch(() => undefined);
-          throw error;
-        },
-      );
-    });
+    return this.#run(
+      'touch',
+      key,
+      false,
+      () => {
+        if (ttlSeconds !== 0) {
+          return this.#client.callBuffer(
+            'pexpire',
+            full,
+            Math.max(1, Math.ceil(ttlSeconds * 1000)),
+          );
+        }
+        // PERSIST answers 0 both for a missing key and for one without a TTL; EXISTS tells them
+        // apart. Same connection, same tick: one round trip.
+        const persist = this.#client.callBuffer('persist', full);
+        const exists = this.#client.callBuffer('exists', full);
+        return persist.then(
+          () => exists,
+          (error: unknown) => {
+            exists.catch(noop);
+            throw error;
+          },
+        );
+      },
+      (reply) => Number(reply) === 1,
+    );
   }
 
   /** @inheritdoc */
@@ -677,41 +739,51 @@ export class RedisBackend implements CacheBackend {
       operation === 'incr' ? 'INCRBY' : 'DECRBY',
       delta.toString(),
     ];
-    return this.#run(operation, key, true, async () => {
-      let reply: unknown;
-      try {
+    return this.#run(
+      operation,
+      key,
+      true,
+      async () => {
+        let reply: unknown;
         try {
-          reply = await this.#client.callBuffer('evalsha', COUNTER_SHA, ...args);
+          try {
+            reply = await this.#client.callBuffer('evalsha', COUNTER_SHA, ...args);
+          } catch (error) {
+            // The script is not cached on this server yet (or any more): send it in full once.
+            if (!(isReplyError(error) && (error as Error).message.startsWith('NOSCRIPT')))
+              throw error;
+            reply = await this.#client.callBuffer('eval', COUNTER_SCRIPT, ...args);
+          }
         } catch (error) {
-          // The script is not cached on this server yet (or any more): send it in full once.
-          if (!(isReplyError(error) && (error as Error).message.startsWith('NOSCRIPT')))
-            throw error;
-          reply = await this.#client.callBuffer('eval', COUNTER_SCRIPT, ...args);
+          if (
+            isReplyError(error) &&
+            /not an integer|out of range|overflow/i.test((error as Error).message)
+          ) {
+            throw new CacheValueError(
+              `cannot ${operation === 'incr' ? 'increment' : 'decrement'} '${key}': the stored value is not a signed 64-bit decimal integer, or the result would overflow`,
+              key,
+              { cause: error },
+            );
+          }
+          throw error;
         }
-      } catch (error) {
-        if (
-          isReplyError(error) &&
-          /not an integer|out of range|overflow/i.test((error as Error).message)
-        ) {
-          throw new CacheValueError(
-            `cannot ${operation === 'incr' ? 'increment' : 'decrement'} '${key}': the stored value is not a signed 64-bit decimal integer, or the result would overflow`,
-            key,
-            { cause: error },
-          );
-        }
-        throw error;
-      }
-      return reply === null || reply === undefined
-        ? undefined
-        : BigInt((reply as Buffer).toString('latin1'));
-    });
+        return reply === null || reply === undefined
+          ? undefined
+          : BigInt((reply as Buffer).toString('latin1'));
+      },
+      same,
+    );
   }
 
   /** @inheritdoc */
   delete(key: string): Promise<boolean> {
     const full = this.#full(key);
-    return this.#run('delete', key, false, () =>
-      this.#client.callBuffer('unlink', full).then((reply) => Number(reply) > 0),
+    return this.#run(
+      'delete',
+      key,
+      false,
+      () => this.#client.callBuffer('unlink', full),
+      (reply) => Number(reply) > 0,
     );
   }
 
@@ -719,13 +791,19 @@ export class RedisBackend implements CacheBackend {
   deleteMany(keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return Promise.resolve();
     const full = keys.map((key) => this.#full(key));
-    return this.#run('deleteMany', undefined, false, async () => {
-      await Promise.all(
-        this.#batches(full).map((positions) =>
-          this.#client.callBuffer('unlink', ...positions.map((i) => full[i] as string)),
-        ),
-      );
-    });
+    return this.#run(
+      'deleteMany',
+      undefined,
+      false,
+      async () => {
+        await Promise.all(
+          this.#batches(full).map((positions) =>
+            this.#client.callBuffer('unlink', ...positions.map((i) => full[i] as string)),
+          ),
+        );
+      },
+      nothing,
+    );
   }
 
   /** The connections that hold data: the client itself, or every Cluster master. */
@@ -748,33 +826,48 @@ export class RedisBackend implements CacheBackend {
         'the redis backend has no `keyPrefix`, so clear() would remove every key in the database; set `keyPrefix`, or use flush() to empty the database on purpose',
       );
     }
-    const nodes = await this.#run('clear', undefined, false, () =>
-      Promise.resolve(this.#dataNodes()),
+    const nodes = await this.#run(
+      'clear',
+      undefined,
+      false,
+      () => Promise.resolve(this.#dataNodes()),
+      same,
     );
     for (const node of nodes) {
       let cursor = '0';
       do {
-        const [next, found] = await this.#run('clear', undefined, false, async () => {
-          const reply = (await node.callBuffer(
-            'scan',
-            cursor,
-            'match',
-            this.#pattern,
-            'count',
-            this.#batchSize,
-          )) as [Buffer, Buffer[]];
-          return [reply[0].toString('latin1'), reply[1]] as const;
-        });
+        const [next, found] = await this.#run(
+          'clear',
+          undefined,
+          false,
+          async () => {
+            const reply = (await node.callBuffer(
+              'scan',
+              cursor,
+              'match',
+              this.#pattern,
+              'count',
+              this.#batchSize,
+            )) as [Buffer, Buffer[]];
+            return [reply[0].toString('latin1'), reply[1]] as const;
+          },
+          same,
+        );
         cursor = next;
         if (found.length === 0) continue;
         // Multi-key commands cannot cross slots on a Cluster node.
         const groups = this.#cluster ? [...groupBySlot(found).values()] : [found.map((_, i) => i)];
-        await this.#run('clear', undefined, false, () =>
-          Promise.all(
-            groups.map((group) =>
-              node.callBuffer('unlink', ...group.map((i) => found[i] as Buffer)),
+        await this.#run(
+          'clear',
+          undefined,
+          false,
+          () =>
+            Promise.all(
+              groups.map((group) =>
+                node.callBuffer('unlink', ...group.map((i) => found[i] as Buffer)),
+              ),
             ),
-          ),
+          nothing,
         );
       } while (cursor !== '0');
     }
@@ -791,9 +884,15 @@ export class RedisBackend implements CacheBackend {
         new CacheValueError('the redis backend cannot delay a flush; `delaySeconds` must be 0'),
       );
     }
-    return this.#run('flush', undefined, true, async () => {
-      await Promise.all(this.#dataNodes().map((node) => node.callBuffer('flushdb', 'async')));
-    });
+    return this.#run(
+      'flush',
+      undefined,
+      true,
+      async () => {
+        await Promise.all(this.#dataNodes().map((node) => node.callBuffer('flushdb', 'async')));
+      },
+      nothing,
+    );
   }
 
   /**
