@@ -194,7 +194,6 @@ export class NotConnectedError extends Error {
  */
 export class ConnectionWatch {
   readonly #client: RedisClientLike;
-  readonly #listenErrors: boolean;
   /** The current connection reached `ready` (reset on every `close`). */
   #wasReady = false;
   /** A connection attempt failed since the last `ready`. */
@@ -230,7 +229,6 @@ export class ConnectionWatch {
    */
   constructor(client: RedisClientLike, listenErrors: boolean) {
     this.#client = client;
-    this.#listenErrors = listenErrors;
     client.on('ready', this.#onReady);
     client.on('close', this.#onClose);
     client.on('end', this.#onEnd);
@@ -288,13 +286,16 @@ export class ConnectionWatch {
     waiter.reject(this.#unreachable());
   }
 
-  /** Removes the listeners this watch added. */
+  /**
+   * Removes the listeners this watch added, except the `error` listener on a client the backend
+   * owns: that client is being closed, and a socket error while it quits (a stalled `QUIT` hits
+   * the socket timeout) must not reach ioredis's "Unhandled error event" output.
+   */
   detach(): void {
     const client = this.#client;
     client.removeListener('ready', this.#onReady);
     client.removeListener('close', this.#onClose);
     client.removeListener('end', this.#onEnd);
-    if (this.#listenErrors) client.removeListener('error', this.#onError);
     this.#rejectWaiter();
   }
 }

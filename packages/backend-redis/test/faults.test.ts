@@ -11,7 +11,7 @@ import {
 } from '@stowage/core';
 import { FaultProxy, freePort, startRedis, type ServerHandle } from '@stowage/testkit';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createRedisBackend, decodeStored, type RedisBackend } from '../src/index.js';
 import { drivers, errorText, inspector, redisAvailable, sleep, timed } from './helpers.js';
 
@@ -300,6 +300,26 @@ describe.skipIf(!redisAvailable)('fault behaviour', () => {
             }
           } finally {
             await viaProxy.close();
+            await proxy.close();
+          }
+        });
+
+        it('closing while the connection is stalled settles and prints nothing', async () => {
+          const proxy = await FaultProxy.start(server.port);
+          const stalled = open(proxy.port);
+          const printed = vi.spyOn(console, 'error');
+          try {
+            expect(await stalled.set('k', entry('v'), 0)).toBe(true);
+            proxy.setMode({ kind: 'latency', ms: 1500 });
+            const inFlight = timed(() => stalled.get('k'));
+            const closing = await timed(() => stalled.close());
+            expect(closing.error).toBeUndefined();
+            expect(closing.ms).toBeLessThanOrEqual(T + MARGIN);
+            expect((await inFlight).ms).toBeLessThanOrEqual(T + MARGIN);
+            await sleep(2 * T); // past the socket timeout of the abandoned QUIT
+            expect(printed).not.toHaveBeenCalled();
+          } finally {
+            printed.mockRestore();
             await proxy.close();
           }
         });
