@@ -634,42 +634,42 @@ export class RedisBackend implements CacheBackend {
       undefined,
       true,
       async () => {
-        const failed = new Set<number>();
-        const groups = this.#cluster ? [...groupBySlot(keys).values()] : [writes.map((_, i) => i)];
-        await Promise.all(
-          groups.map(async (positions) => {
-            const pipeline = this.#client.pipeline();
-            for (const i of positions) {
-              const value = values[i];
-              if (value === undefined) pipeline.callBuffer('unlink', keys[i] as string);
-              else pipeline.callBuffer('set', keys[i] as string, value, ...ttl);
-            }
-            const replies = await pipeline.exec();
-            if (replies === null) throw new Error('the pipeline was discarded');
-            for (let j = 0; j < positions.length; j++) {
-              const i = positions[j] as number;
-              const [error] = replies[j] ?? [new Error('no reply')];
-              if (values[i] === undefined) failed.add(i);
-              else if (error !== null) {
-                // A command that timed out or lost its connection may still be applied: the whole
-                // call is then indeterminate. A server error reply means this key was not stored.
-                if (!isReplyError(error)) throw error;
-                failed.add(i);
-              }
-            }
-          }),
-        );
-        // Report each failed key once, in the caller's order, with duplicates reported once.
-        const seen = new Set<string>();
-        const failedKeys: string[] = [];
-        for (let i = 0; i < writes.length; i++) {
-          const key = (writes[i] as BackendWrite).key;
-          if (failed.has(i) && !seen.has(key)) {
-            seen.add(key);
-            failedKeys.push(key);
+        let failed: Set<number> | undefined;
+        // One pipeline; `positions` (a Cluster slot's share) or every write in order.
+        const send = async (positions?: readonly number[]): Promise<void> => {
+          const count = positions === undefined ? keys.length : positions.length;
+          const at = (j: number): number =>
+            positions === undefined ? j : (positions[j] as number);
+          const pipeline = this.#client.pipeline();
+          for (let j = 0; j < count; j++) {
+            const i = at(j);
+            const value = values[i];
+            if (value === undefined) pipeline.callBuffer('unlink', keys[i] as string);
+            else pipeline.callBuffer('set', keys[i] as string, value, ...ttl);
           }
+          const replies = await pipeline.exec();
+          if (replies === null) throw new Error('the pipeline was discarded');
+          for (let j = 0; j < count; j++) {
+            const i = at(j);
+            const reply = replies[j];
+            const error =
+              reply === undefined ? new Error('no reply for a pipelined SET') : reply[0];
+            if (values[i] !== undefined && error === null) continue;
+            // A command that timed out or lost its connection may still be applied: the whole
+            // call is then indeterminate. A server error reply means this key was not stored.
+            if (error !== null && !isReplyError(error)) throw error;
+            (failed ??= new Set()).add(i);
+          }
+        };
+        if (this.#cluster) await Promise.all([...groupBySlot(keys).values()].map(send));
+        else await send();
+        if (failed === undefined) return [];
+        // Each failed key once, in the caller's order.
+        const failedKeys = new Set<string>();
+        for (const i of [...failed].sort((a, b) => a - b)) {
+          failedKeys.add((writes[i] as BackendWrite).key);
         }
-        return failedKeys;
+        return [...failedKeys];
       },
       same,
     );

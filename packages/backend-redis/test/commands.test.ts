@@ -113,6 +113,36 @@ describe.skipIf(!redisAvailable)('redis commands', () => {
     });
   }
 
+  describe('a server out of memory', () => {
+    it('refuses writes: set resolves false, setMany names the keys, nothing throws', async () => {
+      const raw = redis.raw;
+      await raw.flushdb();
+      const backend = createRedisBackend({
+        url: `redis://127.0.0.1:${redis.server.port}`,
+        keyPrefix: 'oom:',
+      });
+      const cache = new CacheClient({ backend, compress: false });
+      const used = Number(/used_memory:(\d+)/.exec(await raw.info('memory'))?.[1]);
+      await raw.config('SET', 'maxmemory-policy', 'noeviction');
+      await raw.config('SET', 'maxmemory', String(used + 64 * 1024));
+      try {
+        // Redis checks memory before a write: this one lands and takes the server over the limit.
+        await cache.set('fill', 'x'.repeat(200 * 1024), { skipIntegrityCheck: true });
+        expect(await cache.set('checked', 'v')).toBe(false);
+        expect(await cache.set('unchecked', 'v', { skipIntegrityCheck: true })).toBe(false);
+        expect(await cache.add('added', 1)).toBe(false);
+        expect(await cache.setMany({ a: 1, b: 2 })).toEqual(['a', 'b']);
+        expect(
+          await raw.exists('oom:checked', 'oom:unchecked', 'oom:added', 'oom:a', 'oom:b'),
+        ).toBe(0);
+      } finally {
+        await raw.config('SET', 'maxmemory', '0');
+        await raw.flushdb();
+        await cache.close();
+      }
+    });
+  });
+
   describe('clear()', () => {
     it('removes only its own namespace with SCAN + UNLINK in batches, never KEYS', async () => {
       await redis.raw.flushdb();
