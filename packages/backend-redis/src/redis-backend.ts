@@ -944,8 +944,15 @@ export function createRedisBackend(options?: RedisBackendOptions): RedisBackend 
 /**
  * Creates a Redis backend from a `redis://` or `rediss://` URL, for `getCache`:
  * `redis://[user:password@]host[:port][/db][?keyPrefix=…&maxKeyBytes=…&maxValueBytes=…]`.
- * Opens no connection.
+ * Opens no connection. A URL with several hosts is refused rather than reduced to its first one:
+ * a Cluster or Sentinel needs `createRedisBackend({ clusterNodes })` or `redisOptions.sentinels`.
  */
 export function createBackendFromUrl(url: URL | string, options?: BackendUrlOptions): RedisBackend {
+  const hosts = options?.hosts;
+  if (hosts !== undefined && hosts.length > 1) {
+    throw new CacheConfigError(
+      `a redis:// URL names one server; got ${hosts.length} (${hosts.join(', ')}). For a Redis Cluster or Sentinel, create the backend with \`createRedisBackend({ clusterNodes })\` or \`redisOptions.sentinels\` and pass it as \`backend\``,
+    );
+  }
   return new RedisBackend({ url, timeoutMs: options?.timeoutMs });
 }

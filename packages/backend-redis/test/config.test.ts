@@ -135,6 +135,14 @@ describe('configuration', () => {
     await backend.close();
   });
 
+  it('refuses a URL with several hosts instead of using only the first', async () => {
+    const error = await getCache({ url: 'redis://10.0.0.1:7000,10.0.0.2:7000', env: {} }).catch(
+      (e: unknown) => e,
+    );
+    expect(isCacheError(error, CacheErrorCode.Config), String(error)).toBe(true);
+    expect((error as Error).message).toMatch(/one server; got 2 .*clusterNodes/);
+  });
+
   it('opens connections with the safe defaults, under the caller’s redisOptions', async () => {
     const backend = createRedisBackend({
       redisOptions: { port: 6390, connectionName: 'svc' },
