@@ -5,6 +5,7 @@ import {
   CacheErrorCode,
   CacheKeyError,
   CacheValueError,
+  integerOption,
   MAX_TTL_SECONDS,
   MEMCACHED_MAX_KEY_BYTES,
   type BackendCapabilities,
@@ -179,13 +180,8 @@ function parseServers(servers: unknown): ServerAddress[] {
   return parsed;
 }
 
-function integerOption(value: unknown, fallback: number, name: string, min = 1): number {
-  const resolved = value ?? fallback;
-  if (typeof resolved !== 'number' || !Number.isSafeInteger(resolved) || resolved < min) {
-    throw new CacheConfigError(`\`${name}\` must be an integer ≥ ${min}; got ${String(value)}`);
-  }
-  return resolved;
-}
+// Node fires a timer above 2^31 − 1 ms after 1 ms, so larger deadlines would time out at once.
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function credential(value: unknown, name: string): string | undefined {
   if (value === undefined) return undefined;
@@ -280,16 +276,21 @@ export class MemcachedBackend implements CacheBackend {
         `\`keyPrefix\` is ${this.#prefixBytes} bytes and leaves no room for keys within memcached's ${MEMCACHED_MAX_KEY_BYTES}`,
       );
     }
-    this.#timeoutMs = integerOption(options.timeoutMs, DEFAULT_TIMEOUT_MS, 'timeoutMs');
+    this.#timeoutMs = integerOption(options.timeoutMs, 'timeoutMs', DEFAULT_TIMEOUT_MS, {
+      max: MAX_TIMER_MS,
+    });
     const connectTimeoutMs = integerOption(
       options.connectTimeoutMs,
-      2 * this.#timeoutMs,
       'connectTimeoutMs',
+      Math.min(2 * this.#timeoutMs, MAX_TIMER_MS),
+      {
+        max: MAX_TIMER_MS,
+      },
     );
     const maxValueBytes = integerOption(
       options.maxValueBytes,
-      DEFAULT_MAX_VALUE_BYTES,
       'maxValueBytes',
+      DEFAULT_MAX_VALUE_BYTES,
     );
     const username = credential(options.username, 'username');
     const password = credential(options.password, 'password');
@@ -298,19 +299,22 @@ export class MemcachedBackend implements CacheBackend {
     }
     const threshold = integerOption(
       options.breakerThreshold,
-      DEFAULT_BREAKER_THRESHOLD,
       'breakerThreshold',
+      DEFAULT_BREAKER_THRESHOLD,
     );
     const cooldownMs = integerOption(
       options.breakerCooldownMs,
-      DEFAULT_BREAKER_COOLDOWN_MS,
       'breakerCooldownMs',
+      DEFAULT_BREAKER_COOLDOWN_MS,
+      {
+        max: MAX_TIMER_MS,
+      },
     );
     const maxCooldownMs = integerOption(
       options.breakerMaxCooldownMs,
-      Math.max(DEFAULT_BREAKER_MAX_COOLDOWN_MS, cooldownMs),
       'breakerMaxCooldownMs',
-      cooldownMs,
+      Math.max(DEFAULT_BREAKER_MAX_COOLDOWN_MS, cooldownMs),
+      { min: cooldownMs, max: MAX_TIMER_MS },
     );
     if (options.onError !== undefined && typeof options.onError !== 'function') {
       throw new CacheConfigError('`onError` must be a function');

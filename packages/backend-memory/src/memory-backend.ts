@@ -3,6 +3,7 @@ import {
   CacheError,
   CacheErrorCode,
   CacheValueError,
+  integerOption,
   MEMCACHED_MAX_KEY_BYTES,
   type BackendCapabilities,
   type BackendLimits,
@@ -62,14 +63,6 @@ const ENTRY_OVERHEAD_BYTES = 64;
 const UNSIGNED_64 = 2n ** 64n;
 const DECIMAL = /^\d{1,20} *$/; // memcached pads a shrinking counter with spaces
 
-function integerOption(value: number | undefined, fallback: number, name: string): number {
-  const resolved = value ?? fallback;
-  if (!Number.isSafeInteger(resolved) || resolved <= 0) {
-    throw new CacheConfigError(`\`${name}\` must be a positive integer; got ${String(value)}`);
-  }
-  return resolved;
-}
-
 /**
  * The in-memory backend: an lru-cache 11 that stores bytes and flags exactly like the remote
  * backends, so the client's encoding, size limits and key rules behave as in production. Meant
@@ -100,14 +93,14 @@ export class MemoryBackend implements CacheBackend {
   #closed = false;
 
   constructor(options: MemoryBackendOptions = {}) {
-    const maxEntries = integerOption(options.maxEntries, DEFAULT_MAX_ENTRIES, 'maxEntries');
-    const maxBytes = integerOption(options.maxBytes, DEFAULT_MAX_BYTES, 'maxBytes');
+    const maxEntries = integerOption(options.maxEntries, 'maxEntries', DEFAULT_MAX_ENTRIES);
+    const maxBytes = integerOption(options.maxBytes, 'maxBytes', DEFAULT_MAX_BYTES);
     const maxValueBytes = integerOption(
       options.maxValueBytes,
-      DEFAULT_MAX_VALUE_BYTES,
       'maxValueBytes',
+      DEFAULT_MAX_VALUE_BYTES,
     );
-    const maxKeyBytes = integerOption(options.maxKeyBytes, MEMCACHED_MAX_KEY_BYTES, 'maxKeyBytes');
+    const maxKeyBytes = integerOption(options.maxKeyBytes, 'maxKeyBytes', MEMCACHED_MAX_KEY_BYTES);
     if (options.clock !== undefined && typeof options.clock.now !== 'function') {
       throw new CacheConfigError('`clock` must have a `now()` method returning milliseconds');
     }

@@ -7,6 +7,7 @@ import {
   CacheTimeoutError,
   CacheValueError,
   DEFAULT_TIMEOUT_MS,
+  integerOption,
   MEMCACHED_MAX_KEY_BYTES,
   type BackendCapabilities,
   type BackendLimits,
@@ -146,17 +147,6 @@ const TIMED_OUT = 'Command timed out';
 const NOT_WRITABLE = "Stream isn't writeable";
 const ILLEGAL_PREFIX_CHAR = /[\s\p{Cc}\p{Cs}]/u;
 
-function positiveInteger(value: unknown, name: string, fallback: number, max: number): number {
-  const resolved = value ?? fallback;
-  if (typeof resolved !== 'number' || !Number.isSafeInteger(resolved) || resolved <= 0) {
-    throw new CacheConfigError(`\`${name}\` must be a positive integer; got ${String(value)}`);
-  }
-  if (resolved > max) {
-    throw new CacheConfigError(`\`${name}\` must be at most ${max}; got ${resolved}`);
-  }
-  return resolved;
-}
-
 function fromParam(text: string | undefined, name: UrlParam): number | undefined {
   if (text === undefined) return undefined;
   const value = Number(text);
@@ -264,27 +254,26 @@ export class RedisBackend implements CacheBackend {
     const parsed = options.url === undefined ? undefined : parseRedisUrl(options.url);
     const params = parsed?.params;
 
-    this.timeoutMs = positiveInteger(
-      options.timeoutMs,
-      'timeoutMs',
-      DEFAULT_TIMEOUT_MS,
-      2 ** 31 - 1,
-    );
+    this.timeoutMs = integerOption(options.timeoutMs, 'timeoutMs', DEFAULT_TIMEOUT_MS, {
+      max: 2 ** 31 - 1,
+    });
     this.limits = {
-      maxKeyBytes: positiveInteger(
+      maxKeyBytes: integerOption(
         options.maxKeyBytes ?? fromParam(params?.maxKeyBytes, 'maxKeyBytes'),
         'maxKeyBytes',
         MEMCACHED_MAX_KEY_BYTES,
-        MAX_VALUE_BYTES_LIMIT,
+        { max: MAX_VALUE_BYTES_LIMIT },
       ),
-      maxValueBytes: positiveInteger(
+      maxValueBytes: integerOption(
         options.maxValueBytes ?? fromParam(params?.maxValueBytes, 'maxValueBytes'),
         'maxValueBytes',
         DEFAULT_MAX_VALUE_BYTES,
-        MAX_VALUE_BYTES_LIMIT,
+        { max: MAX_VALUE_BYTES_LIMIT },
       ),
     };
-    this.#batchSize = positiveInteger(options.batchSize, 'batchSize', DEFAULT_BATCH_SIZE, 100_000);
+    this.#batchSize = integerOption(options.batchSize, 'batchSize', DEFAULT_BATCH_SIZE, {
+      max: 100_000,
+    });
     const keyPrefix = options.keyPrefix ?? params?.keyPrefix ?? '';
     if (typeof keyPrefix !== 'string' || ILLEGAL_PREFIX_CHAR.test(keyPrefix)) {
       throw new CacheConfigError(

@@ -26,6 +26,7 @@ import {
   LongKeys,
   type CacheScope,
 } from './keys.js';
+import { integerOption } from './options.js';
 import { WriteQuarantine } from './quarantine.js';
 import { DEFAULT_RECENT_KEYS, RecentKeysStack, type RecentKey } from './recent-keys.js';
 import type { StorageLevel } from './storage-level.js';
@@ -197,25 +198,6 @@ function toEntryPairs<T>(entries: SetManyEntries<T>): Array<readonly [string, T]
   return Object.entries(entries);
 }
 
-function positiveInteger(
-  value: unknown,
-  name: string,
-  allowZero: boolean,
-  max: number = Number.MAX_SAFE_INTEGER,
-): number {
-  if (
-    typeof value !== 'number' ||
-    !Number.isInteger(value) ||
-    value < (allowZero ? 0 : 1) ||
-    value > max
-  ) {
-    throw new CacheConfigError(
-      `\`${name}\` must be an integer from ${allowZero ? 0 : 1} to ${max}; got ${String(value)}`,
-    );
-  }
-  return value;
-}
-
 /** State shared by a client and every client scoped from it. */
 class SharedState<T> {
   readonly backend: CacheBackend;
@@ -256,12 +238,9 @@ class SharedState<T> {
     this.inProcess = backend.capabilities.inProcess;
     this.maxValueBytes = backend.limits.maxValueBytes;
     this.now = options.now ?? Date.now;
-    this.timeoutMs = positiveInteger(
-      options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-      'timeoutMs',
-      false,
-      MAX_TIMER_MS,
-    );
+    this.timeoutMs = integerOption(options.timeoutMs, 'timeoutMs', DEFAULT_TIMEOUT_MS, {
+      max: MAX_TIMER_MS,
+    });
     try {
       this.defaultTtlSeconds = toTtlSeconds(options.defaultTtl ?? 0, 'defaultTtl');
     } catch (error) {
@@ -302,11 +281,13 @@ class SharedState<T> {
       compress,
       cipher,
       acceptPlaintext: options.acceptPlaintext ?? false,
-      maxDecompressedBytes: positiveInteger(
-        options.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES,
+      maxDecompressedBytes: integerOption(
+        options.maxDecompressedBytes,
         'maxDecompressedBytes',
-        false,
-        bufferConstants.MAX_LENGTH,
+        DEFAULT_MAX_DECOMPRESSED_BYTES,
+        {
+          max: bufferConstants.MAX_LENGTH,
+        },
       ),
       serializer: options.serializer as Serializer | undefined,
       deserializer: options.deserializer,
@@ -314,15 +295,21 @@ class SharedState<T> {
 
     const recentSize =
       options.recentKeys === false ? 0 : (options.recentKeys ?? DEFAULT_RECENT_KEYS);
-    this.recent = new RecentKeysStack(positiveInteger(recentSize, 'recentKeys', true), this.now);
+    this.recent = new RecentKeysStack(
+      integerOption(recentSize, 'recentKeys', DEFAULT_RECENT_KEYS, { min: 0 }),
+      this.now,
+    );
     this.events = new CacheEvents(() => {
       this.stats.listenerErrors++;
     });
-    const quarantineMs = positiveInteger(
-      options.quarantineMs ?? DEFAULT_QUARANTINE_MS,
+    const quarantineMs = integerOption(
+      options.quarantineMs,
       'quarantineMs',
-      true,
-      MAX_TIMER_MS,
+      DEFAULT_QUARANTINE_MS,
+      {
+        min: 0,
+        max: MAX_TIMER_MS,
+      },
     );
     this.quarantine =
       quarantineMs === 0 || this.inProcess

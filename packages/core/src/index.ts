@@ -69,6 +69,8 @@ export type { GetCacheOptions } from './get-cache.js';
 export { DEFAULT_KEY_SEPARATOR, LongKeys, MEMCACHED_MAX_KEY_BYTES } from './keys.js';
 export type { CacheScope } from './keys.js';
 export { LocalCacheAction } from './local-cache-action.js';
+export { integerOption } from './options.js';
+export type { IntegerRange } from './options.js';
 export { DEFAULT_RECENT_KEYS, RecentKey, RecentKeysStack } from './recent-keys.js';
 export { isStorageLevel, StorageLevel } from './storage-level.js';
 export { MAX_TTL_SECONDS, toTtlSeconds } from './ttl.js';
