@@ -1,0 +1,76 @@
+import { Redis } from 'ioredis';
+import { Client as MemjsClient } from 'memjs';
+import { Backend, Kind, type JsonValue, type Subject } from '../types.js';
+
+function parse(bytes: Buffer | string | null): unknown {
+  return bytes === null ? undefined : JSON.parse(bytes.toString());
+}
+
+/**
+ * memjs, as users call it: JSON strings, one `get` per key (memjs has no multi-get, so a batch of
+ * 50 is 50 concurrent gets on its single connection).
+ */
+export const memjsRaw: Subject = {
+  id: 'memcached/memjs',
+  name: 'memjs',
+  backend: Backend.Memcached,
+  kind: Kind.Raw,
+  baseline: true,
+  description: 'memjs 1.3 client, JSON strings, `getMany` = 50 concurrent `get`s (no multi-get)',
+  async setup(ctx) {
+    const server = await ctx.memcached();
+    const client = MemjsClient.create(server.address, { retries: 1, timeout: 1, keepAlive: true });
+    const get = async (key: string): Promise<unknown> => parse((await client.get(key)).value);
+    const set = (key: string, value: JsonValue): Promise<boolean> =>
+      client.set(key, JSON.stringify(value), { expires: 0 });
+    return {
+      ops: {
+        set,
+        get,
+        getMany: async (keys) => Promise.all(keys.map(get)),
+        getOrSet: async (key, factory) => {
+          const cached = await get(key);
+          if (cached !== undefined) return cached;
+          const value = await factory();
+          await set(key, value);
+          return value;
+        },
+      },
+      teardown: async () => client.close(),
+    };
+  },
+};
+
+/** ioredis, as users call it: JSON strings, `MGET` for the batch. */
+export const ioredisRaw: Subject = {
+  id: 'redis/ioredis',
+  name: 'ioredis',
+  backend: Backend.Redis,
+  kind: Kind.Raw,
+  baseline: true,
+  description: 'ioredis 5 client, JSON strings, `getMany` = one MGET',
+  async setup(ctx) {
+    const server = await ctx.redis();
+    const client = new Redis({ host: server.host, port: server.port, maxRetriesPerRequest: 1 });
+    const get = async (key: string): Promise<unknown> => parse(await client.get(key));
+    const set = (key: string, value: JsonValue): Promise<'OK'> =>
+      client.set(key, JSON.stringify(value));
+    return {
+      ops: {
+        set,
+        get,
+        getMany: async (keys) => (await client.mget(...keys)).map(parse),
+        getOrSet: async (key, factory) => {
+          const cached = await get(key);
+          if (cached !== undefined) return cached;
+          const value = await factory();
+          await set(key, value);
+          return value;
+        },
+      },
+      teardown: async () => {
+        await client.quit();
+      },
+    };
+  },
+};
