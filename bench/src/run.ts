@@ -117,9 +117,13 @@ interface Live {
 const message = (error: unknown): string =>
   (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '';
 
-// GC between subjects, when exposed (`node --expose-gc`), so one subject's garbage is not
-// collected on the next subject's time.
-const collect = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
+type Gc = (options?: { type: 'major' | 'minor' }) => void;
+const gc = (globalThis as { gc?: Gc }).gc;
+// When GC is exposed (`node --expose-gc`): a young-generation collection before every subject's
+// turn, so one subject's garbage is not collected on the next subject's time (a full collection
+// costs tens of ms on a busy 2-core machine, a scavenge about one), and a full one per cell.
+const scavenge = (): void => gc?.({ type: 'minor' });
+const collectAll = (): void => gc?.({ type: 'major' });
 
 /** Measures one cell: warm-up, then rounds that visit the subjects in rotating order. */
 async function measureCell(
@@ -154,8 +158,9 @@ async function measureCell(
       },
     ];
   });
+  collectAll();
   for (const runner of runners) {
-    collect();
+    scavenge();
     try {
       await runRound(runner.step, inflight, options.warmupMs, runner.sampleEvery, undefined);
     } catch (error) {
@@ -166,7 +171,7 @@ async function measureCell(
     for (let k = 0; k < runners.length; k++) {
       const runner = runners[(k + round) % runners.length];
       if (runner === undefined || runner.error !== undefined) continue;
-      collect();
+      scavenge();
       try {
         const result = await runRound(
           runner.step,

@@ -43,6 +43,24 @@ function cellsOf(results: Results, inflight?: number): Cell[] {
   return cells;
 }
 
+/** A met / not met row, or "not measured" (saying what was missing) when nothing was compared. */
+function verdict(
+  id: string,
+  target: string,
+  parts: readonly string[],
+  allMet: boolean,
+  missing: string,
+): TargetResult {
+  if (parts.length === 0)
+    return { id, target, measured: missing, status: TargetStatus.NotMeasured };
+  return {
+    id,
+    target,
+    measured: parts.join(', '),
+    status: allMet ? TargetStatus.Met : TargetStatus.NotMet,
+  };
+}
+
 const where = (cell: Cell): string => `${PAYLOAD_LABELS[cell.payload]}×${cell.inflight}`;
 const fixed = (value: number): string => value.toFixed(2);
 
@@ -60,29 +78,14 @@ function ratioRow(
   inflight?: number,
 ): TargetResult {
   const parts: string[] = [];
-  let measuredAny = false;
   let allMet = true;
   for (const cell of cellsOf(results, inflight)) {
     const result = findResult(results, subject, scenario, cell.payload, cell.inflight);
     if (result?.ratio === undefined) continue;
-    measuredAny = true;
     if (result.ratio < min) allMet = false;
     parts.push(`${where(cell)}: ${fixed(result.ratio)}`);
   }
-  if (!measuredAny) {
-    return {
-      id,
-      target,
-      measured: `no \`${subject}\` result in this run`,
-      status: TargetStatus.NotMeasured,
-    };
-  }
-  return {
-    id,
-    target,
-    measured: parts.join(', '),
-    status: allMet ? TargetStatus.Met : TargetStatus.NotMet,
-  };
+  return verdict(id, target, parts, allMet, `no \`${subject}\` result in this run`);
 }
 
 /** `subject` is faster than each of `peers` in `scenario`, in every cell both ran. */
@@ -198,20 +201,13 @@ function decoratorRow(results: Results): TargetResult {
     if (added > 2) allMet = false;
     parts.push(`${PAYLOAD_LABELS[payload]}: +${fixed(added)} µs`);
   }
-  if (parts.length === 0) {
-    return {
-      id,
-      target,
-      measured: 'no `memory/stowage-decorated` result at 1 in flight in this run',
-      status: TargetStatus.NotMeasured,
-    };
-  }
-  return {
+  return verdict(
     id,
     target,
-    measured: parts.join(', '),
-    status: allMet ? TargetStatus.Met : TargetStatus.NotMet,
-  };
+    parts,
+    allMet,
+    'no `memory/stowage-decorated` result at 1 in flight in this run',
+  );
 }
 
 /** Evaluates every target of the issue on a run; targets whose subjects did not run say so. */

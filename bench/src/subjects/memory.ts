@@ -1,10 +1,43 @@
 import { createMemoryBackend } from '@stowage/backend-memory';
 import { CacheClient } from '@stowage/core';
 import { LRUCache } from 'lru-cache';
-import { Backend, Kind, ScenarioId, type JsonValue, type Subject } from '../types.js';
+import {
+  Backend,
+  Kind,
+  ScenarioId,
+  type JsonValue,
+  type Subject,
+  type SubjectOps,
+} from '../types.js';
+import { getThenSet } from './get-then-set.js';
 
 /** Entries every in-process subject may hold: more than the scenarios ever write. */
 export const MEMORY_MAX_ENTRIES = 100_000;
+
+/**
+ * The operations of a raw lru-cache subject from its synchronous `read` and `write`: `getMany` is a
+ * plain loop (no await per key), as a user of an in-process cache writes it.
+ */
+function lruOps(
+  read: (key: string) => unknown,
+  write: (key: string, value: JsonValue) => void,
+): SubjectOps {
+  const get = async (key: string): Promise<unknown> => read(key);
+  const set = async (key: string, value: JsonValue): Promise<void> => write(key, value);
+  return {
+    set,
+    get,
+    getMany: async (keys) => {
+      const result = new Map<string, unknown>();
+      for (const key of keys) {
+        const value = read(key);
+        if (value !== undefined) result.set(key, value);
+      }
+      return result;
+    },
+    getOrSet: getThenSet(get, set),
+  };
+}
 
 /**
  * The fair baseline for a memory backend that stores bytes: lru-cache holding JSON strings, so
@@ -20,35 +53,14 @@ export const lruCacheJson: Subject = {
     'lru-cache 11 holding JSON strings (`max` only): JSON.stringify on set, JSON.parse on get',
   async setup() {
     const lru = new LRUCache<string, string>({ max: MEMORY_MAX_ENTRIES });
-    const get = async (key: string): Promise<unknown> => {
-      const text = lru.get(key);
-      return text === undefined ? undefined : JSON.parse(text);
-    };
-    const set = async (key: string, value: JsonValue): Promise<void> => {
-      lru.set(key, JSON.stringify(value));
-    };
-    return {
-      ops: {
-        set,
-        get,
-        getMany: async (keys) => {
-          const result = new Map<string, unknown>();
-          for (const key of keys) {
-            const text = lru.get(key);
-            if (text !== undefined) result.set(key, JSON.parse(text));
-          }
-          return result;
-        },
-        getOrSet: async (key, factory) => {
-          const text = lru.get(key);
-          if (text !== undefined) return JSON.parse(text) as unknown;
-          const value = await factory();
-          lru.set(key, JSON.stringify(value));
-          return value;
-        },
+    const ops = lruOps(
+      (key) => {
+        const text = lru.get(key);
+        return text === undefined ? undefined : (JSON.parse(text) as unknown);
       },
-      teardown: async () => lru.clear(),
-    };
+      (key, value) => lru.set(key, JSON.stringify(value)),
+    );
+    return { ops, teardown: async () => lru.clear() };
   },
 };
 
@@ -62,30 +74,11 @@ export const lruCacheObject: Subject = {
     'lru-cache 11 holding the objects themselves (`max` only): no copy, callers share them',
   async setup() {
     const lru = new LRUCache<string, JsonValue & object>({ max: MEMORY_MAX_ENTRIES });
-    return {
-      ops: {
-        set: async (key, value) => {
-          lru.set(key, value as JsonValue & object);
-        },
-        get: async (key) => lru.get(key),
-        getMany: async (keys) => {
-          const result = new Map<string, unknown>();
-          for (const key of keys) {
-            const value = lru.get(key);
-            if (value !== undefined) result.set(key, value);
-          }
-          return result;
-        },
-        getOrSet: async (key, factory) => {
-          const cached = lru.get(key);
-          if (cached !== undefined) return cached;
-          const value = await factory();
-          lru.set(key, value as JsonValue & object);
-          return value;
-        },
-      },
-      teardown: async () => lru.clear(),
-    };
+    const ops = lruOps(
+      (key) => lru.get(key),
+      (key, value) => lru.set(key, value as JsonValue & object),
+    );
+    return { ops, teardown: async () => lru.clear() };
   },
 };
 

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { Client as MemjsClient } from 'memjs';
 import { Backend, Kind, type JsonValue, type Subject } from '../types.js';
+import { getThenSet } from './get-then-set.js';
 
 function parse(bytes: Buffer | string | null): unknown {
   return bytes === null ? undefined : JSON.parse(bytes.toString());
@@ -28,13 +29,7 @@ export const memjsRaw: Subject = {
         set,
         get,
         getMany: async (keys) => Promise.all(keys.map(get)),
-        getOrSet: async (key, factory) => {
-          const cached = await get(key);
-          if (cached !== undefined) return cached;
-          const value = await factory();
-          await set(key, value);
-          return value;
-        },
+        getOrSet: getThenSet(get, set),
       },
       teardown: async () => client.close(),
     };
@@ -60,13 +55,7 @@ export const ioredisRaw: Subject = {
         set,
         get,
         getMany: async (keys) => (await client.mget(...keys)).map(parse),
-        getOrSet: async (key, factory) => {
-          const cached = await get(key);
-          if (cached !== undefined) return cached;
-          const value = await factory();
-          await set(key, value);
-          return value;
-        },
+        getOrSet: getThenSet(get, set),
       },
       teardown: async () => {
         await client.quit();
