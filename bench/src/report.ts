@@ -68,12 +68,12 @@ function subjectName(subjects: readonly SubjectInfo[], id: string): string {
 /** The detailed table of one cell: every subject with ops/s, ratio, p50, p99 and spread. */
 export function cellTable(cell: CellResult, subjects: readonly SubjectInfo[]): Table {
   const rows: string[][] = [
-    ['backend', 'subject', 'kind', 'ops/s', 'ratio', 'p50 µs', 'p99 µs', 'spread'],
+    ['backend', 'subject', 'kind', 'ops/s', 'ratio', 'CPU ratio', 'p50 µs', 'p99 µs', 'spread'],
   ];
   for (const result of cell.results) {
     const name = subjectName(subjects, result.subject);
     if (result.status !== 'ok') {
-      rows.push([result.backend, name, result.kind, 'failed', '', '', '', result.error ?? '']);
+      rows.push([result.backend, name, result.kind, 'failed', '', '', '', '', result.error ?? '']);
       continue;
     }
     rows.push([
@@ -82,12 +82,13 @@ export function cellTable(cell: CellResult, subjects: readonly SubjectInfo[]): T
       result.kind,
       formatRate(result.opsPerSec),
       formatRatio(result.ratio),
+      formatRatio(result.cpuRatio),
       formatUs(result.p50Us),
       formatUs(result.p99Us),
       `${Math.round(result.spreadPct)}%`,
     ]);
   }
-  return { rows, right: [3, 4, 5, 6, 7] };
+  return { rows, right: [3, 4, 5, 6, 7, 8] };
 }
 
 /** Title of a cell. */
@@ -98,7 +99,7 @@ export function cellTitle(cell: Pick<CellResult, 'scenario' | 'payload' | 'infli
 
 /**
  * The summary table of one backend at one payload and concurrency: subjects × scenarios, each
- * cell `ops/s (ratio)`, or `p50 / p99` latencies with `latency: true`.
+ * cell `ops/s (ratio / CPU ratio)`, or `p50 / p99` latencies with `latency: true`.
  */
 export function summaryTable(
   results: Pick<BenchResults, 'cells' | 'subjects' | 'config'>,
@@ -123,7 +124,11 @@ export function summaryTable(
       if (result === undefined) row.push('');
       else if (result.status !== 'ok') row.push('failed');
       else if (latency) row.push(`${formatUs(result.p50Us)} / ${formatUs(result.p99Us)}`);
-      else row.push(`${formatRate(result.opsPerSec)} (${formatRatio(result.ratio)})`);
+      else {
+        row.push(
+          `${formatRate(result.opsPerSec)} (${formatRatio(result.ratio)} / ${formatRatio(result.cpuRatio)})`,
+        );
+      }
     }
     rows.push(row);
   }
@@ -226,7 +231,7 @@ export function renderSummary(results: BenchResults, format: 'markdown' | 'text'
         out.push(
           heading(
             3,
-            `${backend} · ${PAYLOAD_LABELS[payload]} · ${inflight} in flight — ops/s (ratio to raw *)`,
+            `${backend} · ${PAYLOAD_LABELS[payload]} · ${inflight} in flight — ops/s (ratio / CPU ratio to raw *)`,
           ),
           '',
         );

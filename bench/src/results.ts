@@ -21,6 +21,10 @@ export interface SubjectResult {
   readonly roundsOpsPerSec: readonly number[];
   /** Median of `roundsOpsPerSec`. */
   readonly opsPerSec: number;
+  /** Operations per second of this process's CPU time, per round (see `Round.cpuOpsPerSec`). */
+  readonly roundsCpuOpsPerSec: readonly number[];
+  /** Median of `roundsCpuOpsPerSec`. */
+  readonly cpuOpsPerSec: number;
   /** (max − min) / median of the rounds, in percent. */
   readonly spreadPct: number;
   /** Median latency of one operation, in microseconds (sampled operations of every round). */
@@ -36,6 +40,12 @@ export interface SubjectResult {
    * adjacent in time, so load that comes and goes cancels out. Above 1 is faster than raw.
    */
   ratio?: number;
+  /**
+   * The same ratio on CPU time instead of wall time. For in-process subjects it is what the
+   * operations cost regardless of other load on the machine (where it and `ratio` disagree, the
+   * machine was busy); for remote subjects it compares client-side CPU only.
+   */
+  cpuRatio?: number;
 }
 
 /** Every subject that ran one scenario with one payload at one concurrency. */
@@ -114,8 +124,17 @@ export interface BenchResults {
   readonly targets: readonly TargetResult[];
 }
 
+/** Median over rounds of `ours[r] / theirs[r]`. */
+function roundRatio(ours: readonly number[], theirs: readonly number[]): number {
+  const ratios: number[] = [];
+  for (let r = 0; r < Math.min(ours.length, theirs.length); r++) {
+    ratios.push((ours[r] as number) / (theirs[r] as number));
+  }
+  return median(ratios);
+}
+
 /**
- * Sets `baseline` and `ratio` on every result of `cell`: the baseline is the subject of the same
+ * Sets `baseline`, `ratio` and `cpuRatio` on every result of `cell`: the baseline is the subject of the same
  * backend marked `baseline`, and the ratio is the median of per-round ratios.
  */
 export function computeRatios(cell: CellResult, subjects: readonly SubjectInfo[]): void {
@@ -124,13 +143,9 @@ export function computeRatios(cell: CellResult, subjects: readonly SubjectInfo[]
     if (baselineId === undefined) continue;
     const base = cell.results.find((r) => r.subject === baselineId);
     if (base === undefined || base.status !== 'ok' || result.status !== 'ok') continue;
-    const rounds = Math.min(base.roundsOpsPerSec.length, result.roundsOpsPerSec.length);
-    const ratios: number[] = [];
-    for (let r = 0; r < rounds; r++) {
-      ratios.push((result.roundsOpsPerSec[r] as number) / (base.roundsOpsPerSec[r] as number));
-    }
     result.baseline = baselineId;
-    result.ratio = median(ratios);
+    result.ratio = roundRatio(result.roundsOpsPerSec, base.roundsOpsPerSec);
+    result.cpuRatio = roundRatio(result.roundsCpuOpsPerSec, base.roundsCpuOpsPerSec);
   }
 }
 

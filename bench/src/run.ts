@@ -151,6 +151,7 @@ async function measureCell(
         // operations take ~1 µs, so only every 16th is timed.
         sampleEvery: l.subject.backend === Backend.Memory ? 16 : 1,
         rounds: [] as number[],
+        cpuRounds: [] as number[],
         latencies: new LatencyReservoir(LATENCY_SAMPLES),
         error: undefined as string | undefined,
         data,
@@ -181,6 +182,7 @@ async function measureCell(
           runner.latencies,
         );
         runner.rounds.push(result.opsPerSec);
+        runner.cpuRounds.push(result.cpuOpsPerSec);
       } catch (error) {
         runner.error = message(error);
       }
@@ -202,6 +204,8 @@ async function measureCell(
         error: runner.error ?? 'no round completed',
         roundsOpsPerSec: [],
         opsPerSec: Number.NaN,
+        roundsCpuOpsPerSec: [],
+        cpuOpsPerSec: Number.NaN,
         spreadPct: Number.NaN,
         p50Us: Number.NaN,
         p99Us: Number.NaN,
@@ -214,6 +218,8 @@ async function measureCell(
       status: 'ok',
       roundsOpsPerSec: runner.rounds,
       opsPerSec: median(runner.rounds),
+      roundsCpuOpsPerSec: runner.cpuRounds,
+      cpuOpsPerSec: median(runner.cpuRounds),
       spreadPct: spreadPercent(runner.rounds),
       p50Us: percentile(sorted, 50) * 1000,
       p99Us: percentile(sorted, 99) * 1000,

@@ -85,7 +85,8 @@ function ratioRow(
     const result = findResult(results, subject, scenario, cell.payload, cell.inflight);
     if (result?.ratio === undefined) continue;
     if (result.ratio < min) allMet = false;
-    parts.push(`${where(cell)}: ${fixed(result.ratio)}`);
+    const cpu = result.cpuRatio === undefined ? '' : ` (CPU ${fixed(result.cpuRatio)})`;
+    parts.push(`${where(cell)}: ${fixed(result.ratio)}${cpu}`);
   }
   return verdict(id, target, parts, allMet, `no \`${subject}\` result in this run`);
 }

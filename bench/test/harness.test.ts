@@ -95,6 +95,8 @@ describe('bench harness', () => {
         expect(result.status, `${result.subject} in ${cell.scenario}: ${result.error}`).toBe('ok');
         expect(result.roundsOpsPerSec).toHaveLength(2);
         expect(result.opsPerSec).toBe(median(result.roundsOpsPerSec));
+        expect(result.roundsCpuOpsPerSec).toHaveLength(2);
+        expect(result.cpuOpsPerSec).toBe(median(result.roundsCpuOpsPerSec));
         expect(result.opsPerSec).toBeGreaterThan(0);
         expect(result.latencySamples).toBeGreaterThan(0);
         expect(result.p50Us).toBeGreaterThan(0);
@@ -114,6 +116,10 @@ describe('bench harness', () => {
           result.roundsOpsPerSec.map((ops, r) => ops / base.roundsOpsPerSec[r]!),
         );
         expect(result.ratio).toBeCloseTo(expected, 10);
+        const expectedCpu = median(
+          result.roundsCpuOpsPerSec.map((ops, r) => ops / base.roundsCpuOpsPerSec[r]!),
+        );
+        expect(result.cpuRatio).toBeCloseTo(expectedCpu, 10);
         if (result.subject === baselineId) expect(result.ratio).toBe(1);
         checked++;
       }
@@ -185,7 +191,9 @@ describe('bench harness', () => {
   it('evaluates every target, saying which could not be measured', () => {
     const byId = new Map(results.targets.map((t) => [t.id, t]));
     expect(['met', 'not met']).toContain(byId.get('memory-get-hit')?.status);
-    expect(byId.get('memory-get-hit')?.measured).toMatch(/100 B×1: \d+\.\d\d, 100 B×8: \d+\.\d\d/);
+    expect(byId.get('memory-get-hit')?.measured).toMatch(
+      /^100 B×1: \d+\.\d\d \(CPU \d+\.\d\d\), 100 B×8: \d+\.\d\d \(CPU \d+\.\d\d\)$/,
+    );
     expect(byId.get('memcached-get-hit')?.status).toBe('not measured');
     expect(byId.get('decorator-overhead')?.status).toBe('not measured');
     expect(byId.get('default-set-integrity')?.status).toBe('reported');
