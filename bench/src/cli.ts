@@ -116,6 +116,10 @@ async function main(): Promise<void> {
   }
 }
 
+// Exit through process.exit on Ctrl-C / kill, so testkit's exit hook stops the servers by PID.
+process.once('SIGINT', () => process.exit(130));
+process.once('SIGTERM', () => process.exit(143));
+
 main().catch((error: unknown) => {
   process.stderr.write(
     `${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,

@@ -203,7 +203,7 @@ export function subjectsTable(results: BenchResults): Table {
         s.baseline ? `${s.kind} (baseline)` : s.kind,
         s.copies === undefined ? '–' : s.copies ? 'yes' : 'no',
         s.description,
-        s.status === 'ok' ? 'ok' : `unavailable: ${s.error ?? ''}`,
+        s.status === 'ok' ? ['ok', ...(s.notes ?? [])].join('; ') : `unavailable: ${s.error ?? ''}`,
       ]),
     ],
     right: [],

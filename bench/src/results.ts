@@ -80,6 +80,8 @@ export interface SubjectInfo {
   error?: string;
   /** Whether reads return a fresh copy (mutating a result does not change the cache). */
   copies?: boolean;
+  /** Operations left out because they failed their check (`getMany left out: …`). */
+  notes?: string[];
 }
 
 /** Settings of a run. */

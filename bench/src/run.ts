@@ -4,7 +4,7 @@ import { hasBinary, startMemcached, startRedis, type ServerHandle } from '@stowa
 import { measureCodecCost, type CodecCostOptions } from './codec-cost.js';
 import { measureHeap } from './heap.js';
 import { describeMachine, finishMachine } from './machine.js';
-import { prepare, runRound, verify } from './measure.js';
+import { prepare, runRound, verify, withoutBroken } from './measure.js';
 import { makeJsonPayload, PAYLOAD_BYTES } from './payloads.js';
 import { cellTable, cellTitle, renderText } from './report.js';
 import {
@@ -26,6 +26,7 @@ import {
   type BenchContext,
   type Subject,
   type SubjectHandle,
+  type SubjectOps,
 } from './types.js';
 
 /** Options of {@link runBench}. */
@@ -111,6 +112,8 @@ interface Live {
   readonly info: SubjectInfo;
   readonly slot: number;
   handle: SubjectHandle | undefined;
+  /** The handle's operations per payload, less those that failed their check. */
+  readonly ops: Map<PayloadSize, SubjectOps>;
   readonly data: Map<PayloadSize, KeyData>;
 }
 
@@ -134,7 +137,7 @@ async function measureCell(
   options: BenchOptions,
 ): Promise<CellResult> {
   const runners = live.flatMap((l) => {
-    const ops = l.handle?.ops;
+    const ops = l.ops.get(payload);
     const data = l.data.get(payload);
     if (
       ops === undefined ||
@@ -245,6 +248,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     subject,
     slot,
     handle: undefined,
+    ops: new Map(),
     data: new Map(),
     info: {
       id: subject.id,
@@ -275,8 +279,14 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
         const data = makeKeyData(l.slot, payload, value);
         try {
           await prepare(l.handle.ops, data);
-          const { copies } = await verify(l.handle.ops, data);
-          if (copies !== undefined) l.info.copies = copies;
+          const verification = await verify(l.handle.ops, data);
+          if (verification.copies !== undefined) l.info.copies = verification.copies;
+          for (const { op, reason } of verification.broken) {
+            const note = `${op} left out (${payload} payload): ${reason}`;
+            (l.info.notes ??= []).push(note);
+            log(`! ${l.subject.id}: ${note}`);
+          }
+          l.ops.set(payload, withoutBroken(l.handle.ops, verification));
           l.data.set(payload, data);
         } catch (error) {
           l.info.status = 'unavailable';
