@@ -16,9 +16,15 @@ export function formatRate(opsPerSec: number): string {
 /** Microseconds with the precision that matters at their size. */
 export function formatUs(us: number): string {
   if (!Number.isFinite(us)) return '–';
-  if (us < 10) return us.toFixed(2);
-  if (us < 100) return us.toFixed(1);
+  const size = Math.abs(us);
+  if (size < 10) return us.toFixed(2);
+  if (size < 100) return us.toFixed(1);
   return String(Math.round(us));
+}
+
+/** A difference in microseconds with its sign: `+1.25`, `-0.40`. */
+export function formatUsDelta(us: number): string {
+  return `${us >= 0 ? '+' : ''}${formatUs(us)}`;
 }
 
 const formatRatio = (ratio: number | undefined): string =>
@@ -156,8 +162,8 @@ export function codecTable(results: BenchResults): Table | undefined {
       String(c.storedBytes),
       formatUs(c.encodeUs),
       formatUs(c.decodeUs),
-      c.variant === 'plain' ? '' : formatUs(c.encodeAddedUs),
-      c.variant === 'plain' ? '' : formatUs(c.decodeAddedUs),
+      c.variant === 'plain' ? '' : formatUsDelta(c.encodeAddedUs),
+      c.variant === 'plain' ? '' : formatUsDelta(c.decodeAddedUs),
     ]);
   }
   return { rows, right: [0, 2, 3, 4, 5, 6] };

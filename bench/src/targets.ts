@@ -1,4 +1,5 @@
 import { PAYLOAD_LABELS } from './payloads.js';
+import { formatUsDelta } from './report.js';
 import { findResult, type BenchResults } from './results.js';
 import { Backend, Kind, ScenarioId, type PayloadSize } from './types.js';
 
@@ -176,7 +177,7 @@ function integrityRow(results: Results): TargetResult {
       const cost =
         without === undefined
           ? ''
-          : `, ${fixed(withCheck.opsPerSec / without.opsPerSec)} of skip-check, +${fixed(withCheck.p50Us - without.p50Us)} µs p50`;
+          : `, ${fixed(withCheck.opsPerSec / without.opsPerSec)} of skip-check, ${formatUsDelta(withCheck.p50Us - without.p50Us)} µs p50`;
       parts.push(`${backend} ${where(cell)}: ${fixed(withCheck.ratio)} of raw${cost}`);
     }
   }
@@ -206,7 +207,7 @@ function decoratorRow(results: Results): TargetResult {
     if (direct === undefined || decorated === undefined) continue;
     const added = decorated.p50Us - direct.p50Us;
     if (added > 2) allMet = false;
-    parts.push(`${PAYLOAD_LABELS[payload]}: +${fixed(added)} µs`);
+    parts.push(`${PAYLOAD_LABELS[payload]}: ${formatUsDelta(added)} µs`);
   }
   return verdict(
     id,

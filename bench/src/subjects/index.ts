@@ -6,7 +6,7 @@ import {
   stowageMemorySkipIntegrity,
 } from './memory.js';
 import { peerSubjects } from './peers.js';
-import { ioredisRaw, memjsRaw } from './remote-raw.js';
+import { ioredisAutoPipeline, ioredisRaw, memjsRaw } from './remote-raw.js';
 
 /**
  * Every subject of the benchmark. Add a subject here (and nothing else): the runner measures it in
@@ -21,5 +21,6 @@ export const SUBJECTS: readonly Subject[] = [
   stowageMemorySkipIntegrity,
   memjsRaw,
   ioredisRaw,
+  ioredisAutoPipeline,
   ...peerSubjects,
 ];
