@@ -1,6 +1,6 @@
 import { machineLine } from './machine.js';
 import { PAYLOAD_LABELS } from './payloads.js';
-import type { BenchResults, CellResult, SubjectInfo } from './results.js';
+import { gridCells, type BenchResults, type CellResult, type SubjectInfo } from './results.js';
 import { SCENARIOS } from './scenarios.js';
 import type { Backend, PayloadSize } from './types.js';
 
@@ -229,25 +229,22 @@ export function renderSummary(results: BenchResults, format: 'markdown' | 'text'
   const out: string[] = [];
   out.push(heading(3, 'Targets'), '', render(targetsTable(results)), '');
   for (const backend of results.config.backends) {
-    for (const payload of results.config.payloads) {
-      for (const inflight of results.config.inflight) {
-        const ops = summaryTable(results, backend, payload, inflight, false);
-        const latency = summaryTable(results, backend, payload, inflight, true);
-        if (ops === undefined || latency === undefined) continue;
-        out.push(
-          heading(
-            3,
-            `${backend} · ${PAYLOAD_LABELS[payload]} · ${inflight} in flight — ops/s (ratio / CPU ratio to raw *)`,
-          ),
-          '',
-        );
-        out.push(render(ops), '');
-        if (format === 'markdown')
-          out.push('<details><summary>p50 / p99 latency, µs</summary>', '');
-        else out.push('p50 / p99 latency, µs:');
-        out.push(render(latency), '');
-        if (format === 'markdown') out.push('</details>', '');
-      }
+    for (const { payload, inflight } of gridCells(results.config)) {
+      const ops = summaryTable(results, backend, payload, inflight, false);
+      const latency = summaryTable(results, backend, payload, inflight, true);
+      if (ops === undefined || latency === undefined) continue;
+      out.push(
+        heading(
+          3,
+          `${backend} · ${PAYLOAD_LABELS[payload]} · ${inflight} in flight — ops/s (ratio / CPU ratio to raw *)`,
+        ),
+        '',
+      );
+      out.push(render(ops), '');
+      if (format === 'markdown') out.push('<details><summary>p50 / p99 latency, µs</summary>', '');
+      else out.push('p50 / p99 latency, µs:');
+      out.push(render(latency), '');
+      if (format === 'markdown') out.push('</details>', '');
     }
   }
   const codec = codecTable(results);

@@ -100,6 +100,22 @@ export interface RunConfig {
   readonly scenarios: readonly ScenarioId[];
   /** Backends. */
   readonly backends: readonly Backend[];
+  /** Payload × in-flight combinations of the grid that are not run (the quick preset skips the slowest). */
+  readonly skip?: ReadonlyArray<{ readonly payload: PayloadSize; readonly inflight: number }>;
+}
+
+/** The payload × in-flight combinations a run measures, in run order. */
+export function gridCells(
+  config: Pick<RunConfig, 'payloads' | 'inflight' | 'skip'>,
+): Array<{ readonly payload: PayloadSize; readonly inflight: number }> {
+  const cells: Array<{ readonly payload: PayloadSize; readonly inflight: number }> = [];
+  for (const payload of config.payloads) {
+    for (const inflight of config.inflight) {
+      const skipped = config.skip?.some((s) => s.payload === payload && s.inflight === inflight);
+      if (skipped !== true) cells.push({ payload, inflight });
+    }
+  }
+  return cells;
 }
 
 /** Everything a run measured; written to `results/*.json`. */

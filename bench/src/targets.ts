@@ -1,6 +1,6 @@
 import { PAYLOAD_LABELS } from './payloads.js';
 import { formatUsDelta } from './report.js';
-import { findResult, type BenchResults } from './results.js';
+import { findResult, gridCells, type BenchResults } from './results.js';
 import { Backend, Kind, ScenarioId, type PayloadSize } from './types.js';
 
 /** How a target fared in a run. */
@@ -37,13 +37,7 @@ interface Cell {
 }
 
 function cellsOf(results: Results, inflight?: number): Cell[] {
-  const cells: Cell[] = [];
-  for (const payload of results.config.payloads) {
-    for (const n of results.config.inflight) {
-      if (inflight === undefined || n === inflight) cells.push({ payload, inflight: n });
-    }
-  }
-  return cells;
+  return gridCells(results.config).filter((c) => inflight === undefined || c.inflight === inflight);
 }
 
 /** A met / not met row, or "not measured" (saying what was missing) when nothing was compared. */

@@ -10,7 +10,7 @@ import { format, resolveConfig } from 'prettier';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runRound } from '../src/measure.js';
 import { README_END, README_START, updateReadme } from '../src/readme.js';
-import type { BenchResults } from '../src/results.js';
+import { gridCells, type BenchResults } from '../src/results.js';
 import { runBench } from '../src/run.js';
 import { median } from '../src/stats.js';
 import { SUBJECTS } from '../src/subjects/index.js';
@@ -263,6 +263,22 @@ describe('bench harness', () => {
     expect(text).toContain('memory get hit ≥ 0.85 of raw lru-cache (JSON)');
     const config = (await resolveConfig(readme)) ?? {};
     expect(await format(text, { ...config, filepath: readme })).toBe(text);
+  });
+});
+
+describe('gridCells', () => {
+  it('crosses payloads and concurrencies, less the skipped combinations', () => {
+    expect(
+      gridCells({
+        payloads: [PayloadSize.Small, PayloadSize.Large],
+        inflight: [1, 64],
+        skip: [{ payload: PayloadSize.Large, inflight: 64 }],
+      }),
+    ).toEqual([
+      { payload: PayloadSize.Small, inflight: 1 },
+      { payload: PayloadSize.Small, inflight: 64 },
+      { payload: PayloadSize.Large, inflight: 1 },
+    ]);
   });
 });
 
