@@ -312,7 +312,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
           );
           cells.push(cell);
           log(
-            `\n${cellTitle(cell)}\n${renderText(
+            `\n${cellTitle(cell)} (at ${Math.round((performance.now() - started) / 1000)} s)\n${renderText(
               cellTable(
                 cell,
                 live.map((l) => l.info),
@@ -335,12 +335,12 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
 
   let codec: BenchResults['codec'];
   if (options.codec !== false) {
-    log('\nmeasuring codec cost…');
+    log(`\nmeasuring codec cost… (at ${Math.round((performance.now() - started) / 1000)} s)`);
     codec = measureCodecCost(options.codec);
   }
   let heap: BenchResults['heap'];
   if (options.heap !== false) {
-    log('measuring memory per entry…');
+    log(`measuring memory per entry… (at ${Math.round((performance.now() - started) / 1000)} s)`);
     heap = await measureHeap(options.heap.entries, options.heap.repeats);
   }
   const config: RunConfig = {

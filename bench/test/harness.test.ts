@@ -298,6 +298,19 @@ describe('runRound', () => {
     expect(round.opsPerSec).toBeCloseTo((calls / round.elapsedMs) * 1000, 6);
   });
 
+  it('ends a round of slow operations on time instead of after a fixed number of them', async () => {
+    const round = await runRound(
+      () => new Promise((resolve) => setTimeout(resolve, 5)),
+      1,
+      30,
+      1,
+      undefined,
+    );
+    // About 30 / 5 operations; a clock read only every 64th would run 64 (320 ms).
+    expect(round.ops).toBeGreaterThan(0);
+    expect(round.ops).toBeLessThan(20);
+  });
+
   it('rejects a round whose operations never settle instead of hanging', async () => {
     await expect(
       runRound(() => new Promise(() => undefined), 2, 5, 1, undefined, 50),
