@@ -1,0 +1,128 @@
+// `pnpm bench [--quick] [options]`: runs the benchmark, prints the tables, writes results/*.json
+// and the README's "latest run" section.
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { updateReadme } from './readme.js';
+import { renderSummary } from './report.js';
+import { FULL, QUICK, runBench, type BenchOptions } from './run.js';
+import { SUBJECTS } from './subjects/index.js';
+import { Backend, PayloadSize, ScenarioId } from './types.js';
+
+const HELP = `Usage: pnpm bench [--quick] [options]
+
+  --quick              short rounds (under two minutes); the default is the full run
+  --rounds=N           timed rounds per cell
+  --round-ms=MS        length of one round per subject
+  --warmup-ms=MS       untimed warm-up per subject and cell
+  --backends=LIST      ${Object.values(Backend).join(',')}
+  --subjects=LIST      only subjects whose id contains one of these (baselines always run)
+  --scenarios=LIST     ${Object.values(ScenarioId).join(',')}
+  --payloads=LIST      ${Object.values(PayloadSize).join(',')}
+  --inflight=LIST      e.g. 1,64
+  --no-codec           skip the compression/encryption cost
+  --no-heap            skip the memory-per-entry measurement
+  --out=DIR            where to write the JSON (default bench/results)
+  --no-readme          do not rewrite bench/README.md's latest-run section
+`;
+
+function list<T extends string>(
+  value: string | undefined,
+  allowed: readonly T[],
+  name: string,
+): T[] | undefined {
+  if (value === undefined) return undefined;
+  const items = value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+  for (const item of items) {
+    if (!allowed.includes(item as T))
+      throw new Error(`--${name}: unknown '${item}'; known: ${allowed.join(', ')}`);
+  }
+  return items as T[];
+}
+
+function positive(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const parsed = Number(value);
+  if (!Number.isSafeInteger(parsed) || parsed <= 0)
+    throw new Error(`--${name} must be a positive integer; got '${value}'`);
+  return parsed;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean' },
+      rounds: { type: 'string' },
+      'round-ms': { type: 'string' },
+      'warmup-ms': { type: 'string' },
+      backends: { type: 'string' },
+      subjects: { type: 'string' },
+      scenarios: { type: 'string' },
+      payloads: { type: 'string' },
+      inflight: { type: 'string' },
+      'no-codec': { type: 'boolean' },
+      'no-heap': { type: 'boolean' },
+      out: { type: 'string' },
+      'no-readme': { type: 'boolean' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help === true) {
+    process.stdout.write(HELP);
+    return;
+  }
+  const preset = values.quick === true ? QUICK : FULL;
+  const filter = values.subjects?.split(',').filter((item) => item !== '');
+  const inflight = values.inflight?.split(',').map((item) => positive(item, 'inflight') as number);
+  const overrides = {
+    rounds: positive(values.rounds, 'rounds'),
+    roundMs: positive(values['round-ms'], 'round-ms'),
+    warmupMs: positive(values['warmup-ms'], 'warmup-ms'),
+    backends: list(values.backends, Object.values(Backend), 'backends'),
+    scenarios: list(values.scenarios, Object.values(ScenarioId), 'scenarios'),
+    payloads: list(values.payloads, Object.values(PayloadSize), 'payloads'),
+    inflight,
+  };
+  const custom = Object.values(overrides).some((v) => v !== undefined) || filter !== undefined;
+  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
+  const outDir = values.out ?? fileURLToPath(new URL('../results', import.meta.url));
+  const options: BenchOptions = {
+    ...preset,
+    ...defined,
+    mode: custom ? `${preset.mode}, custom` : preset.mode,
+    ...(filter === undefined
+      ? {}
+      : {
+          subjects: SUBJECTS.filter(
+            (s) => s.baseline === true || filter.some((f) => s.id.includes(f)),
+          ),
+        }),
+    codec: values['no-codec'] === true ? false : preset.codec,
+    heap: values['no-heap'] === true ? false : preset.heap,
+    outDir,
+    log: (text) => process.stdout.write(`${text}\n`),
+  };
+  process.stdout.write(
+    `stowage bench: ${options.mode} mode, ${options.rounds} rounds × ${options.roundMs} ms\n`,
+  );
+  const results = await runBench(options);
+  process.stdout.write(`\n${renderSummary(results, 'text')}\n`);
+  process.stdout.write(`\nwrote ${outDir}/latest.json (${Math.round(results.durationSec)} s)\n`);
+  if (values['no-readme'] !== true && values.out === undefined) {
+    await updateReadme(fileURLToPath(new URL('../README.md', import.meta.url)), results);
+    process.stdout.write('updated bench/README.md\n');
+  }
+}
+
+// Exit through process.exit on Ctrl-C / kill, so testkit's exit hook stops the servers by PID.
+process.once('SIGINT', () => process.exit(130));
+process.once('SIGTERM', () => process.exit(143));
+
+main().catch((error: unknown) => {
+  process.stderr.write(
+    `${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
+  process.exitCode = 1;
+});
