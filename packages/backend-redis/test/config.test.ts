@@ -55,7 +55,10 @@ describe('configuration', () => {
       [{ timeoutMs: 1.5 }, /`timeoutMs`/],
       [{ timeoutMs: '100' as unknown as number }, /`timeoutMs`/],
       [{ maxValueBytes: 0 }, /`maxValueBytes`/],
-      [{ maxValueBytes: 600 * 1024 * 1024 }, /`maxValueBytes` must be an integer from 1 to 536870906/],
+      [
+        { maxValueBytes: 600 * 1024 * 1024 },
+        /`maxValueBytes` must be an integer from 1 to 536870906/,
+      ],
       [{ maxKeyBytes: Number.NaN }, /`maxKeyBytes`/],
       [{ batchSize: 0 }, /`batchSize`/],
       [{ keyPrefix: 'has space' }, /`keyPrefix`/],
