@@ -5,8 +5,15 @@ import {
   stowageMemoryDefault,
   stowageMemorySkipIntegrity,
 } from './memory.js';
+import { stowageMemoryDecorated } from './decorated.js';
 import { peerSubjects } from './peers.js';
 import { ioredisAutoPipeline, ioredisRaw, memjsRaw } from './remote-raw.js';
+import {
+  stowageMemcachedDefault,
+  stowageMemcachedSkipIntegrity,
+  stowageRedisDefault,
+  stowageRedisSkipIntegrity,
+} from './stowage-remote.js';
 
 /**
  * Every subject of the benchmark. Add a subject here (and nothing else): the runner measures it in
@@ -19,8 +26,13 @@ export const SUBJECTS: readonly Subject[] = [
   lruCacheObject,
   stowageMemoryDefault,
   stowageMemorySkipIntegrity,
+  stowageMemoryDecorated,
   memjsRaw,
+  stowageMemcachedDefault,
+  stowageMemcachedSkipIntegrity,
   ioredisRaw,
   ioredisAutoPipeline,
+  stowageRedisDefault,
+  stowageRedisSkipIntegrity,
   ...peerSubjects,
 ];

@@ -1,5 +1,4 @@
 import { createMemoryBackend } from '@stowage/backend-memory';
-import { CacheClient } from '@stowage/core';
 import { LRUCache } from 'lru-cache';
 import {
   Backend,
@@ -10,6 +9,7 @@ import {
   type SubjectOps,
 } from '../types.js';
 import { getThenSet } from './get-then-set.js';
+import { stowageHandle } from './stowage-client.js';
 
 /** Entries every in-process subject may hold: more than the scenarios ever write. */
 export const MEMORY_MAX_ENTRIES = 100_000;
@@ -82,28 +82,10 @@ export const lruCacheObject: Subject = {
   },
 };
 
-/**
- * A Stowage client on the memory backend. Compression is off so the table shows the client's own
- * cost; what zlib and AES-256-GCM add per value is measured separately (`codec` section).
- */
+/** A Stowage client on a memory backend with room for every key the scenarios write. */
 function stowageMemory(skipIntegrityCheck: boolean): Subject['setup'] {
-  return async () => {
-    const cache = new CacheClient<JsonValue>({
-      backend: createMemoryBackend({ maxEntries: MEMORY_MAX_ENTRIES }),
-      prefix: 'bench',
-      compress: false,
-    });
-    const setOptions = { skipIntegrityCheck };
-    return {
-      ops: {
-        set: (key, value) => cache.set(key, value, setOptions),
-        get: (key) => cache.get(key),
-        getMany: (keys) => cache.getMany(keys),
-        getOrSet: (key, factory) => cache.getOrSet(key, factory, setOptions),
-      },
-      teardown: () => cache.close(),
-    };
-  };
+  return async () =>
+    stowageHandle(createMemoryBackend({ maxEntries: MEMORY_MAX_ENTRIES }), skipIntegrityCheck);
 }
 
 /** Stowage on the memory backend with its defaults: `set` reads back what it wrote. */
