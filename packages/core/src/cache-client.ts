@@ -179,6 +179,16 @@ function isPromise<V>(value: Awaitable<V>): value is Promise<V> {
   return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
 
+/**
+ * A rejected promise with `error` as it was thrown. The public methods are not `async` (an
+ * in-process answer then resolves without extra ticks), so they turn throws into this.
+ */
+function rejection<R>(error: unknown): Promise<R> {
+  // What was thrown is passed on unchanged, as an async function would reject with it.
+  // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+  return Promise.reject(error);
+}
+
 function sameEntry(a: StoredEntry | undefined, b: StoredEntry): boolean {
   if (a === undefined || a.flags !== b.flags) return false;
   if (a.value === b.value) return true;
@@ -333,6 +343,20 @@ class SharedState<T> {
             },
             this.now,
           );
+  }
+
+  /**
+   * A pending backend answer with the client's deadline on it when the backend needs one (remote
+   * backends); otherwise the promise itself. Callers map a rejection with `failed`.
+   */
+  guard<R>(
+    pending: Promise<R>,
+    operation: string,
+    key: string | undefined,
+    write: boolean,
+  ): Promise<R> {
+    if (this.inProcess) return pending;
+    return withDeadline(pending, this.timeoutMs, this.info(operation, key, write));
   }
 
   info(operation: string, key: string | undefined, write: boolean): CallInfo {
@@ -577,23 +601,56 @@ export class CacheClient<T = unknown> {
     }
   }
 
-  /** Reads one key; resolves the decoded value or `MISS`. */
-  async #read(operation: CacheOperation, key: string, fullKey: string): Promise<unknown> {
+  /**
+   * Reads one key: the decoded value or `MISS`, synchronously when the backend answered
+   * synchronously (in-process backends), else a promise of it. Failures are thrown (or the promise
+   * rejects) already counted and reported by `failed`.
+   */
+  #read(operation: CacheOperation, key: string, fullKey: string): unknown {
     const shared = this.#shared;
-    const timed = shared.events.has('timing');
-    const started = timed ? performance.now() : 0;
-    let entry: StoredEntry | undefined;
-    if (shared.quarantine !== undefined && shared.quarantine.has(fullKey)) {
-      entry = shared.quarantine.latest(fullKey);
+    const started = shared.events.has('timing') ? performance.now() : -1;
+    const quarantine = shared.quarantine;
+    let entry: Awaitable<StoredEntry | undefined>;
+    if (quarantine !== undefined && quarantine.has(fullKey)) {
+      entry = quarantine.latest(fullKey);
     } else {
       try {
-        const pending = shared.call(operation, fullKey, false, () => shared.backend.get(fullKey));
-        entry = isPromise(pending) ? await pending : pending;
+        entry = shared.backend.get(fullKey);
       } catch (error) {
-        if (timed) shared.timing(operation, started, 1, 'error');
-        throw shared.failed(operation, key, error, fullKey);
+        throw this.#readFailed(operation, key, fullKey, started, error);
+      }
+      if (isPromise(entry)) {
+        return shared.guard(entry, operation, fullKey, false).then(
+          (answer) => this.#received(operation, key, fullKey, started, answer),
+          (error: unknown) => {
+            throw this.#readFailed(operation, key, fullKey, started, error);
+          },
+        );
       }
     }
+    return this.#received(operation, key, fullKey, started, entry);
+  }
+
+  #readFailed(
+    operation: CacheOperation,
+    key: string,
+    fullKey: string,
+    started: number,
+    error: unknown,
+  ): CacheError {
+    if (started >= 0) this.#shared.timing(operation, started, 1, 'error');
+    return this.#shared.failed(operation, key, error, fullKey);
+  }
+
+  /** Decodes what a read found and does the bookkeeping of a hit or a miss. */
+  #received(
+    operation: CacheOperation,
+    key: string,
+    fullKey: string,
+    started: number,
+    entry: StoredEntry | undefined,
+  ): unknown {
+    const shared = this.#shared;
     const value = entry === undefined ? MISS : this.#decode(operation, key, fullKey, entry);
     if (value === MISS) {
       shared.stats.misses++;
@@ -603,7 +660,7 @@ export class CacheClient<T = unknown> {
       shared.recent.record(fullKey, key, this.#keys.head, shared.codec.encrypted);
       if (shared.events.has('hit')) shared.events.emit('hit', { operation, key, fullKey });
     }
-    if (timed) shared.timing(operation, started, 1, value === MISS ? 'miss' : 'hit');
+    if (started >= 0) shared.timing(operation, started, 1, value === MISS ? 'miss' : 'hit');
     return value;
   }
 
@@ -614,12 +671,22 @@ export class CacheClient<T = unknown> {
    * @throws CacheKeyError for a bad key, before any I/O.
    * @throws CacheBackendError / CacheTimeoutError when the backend fails.
    */
-  async get(key: string): Promise<T | undefined>;
-  async get<D>(key: string, defaultValue: D): Promise<T | D>;
-  async get<D>(key: string, defaultValue?: D): Promise<T | D | undefined> {
-    this.#assertOpen();
-    const value = await this.#read('get', key, this.#keys.full(key));
-    return value === MISS ? defaultValue : (value as T);
+  get(key: string): Promise<T | undefined>;
+  get<D>(key: string, defaultValue: D): Promise<T | D>;
+  get<D>(key: string, defaultValue?: D): Promise<T | D | undefined> {
+    // Not `async`: an in-process answer resolves without the extra promises and ticks of an async
+    // function awaiting another; every failure still surfaces as a rejection, never a throw.
+    let read: unknown;
+    try {
+      this.#assertOpen();
+      read = this.#read('get', key, this.#keys.full(key));
+    } catch (error) {
+      return rejection(error);
+    }
+    if (isPromise(read)) {
+      return read.then((value) => (value === MISS ? defaultValue : (value as T)));
+    }
+    return Promise.resolve(read === MISS ? defaultValue : (read as T));
   }
 
   /**
@@ -627,33 +694,60 @@ export class CacheClient<T = unknown> {
    * caller's keys to values, in the order given; misses are left out. One bad key fails the whole
    * call before anything is sent.
    */
-  async getMany(keys: Iterable<string>): Promise<Map<string, T>> {
-    this.#assertOpen();
+  getMany(keys: Iterable<string>): Promise<Map<string, T>> {
     const shared = this.#shared;
     const callerKeys: string[] = [];
     const fullKeys: string[] = [];
-    const seen = new Set<string>();
-    for (const key of keys) {
-      if (seen.has(key)) continue;
-      seen.add(key);
-      callerKeys.push(key);
-      fullKeys.push(this.#keys.full(key));
-    }
-    const result = new Map<string, T>();
-    if (fullKeys.length === 0) return result;
-    const quarantine = shared.quarantine;
-    const timed = shared.events.has('timing');
-    const started = timed ? performance.now() : 0;
-    let entries: ReadonlyArray<StoredEntry | undefined>;
+    let started = -1;
+    let entries: Awaitable<ReadonlyArray<StoredEntry | undefined>>;
     try {
-      const pending = shared.call('getMany', undefined, false, () =>
-        shared.backend.getMany(fullKeys),
-      );
-      entries = isPromise(pending) ? await pending : pending;
+      this.#assertOpen();
+      const seen = new Set<string>();
+      for (const key of keys) {
+        if (seen.has(key)) continue;
+        seen.add(key);
+        callerKeys.push(key);
+        fullKeys.push(this.#keys.full(key));
+      }
+      if (fullKeys.length === 0) return Promise.resolve(new Map<string, T>());
+      if (shared.events.has('timing')) started = performance.now();
+      try {
+        entries = shared.backend.getMany(fullKeys);
+      } catch (error) {
+        throw this.#getManyFailed(fullKeys.length, started, error);
+      }
     } catch (error) {
-      if (timed) shared.timing('getMany', started, fullKeys.length, 'error');
-      throw shared.failed('getMany', undefined, error);
+      return rejection(error);
     }
+    if (isPromise(entries)) {
+      return shared.guard(entries, 'getMany', undefined, false).then(
+        (answer) => this.#gotMany(callerKeys, fullKeys, started, answer),
+        (error: unknown) => {
+          throw this.#getManyFailed(fullKeys.length, started, error);
+        },
+      );
+    }
+    try {
+      return Promise.resolve(this.#gotMany(callerKeys, fullKeys, started, entries));
+    } catch (error) {
+      return rejection(error);
+    }
+  }
+
+  #getManyFailed(keys: number, started: number, error: unknown): CacheError {
+    if (started >= 0) this.#shared.timing('getMany', started, keys, 'error');
+    return this.#shared.failed('getMany', undefined, error);
+  }
+
+  #gotMany(
+    callerKeys: readonly string[],
+    fullKeys: readonly string[],
+    started: number,
+    entries: ReadonlyArray<StoredEntry | undefined>,
+  ): Map<string, T> {
+    const shared = this.#shared;
+    const quarantine = shared.quarantine;
+    const result = new Map<string, T>();
     let hits = 0;
     for (let i = 0; i < fullKeys.length; i++) {
       const key = callerKeys[i] as string;
@@ -676,12 +770,15 @@ export class CacheClient<T = unknown> {
         shared.events.emit('hit', { operation: 'getMany', key, fullKey });
       result.set(key, value as T);
     }
-    if (timed) shared.timing('getMany', started, fullKeys.length, hits > 0 ? 'hit' : 'miss');
+    if (started >= 0) shared.timing('getMany', started, fullKeys.length, hits > 0 ? 'hit' : 'miss');
     return result;
   }
 
-  /** Writes one entry; the integrity check compares a read-back with what was sent. */
-  async #write(
+  /**
+   * Writes one entry; the integrity check compares a read-back with what was sent. Settles
+   * without extra ticks when the backend answers synchronously; never throws (rejects).
+   */
+  #write(
     operation: CacheOperation,
     key: string,
     fullKey: string,
@@ -691,55 +788,107 @@ export class CacheClient<T = unknown> {
   ): Promise<boolean> {
     const shared = this.#shared;
     const backend = shared.backend;
-    const timed = shared.events.has('timing');
-    const started = timed ? performance.now() : 0;
-    let stored: boolean;
+    const started = shared.events.has('timing') ? performance.now() : -1;
+    let answer: Awaitable<boolean | StoredEntry | undefined>;
     try {
-      if (!verify) {
-        const pending = shared.call(operation, fullKey, true, () =>
-          backend.set(fullKey, entry, ttlSeconds),
-        );
-        stored = isPromise(pending) ? await pending : pending;
-      } else {
-        let readBack: StoredEntry | undefined;
-        if (backend.setAndRead !== undefined) {
-          const pending = shared.call(operation, fullKey, true, () =>
-            (backend.setAndRead as NonNullable<CacheBackend['setAndRead']>)(
-              fullKey,
-              entry,
-              ttlSeconds,
-            ),
-          );
-          readBack = isPromise(pending) ? await pending : pending;
-        } else {
-          const pendingSet = shared.call(operation, fullKey, true, () =>
-            backend.set(fullKey, entry, ttlSeconds),
-          );
-          const wrote = isPromise(pendingSet) ? await pendingSet : pendingSet;
-          if (wrote) {
-            const pendingGet = shared.call(operation, fullKey, false, () => backend.get(fullKey));
-            readBack = isPromise(pendingGet) ? await pendingGet : pendingGet;
-          }
-        }
-        stored = sameEntry(readBack, entry);
-        if (!stored) {
-          shared.warn(
-            'integrity',
-            operation,
-            key,
-            fullKey,
-            new CacheError(
-              CacheErrorCode.Write,
-              readBack === undefined
-                ? 'integrity check failed: the server does not hold the value after the write'
-                : 'integrity check failed: the server holds different bytes than were written',
-            ),
-          );
-        }
+      if (!verify) answer = backend.set(fullKey, entry, ttlSeconds);
+      else if (backend.setAndRead !== undefined)
+        answer = backend.setAndRead(fullKey, entry, ttlSeconds);
+      else return this.#writeThenRead(operation, key, fullKey, entry, ttlSeconds, started);
+    } catch (error) {
+      return rejection(this.#writeFailed(operation, key, fullKey, started, error));
+    }
+    if (isPromise(answer)) {
+      return shared.guard(answer, operation, fullKey, true).then(
+        (result) =>
+          this.#written(operation, key, fullKey, entry, ttlSeconds, verify, started, result),
+        (error: unknown) => {
+          throw this.#writeFailed(operation, key, fullKey, started, error);
+        },
+      );
+    }
+    try {
+      return Promise.resolve(
+        this.#written(operation, key, fullKey, entry, ttlSeconds, verify, started, answer),
+      );
+    } catch (error) {
+      return rejection(error);
+    }
+  }
+
+  /** The integrity check on a backend without `setAndRead`: `set`, then `get` when it stored. */
+  async #writeThenRead(
+    operation: CacheOperation,
+    key: string,
+    fullKey: string,
+    entry: StoredEntry,
+    ttlSeconds: number,
+    started: number,
+  ): Promise<boolean> {
+    const shared = this.#shared;
+    const backend = shared.backend;
+    let readBack: StoredEntry | undefined;
+    try {
+      const pendingSet = shared.call(operation, fullKey, true, () =>
+        backend.set(fullKey, entry, ttlSeconds),
+      );
+      const wrote = isPromise(pendingSet) ? await pendingSet : pendingSet;
+      if (wrote) {
+        const pendingGet = shared.call(operation, fullKey, false, () => backend.get(fullKey));
+        readBack = isPromise(pendingGet) ? await pendingGet : pendingGet;
       }
     } catch (error) {
-      if (timed) shared.timing(operation, started, 1, 'error');
-      throw shared.failed(operation, key, error, fullKey, true);
+      throw this.#writeFailed(operation, key, fullKey, started, error);
+    }
+    return this.#written(operation, key, fullKey, entry, ttlSeconds, true, started, readBack);
+  }
+
+  #writeFailed(
+    operation: CacheOperation,
+    key: string,
+    fullKey: string,
+    started: number,
+    error: unknown,
+  ): CacheError {
+    if (started >= 0) this.#shared.timing(operation, started, 1, 'error');
+    return this.#shared.failed(operation, key, error, fullKey, true);
+  }
+
+  /**
+   * The bookkeeping of an answered write. `result` is what `set` resolved, or with `verify` what
+   * was read back, which must be the bytes and flags that were sent.
+   */
+  #written(
+    operation: CacheOperation,
+    key: string,
+    fullKey: string,
+    entry: StoredEntry,
+    ttlSeconds: number,
+    verify: boolean,
+    started: number,
+    result: boolean | StoredEntry | undefined,
+  ): boolean {
+    const shared = this.#shared;
+    let stored: boolean;
+    if (!verify) {
+      stored = result as boolean;
+    } else {
+      const readBack = result as StoredEntry | undefined;
+      stored = sameEntry(readBack, entry);
+      if (!stored) {
+        shared.warn(
+          'integrity',
+          operation,
+          key,
+          fullKey,
+          new CacheError(
+            CacheErrorCode.Write,
+            readBack === undefined
+              ? 'integrity check failed: the server does not hold the value after the write'
+              : 'integrity check failed: the server holds different bytes than were written',
+          ),
+        );
+      }
     }
     if (stored) {
       shared.stats.sets++;
@@ -755,7 +904,7 @@ export class CacheClient<T = unknown> {
       shared.stats.setFailures++;
     }
     if (shared.events.has('set')) shared.events.emit('set', { operation, key, fullKey, stored });
-    if (timed) shared.timing(operation, started, 1, stored ? 'ok' : 'error');
+    if (started >= 0) shared.timing(operation, started, 1, stored ? 'ok' : 'error');
     return stored;
   }
 
@@ -767,11 +916,18 @@ export class CacheClient<T = unknown> {
    * @throws CacheKeyError / CacheValueError for a bad key, value or TTL, before any I/O.
    * @throws CacheBackendError / CacheTimeoutError when the backend fails (`indeterminate: true`).
    */
-  async set(key: string, value: T, options?: SetOptions): Promise<boolean> {
-    this.#assertOpen();
-    const fullKey = this.#keys.full(key);
-    const ttlSeconds = this.#ttl(options?.ttl);
-    const entry = this.#encode(key, fullKey, value);
+  set(key: string, value: T, options?: SetOptions): Promise<boolean> {
+    let fullKey: string;
+    let ttlSeconds: number;
+    let entry: StoredEntry;
+    try {
+      this.#assertOpen();
+      fullKey = this.#keys.full(key);
+      ttlSeconds = this.#ttl(options?.ttl);
+      entry = this.#encode(key, fullKey, value);
+    } catch (error) {
+      return rejection(error);
+    }
     return this.#write(
       'set',
       key,
@@ -1103,32 +1259,54 @@ export class CacheClient<T = unknown> {
    * event, and the factory's result is returned; `strict: true` throws them instead. A factory
    * that resolves `undefined` is not stored. Factory errors are thrown and not cached.
    */
-  async getOrSet<V extends T>(
+  getOrSet<V extends T>(
     key: string,
     factory: () => V | Promise<V>,
     options?: GetOrSetOptions,
   ): Promise<V> {
-    this.#assertOpen();
-    if (typeof factory !== 'function')
-      throw new CacheValueError('`factory` must be a function', key);
-    const fullKey = this.#keys.full(key);
-    const ttlSeconds = this.#ttl(options?.ttl);
+    let fullKey: string;
+    let ttlSeconds: number;
+    try {
+      this.#assertOpen();
+      if (typeof factory !== 'function')
+        throw new CacheValueError('`factory` must be a function', key);
+      fullKey = this.#keys.full(key);
+      ttlSeconds = this.#ttl(options?.ttl);
+    } catch (error) {
+      return rejection(error);
+    }
     const inflight = this.#shared.inflight;
     const pending = inflight.get(fullKey);
     if (pending !== undefined) return pending as Promise<V>;
-    const run = this.#getOrSet(key, fullKey, ttlSeconds, factory, options).finally(() => {
-      inflight.delete(fullKey);
-    });
+    // A hit the backend answered synchronously resolves at once: no factory runs, so there is no
+    // flight for concurrent callers to share.
+    let read: unknown;
+    let failure: { error: unknown } | undefined;
+    try {
+      read = this.#read('getOrSet', key, fullKey);
+    } catch (error) {
+      failure = { error };
+    }
+    if (failure === undefined && read !== MISS && !isPromise(read))
+      return Promise.resolve(read as V);
+    const run = this.#getOrSet(key, fullKey, ttlSeconds, factory, options, read, failure).finally(
+      () => {
+        inflight.delete(fullKey);
+      },
+    );
     inflight.set(fullKey, run);
     return run;
   }
 
+  /** The rest of `getOrSet` once the read started: wait for it, then run the factory on a miss. */
   async #getOrSet<V extends T>(
     key: string,
     fullKey: string,
     ttlSeconds: number,
     factory: () => V | Promise<V>,
     options: GetOrSetOptions | undefined,
+    read: unknown,
+    failure: { error: unknown } | undefined,
   ): Promise<V> {
     const strict = options?.strict === true;
     const report = (error: unknown): void => {
@@ -1142,10 +1320,14 @@ export class CacheClient<T = unknown> {
       }
     };
     let cached: unknown = MISS;
-    try {
-      cached = await this.#read('getOrSet', key, fullKey);
-    } catch (error) {
-      report(error);
+    if (failure !== undefined) {
+      report(failure.error);
+    } else {
+      try {
+        cached = await read;
+      } catch (error) {
+        report(error);
+      }
     }
     if (cached !== MISS) return cached as V;
     const value = await factory();
