@@ -37,15 +37,31 @@ export class RecentKey {
 /** The default number of keys a {@link RecentKeysStack} remembers. */
 export const DEFAULT_RECENT_KEYS = 100;
 
+/** One remembered key: a node of the stack's recency list, reused once its key is evicted. */
+class Slot {
+  fullKey = '';
+  key = '';
+  prefix = '';
+  isEncrypted = false;
+  expiresAtMs: number | undefined = undefined;
+  older: Slot | undefined = undefined;
+  newer: Slot | undefined = undefined;
+}
+
 /**
  * A bounded stack of unique {@link RecentKey}s (Q2's `RecentKeysStack`), newest last. Appending a
  * key that is already there moves it to the end; past `maxSize` the oldest is dropped. Every
- * operation is O(1) and does no I/O.
+ * operation but `list` is O(1), allocation-free once the stack is full, and does no I/O: a
+ * client records a key on every hit, so this is on the hot path.
  */
 export class RecentKeysStack {
   /** Most keys kept. */
   readonly maxSize: number;
-  readonly #entries = new Map<string, RecentKey>();
+  // A map from full key to slot, and the slots in a doubly linked list from oldest to newest:
+  // moving a key to the end is a few pointer writes, and evicting reuses the oldest slot.
+  readonly #slots = new Map<string, Slot>();
+  #oldest: Slot | undefined;
+  #newest: Slot | undefined;
   readonly #now: () => number;
 
   /**
@@ -62,19 +78,19 @@ export class RecentKeysStack {
 
   /** Number of keys held, expired ones included until the next read. */
   get size(): number {
-    return this.#entries.size;
+    return this.#slots.size;
   }
 
   /** Adds `item` as the newest key, replacing an entry with the same full key. */
   append(item: RecentKey): void {
     if (this.maxSize === 0) return;
-    this.#entries.delete(item.fullKey);
-    this.#entries.set(item.fullKey, item);
-    this.#evict();
+    const slot = this.#slotFor(item.fullKey, item.key, item.prefix);
+    slot.isEncrypted = item.isEncrypted;
+    slot.expiresAtMs = item.expiresAtMs;
   }
 
   /**
-   * Records a key as newest. A key recorded again keeps its object: its expiry changes only when
+   * Records a key as newest. A key recorded again keeps its entry: its expiry changes only when
    * `expiresAtMs` is given (a write), not on a read.
    */
   record(
@@ -85,45 +101,62 @@ export class RecentKeysStack {
     expiresAtMs?: number | null,
   ): void {
     if (this.maxSize === 0) return;
-    const existing = this.#entries.get(fullKey);
-    if (existing === undefined) {
-      this.#entries.set(
-        fullKey,
-        new RecentKey(key, prefix, isEncrypted, expiresAtMs ?? undefined, fullKey),
-      );
-      this.#evict();
+    const existing = this.#slots.get(fullKey);
+    if (existing !== undefined) {
+      if (existing !== this.#newest) {
+        this.#unlink(existing);
+        this.#link(existing);
+      }
+      existing.isEncrypted = isEncrypted;
+      if (expiresAtMs !== undefined) existing.expiresAtMs = expiresAtMs ?? undefined;
       return;
     }
-    this.#entries.delete(fullKey);
-    this.#entries.set(fullKey, existing);
-    existing.isEncrypted = isEncrypted;
-    if (expiresAtMs !== undefined) existing.expiresAtMs = expiresAtMs ?? undefined;
+    const slot = this.#slotFor(fullKey, key, prefix);
+    slot.isEncrypted = isEncrypted;
+    slot.expiresAtMs = expiresAtMs ?? undefined;
   }
 
   /** Changes the expiry of a remembered key (after a `touch`); `null` means none. */
   setExpiry(fullKey: string, expiresAtMs: number | null): void {
-    const existing = this.#entries.get(fullKey);
+    const existing = this.#slots.get(fullKey);
     if (existing !== undefined) existing.expiresAtMs = expiresAtMs ?? undefined;
   }
 
   /** Removes a key (a `RecentKey` or a full key); does nothing when it is not there (Q2's `remove_safe`). */
   removeSafe(item: RecentKey | string): void {
-    this.#entries.delete(typeof item === 'string' ? item : item.fullKey);
+    const fullKey = typeof item === 'string' ? item : item.fullKey;
+    const slot = this.#slots.get(fullKey);
+    if (slot === undefined) return;
+    this.#slots.delete(fullKey);
+    this.#unlink(slot);
   }
 
   /** Forgets every key. */
   clear(): void {
-    this.#entries.clear();
+    this.#slots.clear();
+    this.#oldest = undefined;
+    this.#newest = undefined;
   }
 
-  /** The live keys, oldest first; drops expired ones. */
+  /**
+   * The live keys, oldest first; drops expired ones. Each call returns new `RecentKey` objects, a
+   * snapshot: changing one does not change the stack.
+   */
   list(): RecentKey[] {
     const now = this.#now();
     const live: RecentKey[] = [];
-    for (const [fullKey, entry] of this.#entries) {
-      if (entry.expiresAtMs !== undefined && entry.expiresAtMs <= now)
-        this.#entries.delete(fullKey);
-      else live.push(entry);
+    let slot = this.#oldest;
+    while (slot !== undefined) {
+      const next = slot.newer;
+      if (slot.expiresAtMs !== undefined && slot.expiresAtMs <= now) {
+        this.#slots.delete(slot.fullKey);
+        this.#unlink(slot);
+      } else {
+        live.push(
+          new RecentKey(slot.key, slot.prefix, slot.isEncrypted, slot.expiresAtMs, slot.fullKey),
+        );
+      }
+      slot = next;
     }
     return live;
   }
@@ -133,10 +166,47 @@ export class RecentKeysStack {
     return this.list()[Symbol.iterator]();
   }
 
-  #evict(): void {
-    while (this.#entries.size > this.maxSize) {
-      const oldest = this.#entries.keys().next().value as string;
-      this.#entries.delete(oldest);
+  /**
+   * The slot of `fullKey`, made newest: the existing one, or a new one (the oldest, reused, when
+   * the stack is full). Flags and expiry are left to the caller.
+   */
+  #slotFor(fullKey: string, key: string, prefix: string): Slot {
+    let slot = this.#slots.get(fullKey);
+    if (slot !== undefined) {
+      this.#unlink(slot);
+    } else {
+      const oldest = this.#oldest;
+      if (oldest !== undefined && this.#slots.size >= this.maxSize) {
+        this.#slots.delete(oldest.fullKey);
+        this.#unlink(oldest);
+        slot = oldest;
+      } else {
+        slot = new Slot();
+      }
+      slot.fullKey = fullKey;
+      this.#slots.set(fullKey, slot);
     }
+    slot.key = key;
+    slot.prefix = prefix;
+    this.#link(slot);
+    return slot;
+  }
+
+  /** Puts a slot that is in no list at the newest end. */
+  #link(slot: Slot): void {
+    slot.older = this.#newest;
+    slot.newer = undefined;
+    if (this.#newest === undefined) this.#oldest = slot;
+    else this.#newest.newer = slot;
+    this.#newest = slot;
+  }
+
+  #unlink(slot: Slot): void {
+    if (slot.older === undefined) this.#oldest = slot.newer;
+    else slot.older.newer = slot.newer;
+    if (slot.newer === undefined) this.#newest = slot.older;
+    else slot.newer.older = slot.older;
+    slot.older = undefined;
+    slot.newer = undefined;
   }
 }

@@ -96,6 +96,79 @@ describe('RecentKeysStack.removeSafe', () => {
   });
 });
 
+describe('RecentKeysStack under churn', () => {
+  // The reference the stack must agree with: a plain array, unique keys, newest last, the
+  // oldest dropped past maxSize, an expiry kept on reads and replaced on writes.
+  interface Model {
+    fullKey: string;
+    expiresAtMs: number | undefined;
+  }
+
+  function random(seed: number): () => number {
+    let state = seed;
+    return () => {
+      state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
+      return state / 2 ** 31;
+    };
+  }
+
+  it.each([[1], [3], [10]])(
+    'agrees with a simple model over random records, removals and expiries (maxSize %d)',
+    (maxSize) => {
+      let now = 1_000;
+      const stack = new RecentKeysStack(maxSize, () => now);
+      let model: Model[] = [];
+      const next = random(maxSize);
+      for (let step = 0; step < 5_000; step++) {
+        const fullKey = `k${Math.floor(next() * (maxSize * 3))}`;
+        const roll = next();
+        if (roll < 0.5) {
+          // a hit: moves the key, keeps its expiry
+          stack.record(fullKey, fullKey, '', false);
+          const found = model.find((m) => m.fullKey === fullKey);
+          model = model.filter((m) => m.fullKey !== fullKey);
+          model.push({ fullKey, expiresAtMs: found?.expiresAtMs });
+        } else if (roll < 0.8) {
+          // a write: moves the key, sets (or clears) its expiry
+          const expiresAtMs = next() < 0.5 ? null : now + Math.floor(next() * 50);
+          stack.record(fullKey, fullKey, '', false, expiresAtMs);
+          model = model.filter((m) => m.fullKey !== fullKey);
+          model.push({ fullKey, expiresAtMs: expiresAtMs ?? undefined });
+        } else if (roll < 0.9) {
+          stack.removeSafe(fullKey);
+          model = model.filter((m) => m.fullKey !== fullKey);
+        } else {
+          now += Math.floor(next() * 20);
+          model = model.filter((m) => m.expiresAtMs === undefined || m.expiresAtMs > now);
+          expect(keysOf(stack.list())).toEqual(model.map((m) => m.fullKey));
+        }
+        if (model.length > maxSize) model.shift();
+        expect(stack.size).toBeLessThanOrEqual(maxSize);
+      }
+      model = model.filter((m) => m.expiresAtMs === undefined || m.expiresAtMs > now);
+      expect(stack.list().map((k) => [k.fullKey, k.expiresAtMs])).toEqual(
+        model.map((m) => [m.fullKey, m.expiresAtMs]),
+      );
+    },
+  );
+
+  it('hands out snapshots: changing a listed key does not change the stack', () => {
+    const stack = new RecentKeysStack(10, () => 0);
+    stack.record('p:a', 'a', 'p:', false, 5_000);
+    const [listed] = stack.list();
+    listed!.expiresAtMs = 1;
+    listed!.isEncrypted = true;
+    expect(stack.list()[0]).toMatchObject({ expiresAtMs: 5_000, isEncrypted: false });
+  });
+
+  it('keeps the fields of a reused slot apart from the key it replaced', () => {
+    const stack = new RecentKeysStack(1, () => 0);
+    stack.record('p:a', 'a', 'p:', true, 5_000);
+    stack.record('q:b', 'b', 'q:', false);
+    expect(stack.list()).toEqual([new RecentKey('b', 'q:', false, undefined, 'q:b')]);
+  });
+});
+
 describe('RecentKey', () => {
   it("exposes Q2's expire_time as a Date or null", () => {
     expect(new RecentKey('k', 'p:', true, 86_400_000).expireTime).toEqual(new Date(86_400_000));
