@@ -44,6 +44,21 @@ describe('CacheClient.fullKey', () => {
     expect(() => client.fullKey('é'.repeat(124))).toThrow(CacheKeyError);
   });
 
+  it('counts a non-ASCII prefix in UTF-8 bytes beside an ASCII key', () => {
+    const { client } = recordingClient({ prefix: 'é' });
+    // 'é:' is 3 bytes, so 247 ASCII characters fill 250 bytes.
+    expect(utf8(client.fullKey('k'.repeat(247)))).toBe(250);
+    expect(() => client.fullKey('k'.repeat(248))).toThrow(/251 bytes/);
+  });
+
+  it('hashes an ASCII key one byte over the limit with longKeys: hash', () => {
+    const { client } = recordingClient({ prefix: 'app', longKeys: 'hash' });
+    expect(client.fullKey('k'.repeat(246))).toBe(`app:${'k'.repeat(246)}`);
+    const hashed = client.fullKey('k'.repeat(247));
+    expect(hashed).toMatch(/#[0-9a-f]{64}$/);
+    expect(utf8(hashed)).toBeLessThanOrEqual(250);
+  });
+
   it('counts a surrogate pair as its 4 UTF-8 bytes', () => {
     const { client } = recordingClient();
     expect(utf8(client.fullKey('😀'.repeat(62)))).toBe(248);
