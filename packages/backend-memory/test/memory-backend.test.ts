@@ -44,6 +44,43 @@ const textOf = (found: StoredEntry | undefined): string | undefined =>
 const timers = (): number =>
   process.getActiveResourcesInfo().filter((name) => name === 'Timeout').length;
 
+describe('MemoryBackend entries', () => {
+  it('keeps the entry object it was given and hands the same object back', () => {
+    const { backend } = clocked();
+    const written: StoredEntry = { ...entry('"v"', CacheReturnCode.Json), text: '"v"' };
+    backend.set('k', written, 0);
+    expect(backend.get('k')).toBe(written);
+    expect(backend.getMany(['k'])[0]).toBe(written);
+    expect(backend.setAndRead('k', written, 0)).toBe(written);
+  });
+
+  it('stores a copy with unsigned flags when given signed ones', () => {
+    const { backend } = clocked();
+    backend.set('k', entry('v', -1), 0);
+    expect(backend.get('k')?.flags).toBe(0xffffffff);
+  });
+
+  it('counts an attached text towards maxBytes', () => {
+    const { backend } = clocked();
+    backend.set('k', entry('x'.repeat(100)), 0);
+    expect(backend.bytes).toBe(100 + 1 + 64);
+    backend.set('k', { ...entry('x'.repeat(100)), text: 'x'.repeat(100) }, 0);
+    expect(backend.bytes).toBe(200 + 1 + 64);
+  });
+
+  it('lets a client answer hits from the text it attached, not the bytes', async () => {
+    const backend = createMemoryBackend();
+    const client = new CacheClient({ backend, compress: false });
+    await client.set('k', { a: 1 });
+    const stored = backend.get('k') as StoredEntry;
+    expect(stored.text).toBe('{"a":1}');
+    // Only this test touches stored bytes (the contract forbids it): a hit decoding them would
+    // not parse.
+    (stored.value as Buffer).fill(0x7b);
+    expect(await client.get('k')).toEqual({ a: 1 });
+  });
+});
+
 describe('MemoryBackend bounds', () => {
   it('evicts the least recently used entry past maxEntries', () => {
     const { backend } = clocked({ maxEntries: 3 });

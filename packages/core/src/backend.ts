@@ -22,6 +22,14 @@ export interface StoredEntry {
    * {@link CacheReturnCode}; backends must round-trip any value from 0 to 2^32 − 1.
    */
   readonly flags: number;
+  /**
+   * Optional, and only ever set by the client: the payload as text (the string, or the JSON) of
+   * an entry it wrote unencrypted and uncompressed. An in-process backend that keeps the entry
+   * object it was given and returns that same object lets the client skip decoding the bytes
+   * on a hit. The client trusts it only on entry objects it created itself, so a backend never
+   * needs to set or check it; remote backends return new objects without it.
+   */
+  readonly text?: string | undefined;
 }
 
 /** One write of a batch (`setMany`). */

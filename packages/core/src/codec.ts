@@ -4,7 +4,7 @@ import type { StoredEntry } from './backend.js';
 import { CacheReturnCode } from './cache-return-code.js';
 import type { CacheCipher, PlainItem } from './cipher.js';
 import { CacheDecodeError, CacheValueError } from './errors.js';
-import { parseJsonSafely } from './json.js';
+import { mayHoldPrototypeKeys, parseJsonSafely } from './json.js';
 
 /** Turns a value into what the built-in encoding can store; runs before encoding. */
 export type Serializer = (value: unknown) => unknown;
@@ -54,6 +54,38 @@ function describe(value: unknown): string {
 }
 
 /**
+ * An entry this codec module made. Only on these is `text` trusted: it is the payload the codec
+ * itself encoded to the entry's bytes, so a read that gets the same object back (an in-process
+ * backend keeping what it was given) can skip UTF-8 validation and decoding. Entries of any
+ * other origin — remote backends, another copy of this package, hand-made objects — are decoded
+ * from their bytes.
+ */
+class EncodedEntry implements StoredEntry {
+  readonly value: Uint8Array;
+  readonly flags: number;
+  readonly text: string | undefined;
+  /** For JSON text: whether it needs the safe parser's reviver; decided on the first read. */
+  #needsReviver: boolean | undefined;
+
+  constructor(value: Uint8Array, flags: number, text: string | undefined) {
+    this.value = value;
+    this.flags = flags;
+    this.text = text;
+  }
+
+  /** The text of an entry the codec made unencrypted and uncompressed, else `undefined`. */
+  static trustedText(entry: StoredEntry): string | undefined {
+    return #needsReviver in entry ? entry.text : undefined;
+  }
+
+  /** Parses the JSON text of a trusted entry exactly as `parseJsonSafely` would. */
+  static parseJson(entry: EncodedEntry, text: string): unknown {
+    entry.#needsReviver ??= mayHoldPrototypeKeys(text);
+    return entry.#needsReviver ? parseJsonSafely(text) : JSON.parse(text);
+  }
+}
+
+/**
  * Encodes values into stored entries and back, following Q2's flags: strings are
  * `CacheReturnCode.String`, safe integers and bigints `Integer`, everything else JSON. Then it
  * compresses (zlib) and encrypts as configured.
@@ -87,16 +119,19 @@ export class Codec {
     }
     let flags: number;
     let payload: Buffer;
+    // The payload as text, for String and JSON entries (see EncodedEntry).
+    let text: string | undefined;
     switch (typeof input) {
       case 'string':
         if (LONE_SURROGATE.test(input)) {
           // UTF-8 cannot carry a lone surrogate; JSON escapes it, so the string survives intact.
           flags = CacheReturnCode.Json;
-          payload = Buffer.from(JSON.stringify(input), 'utf8');
+          text = JSON.stringify(input);
         } else {
           flags = CacheReturnCode.String;
-          payload = Buffer.from(input, 'utf8');
+          text = input;
         }
+        payload = Buffer.from(text, 'utf8');
         break;
       case 'number':
         if (!Number.isFinite(input)) {
@@ -110,7 +145,8 @@ export class Codec {
           payload = Buffer.from(String(input), 'latin1');
         } else {
           flags = CacheReturnCode.Json;
-          payload = Buffer.from(JSON.stringify(input), 'latin1');
+          text = JSON.stringify(input);
+          payload = Buffer.from(text, 'latin1');
         }
         break;
       case 'bigint':
@@ -119,7 +155,8 @@ export class Codec {
         break;
       case 'boolean':
         flags = CacheReturnCode.Json;
-        payload = Buffer.from(input ? 'true' : 'false', 'latin1');
+        text = input ? 'true' : 'false';
+        payload = Buffer.from(text, 'latin1');
         break;
       case 'object': {
         if (
@@ -133,7 +170,6 @@ export class Codec {
             key,
           );
         }
-        let text: string | undefined;
         try {
           text = JSON.stringify(input);
         } catch (error) {
@@ -157,9 +193,10 @@ export class Codec {
       flags === CacheReturnCode.Integer ? payload : this.#maybeCompress(payload, key);
     if (options.cipher !== undefined) {
       stored = options.cipher.encrypt({ flags, payload: stored }, fullKey);
-      flags = CacheReturnCode.Encrypted;
+      return new EncodedEntry(stored, CacheReturnCode.Encrypted, undefined);
     }
-    return { value: stored, flags };
+    // Compressed bytes are inflated on read, under the reader's own limit: no text shortcut.
+    return new EncodedEntry(stored, flags, stored === payload ? text : undefined);
   }
 
   #maybeCompress(payload: Buffer, key: string): Uint8Array {
@@ -187,6 +224,16 @@ export class Codec {
   decode(entry: StoredEntry, fullKey: string): unknown {
     const options = this.#options;
     let flags = entry.flags;
+    const text = EncodedEntry.trustedText(entry);
+    // Only where the bytes would be read as they are: a reader that insists on encryption still
+    // refuses the entry below.
+    if (text !== undefined && (options.cipher === undefined || options.acceptPlaintext)) {
+      const value =
+        flags === CacheReturnCode.String
+          ? text
+          : EncodedEntry.parseJson(entry as EncodedEntry, text);
+      return this.#deserialize(value, fullKey, flags);
+    }
     let bytes = this.#inflate(entry.value, fullKey, flags);
     if (flags === CacheReturnCode.Encrypted) {
       if (options.cipher === undefined) {
@@ -222,10 +269,14 @@ export class Codec {
         { key: fullKey, flags },
       );
     }
-    const value = decodePayload(asBuffer(bytes), flags, fullKey);
-    if (options.deserializer === undefined) return value;
+    return this.#deserialize(decodePayload(asBuffer(bytes), flags, fullKey), fullKey, flags);
+  }
+
+  #deserialize(value: unknown, fullKey: string, flags: number): unknown {
+    const deserializer = this.#options.deserializer;
+    if (deserializer === undefined) return value;
     try {
-      return options.deserializer(value);
+      return deserializer(value);
     } catch (error) {
       throw new CacheDecodeError('the `deserializer` hook threw', {
         key: fullKey,

@@ -54,6 +54,14 @@ function replacePythonLiterals(text: string): string | undefined {
 }
 
 /**
+ * True when `text` may hold a key the safe parser drops (`__proto__`, `constructor`, or a `\u`
+ * escape that could spell one); JSON without any can be parsed plainly.
+ */
+export function mayHoldPrototypeKeys(text: string): boolean {
+  return SUSPICIOUS.test(text);
+}
+
+/**
  * Parses JSON safely: drops `__proto__` keys and `constructor` objects that carry a `prototype`,
  * and reads Python's `NaN`/`Infinity` literals as `null`. Throws `SyntaxError` on malformed input.
  * The reviver (which is slow) only runs when the text contains one of the dangerous names.
