@@ -237,14 +237,12 @@ function groupBy<T>(items: readonly T[], locate: (item: T) => number): Map<numbe
 export class MemcachedBackend implements CacheBackend {
   /** @inheritdoc */
   readonly name: string = 'memcached';
-  /** @inheritdoc */
-  readonly capabilities: BackendCapabilities = {
-    ttlPrecision: 'seconds',
-    scopedClear: false,
-    inProcess: false,
-    counters: 'unsigned64',
-    delayedFlush: true,
-  };
+  /**
+   * @inheritdoc
+   * `timeoutMs` is this backend's `timeoutMs`: every request fails by its deadline (one timer per
+   * connection), so a client whose own deadline is no shorter arms no second timer per call.
+   */
+  readonly capabilities: BackendCapabilities;
   /** @inheritdoc */
   readonly limits: BackendLimits;
   /** The server addresses, `host:port`, in configuration order. */
@@ -279,6 +277,14 @@ export class MemcachedBackend implements CacheBackend {
     this.#timeoutMs = integerOption(options.timeoutMs, 'timeoutMs', DEFAULT_TIMEOUT_MS, {
       max: MAX_TIMER_MS,
     });
+    this.capabilities = {
+      ttlPrecision: 'seconds',
+      scopedClear: false,
+      inProcess: false,
+      counters: 'unsigned64',
+      delayedFlush: true,
+      timeoutMs: this.#timeoutMs,
+    };
     const connectTimeoutMs = integerOption(
       options.connectTimeoutMs,
       'connectTimeoutMs',

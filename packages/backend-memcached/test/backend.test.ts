@@ -106,8 +106,13 @@ describe('options', () => {
       inProcess: false,
       counters: 'unsigned64',
       delayedFlush: true,
+      timeoutMs: 1000,
     });
     expect(backend.limits).toEqual({ maxKeyBytes: 250, maxValueBytes: DEFAULT_MAX_VALUE_BYTES });
+    // The deadline it enforces itself is its own `timeoutMs`.
+    expect(createMemcachedBackend({ servers: 'h', timeoutMs: 250 }).capabilities.timeoutMs).toBe(
+      250,
+    );
     expect(DEFAULT_MAX_VALUE_BYTES).toBe(1024 * 1024 - 512);
   });
 

@@ -213,14 +213,13 @@ function chunk<T>(items: readonly T[], size: number): T[][] {
 export class RedisBackend implements CacheBackend {
   /** @inheritdoc */
   readonly name: string = 'redis';
-  /** @inheritdoc */
-  readonly capabilities: BackendCapabilities = {
-    ttlPrecision: 'milliseconds',
-    scopedClear: true,
-    inProcess: false,
-    counters: 'signed64',
-    delayedFlush: false,
-  };
+  /**
+   * @inheritdoc
+   * `timeoutMs` is this backend's `timeoutMs`: every call but `clear()` settles by then (through
+   * ioredis's `commandTimeout`, or the backend's own timer where that does not cover a call), so
+   * a client whose own deadline is no shorter arms no second timer per call.
+   */
+  readonly capabilities: BackendCapabilities;
   /** @inheritdoc */
   readonly limits: BackendLimits;
   /** The namespace put before every key. */
@@ -257,6 +256,14 @@ export class RedisBackend implements CacheBackend {
     this.timeoutMs = integerOption(options.timeoutMs, 'timeoutMs', DEFAULT_TIMEOUT_MS, {
       max: 2 ** 31 - 1,
     });
+    this.capabilities = {
+      ttlPrecision: 'milliseconds',
+      scopedClear: true,
+      inProcess: false,
+      counters: 'signed64',
+      delayedFlush: false,
+      timeoutMs: this.timeoutMs,
+    };
     this.limits = {
       maxKeyBytes: integerOption(
         options.maxKeyBytes ?? fromParam(params?.maxKeyBytes, 'maxKeyBytes'),
@@ -415,8 +422,8 @@ export class RedisBackend implements CacheBackend {
   /**
    * Runs one call: only on a ready connection, within `timeoutMs`, errors mapped to Stowage's.
    * `decode` turns the reply into the result; `recover` may turn an error into a result (`OOM`
-   * into `false`). The fast path (connection ready, ioredis's `commandTimeout` in force) adds no
-   * timer and one promise.
+   * into `false`). The fast path (connection ready, ioredis's `commandTimeout` in force, one round
+   * trip) adds no timer and one promise.
    */
   #run<T, R>(
     operation: string,
@@ -425,6 +432,7 @@ export class RedisBackend implements CacheBackend {
     send: () => Promise<T>,
     decode: (reply: T) => R,
     recover?: (error: unknown) => { readonly value: R } | undefined,
+    sequential = false,
   ): Promise<R> {
     if (this.#closing !== undefined) {
       return Promise.reject(new CacheError(CacheErrorCode.Closed, 'the redis backend is closed'));
@@ -435,7 +443,9 @@ export class RedisBackend implements CacheBackend {
       throw this.#error(error, operation, key, write, sent);
     };
     const gate = this.#watch.ready();
-    if (gate === undefined && !this.#ownTimer) {
+    // ioredis's `commandTimeout` bounds each command; a call that sends several one after the
+    // other (`sequential`) needs the backend's timer to stay within one `timeoutMs`.
+    if (gate === undefined && !this.#ownTimer && !sequential) {
       let pending: Promise<T>;
       try {
         pending = send();
@@ -761,6 +771,8 @@ export class RedisBackend implements CacheBackend {
           : BigInt((reply as Buffer).toString('latin1'));
       },
       same,
+      undefined,
+      true, // EVALSHA, then EVAL when the script is not cached: possibly two round trips
     );
   }
 

@@ -29,6 +29,20 @@ function configError(run: () => unknown): unknown {
 }
 
 describe('configuration', () => {
+  it('declares the deadline it enforces itself: its own timeoutMs', async () => {
+    const backend = createRedisBackend({ timeoutMs: 250 });
+    expect(backend.capabilities).toEqual({
+      ttlPrecision: 'milliseconds',
+      scopedClear: true,
+      inProcess: false,
+      counters: 'signed64',
+      delayedFlush: false,
+      timeoutMs: 250,
+    });
+    expect(createRedisBackend().capabilities.timeoutMs).toBe(1000);
+    await backend.close();
+  });
+
   it('opens no connection until the first call, and none at all when closed unused', async () => {
     let connections = 0;
     const listener: Server = createServer((socket) => {

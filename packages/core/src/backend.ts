@@ -58,6 +58,15 @@ export interface BackendCapabilities {
    */
   readonly inProcess: boolean;
   /**
+   * Optional: the per-call deadline, in milliseconds, the backend enforces itself — every call
+   * the client makes settles within this long, rejecting with `CacheTimeoutError` when the server
+   * does not answer in time. When it is a positive number no greater than the client's own
+   * `timeoutMs`, the client arms no second timer per call; otherwise (absent, larger, or not a
+   * positive number) the client keeps its timer, so its `timeoutMs` holds whatever is declared.
+   * Declare it only if every method but `clear()` and `close()` keeps it.
+   */
+  readonly timeoutMs?: number | undefined;
+  /**
    * Counter semantics of `incr`/`decr`:
    * - `'unsigned64'` — memcached: values are 0 … 2^64 − 1, `incr` wraps at 2^64, `decr` stops at 0;
    * - `'signed64'` — Redis: values are −2^63 … 2^63 − 1, `decr` may go negative, overflow is an error.

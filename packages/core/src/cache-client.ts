@@ -99,8 +99,10 @@ export interface CacheClientOptions<T = unknown> {
   readonly deserializer?: ((value: unknown) => T) | undefined;
   /**
    * Deadline of every backend call, in milliseconds: a call that has not settled by then rejects
-   * with `CacheTimeoutError`. Not applied to in-process backends, which cannot hang. At most
-   * 2^31 − 1 (Node's timer limit).
+   * with `CacheTimeoutError`. Not applied to in-process backends, which cannot hang, and not
+   * armed a second time for a backend that enforces a deadline of its own no longer than this one
+   * (`capabilities.timeoutMs`, as the memcached and Redis backends do). At most 2^31 − 1 (Node's
+   * timer limit).
    * @default 1000
    */
   readonly timeoutMs?: number | undefined;
@@ -234,6 +236,11 @@ class SharedState<T> {
   readonly ownsBackend: boolean;
   readonly now: () => number;
   readonly inProcess: boolean;
+  /**
+   * Whether backend calls need the client's own deadline timer: not for in-process backends,
+   * nor for backends that enforce a deadline no longer than the client's (`capabilities.timeoutMs`).
+   */
+  readonly timed: boolean;
   readonly maxValueBytes: number;
   closed = false;
   closing: Promise<void> | undefined;
@@ -252,6 +259,14 @@ class SharedState<T> {
     this.timeoutMs = integerOption(options.timeoutMs, 'timeoutMs', DEFAULT_TIMEOUT_MS, {
       max: MAX_TIMER_MS,
     });
+    const backendTimeoutMs: unknown = backend.capabilities.timeoutMs;
+    this.timed =
+      !this.inProcess &&
+      !(
+        typeof backendTimeoutMs === 'number' &&
+        backendTimeoutMs > 0 &&
+        backendTimeoutMs <= this.timeoutMs
+      );
     try {
       this.defaultTtlSeconds = toTtlSeconds(options.defaultTtl ?? 0, 'defaultTtl');
     } catch (error) {
@@ -356,7 +371,7 @@ class SharedState<T> {
     key: string | undefined,
     write: boolean,
   ): Promise<R> {
-    if (this.inProcess) return pending;
+    if (!this.timed) return pending;
     return withDeadline(pending, this.timeoutMs, this.info(operation, key, write));
   }
 
@@ -383,7 +398,7 @@ class SharedState<T> {
     }
     if (!isPromise(result)) return result;
     const info = this.info(operation, key, write);
-    if (this.inProcess)
+    if (!this.timed)
       return result.catch((error: unknown) => Promise.reject(toCacheError(error, info)));
     return withDeadline(result, this.timeoutMs, info);
   }

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   CacheClient,
   CacheErrorCode,
+  CacheBackendError,
   CacheTimeoutError,
   DEFAULT_TIMEOUT_MS,
   type CacheClientOptions,
@@ -156,5 +157,74 @@ describe('deadline timers', () => {
     backend.mode = { kind: 'delay', ms: 20 };
     expect(await client.set('k', 'v')).toBe(true);
     expect(await client.get('k')).toBe('v');
+  });
+});
+
+describe('a backend that enforces its own deadline (capabilities.timeoutMs)', () => {
+  const remote = (timeoutMs: unknown): FaultBackend =>
+    new FaultBackend(new RecordingBackend({ async: true, setAndRead: true }), { timeoutMs });
+
+  it.each([[100], [50], [0.5]])(
+    'arms no client timer when the backend claims %d ms and the client allows 100',
+    async (claim) => {
+      const client = new CacheClient({ backend: remote(claim), timeoutMs: 100 });
+      const spy = vi.spyOn(globalThis, 'setTimeout');
+      await client.set('k', 1);
+      await client.set('k', 2, { skipIntegrityCheck: true });
+      expect(await client.get('k')).toBe(2);
+      expect(await client.getMany(['k'])).toEqual(new Map([['k', 2]]));
+      expect(await client.getOrSet('j', () => 3)).toBe(3);
+      await client.delete('k');
+      expect(spy).not.toHaveBeenCalled();
+    },
+  );
+
+  it.each([[5_000], [101], [0], [-1], [Number.NaN], [Number.POSITIVE_INFINITY], ['50'], [null]])(
+    'keeps the client timer when the backend claims %s and the client allows 100',
+    async (claim) => {
+      const client = new CacheClient({ backend: remote(claim), timeoutMs: 100 });
+      const spy = vi.spyOn(globalThis, 'setTimeout');
+      await client.get('k');
+      expect(spy).toHaveBeenCalledTimes(1);
+    },
+  );
+
+  it('still times out by its own deadline when the backend claims a longer one', async () => {
+    const backend = remote(5_000);
+    backend.mode = { kind: 'neverAnswer' };
+    const client = new CacheClient({ backend, timeoutMs: TIMEOUT_MS, quarantineMs: 0 });
+    const started = performance.now();
+    const error = await client.get('k').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CacheTimeoutError);
+    expect(error).toMatchObject({ timeoutMs: TIMEOUT_MS, operation: 'get' });
+    expect(performance.now() - started).toBeLessThan(2_000);
+    backend.failLate();
+  });
+
+  it("passes the backend's own timeout error on, counted and reported", async () => {
+    const backend = remote(TIMEOUT_MS);
+    const own = new CacheTimeoutError('fault get did not answer within 100 ms', {
+      backend: 'fault',
+      operation: 'get',
+      key: 'k',
+      indeterminate: false,
+      timeoutMs: TIMEOUT_MS,
+    });
+    backend.mode = { kind: 'alwaysReject', error: own };
+    const client = new CacheClient({ backend, timeoutMs: TIMEOUT_MS });
+    const errors: unknown[] = [];
+    client.on('error', (event) => errors.push(event.error));
+    await expect(client.get('k')).rejects.toBe(own);
+    expect(errors).toEqual([own]);
+    expect(client.stats().errors).toBe(1);
+  });
+
+  it('still wraps a raw error from such a backend into a CacheBackendError', async () => {
+    const backend = remote(TIMEOUT_MS);
+    backend.mode = { kind: 'alwaysReject', error: new Error('socket closed') };
+    const client = new CacheClient({ backend, timeoutMs: TIMEOUT_MS });
+    const error = await client.set('k', 1).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CacheBackendError);
+    expect(error).toMatchObject({ operation: 'set', indeterminate: true });
   });
 });

@@ -45,10 +45,18 @@ export class FaultBackend implements CacheBackend {
   readonly #held: Held[] = [];
   setAndRead?: (key: string, entry: StoredEntry, ttl: number) => Awaitable<StoredEntry | undefined>;
 
-  constructor(inner: CacheBackend, options: { inProcess?: boolean } = {}) {
+  /**
+   * @param options.timeoutMs - declared as `capabilities.timeoutMs` (a deadline the wrapper claims
+   *   to enforce; it does not), to test what the client makes of the claim.
+   */
+  constructor(inner: CacheBackend, options: { inProcess?: boolean; timeoutMs?: unknown } = {}) {
     this.#inner = inner;
     this.name = `fault(${inner.name})`;
-    this.capabilities = { ...inner.capabilities, inProcess: options.inProcess ?? false };
+    this.capabilities = {
+      ...inner.capabilities,
+      inProcess: options.inProcess ?? false,
+      ...('timeoutMs' in options ? { timeoutMs: options.timeoutMs as number } : {}),
+    };
     this.limits = inner.limits;
     const setAndRead = inner.setAndRead;
     if (setAndRead !== undefined) {
