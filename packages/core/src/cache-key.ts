@@ -1,5 +1,18 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { CacheKeyError } from './errors.js';
+
+type OneShotHash = (algorithm: string, data: string, encoding: 'hex') => string;
+const oneShot = (crypto as { hash?: OneShotHash }).hash;
+
+/**
+ * SHA-256 of `text` (UTF-8) in hex. `crypto.hash` (Node ≥ 20.12) hashes in one call, several
+ * times faster than a Hash object for short input; a decorated call hashes its arguments on
+ * every call.
+ */
+const sha256Hex: (text: string) => string =
+  typeof oneShot === 'function'
+    ? (text) => oneShot('sha256', text, 'hex')
+    : (text) => crypto.createHash('sha256').update(text, 'utf8').digest('hex');
 
 const MAX_DEPTH = 64;
 const UNSAFE_NAME_CHARS = /[\s\p{Cc}]/gu;
@@ -115,5 +128,5 @@ export function cacheKey(
   if (args.length === 0) return name;
   const seen = new Set<object>();
   const text = `[${args.map((arg, i) => serialize(arg, `#${i}`, seen, 1)).join(',')}]`;
-  return `${name}:${createHash('sha256').update(text, 'utf8').digest('hex').slice(0, 32)}`;
+  return `${name}:${sha256Hex(text).slice(0, 32)}`;
 }

@@ -120,6 +120,12 @@ describe('cacheKey', () => {
     expect(cacheKey('Rates.lookup', ['EUR', { day: 1 }])).toBe(`Rates.lookup:${digest}`);
   });
 
+  it('hashes the arguments as UTF-8, beyond ASCII too', () => {
+    const text = `[${stableStringify('é😀键')}]`;
+    const digest = createHash('sha256').update(text, 'utf8').digest('hex').slice(0, 32);
+    expect(cacheKey('f', ['é😀键'])).toBe(`f:${digest}`);
+  });
+
   it('gives the same key for the same arguments in any key order', () => {
     expect(cacheKey(lookup, [{ a: 1, b: 2 }])).toBe(cacheKey(lookup, [{ b: 2, a: 1 }]));
   });
