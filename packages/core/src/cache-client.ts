@@ -718,10 +718,13 @@ export class CacheClient<T = unknown> {
     let entries: Awaitable<ReadonlyArray<StoredEntry | undefined>>;
     try {
       this.#assertOpen();
-      const seen = new Set<string>();
-      for (const key of keys) {
-        if (seen.has(key)) continue;
-        seen.add(key);
+      const list = Array.isArray(keys) ? (keys as readonly string[]) : [...keys];
+      // A short list is deduplicated by scanning it (a decorated call reads 2 keys); a Set only
+      // pays off for longer ones.
+      const seen = list.length > 8 ? new Set<string>() : undefined;
+      for (const key of list) {
+        if (seen === undefined ? callerKeys.includes(key) : seen.has(key)) continue;
+        seen?.add(key);
         callerKeys.push(key);
         fullKeys.push(this.#keys.full(key));
       }

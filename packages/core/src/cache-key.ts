@@ -126,7 +126,51 @@ export function cacheKey(
   const rawName = typeof fn === 'string' ? fn : fn.name;
   const name = rawName === '' ? 'anonymous' : rawName.replace(UNSAFE_NAME_CHARS, '_');
   if (args.length === 0) return name;
-  const seen = new Set<object>();
-  const text = `[${args.map((arg, i) => serialize(arg, `#${i}`, seen, 1)).join(',')}]`;
-  return `${name}:${sha256Hex(text).slice(0, 32)}`;
+  const only = args.length === 1 ? args[0] : undefined;
+  if (typeof only === 'string' && only.length <= MAX_MEMO_TEXT) {
+    // The most common call, one string argument (an id): its digest is memoised under the
+    // argument itself, which skips building the serialised text.
+    let digest = STRING_DIGESTS.get(only);
+    if (digest === undefined) {
+      digest = sha256Hex(`[${JSON.stringify(only)}]`).slice(0, 32);
+      remember(STRING_DIGESTS, only, digest);
+    }
+    return `${name}:${digest}`;
+  }
+  let seen: Set<object> | undefined;
+  let text = '[';
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (i > 0) text += ',';
+    // Strings, numbers, booleans… never fail and need no cycle tracking or error path.
+    text +=
+      typeof arg === 'string'
+        ? JSON.stringify(arg)
+        : serialize(arg, `#${i}`, (seen ??= new Set()), 1);
+  }
+  text += ']';
+  return `${name}:${digestOf(text)}`;
+}
+
+// Digests of recent arguments. Hot arguments repeat (the same record, the same tenant lookup),
+// and a digest costs about a microsecond; a bounded map of short texts costs a lookup.
+const DIGESTS = new Map<string, string>(); // by serialised argument list
+const STRING_DIGESTS = new Map<string, string>(); // by the argument of a one-string call
+const MAX_DIGESTS = 1024;
+const MAX_MEMO_TEXT = 512;
+
+function remember(memo: Map<string, string>, text: string, digest: string): void {
+  if (memo.size >= MAX_DIGESTS) memo.delete(memo.keys().next().value as string);
+  memo.set(text, digest);
+}
+
+/** The first 32 hex digits of the SHA-256 of `text`, from the memo when it was seen recently. */
+function digestOf(text: string): string {
+  if (text.length > MAX_MEMO_TEXT) return sha256Hex(text).slice(0, 32);
+  let digest = DIGESTS.get(text);
+  if (digest === undefined) {
+    digest = sha256Hex(text).slice(0, 32);
+    remember(DIGESTS, text, digest);
+  }
+  return digest;
 }

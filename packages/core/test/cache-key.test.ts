@@ -126,6 +126,23 @@ describe('cacheKey', () => {
     expect(cacheKey('f', ['é😀键'])).toBe(`f:${digest}`);
   });
 
+  it('gives every argument its own digest, past the memo of recent digests and for long ones', () => {
+    const expected = (arg: unknown): string =>
+      `f:${createHash('sha256')
+        .update(`[${stableStringify(arg)}]`)
+        .digest('hex')
+        .slice(0, 32)}`;
+    const args = [
+      ...Array.from({ length: 3000 }, (_, i) => `k${i}`),
+      'x'.repeat(2000),
+      { id: 1 },
+      7,
+    ];
+    for (let round = 0; round < 2; round++) {
+      for (const arg of args) expect(cacheKey('f', [arg])).toBe(expected(arg));
+    }
+  });
+
   it('gives the same key for the same arguments in any key order', () => {
     expect(cacheKey(lookup, [{ a: 1, b: 2 }])).toBe(cacheKey(lookup, [{ b: 2, a: 1 }]));
   });

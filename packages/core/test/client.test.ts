@@ -111,6 +111,18 @@ describe('CacheClient.getMany', () => {
     expect(backend.calls.at(-1)?.keys).toEqual(['a', 'b']);
   });
 
+  it('sends each of many keys once, in first-seen order', async () => {
+    const { client, backend } = recordingClient();
+    await client.setMany({ k3: 3, k7: 7 });
+    const keys = Array.from({ length: 30 }, (_, i) => `k${i % 10}`);
+    const result = await client.getMany(keys);
+    expect([...result]).toEqual([
+      ['k3', 3],
+      ['k7', 7],
+    ]);
+    expect(backend.calls.at(-1)?.keys).toEqual(Array.from({ length: 10 }, (_, i) => `k${i}`));
+  });
+
   it('resolves an empty Map for no keys without calling the backend', async () => {
     const { client, backend } = recordingClient();
     expect(await client.getMany([])).toEqual(new Map());

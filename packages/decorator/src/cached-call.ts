@@ -50,7 +50,17 @@ interface Target {
   readonly scopeKey: string;
 }
 
+/** What a read that found no usable entry saw: the generation to store a result under, if any. */
+class Miss {
+  readonly generation: string | undefined;
+
+  constructor(generation: string | undefined) {
+    this.generation = generation;
+  }
+}
+
 interface Flight {
+  readonly key: string;
   readonly backend: CacheBackend;
   readonly scopeKey: string;
   promise: Promise<unknown>;
@@ -128,6 +138,15 @@ export class CachedCall {
   readonly #flights = new Map<string, Flight>();
   readonly #generations = new Map<string, string>();
   readonly #warned = new Set<string>();
+  // The last scoped client and name-derived keys, reused while calls keep the same root client,
+  // scope and name (the common case) instead of being looked up and rebuilt on every call.
+  #lastRoot: CacheClient | undefined;
+  #lastLevel: StorageLevel | undefined;
+  #lastId: string | undefined;
+  #lastClient: CacheClient | undefined;
+  #lastName: string | undefined;
+  #lastGenerationKey = '';
+  #lastScopeKey = '';
 
   /**
    * @param fn - the original function.
@@ -166,16 +185,23 @@ export class CachedCall {
       return current.promise;
     }
     const flight: Flight = {
+      key: flightKey,
       backend,
       scopeKey: target.scopeKey,
       promise: Promise.resolve(),
       cancelled: false,
     };
     this.#flights.set(flightKey, flight);
-    flight.promise = this.#run(target, self, args, flight).finally(() => {
-      if (this.#flights.get(flightKey) === flight) this.#flights.delete(flightKey);
-    });
+    // #run lands the flight itself when it settles (no `.finally` layer on every hit).
+    flight.promise = this.#run(target, self, args, flight);
     return flight.promise;
+  }
+
+  /** Ends a flight: later calls start their own run. */
+  #land(flight: Flight | undefined): void {
+    if (flight !== undefined && this.#flights.get(flight.key) === flight) {
+      this.#flights.delete(flight.key);
+    }
   }
 
   /** Deletes the entry of one call in the scope `self` resolves to. Resolves `true` when it existed. */
@@ -235,11 +261,29 @@ export class CachedCall {
         `no cache client for ${name}: pass \`context: { client }\`, give the instance a [cacheContext], or call it inside runWithCacheScope({ client, … })`,
       );
     }
-    const client = scopedClient(
-      root,
-      options.storageLevel ?? context.storageLevel ?? StorageLevel.Stack,
-      context,
-    );
+    const level = options.storageLevel ?? context.storageLevel ?? StorageLevel.Stack;
+    const id =
+      level === StorageLevel.Stack
+        ? context.stack
+        : level === StorageLevel.Session
+          ? context.session
+          : context.service;
+    let client: CacheClient;
+    if (
+      root === this.#lastRoot &&
+      level === this.#lastLevel &&
+      id === this.#lastId &&
+      this.#lastClient !== undefined
+    ) {
+      client = this.#lastClient;
+    } else {
+      client = scopedClient(root, level, context);
+      this.#lastRoot = root;
+      this.#lastLevel = level;
+      this.#lastId = id;
+      this.#lastClient = client;
+      this.#lastName = undefined; // the scope key depends on the client
+    }
     let entryName = name;
     let argsHash = '';
     if (withArgs) {
@@ -256,17 +300,22 @@ export class CachedCall {
         entryName = options.keyPrefix === undefined ? checked : `${options.keyPrefix}:${checked}`;
       }
       // cacheKey appends ':' and the hash of the stably serialised arguments (nothing without
-      // arguments), and throws CacheKeyError for arguments that cannot be keyed safely.
-      argsHash = cacheKey(entryName, args).slice(entryName.length);
+      // arguments), and throws CacheKeyError for arguments that cannot be keyed safely. A
+      // one-character name keeps its name check short; the hash does not depend on the name.
+      argsHash = cacheKey('_', args).slice(1);
     }
-    const generationKey = `${name}:version`;
+    if (name !== this.#lastName) {
+      this.#lastName = name;
+      this.#lastGenerationKey = `${name}:version`;
+      this.#lastScopeKey = client.keyPrefix + this.#lastGenerationKey;
+    }
     return {
       client,
       name,
       entryName,
       argsHash,
-      generationKey,
-      scopeKey: client.keyPrefix + generationKey,
+      generationKey: this.#lastGenerationKey,
+      scopeKey: this.#lastScopeKey,
     };
   }
 
@@ -274,64 +323,110 @@ export class CachedCall {
     return `${target.entryName}:v${generation}${target.argsHash}`;
   }
 
-  async #run(
+  /**
+   * Reads through the cache and, on a miss, runs the function and stores its result. A hit
+   * settles in the read's own callback; every path lands the flight when it settles.
+   */
+  #run(
     target: Target,
     self: unknown,
     args: unknown[],
     flight: Flight | undefined,
   ): Promise<unknown> {
-    let generation: string | undefined;
-    try {
-      const read = await this.#read(target);
-      if (read.value !== MISS) return read.value;
-      generation = read.generation;
-    } catch (error) {
-      // The backend is down or slow: run uncached and skip the write, which would fail too.
-      this.#report(error, target);
-      return this.#fn.apply(self, args);
-    }
-    const result = await this.#fn.apply(self, args);
-    if (
-      flight?.cancelled === true ||
-      result === undefined ||
-      (result === null && !this.#options.cacheNullish)
-    ) {
-      return result;
-    }
-    try {
-      await this.#write(target, generation, result);
-    } catch (error) {
-      this.#report(error, target);
-    }
-    return result;
+    // #read never throws: the client's methods reject instead.
+    return this.#read(target).then(
+      (value) => {
+        if (!(value instanceof Miss)) {
+          this.#land(flight);
+          return value;
+        }
+        return this.#runAndStore(target, self, args, flight, value.generation);
+      },
+      (error: unknown) => this.#runUncached(error, target, self, args, flight),
+    );
   }
 
-  /** Reads the generation and the entry; `value` is MISS when there is no usable entry. */
-  async #read(target: Target): Promise<{ generation: string | undefined; value: unknown }> {
-    const { client } = target;
-    const known = this.#generations.get(target.scopeKey);
-    let generation: unknown;
-    if (known !== undefined) {
-      const entryKey = this.#entryKey(target, known);
-      const found = await client.getMany([target.generationKey, entryKey]);
-      generation = found.get(target.generationKey);
-      if (generation === known) {
-        return { generation, value: this.#usable(found.has(entryKey), found.get(entryKey)) };
-      }
-    } else {
-      generation = await client.get(target.generationKey);
+  /** The backend is down or slow: run uncached and skip the write, which would fail too. */
+  async #runUncached(
+    error: unknown,
+    target: Target,
+    self: unknown,
+    args: unknown[],
+    flight: Flight | undefined,
+  ): Promise<unknown> {
+    try {
+      this.#report(error, target);
+      return await this.#fn.apply(self, args);
+    } finally {
+      this.#land(flight);
     }
+  }
+
+  async #runAndStore(
+    target: Target,
+    self: unknown,
+    args: unknown[],
+    flight: Flight | undefined,
+    generation: string | undefined,
+  ): Promise<unknown> {
+    try {
+      const result = await this.#fn.apply(self, args);
+      if (
+        flight?.cancelled === true ||
+        result === undefined ||
+        (result === null && !this.#options.cacheNullish)
+      ) {
+        return result;
+      }
+      try {
+        await this.#write(target, generation, result);
+      } catch (error) {
+        this.#report(error, target);
+      }
+      return result;
+    } finally {
+      this.#land(flight);
+    }
+  }
+
+  /**
+   * Reads the generation and the entry: resolves the cached value, or a `Miss` carrying the
+   * generation to store under. With a known generation that is one `getMany` of both keys.
+   */
+  #read(target: Target): Promise<unknown> {
+    const known = this.#generations.get(target.scopeKey);
+    if (known === undefined) return this.#readFresh(target);
+    const entryKey = this.#entryKey(target, known);
+    return target.client.getMany([target.generationKey, entryKey]).then((found) => {
+      const generation = found.get(target.generationKey);
+      if (generation !== known) return this.#readUnder(target, generation);
+      const value = found.get(entryKey);
+      return this.#usable(value !== undefined || found.has(entryKey), value)
+        ? value
+        : new Miss(generation);
+    });
+  }
+
+  /** Reads without a known generation: fetches it, then the entry under it. */
+  async #readFresh(target: Target): Promise<unknown> {
+    return this.#readUnder(target, await target.client.get(target.generationKey));
+  }
+
+  /** Reads the entry under the generation the cache holds (`generation`, which may be no token). */
+  async #readUnder(target: Target, generation: unknown): Promise<unknown> {
+    const { client } = target;
     if (!isToken(generation)) {
       this.#generations.delete(target.scopeKey);
-      return { generation: undefined, value: MISS };
+      return new Miss(undefined);
     }
     remember(this.#generations, target.scopeKey, generation);
     const value = await client.get(this.#entryKey(target, generation), MISS);
-    return { generation, value: this.#usable(value !== MISS, value) };
+    return this.#usable(value !== MISS, value) ? value : new Miss(generation);
   }
 
-  #usable(found: boolean, value: unknown): unknown {
-    return !found || (value === null && !this.#options.cacheNullish) ? MISS : value;
+  /** Whether a found value counts as a hit (`null` only with `cacheNullish`). */
+  #usable(found: boolean, value: unknown): boolean {
+    return found && (value !== null || this.#options.cacheNullish);
   }
 
   /** Stores a result under the generation seen when reading, or under a new one if there was none. */

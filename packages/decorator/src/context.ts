@@ -147,17 +147,23 @@ export function resolveContext(
     fromInstance = checkContext(provided, 'this[cacheContext]');
   }
   const fromScope = storage.getStore();
-  const pick = <F extends keyof CacheContext>(field: F): CacheContext[F] =>
-    fromOptions !== undefined && field in fromOptions
-      ? fromOptions[field]
-      : fromInstance !== undefined && field in fromInstance
-        ? fromInstance[field]
-        : fromScope?.[field];
   return {
-    client: pick('client'),
-    storageLevel: pick('storageLevel'),
-    service: pick('service'),
-    stack: pick('stack'),
-    session: pick('session'),
+    client: pick('client', fromOptions, fromInstance, fromScope),
+    storageLevel: pick('storageLevel', fromOptions, fromInstance, fromScope),
+    service: pick('service', fromOptions, fromInstance, fromScope),
+    stack: pick('stack', fromOptions, fromInstance, fromScope),
+    session: pick('session', fromOptions, fromInstance, fromScope),
   };
+}
+
+/** The first of the three sources that has `field` decides it (a module function: no closure per call). */
+function pick<F extends keyof CacheContext>(
+  field: F,
+  fromOptions: CacheContext | undefined,
+  fromInstance: CacheContext | undefined,
+  fromScope: CacheContext | undefined,
+): CacheContext[F] {
+  if (fromOptions !== undefined && field in fromOptions) return fromOptions[field];
+  if (fromInstance !== undefined && field in fromInstance) return fromInstance[field];
+  return fromScope?.[field];
 }
