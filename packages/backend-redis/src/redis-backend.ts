@@ -69,7 +69,8 @@ export interface RedisBackendOptions {
    * backend's safe defaults (`lazyConnect`, `commandTimeout` and `socketTimeout` = `timeoutMs`,
    * `maxRetriesPerRequest: 1`, `autoResendUnfulfilledCommands: false`, no offline queue, capped
    * reconnect backoff). Sentinel: `{ sentinels: [{ host, port }], name: 'mymaster' }`.
-   * ioredis's own `keyPrefix` is refused: use this backend's `keyPrefix`.
+   * ioredis's own `keyPrefix` is refused (use this backend's `keyPrefix`), and so is
+   * `enableAutoPipelining: true` (ioredis sends `callBuffer` commands under the wrong name then).
    * @default undefined
    */
   readonly redisOptions?: RedisOptions | undefined;
@@ -81,7 +82,8 @@ export interface RedisBackendOptions {
   readonly clusterNodes?: readonly ClusterNode[] | undefined;
   /**
    * ioredis `Cluster` options, with `clusterNodes`; applied over the safe defaults. Node
-   * connection options go in `clusterOptions.redisOptions` (TLS, password, …).
+   * connection options go in `clusterOptions.redisOptions` (TLS, password, …). `keyPrefix` and
+   * `enableAutoPipelining: true` are refused here too, as in `redisOptions`.
    * @default undefined
    */
   readonly clusterOptions?: ClusterOptions | undefined;
@@ -89,7 +91,7 @@ export interface RedisBackendOptions {
    * A client you created and keep owning: an ioredis 5/6 `Redis` (standalone or Sentinel),
    * a `Cluster`, or an iovalkey client. The backend never closes it and adds no `error` listener;
    * give it `commandTimeout`, `maxRetriesPerRequest: 1` and `autoResendUnfulfilledCommands: false`
-   * (see the README). It must not have a `keyPrefix`.
+   * (see the README). It must not have a `keyPrefix` nor `enableAutoPipelining: true`.
    * @default undefined
    */
   readonly client?: RedisClientLike | undefined;
@@ -161,6 +163,35 @@ function fromParam(text: string | undefined, name: UrlParam): number | undefined
 function hasOwnKeyPrefix(options: object | undefined): boolean {
   const prefix = (options as { keyPrefix?: unknown } | undefined)?.keyPrefix;
   return typeof prefix === 'string' ? prefix !== '' : prefix !== undefined && prefix !== null;
+}
+
+/**
+ * Refuses ioredis options this backend cannot run under, for the options of a connection (and
+ * the `redisOptions` of a Cluster's nodes). `whose` names them in the message.
+ *
+ * - `keyPrefix`: ioredis does not apply it to SCAN, so `clear()` would miss or over-reach.
+ * - `enableAutoPipelining`: ioredis (5, 6) and iovalkey send a `callBuffer` command under the
+ *   name of its first argument when auto-pipelining is on (redis/ioredis#1923), so `GET k` goes
+ *   out as the command `k` — an error at best, and a key named like a command (`flushdb`) would
+ *   run it. Every command of this backend is a `callBuffer`.
+ */
+function checkDriverOptions(
+  options: object | undefined,
+  nested: object | undefined,
+  whose: string,
+): void {
+  if (hasOwnKeyPrefix(options) || hasOwnKeyPrefix(nested)) {
+    throw new CacheConfigError(
+      `${whose} ioredis's own \`keyPrefix\`, which is not supported (ioredis does not apply it to SCAN); pass \`keyPrefix\` to the redis backend instead`,
+    );
+  }
+  const pipelined = (value: object | undefined): boolean =>
+    (value as { enableAutoPipelining?: unknown } | undefined)?.enableAutoPipelining === true;
+  if (pipelined(options) || pipelined(nested)) {
+    throw new CacheConfigError(
+      `${whose} \`enableAutoPipelining: true\`, which is not supported: ioredis then sends the backend's commands under the wrong name (redis/ioredis#1923); use a connection without it`,
+    );
+  }
 }
 
 function readEntry(raw: unknown): StoredEntry | undefined {
@@ -308,11 +339,7 @@ export class RedisBackend implements CacheBackend {
         );
       }
       const nested = (client.options as { redisOptions?: object }).redisOptions;
-      if (hasOwnKeyPrefix(client.options) || hasOwnKeyPrefix(nested)) {
-        throw new CacheConfigError(
-          "the `client` has ioredis's own `keyPrefix`; remove it and pass `keyPrefix` to the redis backend (ioredis does not apply it to SCAN)",
-        );
-      }
+      checkDriverOptions(client.options, nested, 'the `client` has');
       this.#client = client;
       this.#owned = false;
       this.#cluster = client.isCluster === true;
@@ -326,11 +353,7 @@ export class RedisBackend implements CacheBackend {
         throw new CacheConfigError('`clusterNodes` must be a non-empty array of nodes');
       }
       const user = options.clusterOptions ?? {};
-      if (hasOwnKeyPrefix(user) || hasOwnKeyPrefix(user.redisOptions)) {
-        throw new CacheConfigError(
-          "ioredis's own `keyPrefix` is not supported; pass `keyPrefix` to the redis backend",
-        );
-      }
+      checkDriverOptions(user, user.redisOptions, '`clusterOptions` has');
       const safe = safeClusterOptions(this.timeoutMs);
       this.#client = new driver.Cluster([...nodes], {
         ...safe,
@@ -341,11 +364,7 @@ export class RedisBackend implements CacheBackend {
       this.#cluster = true;
       this.#ownTimer = true;
     } else {
-      if (hasOwnKeyPrefix(options.redisOptions)) {
-        throw new CacheConfigError(
-          "ioredis's own `keyPrefix` is not supported; pass `keyPrefix` to the redis backend",
-        );
-      }
+      checkDriverOptions(options.redisOptions, undefined, '`redisOptions` has');
       const merged: RedisOptions = {
         ...safeRedisOptions(this.timeoutMs),
         ...parsed?.redisOptions,

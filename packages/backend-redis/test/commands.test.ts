@@ -1,5 +1,6 @@
 import { CacheClient, CacheErrorCode, isCacheError } from '@stowage/core';
 import { FaultProxy } from '@stowage/testkit';
+import * as ioredis6 from 'ioredis';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createRedisBackend, type RedisBackend } from '../src/index.js';
@@ -42,6 +43,25 @@ describe.skipIf(!redisAvailable)('redis commands', () => {
       beforeEach(async () => {
         await redis.raw.flushdb();
         await redis.raw.config('RESETSTAT');
+      });
+
+      it('is right to refuse auto-pipelining: ioredis sends callBuffer under its first argument', async () => {
+        // redis/ioredis#1923. If this starts to pass GET through, the refusal in the backend's
+        // constructor can go.
+        const Client = ((driver ?? ioredis6) as typeof ioredis6).Redis;
+        const raw = new Client({
+          host: '127.0.0.1',
+          port: redis.server.port,
+          enableAutoPipelining: true,
+          maxRetriesPerRequest: 1,
+        });
+        try {
+          await expect(raw.callBuffer('get', 'ap-probe')).rejects.toThrow(
+            /unknown command 'ap-probe'/,
+          );
+        } finally {
+          raw.disconnect();
+        }
       });
 
       it('getMany of 50 is one MGET', async () => {

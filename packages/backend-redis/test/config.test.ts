@@ -87,6 +87,22 @@ describe('configuration', () => {
       [{ clusterNodes: [] }, /`clusterNodes`/],
       [{ redisOptions: { keyPrefix: 'x:' } }, /`keyPrefix`/],
       [{ clusterNodes: [{ port: 7000 }], clusterOptions: { keyPrefix: 'x:' } }, /`keyPrefix`/],
+      [
+        { clusterNodes: [{ port: 7000 }], clusterOptions: { redisOptions: { keyPrefix: 'x:' } } },
+        /`keyPrefix`/,
+      ],
+      [{ redisOptions: { enableAutoPipelining: true } }, /`enableAutoPipelining: true`/],
+      [
+        { clusterNodes: [{ port: 7000 }], clusterOptions: { enableAutoPipelining: true } },
+        /`enableAutoPipelining: true`/,
+      ],
+      [
+        {
+          clusterNodes: [{ port: 7000 }],
+          clusterOptions: { redisOptions: { enableAutoPipelining: true } },
+        },
+        /`enableAutoPipelining: true`/,
+      ],
       [{ client: {} as never }, /`client` must be/],
       [{ driver: {} as never }, /`driver`/],
     ];
@@ -106,6 +122,19 @@ describe('configuration', () => {
     expect(isCacheError(error, CacheErrorCode.Config)).toBe(true);
     expect((error as Error).message).toMatch(/keyPrefix/);
     client.disconnect();
+  });
+
+  it('refuses a caller-owned client with auto-pipelining, and accepts it switched off', async () => {
+    const client = new Redis({ lazyConnect: true, enableAutoPipelining: true });
+    const error = configError(() => createRedisBackend({ client }));
+    expect(isCacheError(error, CacheErrorCode.Config)).toBe(true);
+    expect((error as Error).message).toMatch(/enableAutoPipelining.*ioredis#1923/);
+    client.disconnect();
+    const plain = new Redis({ lazyConnect: true, enableAutoPipelining: false });
+    const backend = createRedisBackend({ client: plain, keyPrefix: 'x:' });
+    expect(backend.ownsClient).toBe(false);
+    await backend.close();
+    plain.disconnect();
   });
 
   it('parses redis:// and rediss:// URLs itself, so no parameter reaches ioredis', () => {
