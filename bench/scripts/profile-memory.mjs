@@ -6,6 +6,7 @@ import process from 'node:process';
 import { createMemoryBackend } from '@stowage/backend-memory';
 import { CacheClient } from '@stowage/core';
 import { summarizeProfile } from './summarize-profile.mjs';
+import { sampleValue } from './sample-value.mjs';
 
 const [first, second] = process.argv.slice(2);
 
@@ -21,14 +22,7 @@ const cache = new CacheClient({
   prefix: 'bench',
   compress: false,
 });
-const value = {
-  id: 1000,
-  name: 'donald',
-  email: 'donald.1000@example.com',
-  active: true,
-  score: 52.74,
-  tags: ['billing'],
-};
+const value = sampleValue;
 const keys = Array.from({ length: 256 }, (_, i) => `s0:small:${i}`);
 for (const key of keys) await cache.set(key, value);
 const end = performance.now() + seconds * 1000;

@@ -24,6 +24,7 @@ import { Cluster, Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import memjs from 'memjs';
 import { summarizeProfile } from './summarize-profile.mjs';
+import { sampleValue } from './sample-value.mjs';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -47,14 +48,7 @@ const inflight = Number(values.inflight);
 const rounds = Number(values.rounds);
 const roundMs = Number(values['round-ms']);
 const layers = values.layers.split(',');
-const value = {
-  id: 1000,
-  name: 'donald',
-  email: 'donald.1000@example.com',
-  active: true,
-  score: 52.74,
-  tags: ['billing'],
-};
+const value = sampleValue;
 const KEYS = 256;
 const keys = Array.from({ length: KEYS }, (_, i) => `p:${i}`);
 const batches = Array.from({ length: KEYS }, (_, b) =>

@@ -633,13 +633,13 @@ export class CacheClient<T = unknown> {
       try {
         entry = shared.backend.get(fullKey);
       } catch (error) {
-        throw this.#readFailed(operation, key, fullKey, started, error);
+        throw this.#callFailed(operation, key, fullKey, started, error, false);
       }
       if (isPromise(entry)) {
         return shared.guard(entry, operation, fullKey, false).then(
           (answer) => this.#received(operation, key, fullKey, started, answer),
           (error: unknown) => {
-            throw this.#readFailed(operation, key, fullKey, started, error);
+            throw this.#callFailed(operation, key, fullKey, started, error, false);
           },
         );
       }
@@ -647,15 +647,20 @@ export class CacheClient<T = unknown> {
     return this.#received(operation, key, fullKey, started, entry);
   }
 
-  #readFailed(
+  /**
+   * Times, counts and reports a failed one-key call and returns the error to throw. `write`: the
+   * call was a write (its failure may have landed, which `failed` records).
+   */
+  #callFailed(
     operation: CacheOperation,
     key: string,
     fullKey: string,
     started: number,
     error: unknown,
+    write: boolean,
   ): CacheError {
     if (started >= 0) this.#shared.timing(operation, started, 1, 'error');
-    return this.#shared.failed(operation, key, error, fullKey);
+    return this.#shared.failed(operation, key, error, fullKey, write);
   }
 
   /** Decodes what a read found and does the bookkeeping of a hit or a miss. */
@@ -815,14 +820,14 @@ export class CacheClient<T = unknown> {
         answer = backend.setAndRead(fullKey, entry, ttlSeconds);
       else return this.#writeThenRead(operation, key, fullKey, entry, ttlSeconds, started);
     } catch (error) {
-      return rejection(this.#writeFailed(operation, key, fullKey, started, error));
+      return rejection(this.#callFailed(operation, key, fullKey, started, error, true));
     }
     if (isPromise(answer)) {
       return shared.guard(answer, operation, fullKey, true).then(
         (result) =>
           this.#written(operation, key, fullKey, entry, ttlSeconds, verify, started, result),
         (error: unknown) => {
-          throw this.#writeFailed(operation, key, fullKey, started, error);
+          throw this.#callFailed(operation, key, fullKey, started, error, true);
         },
       );
     }
@@ -857,20 +862,9 @@ export class CacheClient<T = unknown> {
         readBack = isPromise(pendingGet) ? await pendingGet : pendingGet;
       }
     } catch (error) {
-      throw this.#writeFailed(operation, key, fullKey, started, error);
+      throw this.#callFailed(operation, key, fullKey, started, error, true);
     }
     return this.#written(operation, key, fullKey, entry, ttlSeconds, true, started, readBack);
-  }
-
-  #writeFailed(
-    operation: CacheOperation,
-    key: string,
-    fullKey: string,
-    started: number,
-    error: unknown,
-  ): CacheError {
-    if (started >= 0) this.#shared.timing(operation, started, 1, 'error');
-    return this.#shared.failed(operation, key, error, fullKey, true);
   }
 
   /**

@@ -79,17 +79,21 @@ function isToken(value: unknown): value is string {
   return typeof value === 'string' && TOKEN.test(value);
 }
 
+/** The id of the scope `level` names in `context` (the service name at Service level). */
+function scopeId(level: StorageLevel, context: ResolvedContext): string | undefined {
+  return level === StorageLevel.Stack
+    ? context.stack
+    : level === StorageLevel.Session
+      ? context.session
+      : context.service;
+}
+
 function scopedClient(
   root: CacheClient,
   level: StorageLevel,
   context: ResolvedContext,
+  id: string | undefined,
 ): CacheClient {
-  const id =
-    level === StorageLevel.Stack
-      ? context.stack
-      : level === StorageLevel.Session
-        ? context.session
-        : context.service;
   if (level !== StorageLevel.Service && (id === undefined || id === '')) {
     throw new CacheScopeError(
       `${level === StorageLevel.Stack ? 'Stack' : 'Session'} level needs a ${level} id: set \`${level}\` in the cache context (the \`context\` option, this[cacheContext] or runWithCacheScope); it never falls back to a broader scope`,
@@ -262,12 +266,7 @@ export class CachedCall {
       );
     }
     const level = options.storageLevel ?? context.storageLevel ?? StorageLevel.Stack;
-    const id =
-      level === StorageLevel.Stack
-        ? context.stack
-        : level === StorageLevel.Session
-          ? context.session
-          : context.service;
+    const id = scopeId(level, context);
     let client: CacheClient;
     if (
       root === this.#lastRoot &&
@@ -277,7 +276,7 @@ export class CachedCall {
     ) {
       client = this.#lastClient;
     } else {
-      client = scopedClient(root, level, context);
+      client = scopedClient(root, level, context, id);
       this.#lastRoot = root;
       this.#lastLevel = level;
       this.#lastId = id;
