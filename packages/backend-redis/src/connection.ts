@@ -39,6 +39,16 @@ export interface RedisClientLike {
   removeListener(event: string, listener: (error: Error) => void): unknown;
   /** Cluster only: the node connections of a role. */
   nodes?(role?: 'master' | 'slave' | 'all'): RedisClientLike[];
+  /** Standalone only: the socket ioredis writes commands to (set once it connects). */
+  readonly stream?: CorkableStream | undefined;
+}
+
+/** The part of a socket the backend uses to send the commands of one tick in one write. */
+export interface CorkableStream {
+  /** Buffers writes until `uncork()`. */
+  cork(): void;
+  /** Sends the buffered writes (in one `writev`). */
+  uncork(): void;
 }
 
 /** What a Redis URL (`redis://` or `rediss://`) configures. */

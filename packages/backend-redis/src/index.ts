@@ -7,6 +7,7 @@ export {
   URL_PARAMS,
 } from './connection.js';
 export type {
+  CorkableStream,
   ParsedRedisUrl,
   RedisArg,
   RedisClientLike,

@@ -64,6 +64,39 @@ describe.skipIf(!redisAvailable)('redis commands', () => {
         }
       });
 
+      it('sends the commands of one tick in one socket write, each with its own reply', async () => {
+        await cache.setMany(Object.fromEntries(keys(64).map((k) => [k, `v-${k}`])));
+        const socket = backend.client.stream as unknown as {
+          _write: (...args: unknown[]) => unknown;
+          _writev: (...args: unknown[]) => unknown;
+        };
+        let writes = 0;
+        let commands = 0;
+        const { _write: write, _writev: writev } = socket;
+        socket._write = function (this: unknown, ...args: unknown[]) {
+          writes++;
+          commands++;
+          return write.apply(this, args);
+        };
+        socket._writev = function (this: unknown, ...args: unknown[]) {
+          writes++;
+          commands += (args[0] as unknown[]).length;
+          return writev.apply(this, args);
+        };
+        try {
+          const found = await Promise.all(keys(64).map((k) => cache.get(k)));
+          expect(found).toEqual(keys(64).map((k) => `v-${k}`));
+          expect(commands).toBe(64);
+          expect(writes).toBe(1);
+          // A lone call is not held back: it leaves at the end of its tick.
+          expect(await cache.get('k0')).toBe('v-k0');
+          expect(writes).toBe(2);
+        } finally {
+          socket._write = write;
+          socket._writev = writev;
+        }
+      });
+
       it('getMany of 50 is one MGET', async () => {
         await cache.setMany(Object.fromEntries(keys(50).map((k) => [k, k])));
         await redis.raw.config('RESETSTAT');
