@@ -166,6 +166,10 @@ function hasOwnKeyPrefix(options: object | undefined): boolean {
   return typeof prefix === 'string' ? prefix !== '' : prefix !== undefined && prefix !== null;
 }
 
+function hasAutoPipelining(options: object | undefined): boolean {
+  return (options as { enableAutoPipelining?: unknown } | undefined)?.enableAutoPipelining === true;
+}
+
 /**
  * Refuses ioredis options this backend cannot run under, for the options of a connection (and
  * the `redisOptions` of a Cluster's nodes). `whose` names them in the message.
@@ -186,9 +190,7 @@ function checkDriverOptions(
       `${whose} ioredis's own \`keyPrefix\`, which is not supported (ioredis does not apply it to SCAN); pass \`keyPrefix\` to the redis backend instead`,
     );
   }
-  const pipelined = (value: object | undefined): boolean =>
-    (value as { enableAutoPipelining?: unknown } | undefined)?.enableAutoPipelining === true;
-  if (pipelined(options) || pipelined(nested)) {
+  if (hasAutoPipelining(options) || hasAutoPipelining(nested)) {
     throw new CacheConfigError(
       `${whose} \`enableAutoPipelining: true\`, which is not supported: ioredis then sends the backend's commands under the wrong name (redis/ioredis#1923); use a connection without it`,
     );
@@ -456,7 +458,7 @@ export class RedisBackend implements CacheBackend {
   #cork(): void {
     if (this.#corked !== undefined || this.#cluster) return;
     const stream = this.#client.stream;
-    if (stream === undefined || stream === null || typeof stream.cork !== 'function') return;
+    if (typeof stream?.cork !== 'function') return;
     stream.cork();
     this.#corked = stream;
     process.nextTick(this.#uncork);

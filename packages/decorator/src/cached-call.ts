@@ -92,8 +92,8 @@ function scopedClient(
   root: CacheClient,
   level: StorageLevel,
   context: ResolvedContext,
-  id: string | undefined,
 ): CacheClient {
+  const id = scopeId(level, context);
   if (level !== StorageLevel.Service && (id === undefined || id === '')) {
     throw new CacheScopeError(
       `${level === StorageLevel.Stack ? 'Stack' : 'Session'} level needs a ${level} id: set \`${level}\` in the cache context (the \`context\` option, this[cacheContext] or runWithCacheScope); it never falls back to a broader scope`,
@@ -142,15 +142,6 @@ export class CachedCall {
   readonly #flights = new Map<string, Flight>();
   readonly #generations = new Map<string, string>();
   readonly #warned = new Set<string>();
-  // The last scoped client and name-derived keys, reused while calls keep the same root client,
-  // scope and name (the common case) instead of being looked up and rebuilt on every call.
-  #lastRoot: CacheClient | undefined;
-  #lastLevel: StorageLevel | undefined;
-  #lastId: string | undefined;
-  #lastClient: CacheClient | undefined;
-  #lastName: string | undefined;
-  #lastGenerationKey = '';
-  #lastScopeKey = '';
 
   /**
    * @param fn - the original function.
@@ -265,24 +256,11 @@ export class CachedCall {
         `no cache client for ${name}: pass \`context: { client }\`, give the instance a [cacheContext], or call it inside runWithCacheScope({ client, … })`,
       );
     }
-    const level = options.storageLevel ?? context.storageLevel ?? StorageLevel.Stack;
-    const id = scopeId(level, context);
-    let client: CacheClient;
-    if (
-      root === this.#lastRoot &&
-      level === this.#lastLevel &&
-      id === this.#lastId &&
-      this.#lastClient !== undefined
-    ) {
-      client = this.#lastClient;
-    } else {
-      client = scopedClient(root, level, context, id);
-      this.#lastRoot = root;
-      this.#lastLevel = level;
-      this.#lastId = id;
-      this.#lastClient = client;
-      this.#lastName = undefined; // the scope key depends on the client
-    }
+    const client = scopedClient(
+      root,
+      options.storageLevel ?? context.storageLevel ?? StorageLevel.Stack,
+      context,
+    );
     let entryName = name;
     let argsHash = '';
     if (withArgs) {
@@ -303,18 +281,14 @@ export class CachedCall {
       // one-character name keeps its name check short; the hash does not depend on the name.
       argsHash = cacheKey('_', args).slice(1);
     }
-    if (name !== this.#lastName) {
-      this.#lastName = name;
-      this.#lastGenerationKey = `${name}:version`;
-      this.#lastScopeKey = client.keyPrefix + this.#lastGenerationKey;
-    }
+    const generationKey = `${name}:version`;
     return {
       client,
       name,
       entryName,
       argsHash,
-      generationKey: this.#lastGenerationKey,
-      scopeKey: this.#lastScopeKey,
+      generationKey,
+      scopeKey: client.keyPrefix + generationKey,
     };
   }
 
