@@ -14,6 +14,7 @@ import {
   type BackendWrite,
   type CacheBackend,
   type StoredEntry,
+  DEFAULT_MAX_VALUE_BYTES as CORE_DEFAULT_MAX_VALUE_BYTES,
 } from '@stowage/core';
 import { Breaker, type BreakerState } from './breaker.js';
 import {
@@ -35,10 +36,11 @@ import { FailureKind, failureError, type Request, type RequestInfo } from './req
 /** Default per-call deadline, in milliseconds. */
 export const DEFAULT_TIMEOUT_MS = 1000;
 /**
- * Default largest value, in bytes: memcached's default item size (`-I 1m`) less 512 bytes for the
- * item header and a 250-byte key (measured on memcached 1.6: 1 MiB − 62 bytes fit with a 3-byte key).
+ * Default largest value, in bytes: core's `DEFAULT_MAX_VALUE_BYTES` (1 MiB − 512), the same on
+ * every bundled backend, so a value the memory backend accepts in a unit test is one production
+ * memcached stores too.
  */
-export const DEFAULT_MAX_VALUE_BYTES: number = 1024 * 1024 - 512;
+export const DEFAULT_MAX_VALUE_BYTES: number = CORE_DEFAULT_MAX_VALUE_BYTES;
 /** Default consecutive failures that open a server's breaker. */
 export const DEFAULT_BREAKER_THRESHOLD = 3;
 /** Default first open period of a breaker, in milliseconds. */

@@ -11,11 +11,16 @@ import {
   type BackendWrite,
   type CacheBackend,
   type StoredEntry,
+  DEFAULT_MAX_VALUE_BYTES as CORE_DEFAULT_MAX_VALUE_BYTES,
 } from '@stowage/core';
 import { LRUCache } from 'lru-cache';
 
-/** memcached's default item size limit (`-I 1m`), in bytes. */
-export const DEFAULT_MAX_VALUE_BYTES: number = 1024 * 1024;
+/**
+ * Default largest value, in bytes: core's `DEFAULT_MAX_VALUE_BYTES` (1 MiB − 512), the same on
+ * every bundled backend, so a value the memory backend accepts in a unit test is one production
+ * memcached stores too.
+ */
+export const DEFAULT_MAX_VALUE_BYTES: number = CORE_DEFAULT_MAX_VALUE_BYTES;
 /** Default bound on entries. */
 export const DEFAULT_MAX_ENTRIES = 10_000;
 /** Default bound on stored bytes (keys, values and bookkeeping), 64 MiB. */

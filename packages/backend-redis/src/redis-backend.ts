@@ -15,6 +15,7 @@ import {
   type BackendWrite,
   type CacheBackend,
   type StoredEntry,
+  DEFAULT_MAX_VALUE_BYTES as CORE_DEFAULT_MAX_VALUE_BYTES,
 } from '@stowage/core';
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { groupBySlot } from './cluster-slot.js';
@@ -31,8 +32,12 @@ import {
 } from './connection.js';
 import { decodeStored, encodeStored, HEADER_BYTES } from './stored-format.js';
 
-/** Default largest value, in bytes: memcached's 1 MiB item size, so code moves between backends. */
-export const DEFAULT_MAX_VALUE_BYTES: number = 1024 * 1024;
+/**
+ * Default largest value, in bytes: core's `DEFAULT_MAX_VALUE_BYTES` (1 MiB − 512), the same on
+ * every bundled backend, so a value the memory backend accepts in a unit test is one production
+ * memcached stores too.
+ */
+export const DEFAULT_MAX_VALUE_BYTES: number = CORE_DEFAULT_MAX_VALUE_BYTES;
 /** Largest `maxValueBytes` accepted: Redis's 512 MiB string limit minus the flags header. */
 export const MAX_VALUE_BYTES_LIMIT: number = 512 * 1024 * 1024 - HEADER_BYTES;
 /** Default number of keys per `MGET`, `UNLINK` and `SCAN` step. */

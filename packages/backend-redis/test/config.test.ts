@@ -175,7 +175,7 @@ describe('configuration', () => {
     expect(backend).toBeInstanceOf(RedisBackend);
     expect(backend.keyPrefix).toBe('svc:');
     expect(backend.timeoutMs).toBe(250);
-    expect(backend.limits).toEqual({ maxKeyBytes: 300, maxValueBytes: 1024 * 1024 });
+    expect(backend.limits).toEqual({ maxKeyBytes: 300, maxValueBytes: 1024 * 1024 - 512 });
     expect((backend.client.options as { commandTimeout?: number }).commandTimeout).toBe(250);
     expect((backend.client.options as { keyPrefix?: string }).keyPrefix ?? '').toBe('');
     await backend.close();

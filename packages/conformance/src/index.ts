@@ -297,6 +297,23 @@ export function describeBackendConformance<B extends CacheBackend>(
         expect(found?.flags).toBe(1);
       });
 
+      it('stores a value of exactly maxValueBytes and refuses one byte more before any I/O', async () => {
+        const k = key('limit');
+        const max = backend.limits.maxValueBytes;
+        const big = Buffer.alloc(max, 0x62);
+        big[max - 1] = 0x03;
+        expect(await backend.set(k, entry(big, 2), 0)).toBe(true);
+        const found = await read(backend, k);
+        expect(found?.value.byteLength).toBe(max);
+        expect(Buffer.from(found!.value).equals(big)).toBe(true);
+        const over = await Promise.resolve()
+          .then(() => backend.set(key('limit-over'), entry(Buffer.alloc(max + 1, 0x62), 2), 0))
+          .catch((error: unknown) => error);
+        // Refused: either false (the server's own answer) or a CacheValueError before I/O — never stored.
+        if (over !== false) expect(isCacheError(over, CacheErrorCode.Value)).toBe(true);
+        expect(await read(backend, key('limit-over'))).toBeUndefined();
+      });
+
       it('stores a value near the size limit', async () => {
         const k = key('large');
         const size = Math.min(backend.limits.maxValueBytes - 1024, 900 * 1024);
@@ -426,6 +443,28 @@ export function describeBackendConformance<B extends CacheBackend>(
         expect(await backend.incr(k, 1n)).toBe(start + 2n ** 32n + 1n);
       });
 
+      it('incr works on the digits whatever the flags: a String "7" becomes the String "8"', async () => {
+        const k = key('string-counter');
+        await backend.set(k, entry('7', CacheReturnCode.String), 0);
+        expect(await backend.incr(k, 1n)).toBe(8n);
+        const found = await read(backend, k);
+        expect(textOf(found)?.trimEnd()).toBe('8');
+        expect(found?.flags).toBe(CacheReturnCode.String);
+        await backend.set(k, entry('41', CacheReturnCode.Json), 0);
+        expect(await backend.decr(k, 1n)).toBe(40n);
+        const json = await read(backend, k);
+        expect(textOf(json)?.trimEnd()).toBe('40');
+        expect(json?.flags).toBe(CacheReturnCode.Json);
+      });
+
+      it('incr keeps the TTL of the entry it changes', { timeout: 15_000 }, async () => {
+        const k = key('counter-ttl');
+        await backend.set(k, entry('1', CacheReturnCode.Integer), 1);
+        expect(await backend.incr(k, 1n)).toBe(2n);
+        await advance(expireWaitMs(1));
+        expect(await read(backend, k)).toBeUndefined();
+      });
+
       it('incr on a value that is not a decimal integer throws CacheValueError', async () => {
         const k = key('not-a-number');
         await backend.set(k, entry('abc'), 0);
@@ -451,6 +490,40 @@ export function describeBackendConformance<B extends CacheBackend>(
           expect(await backend.incr(k, 7n)).toBe(2n);
         });
       }
+    });
+
+    describe('deleteIf', () => {
+      it('when implemented, deletes only an entry with exactly the expected bytes and flags', async () => {
+        if (backend.deleteIf === undefined) {
+          expect(backend.deleteIf).toBeUndefined();
+          return;
+        }
+        const k = key('cad');
+        const held = entry('held-bytes', CacheReturnCode.String);
+        await backend.set(k, held, 0);
+        // Other bytes, or the same bytes under other flags: the newer write survives.
+        expect(await backend.deleteIf(k, entry('other-bytes', CacheReturnCode.String))).toBe(false);
+        expect(await backend.deleteIf(k, entry('held-bytes', CacheReturnCode.Json))).toBe(false);
+        expect(textOf(await read(backend, k))).toBe('held-bytes');
+        expect(await backend.deleteIf(k, entry('held-bytes', CacheReturnCode.String))).toBe(true);
+        expect(await read(backend, k)).toBeUndefined();
+        expect(await backend.deleteIf(k, held)).toBe(false);
+      });
+
+      it('when implemented, compares binary payloads byte for byte', async () => {
+        if (backend.deleteIf === undefined) {
+          expect(backend.deleteIf).toBeUndefined();
+          return;
+        }
+        const k = key('cad-binary');
+        const bytes = Buffer.from([0, 255, 13, 10, 0x78, 0x9c, 1, 2, 3]);
+        await backend.set(k, entry(bytes, 7), 0);
+        const nearly = Buffer.from(bytes);
+        nearly[8] = 4;
+        expect(await backend.deleteIf(k, entry(nearly, 7))).toBe(false);
+        expect(await backend.deleteIf(k, entry(Buffer.from(bytes), 7))).toBe(true);
+        expect(await read(backend, k)).toBeUndefined();
+      });
     });
 
     describe('setAndRead', () => {

@@ -7,6 +7,14 @@
  * Run `@stowage/conformance` against a backend to check it keeps this contract.
  */
 
+/**
+ * The value limit every bundled backend applies by default, in bytes (after compression and
+ * encryption): 1 MiB − 512, the largest value memcached's default `-I 1m` stores with a 250-byte
+ * key. One limit on memory, memcached and Redis, so a unit test on the memory backend refuses
+ * what production memcached would.
+ */
+export const DEFAULT_MAX_VALUE_BYTES: number = 1024 * 1024 - 512;
+
 /** A value or a promise of it. Backends that answer synchronously save the client a promise. */
 export type Awaitable<T> = T | Promise<T>;
 
@@ -134,15 +142,26 @@ export interface CacheBackend {
   /** Sets a new TTL on an existing entry; resolves `false` on a miss. */
   touch(key: string, ttlSeconds: number): Awaitable<boolean>;
   /**
-   * Adds `delta` (≥ 0) to a decimal integer value, keeping its flags and TTL. Resolves the new
-   * value, or `undefined` on a miss. Throws `CacheValueError` when the stored bytes are not a
-   * decimal integer. See {@link BackendCapabilities.counters} for the range.
+   * Adds `delta` (≥ 0) to a decimal integer value, keeping its flags and TTL. Works on the bytes
+   * whatever the flags (memcached's `incr` does not read them): a String item `'7'` becomes
+   * `'8'` and stays a String. Resolves the new value, or `undefined` on a miss. Throws
+   * `CacheValueError` when the stored bytes are not a decimal integer. See
+   * {@link BackendCapabilities.counters} for the range.
    */
   incr(key: string, delta: bigint): Awaitable<bigint | undefined>;
   /** Subtracts `delta` (≥ 0); otherwise as {@link CacheBackend.incr}. */
   decr(key: string, delta: bigint): Awaitable<bigint | undefined>;
   /** Deletes one entry; resolves `true` when it existed. */
   delete(key: string): Awaitable<boolean>;
+  /**
+   * Optional: a compare-and-delete. Deletes `key` only while it holds exactly `expected` — the
+   * same bytes and flags — atomically with respect to other writers (memcached: `get` then
+   * `delete` with the item's CAS value; Redis: one script comparing the stored bytes). Resolves
+   * `true` when it deleted, `false` when the key held something else or nothing. The client calls
+   * it when a write quarantine ends, so that a newer write by anyone survives; without it the
+   * client deletes the key unconditionally (a miss is always safe).
+   */
+  deleteIf?(key: string, expected: StoredEntry): Awaitable<boolean>;
   /** Deletes many entries, pipelined. */
   deleteMany(keys: readonly string[]): Awaitable<void>;
   /**

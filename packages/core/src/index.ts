@@ -8,6 +8,7 @@ export type {
   CacheBackend,
   StoredEntry,
 } from './backend.js';
+export { DEFAULT_MAX_VALUE_BYTES } from './backend.js';
 export {
   CacheClient,
   DEFAULT_COMPRESS_THRESHOLD,
