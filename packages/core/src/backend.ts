@@ -40,6 +40,19 @@ export interface StoredEntry {
   readonly text?: string | undefined;
 }
 
+/**
+ * Something a backend absorbed without failing the call: an item larger than the limit read as a
+ * miss, a reply it threw away. The client turns it into a `warning` event of kind `'backend'`.
+ */
+export interface BackendWarning {
+  /** The backend method that saw it (`get`, `getMany`, …). */
+  readonly operation: string;
+  /** The full key it concerns, when there is one. */
+  readonly key?: string | undefined;
+  /** What happened, as a Stowage error (its `code` says what kind). */
+  readonly error: Error;
+}
+
 /** One write of a batch (`setMany`). */
 export interface BackendWrite {
   /** The full key (already prefixed, scoped and validated by the client). */
@@ -171,6 +184,12 @@ export interface CacheBackend {
   clear(): Awaitable<void>;
   /** Removes everything on the server (memcached `flush_all`, Redis `FLUSHDB`), after `delaySeconds`. */
   flush(delaySeconds: number): Awaitable<void>;
+  /**
+   * Optional: registers a listener for {@link BackendWarning}s and returns a function that removes
+   * it. Each client calls it once when it is created and removes its listener on `close()`, so a
+   * backend shared by several clients warns each of them. Backends never log.
+   */
+  onWarning?(listener: (warning: BackendWarning) => void): () => void;
   /** Releases connections. Idempotent; closes only clients the backend created itself. */
   close(): Awaitable<void>;
 }

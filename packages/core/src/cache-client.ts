@@ -244,6 +244,8 @@ class SharedState<T> {
   readonly maxValueBytes: number;
   closed = false;
   closing: Promise<void> | undefined;
+  /** Removes this client's listener for the backend's own warnings (see `CacheBackend.onWarning`). */
+  readonly detachWarnings: (() => void) | undefined;
 
   constructor(options: CacheClientOptions<T>) {
     const backend = options.backend as CacheBackend | undefined;
@@ -328,6 +330,12 @@ class SharedState<T> {
     this.events = new CacheEvents(() => {
       this.stats.listenerErrors++;
     });
+    this.detachWarnings = backend.onWarning?.((warning) => {
+      const error = isCacheError(warning.error)
+        ? warning.error
+        : toCacheError(warning.error, this.info(warning.operation, warning.key, false));
+      this.warn('backend', warning.operation as CacheOperation, undefined, warning.key, error);
+    });
     const quarantineMs = integerOption(
       options.quarantineMs,
       'quarantineMs',
@@ -404,7 +412,7 @@ class SharedState<T> {
   }
 
   warn(
-    kind: 'decode' | 'integrity' | 'quarantine',
+    kind: 'decode' | 'integrity' | 'quarantine' | 'backend',
     operation: CacheOperation,
     key: string | undefined,
     fullKey: string | undefined,
@@ -1379,6 +1387,7 @@ export class CacheClient<T = unknown> {
     if (shared.closing !== undefined) return shared.closing;
     shared.closed = true;
     shared.quarantine?.clear();
+    shared.detachWarnings?.();
     shared.closing = (async () => {
       if (!shared.ownsBackend) return;
       try {

@@ -43,7 +43,7 @@ export interface DeleteEvent {
 }
 
 /** What a warning is about. */
-export type WarningKind = 'decode' | 'integrity' | 'quarantine' | 'listener';
+export type WarningKind = 'decode' | 'integrity' | 'quarantine' | 'listener' | 'backend';
 
 /** Something went wrong that did not fail the call: an undecodable item, a failed integrity check. */
 export interface WarningEvent {

@@ -3,6 +3,7 @@ export type {
   BackendCapabilities,
   BackendLimits,
   BackendModule,
+  BackendWarning,
   BackendUrlOptions,
   BackendWrite,
   CacheBackend,
