@@ -12,7 +12,19 @@ export type FaultMode =
    * Forward `bytes` more response bytes, then close the client side cleanly (FIN), or with RST
    * when `reset` is true (a connection reset mid-reply).
    */
-  | { readonly kind: 'cut'; readonly bytes: number; readonly reset?: boolean };
+  | { readonly kind: 'cut'; readonly bytes: number; readonly reset?: boolean }
+  /**
+   * Damages the response stream once, as a faulty middlebox would: forward `offset` response
+   * bytes (counted from when the mode is set, per connection), then remove the next `drop` bytes
+   * and send `insert` in their place; everything after flows unchanged. `drop: 1` with a one-byte
+   * `insert` changes one byte in place.
+   */
+  | {
+      readonly kind: 'tamper';
+      readonly offset: number;
+      readonly drop?: number;
+      readonly insert?: Uint8Array;
+    };
 
 /** Which connections a mode change applies to. */
 export type FaultScope = 'all' | 'existing' | 'new';
@@ -87,6 +99,10 @@ class ProxiedConnection {
   readonly upstream: Socket;
   mode: FaultMode;
   #cutRemaining = 0;
+  /** With `tamper`: response bytes still to forward before the damage, and bytes still to drop. */
+  #tamperBefore = 0;
+  #tamperDrop = 0;
+  #tamperInsert: Buffer | undefined;
   readonly #toUpstream: Pipe;
   readonly #toClient: Pipe;
 
@@ -125,6 +141,33 @@ class ProxiedConnection {
   setMode(mode: FaultMode): void {
     this.mode = mode;
     if (mode.kind === 'cut') this.#cutRemaining = mode.bytes;
+    if (mode.kind === 'tamper') {
+      this.#tamperBefore = mode.offset;
+      this.#tamperDrop = mode.drop ?? 0;
+      this.#tamperInsert = mode.insert === undefined ? undefined : Buffer.from(mode.insert);
+    }
+  }
+
+  /** Applies a pending `tamper` to one response chunk. */
+  #tamper(chunk: Buffer): Buffer {
+    if (this.#tamperBefore >= chunk.byteLength) {
+      this.#tamperBefore -= chunk.byteLength;
+      return chunk;
+    }
+    const parts: Buffer[] = [chunk.subarray(0, this.#tamperBefore)];
+    let rest = chunk.subarray(this.#tamperBefore);
+    this.#tamperBefore = 0;
+    if (this.#tamperInsert !== undefined) {
+      parts.push(this.#tamperInsert);
+      this.#tamperInsert = undefined;
+    }
+    const dropped = Math.min(this.#tamperDrop, rest.byteLength);
+    this.#tamperDrop -= dropped;
+    rest = rest.subarray(dropped);
+    parts.push(rest);
+    // Done once nothing is left to drop: later bytes pass unchanged.
+    if (this.#tamperDrop === 0) this.mode = { kind: 'pass' };
+    return Buffer.concat(parts);
   }
 
   #fromUpstream(chunk: Buffer): void {
@@ -150,6 +193,10 @@ class ProxiedConnection {
           this.upstream.destroy();
         }
       }
+      return;
+    }
+    if (mode.kind === 'tamper') {
+      this.#toClient.push(this.#tamper(chunk), 0);
       return;
     }
     this.#toClient.push(chunk, mode.kind === 'latency' ? mode.ms : 0);

@@ -92,6 +92,27 @@ describe('FaultProxy', () => {
     await proxy.close();
   });
 
+  it('drops and inserts response bytes once in tamper mode, then passes bytes unchanged', async () => {
+    const proxy = await FaultProxy.start(echo.port);
+    proxy.setMode({ kind: 'tamper', offset: 2, drop: 3, insert: Buffer.from('XY') });
+    const socket = await connect(proxy.port);
+    const first = await roundTrip(socket, 'abcdefgh');
+    expect(first.reply).toBe('abXYfgh');
+    const second = await roundTrip(socket, 'abcdefgh');
+    expect(second.reply).toBe('abcdefgh');
+    socket.destroy();
+    await proxy.close();
+  });
+
+  it('changes one byte in place in tamper mode (drop 1, insert 1)', async () => {
+    const proxy = await FaultProxy.start(echo.port);
+    proxy.setMode({ kind: 'tamper', offset: 4, drop: 1, insert: Buffer.from('!') });
+    const socket = await connect(proxy.port);
+    expect((await roundTrip(socket, 'abcdefgh')).reply).toBe('abcd!fgh');
+    socket.destroy();
+    await proxy.close();
+  });
+
   it('cuts a response after N bytes and resets with RST when asked', async () => {
     const proxy = await FaultProxy.start(echo.port);
     proxy.setMode({ kind: 'cut', bytes: 3, reset: true });
