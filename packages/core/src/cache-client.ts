@@ -27,7 +27,7 @@ import {
   type CacheScope,
 } from './keys.js';
 import { integerOption } from './options.js';
-import { WriteQuarantine } from './quarantine.js';
+import { sameEntry, WriteQuarantine } from './quarantine.js';
 import { DEFAULT_RECENT_KEYS, RecentKeysStack, type RecentKey } from './recent-keys.js';
 import type { StorageLevel } from './storage-level.js';
 import { toTtlSeconds, type Ttl } from './ttl.js';
@@ -119,9 +119,10 @@ export interface CacheClientOptions<T = unknown> {
   readonly recentKeys?: number | false | undefined;
   /**
    * How long, in milliseconds, a key whose write failed indeterminately (timed out) stays in
-   * quarantine: reads see only writes confirmed since, and when the window ends the key is
-   * rewritten or deleted, so a late-landing stale write never surfaces. `0` turns it off. At most
-   * 2^31 − 1.
+   * doubt. Meanwhile this process reads the key as a miss unless the server holds exactly what
+   * this process wrote and saw confirmed since; when the window ends, the write in doubt is
+   * removed with a compare-and-delete (a newer write by anyone survives). The client never
+   * writes an older value back. `0` turns it off. At most 2^31 − 1.
    * @default 5000
    */
   readonly quarantineMs?: number | undefined;
@@ -177,6 +178,11 @@ export type SetManyEntries<T> =
 const MISS: unique symbol = Symbol('miss');
 const MAX_DELTA = 2n ** 64n - 1n;
 
+/** True when a failed write may still have reached the server. */
+function isIndeterminate(error: CacheError): boolean {
+  return (error as { indeterminate?: unknown }).indeterminate === true;
+}
+
 function isPromise<V>(value: Awaitable<V>): value is Promise<V> {
   return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
@@ -189,13 +195,6 @@ function rejection<R>(error: unknown): Promise<R> {
   // What was thrown is passed on unchanged, as an async function would reject with it.
   // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
   return Promise.reject(error);
-}
-
-function sameEntry(a: StoredEntry | undefined, b: StoredEntry): boolean {
-  if (a === b) return true; // an in-process backend handing back what it was given
-  if (a === undefined || a.flags !== b.flags) return false;
-  if (a.value === b.value) return true;
-  return Buffer.from(a.value.buffer, a.value.byteOffset, a.value.byteLength).equals(b.value);
 }
 
 function toEntryPairs<T>(entries: SetManyEntries<T>): Array<readonly [string, T]> {
@@ -348,25 +347,25 @@ class SharedState<T> {
     this.quarantine =
       quarantineMs === 0 || this.inProcess
         ? undefined
-        : new WriteQuarantine(
-            quarantineMs,
-            {
-              delete: async (fullKey) =>
-                this.call('quarantine', fullKey, true, () => backend.delete(fullKey)),
-              rewrite: async (fullKey, entry, ttl) =>
-                this.call('quarantine', fullKey, true, () => backend.set(fullKey, entry, ttl)),
-              onGiveUp: (fullKey, error) => {
-                this.warn(
-                  'quarantine',
-                  'quarantine',
-                  undefined,
-                  fullKey,
-                  toCacheError(error, this.info('quarantine', fullKey, true)),
-                );
-              },
+        : new WriteQuarantine(quarantineMs, {
+            // Compare-and-delete where the backend has it, so a newer write by anyone survives;
+            // otherwise delete outright: a miss is always safe.
+            delete: async (fullKey, expected) =>
+              this.call('quarantine', fullKey, true, () =>
+                expected !== undefined && backend.deleteIf !== undefined
+                  ? backend.deleteIf(fullKey, expected)
+                  : backend.delete(fullKey),
+              ),
+            onGiveUp: (fullKey, error) => {
+              this.warn(
+                'quarantine',
+                'quarantine',
+                undefined,
+                fullKey,
+                toCacheError(error, this.info('quarantine', fullKey, true)),
+              );
             },
-            this.now,
-          );
+          });
   }
 
   /**
@@ -424,24 +423,24 @@ class SharedState<T> {
       this.events.emit('warning', { kind, operation, key, fullKey, error });
   }
 
+  /**
+   * Counts and reports a failed call and returns the Stowage error to throw. `written`: the entry
+   * a failed write sent; when the failure is indeterminate (the bytes may still land) the key is
+   * quarantined with it.
+   */
   failed(
     operation: CacheOperation,
     key: string | undefined,
     error: unknown,
     fullKey?: string,
-    write = false,
+    written?: StoredEntry,
   ): CacheError {
+    const write = written !== undefined;
     const cacheError = toCacheError(error, this.info(operation, fullKey, write));
     this.stats.errors++;
     if (this.events.has('error')) this.events.emit('error', { operation, key, error: cacheError });
-    if (
-      write &&
-      this.quarantine !== undefined &&
-      fullKey !== undefined &&
-      isCacheError(cacheError)
-    ) {
-      const indeterminate = (cacheError as { indeterminate?: unknown }).indeterminate === true;
-      if (indeterminate) this.quarantine.begin(fullKey);
+    if (write && fullKey !== undefined && isIndeterminate(cacheError)) {
+      this.quarantine?.begin(fullKey, written);
     }
     return cacheError;
   }
@@ -633,31 +632,26 @@ export class CacheClient<T = unknown> {
   #read(operation: CacheOperation, key: string, fullKey: string): unknown {
     const shared = this.#shared;
     const started = shared.events.has('timing') ? performance.now() : -1;
-    const quarantine = shared.quarantine;
     let entry: Awaitable<StoredEntry | undefined>;
-    if (quarantine !== undefined && quarantine.has(fullKey)) {
-      entry = quarantine.latest(fullKey);
-    } else {
-      try {
-        entry = shared.backend.get(fullKey);
-      } catch (error) {
-        throw this.#callFailed(operation, key, fullKey, started, error, false);
-      }
-      if (isPromise(entry)) {
-        return shared.guard(entry, operation, fullKey, false).then(
-          (answer) => this.#received(operation, key, fullKey, started, answer),
-          (error: unknown) => {
-            throw this.#callFailed(operation, key, fullKey, started, error, false);
-          },
-        );
-      }
+    try {
+      entry = shared.backend.get(fullKey);
+    } catch (error) {
+      throw this.#callFailed(operation, key, fullKey, started, error);
+    }
+    if (isPromise(entry)) {
+      return shared.guard(entry, operation, fullKey, false).then(
+        (answer) => this.#received(operation, key, fullKey, started, answer),
+        (error: unknown) => {
+          throw this.#callFailed(operation, key, fullKey, started, error);
+        },
+      );
     }
     return this.#received(operation, key, fullKey, started, entry);
   }
 
   /**
-   * Times, counts and reports a failed one-key call and returns the error to throw. `write`: the
-   * call was a write (its failure may have landed, which `failed` records).
+   * Times, counts and reports a failed one-key call and returns the error to throw. `written`:
+   * the entry of a failed write (which may still land, as `failed` records).
    */
   #callFailed(
     operation: CacheOperation,
@@ -665,10 +659,10 @@ export class CacheClient<T = unknown> {
     fullKey: string,
     started: number,
     error: unknown,
-    write: boolean,
+    written?: StoredEntry,
   ): CacheError {
     if (started >= 0) this.#shared.timing(operation, started, 1, 'error');
-    return this.#shared.failed(operation, key, error, fullKey, write);
+    return this.#shared.failed(operation, key, error, fullKey, written);
   }
 
   /** Decodes what a read found and does the bookkeeping of a hit or a miss. */
@@ -677,9 +671,13 @@ export class CacheClient<T = unknown> {
     key: string,
     fullKey: string,
     started: number,
-    entry: StoredEntry | undefined,
+    found: StoredEntry | undefined,
   ): unknown {
     const shared = this.#shared;
+    // A key in doubt after a timed-out write reads only what this process confirmed since.
+    const quarantine = shared.quarantine;
+    const entry =
+      quarantine !== undefined && quarantine.size > 0 ? quarantine.admit(fullKey, found) : found;
     const value = entry === undefined ? MISS : this.#decode(operation, key, fullKey, entry);
     if (value === MISS) {
       shared.stats.misses++;
@@ -785,8 +783,8 @@ export class CacheClient<T = unknown> {
       const key = callerKeys[i] as string;
       const fullKey = fullKeys[i] as string;
       const entry =
-        quarantine !== undefined && quarantine.has(fullKey)
-          ? quarantine.latest(fullKey)
+        quarantine !== undefined && quarantine.size > 0
+          ? quarantine.admit(fullKey, entries[i])
           : entries[i];
       const value = entry === undefined ? MISS : this.#decode('getMany', key, fullKey, entry);
       if (value === MISS) {
@@ -828,14 +826,14 @@ export class CacheClient<T = unknown> {
         answer = backend.setAndRead(fullKey, entry, ttlSeconds);
       else return this.#writeThenRead(operation, key, fullKey, entry, ttlSeconds, started);
     } catch (error) {
-      return rejection(this.#callFailed(operation, key, fullKey, started, error, true));
+      return rejection(this.#callFailed(operation, key, fullKey, started, error, entry));
     }
     if (isPromise(answer)) {
       return shared.guard(answer, operation, fullKey, true).then(
         (result) =>
           this.#written(operation, key, fullKey, entry, ttlSeconds, verify, started, result),
         (error: unknown) => {
-          throw this.#callFailed(operation, key, fullKey, started, error, true);
+          throw this.#callFailed(operation, key, fullKey, started, error, entry);
         },
       );
     }
@@ -870,7 +868,7 @@ export class CacheClient<T = unknown> {
         readBack = isPromise(pendingGet) ? await pendingGet : pendingGet;
       }
     } catch (error) {
-      throw this.#callFailed(operation, key, fullKey, started, error, true);
+      throw this.#callFailed(operation, key, fullKey, started, error, entry);
     }
     return this.#written(operation, key, fullKey, entry, ttlSeconds, true, started, readBack);
   }
@@ -920,9 +918,11 @@ export class CacheClient<T = unknown> {
         shared.codec.encrypted,
         this.#expiry(ttlSeconds),
       );
-      shared.quarantine?.confirm(fullKey, entry, ttlSeconds);
+      shared.quarantine?.confirm(fullKey, entry);
     } else {
       shared.stats.setFailures++;
+      // The server holds something else (or nothing): nothing this process can vouch for.
+      shared.quarantine?.confirm(fullKey, undefined);
     }
     if (shared.events.has('set')) shared.events.emit('set', { operation, key, fullKey, stored });
     if (started >= 0) shared.timing(operation, started, 1, stored ? 'ok' : 'error');
@@ -1002,12 +1002,9 @@ export class CacheClient<T = unknown> {
       failedFullKeys = isPromise(pending) ? await pending : pending;
     } catch (error) {
       if (timed) shared.timing('setMany', started, writes.length, 'error');
-      const failure = shared.failed('setMany', undefined, error, undefined, true);
-      if (
-        (failure as { indeterminate?: unknown }).indeterminate === true &&
-        shared.quarantine !== undefined
-      ) {
-        for (const fullKey of byFullKey.keys()) shared.quarantine.begin(fullKey);
+      const failure = shared.failed('setMany', undefined, error);
+      if (isIndeterminate(failure) && shared.quarantine !== undefined) {
+        for (const [fullKey, { entry }] of byFullKey) shared.quarantine.begin(fullKey, entry);
       }
       throw failure;
     }
@@ -1019,9 +1016,10 @@ export class CacheClient<T = unknown> {
       if (stored) {
         shared.stats.sets++;
         shared.recent.record(fullKey, key, this.#keys.head, shared.codec.encrypted, expiry);
-        shared.quarantine?.confirm(fullKey, entry, ttlSeconds);
+        shared.quarantine?.confirm(fullKey, entry);
       } else {
         shared.stats.setFailures++;
+        shared.quarantine?.confirm(fullKey, undefined);
         failedKeys.push(key);
       }
       if (shared.events.has('set'))
@@ -1046,7 +1044,7 @@ export class CacheClient<T = unknown> {
       );
       added = isPromise(pending) ? await pending : pending;
     } catch (error) {
-      throw shared.failed('add', key, error, fullKey, true);
+      throw shared.failed('add', key, error, fullKey, entry);
     }
     if (added) {
       shared.stats.sets++;
@@ -1057,7 +1055,7 @@ export class CacheClient<T = unknown> {
         shared.codec.encrypted,
         this.#expiry(ttlSeconds),
       );
-      shared.quarantine?.confirm(fullKey, entry, ttlSeconds);
+      shared.quarantine?.confirm(fullKey, entry);
     }
     if (shared.events.has('set'))
       shared.events.emit('set', { operation: 'add', key, fullKey, stored: added });
@@ -1075,10 +1073,8 @@ export class CacheClient<T = unknown> {
         shared.backend.touch(fullKey, ttlSeconds),
       );
       const touched = isPromise(pending) ? await pending : pending;
-      if (touched) {
-        shared.recent.setExpiry(fullKey, this.#expiry(ttlSeconds));
-        shared.quarantine?.confirmTouch(fullKey, ttlSeconds);
-      }
+      // A touch changes no bytes: what this process confirmed in a quarantine stays confirmed.
+      if (touched) shared.recent.setExpiry(fullKey, this.#expiry(ttlSeconds));
       return touched;
     } catch (error) {
       throw shared.failed('touch', key, error, fullKey);
@@ -1144,7 +1140,8 @@ export class CacheClient<T = unknown> {
       // A counter is never quarantined: a late increment is applied once, it resurrects nothing.
       throw shared.failed(operation, key, error, fullKey);
     }
-    if (result !== undefined) shared.quarantine?.confirmCount(fullKey, result);
+    // The count changed the bytes: a quarantined key reads as a miss until its window ends.
+    shared.quarantine?.confirm(fullKey, undefined);
     if (result === undefined || !asNumber) return result;
     if (result > BigInt(Number.MAX_SAFE_INTEGER) || result < BigInt(Number.MIN_SAFE_INTEGER)) {
       throw new CacheValueError(
@@ -1260,7 +1257,7 @@ export class CacheClient<T = unknown> {
     }
     for (const entry of entries) {
       shared.recent.removeSafe(entry);
-      // Like deleteMany: a quarantined key must not be written back after the bust.
+      // Like deleteMany: a quarantined key has no value this process can vouch for any more.
       shared.quarantine?.confirm(entry.fullKey, undefined);
     }
     shared.stats.deletes += fullKeys.length;
@@ -1341,18 +1338,22 @@ export class CacheClient<T = unknown> {
       }
     };
     let cached: unknown = MISS;
+    let readFailed = failure !== undefined;
     if (failure !== undefined) {
       report(failure.error);
     } else {
       try {
         cached = await read;
       } catch (error) {
+        readFailed = true;
         report(error);
       }
     }
     if (cached !== MISS) return cached as V;
     const value = await factory();
-    if (value === undefined) return value;
+    // After a failed read the backend is down or slow: a write would only add its own deadline
+    // to the caller's wait (and likely fail the same way), so the result is returned unstored.
+    if (value === undefined || readFailed) return value;
     let entry: StoredEntry;
     try {
       entry = this.#encode(key, fullKey, value);

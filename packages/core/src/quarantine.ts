@@ -1,51 +1,70 @@
 import type { StoredEntry } from './backend.js';
 
-/** The last confirmed write to a quarantined key. */
-interface ConfirmedWrite {
-  readonly entry: StoredEntry;
-  /** TTL of the write, in seconds (0 = none). */
-  readonly ttlSeconds: number;
-  /** When it was written, in epoch milliseconds. */
-  readonly writtenAtMs: number;
-}
+/**
+ * How many in-doubt writes of one key the quarantine remembers for its compare-and-delete; past
+ * this it deletes the key unconditionally when the window ends (a miss is always safe).
+ */
+const MAX_SUSPECTS = 8;
+/** End-of-window attempts before the quarantine gives up on a key and warns. */
+const MAX_ATTEMPTS = 3;
 
 interface QuarantinedKey {
   /** The pending end-of-window timer, or `undefined` while the end action runs. */
   timer: NodeJS.Timeout | undefined;
-  latest: ConfirmedWrite | undefined;
+  /**
+   * The entries of writes whose outcome is unknown (they timed out): any of them may still land
+   * on the server. `undefined` once there were more than {@link MAX_SUSPECTS}.
+   */
+  suspects: StoredEntry[] | undefined;
+  /**
+   * The last entry this process wrote and saw confirmed since the window began: the only bytes a
+   * read of the key may return while the key is in doubt. `undefined` when there is none, or when
+   * a later delete, counter update or flush made it stale.
+   */
+  confirmed: StoredEntry | undefined;
   attempts: number;
-  /** Bumped by every begin/confirm, so an end action that raced with one does not drop it. */
-  generation: number;
 }
 
 /** What the quarantine does when a key's window ends. */
 export interface QuarantineActions {
-  /** Deletes the key on the server. */
-  delete(fullKey: string): Promise<unknown>;
-  /** Writes the last confirmed value again, with the TTL it has left. */
-  rewrite(fullKey: string, entry: StoredEntry, ttlSeconds: number): Promise<unknown>;
+  /**
+   * Deletes the key only while it holds exactly `expected` (a compare-and-delete), so a newer
+   * write by anyone survives; with `expected` undefined, deletes it whatever it holds.
+   */
+  delete(fullKey: string, expected: StoredEntry | undefined): Promise<unknown>;
   /** Reports an end-of-window action that failed for good. */
   onGiveUp(fullKey: string, error: unknown): void;
 }
 
-const MAX_ATTEMPTS = 3;
+/** True when two entries hold the same flags and bytes. */
+export function sameEntry(a: StoredEntry | undefined, b: StoredEntry | undefined): boolean {
+  if (a === b) return true; // an in-process backend handing back what it was given
+  if (a === undefined || b === undefined || a.flags !== b.flags) return false;
+  if (a.value === b.value) return true;
+  return Buffer.from(a.value.buffer, a.value.byteOffset, a.value.byteLength).equals(b.value);
+}
 
 /**
  * Guards against late-write resurrection: a write that timed out may still land on the server
- * after a newer write that succeeded. After an indeterminate write the key is quarantined for
- * `durationMs`: reads see the last write confirmed during the window (or a miss), and when the
- * window ends the key is rewritten with that value or deleted, so the stale bytes never surface.
+ * after a newer write, by this process or any other. The client never writes an older value back
+ * to repair that (it could overwrite someone's newer write); it only deletes.
+ *
+ * After an indeterminate write the key is in doubt for `durationMs`:
+ * - a read of the key returns what the server holds only if those are exactly the bytes this
+ *   process last wrote and saw confirmed during the window; anything else (the late write, the
+ *   value from before it, another process's write) reads as a miss;
+ * - when the window ends, each in-doubt write is removed with a compare-and-delete: the key is
+ *   deleted only while it still holds those bytes, so a newer write by anyone survives. A backend
+ *   without compare-and-delete deletes the key outright.
  */
 export class WriteQuarantine {
   readonly #durationMs: number;
   readonly #actions: QuarantineActions;
-  readonly #now: () => number;
   readonly #keys = new Map<string, QuarantinedKey>();
 
-  constructor(durationMs: number, actions: QuarantineActions, now: () => number) {
+  constructor(durationMs: number, actions: QuarantineActions) {
     this.#durationMs = durationMs;
     this.#actions = actions;
-    this.#now = now;
   }
 
   /** Number of keys in quarantine. */
@@ -58,73 +77,49 @@ export class WriteQuarantine {
     return this.#keys.has(fullKey);
   }
 
-  /** The last write confirmed during the window, if it has not expired. */
-  latest(fullKey: string): StoredEntry | undefined {
-    const latest = this.#keys.get(fullKey)?.latest;
-    if (latest === undefined) return undefined;
-    if (latest.ttlSeconds > 0 && this.#now() >= latest.writtenAtMs + latest.ttlSeconds * 1000)
-      return undefined;
-    return latest.entry;
-  }
-
-  /** Starts (or restarts) the window for a key whose write was indeterminate. */
-  begin(fullKey: string): void {
-    const existing = this.#keys.get(fullKey);
-    if (existing !== undefined) clearTimeout(existing.timer);
-    const record: QuarantinedKey = existing ?? {
-      timer: undefined,
-      latest: undefined,
-      attempts: 0,
-      generation: 0,
-    };
-    record.generation++;
-    record.timer = this.#schedule(fullKey);
-    this.#keys.set(fullKey, record);
-  }
-
-  /** Records a confirmed write during the window; `undefined` records a confirmed delete. */
-  confirm(fullKey: string, entry: StoredEntry | undefined, ttlSeconds = 0): void {
+  /**
+   * Filters what a read of a quarantined key found: the entry itself when it is exactly the one
+   * this process confirmed during the window, else `undefined` (a miss).
+   */
+  admit(fullKey: string, found: StoredEntry | undefined): StoredEntry | undefined {
     const record = this.#keys.get(fullKey);
-    if (record === undefined) return;
-    record.generation++;
-    record.latest =
-      entry === undefined ? undefined : { entry, ttlSeconds, writtenAtMs: this.#now() };
+    if (record === undefined) return found;
+    return record.confirmed !== undefined && sameEntry(found, record.confirmed) ? found : undefined;
   }
 
   /**
-   * Records a counter update (`incr`/`decr`) confirmed during the window: the remembered value
-   * becomes the server's new count, keeping its flags and TTL. Without a remembered value the
-   * key stays a miss and is deleted at the end of the window.
+   * Starts (or restarts) the window of a key whose write of `entry` was indeterminate; `entry`
+   * undefined when the bytes are not known (they are then deleted unconditionally).
    */
-  confirmCount(fullKey: string, count: bigint): void {
-    const record = this.#keys.get(fullKey);
-    if (record?.latest === undefined) return;
-    record.generation++;
-    const { entry, ttlSeconds, writtenAtMs } = record.latest;
-    record.latest = {
-      entry: { value: Buffer.from(count.toString(), 'latin1'), flags: entry.flags },
-      ttlSeconds,
-      writtenAtMs,
-    };
-  }
-
-  /** Records a `touch` confirmed during the window: the remembered value gets the new TTL. */
-  confirmTouch(fullKey: string, ttlSeconds: number): void {
-    const record = this.#keys.get(fullKey);
-    if (record?.latest === undefined) return;
-    record.generation++;
-    record.latest = { entry: record.latest.entry, ttlSeconds, writtenAtMs: this.#now() };
-  }
-
-  /**
-   * Records that every quarantined key was removed (a server flush): reads see misses and each
-   * window ends with a delete, so no remembered value is written back after the flush.
-   */
-  confirmAllDeleted(): void {
-    for (const record of this.#keys.values()) {
-      record.generation++;
-      record.latest = undefined;
+  begin(fullKey: string, entry: StoredEntry | undefined): void {
+    let record = this.#keys.get(fullKey);
+    if (record === undefined) {
+      record = { timer: undefined, suspects: [], confirmed: undefined, attempts: 0 };
+      this.#keys.set(fullKey, record);
     }
+    clearTimeout(record.timer);
+    if (entry === undefined || record.suspects === undefined) record.suspects = undefined;
+    else if (record.suspects.length >= MAX_SUSPECTS) record.suspects = undefined;
+    else record.suspects.push(entry);
+    // What this process confirmed before may already be overwritten by the write in doubt.
+    record.confirmed = undefined;
+    record.attempts = 0;
+    record.timer = this.#schedule(fullKey);
+  }
+
+  /**
+   * Records the outcome of a confirmed operation on a quarantined key: `entry` is what the server
+   * now holds because this process wrote it; `undefined` after a confirmed delete, a counter
+   * update or anything else that leaves this process unable to vouch for the bytes.
+   */
+  confirm(fullKey: string, entry: StoredEntry | undefined): void {
+    const record = this.#keys.get(fullKey);
+    if (record !== undefined) record.confirmed = entry;
+  }
+
+  /** Records a server flush: no quarantined key has a value this process can vouch for. */
+  confirmAllDeleted(): void {
+    for (const record of this.#keys.values()) record.confirmed = undefined;
   }
 
   /** Cancels every window (on close); pending end-of-window actions are dropped. */
@@ -143,23 +138,13 @@ export class WriteQuarantine {
     const record = this.#keys.get(fullKey);
     if (record === undefined) return;
     record.timer = undefined;
-    const generation = record.generation;
-    const latest = record.latest;
+    const suspects = record.suspects;
     try {
-      if (latest === undefined) {
-        await this.#actions.delete(fullKey);
+      if (suspects === undefined) {
+        await this.#actions.delete(fullKey, undefined);
       } else {
-        const remaining =
-          latest.ttlSeconds === 0
-            ? 0
-            : latest.ttlSeconds - (this.#now() - latest.writtenAtMs) / 1000;
-        if (latest.ttlSeconds !== 0 && remaining <= 0) await this.#actions.delete(fullKey);
-        else await this.#actions.rewrite(fullKey, latest.entry, remaining);
+        for (const suspect of suspects) await this.#actions.delete(fullKey, suspect);
       }
-      if (this.#keys.get(fullKey) !== record) return;
-      if (record.generation === generation) this.#keys.delete(fullKey);
-      // A confirm raced with the action: run the end again with the newer value.
-      else record.timer ??= this.#schedule(fullKey);
     } catch (error) {
       if (this.#keys.get(fullKey) !== record || record.timer !== undefined) return;
       record.attempts++;
@@ -169,6 +154,15 @@ export class WriteQuarantine {
       } else {
         record.timer = this.#schedule(fullKey);
       }
+      return;
+    }
+    // A write that timed out while the action ran restarted the window (a new timer): keep the
+    // record, with only the suspects not yet removed.
+    if (this.#keys.get(fullKey) !== record) return;
+    if (record.timer === undefined) {
+      this.#keys.delete(fullKey);
+    } else if (suspects !== undefined && record.suspects !== undefined) {
+      record.suspects = record.suspects.filter((entry) => !suspects.includes(entry));
     }
   }
 }

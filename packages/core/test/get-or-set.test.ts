@@ -124,15 +124,28 @@ describe('CacheClient.getOrSet', () => {
       onError: (error) => reported.push(error),
     });
     expect(value).toBe('computed');
-    expect(reported).toHaveLength(2); // the read and the write
+    // Only the read: after a failed read the result is returned without trying to store it.
+    expect(reported).toHaveLength(1);
     expect(reported[0]).toBeInstanceOf(CacheBackendError);
-    expect(reported.map((error) => (error as CacheBackendError).operation)).toEqual([
-      'getOrSet',
-      'getOrSet',
-    ]);
-    expect(errors.map((event) => event.operation)).toEqual(['getOrSet', 'getOrSet']);
+    expect((reported[0] as CacheBackendError).operation).toBe('getOrSet');
+    expect(errors.map((event) => event.operation)).toEqual(['getOrSet']);
     expect(errors[0]?.key).toBe('k');
-    expect(client.stats().errors).toBe(2);
+    expect(client.stats().errors).toBe(1);
+  });
+
+  it('does not wait for a write after its read timed out (one deadline, not two)', async () => {
+    const inner = new RecordingBackend();
+    const backend = new FaultBackend(inner);
+    const client = new CacheClient({ backend, timeoutMs: 200 });
+    backend.mode = { kind: 'neverAnswer' }; // a paused server
+    const value = await client.getOrSet('k', () => 'computed');
+    expect(value).toBe('computed');
+    // Only the read is held: no write was sent, so the call waited one deadline, not two.
+    expect(backend.pending).toBe(1);
+    backend.failLate();
+    backend.mode = { kind: 'pass' };
+    expect(inner.ops).toEqual([]);
+    await client.close();
   });
 
   it('fails open on a failed write after a miss', async () => {
@@ -167,7 +180,7 @@ describe('CacheClient.getOrSet', () => {
       },
     });
     expect(value).toBe('v');
-    expect(client.stats().listenerErrors).toBe(2);
+    expect(client.stats().listenerErrors).toBe(1);
   });
 
   it('returns an uncacheable factory result and reports CacheValueError', async () => {

@@ -1,6 +1,7 @@
 // Late-write resurrection (transports-reliability F11): a write that timed out may land after a
-// newer write that succeeded. After an indeterminate write the key is quarantined: reads see only
-// writes confirmed since, and at the end of the window the key is rewritten or deleted.
+// newer write that succeeded. After an indeterminate write the key is in doubt: this process reads
+// only what it confirmed since, and at the end of the window the write in doubt is removed with a
+// compare-and-delete. The client never writes an older value back (DESIGN D14).
 import { describe, expect, it, vi } from 'vitest';
 import { CacheClient, CacheTimeoutError, type CacheClientOptions } from '../src/index.js';
 import { collect } from './helpers/events.js';
@@ -9,23 +10,36 @@ import { RecordingBackend } from './helpers/recording-backend.js';
 
 const QUARANTINE_MS = 150;
 
-function setup(options: Omit<CacheClientOptions, 'backend'> = {}): {
+function setup(
+  options: Omit<CacheClientOptions, 'backend'> = {},
+  compareAndDelete = true,
+): {
   client: CacheClient;
   backend: FaultBackend;
   inner: RecordingBackend;
   read: (fullKey: string) => string | undefined;
+  /** A second process's client on the same server (no faults, its own quarantine). */
+  other: CacheClient;
 } {
-  const { client, backend, inner } = faultClient({
-    timeoutMs: 50,
-    quarantineMs: QUARANTINE_MS,
+  const { client, backend, inner } = faultClient(
+    {
+      timeoutMs: 50,
+      quarantineMs: QUARANTINE_MS,
+      compress: false,
+      ...options,
+    },
+    { deleteIf: compareAndDelete },
+  );
+  const other = new CacheClient({
+    backend: new FaultBackend(inner),
     compress: false,
-    ...options,
+    ownsBackend: false,
   });
   const read = (fullKey: string): string | undefined => {
     const entry = inner.peek(fullKey);
     return entry === undefined ? undefined : Buffer.from(entry.value).toString('utf8');
   };
-  return { client, backend, inner, read };
+  return { client, backend, inner, read, other };
 }
 
 /** Makes the next write of `key` time out, leaving it held so the test can land it late. */
@@ -51,29 +65,99 @@ describe('write quarantine', () => {
     expect(await client.set('k', 'v2')).toBe(true);
     await backend.answerLate(); // v1 lands on the server after v2
     expect(read('k')).toBe('v1');
-    expect(await client.get('k')).toBe('v2');
-    await waitForWindow(() => expect(read('k')).toBe('v2'));
+    // The server holds the write in doubt: a miss, never v1 (older than the confirmed v2).
+    expect(await client.get('k')).toBeUndefined();
+    await waitForWindow(() => expect(read('k')).toBeUndefined());
     inner.calls.length = 0;
-    expect(await client.get('k')).toBe('v2');
+    expect(await client.get('k')).toBeUndefined();
     expect(inner.ops).toEqual(['get']);
   });
 
-  it('reads a miss without calling the backend until a write is confirmed', async () => {
+  it('never writes a value back: the end of the window only deletes', async () => {
+    const { client, backend, inner, read } = setup();
+    await timeOutWrite(client, backend, () => client.set('k', 'v1'));
+    expect(await client.set('k', 'v2')).toBe(true);
+    inner.calls.length = 0;
+    await waitForWindow(() => expect(inner.ops).toContain('deleteIf'));
+    expect(inner.ops).not.toContain('set');
+    expect(inner.ops).not.toContain('setAndRead');
+    expect(read('k')).toBe('v2'); // the compare-and-delete left the newer value alone
+  });
+
+  it("serves this process's confirmed write during the window when the server holds it", async () => {
+    const { client, backend } = setup();
+    await timeOutWrite(client, backend, () => client.set('k', 'v1'));
+    await backend.failLate(); // v1 never lands
+    expect(await client.set('k', 'v2')).toBe(true);
+    expect(await client.get('k')).toBe('v2');
+    expect(await client.getMany(['k'])).toEqual(new Map([['k', 'v2']]));
+  });
+
+  it("keeps another process's newer write at the end of the window (compare-and-delete)", async () => {
+    const { client, backend, read, other } = setup();
+    await timeOutWrite(client, backend, () => client.set('k', 'v2'));
+    await backend.answerLate(); // A's v2 lands
+    expect(await other.set('k', 'v3')).toBe(true); // B writes a newer value
+    // A cannot vouch for v3 during its window: a miss, never its own older v2.
+    expect(await client.get('k')).toBeUndefined();
+    await new Promise((resolve) => setTimeout(resolve, QUARANTINE_MS * 3));
+    expect(read('k')).toBe('v3');
+    expect(await other.get('k')).toBe('v3');
+    expect(await client.get('k')).toBe('v3');
+  });
+
+  it("does not replace another process's newer write when its own confirmed write is older", async () => {
+    const { client, backend, read, other } = setup();
+    await timeOutWrite(client, backend, () => client.set('k', 'v1'));
+    await backend.failLate();
+    expect(await client.set('k', 'v2')).toBe(true); // A confirms v2 during its window
+    expect(await other.set('k', 'v3')).toBe(true); // then B writes v3
+    expect(await client.get('k')).toBeUndefined(); // the server holds v3, not A's v2
+    await new Promise((resolve) => setTimeout(resolve, QUARANTINE_MS * 3));
+    expect(read('k')).toBe('v3');
+    expect(await client.get('k')).toBe('v3');
+  });
+
+  it('deletes outright at the end of the window on a backend without compare-and-delete', async () => {
+    const { client, backend, inner, read } = setup({}, false);
+    await timeOutWrite(client, backend, () => client.set('k', 'v1'));
+    await client.set('k', 'v2');
+    inner.calls.length = 0;
+    await waitForWindow(() => expect(read('k')).toBeUndefined());
+    expect(inner.ops).toContain('delete');
+    expect(inner.ops).not.toContain('set');
+  });
+
+  it('reads the server during the window and returns a miss for what it cannot vouch for', async () => {
     const { client, backend, inner } = setup();
     await client.set('k', 'v0');
     await timeOutWrite(client, backend, () => client.set('k', 'v1', { skipIntegrityCheck: true }));
     inner.calls.length = 0;
     expect(await client.get('k', 'default')).toBe('default');
     expect(await client.getMany(['k'])).toEqual(new Map());
-    expect(inner.calls).toEqual([{ op: 'getMany', keys: ['k'] }]);
+    expect(inner.calls).toEqual([
+      { op: 'get', keys: ['k'] },
+      { op: 'getMany', keys: ['k'] },
+    ]);
   });
 
-  it('deletes the key at the end of the window when no write was confirmed', async () => {
+  it('deletes the write in doubt at the end of the window when no write was confirmed', async () => {
     const { client, backend, read } = setup();
     await timeOutWrite(client, backend, () => client.set('k', 'v1'));
     await backend.answerLate();
     expect(read('k')).toBe('v1');
     await waitForWindow(() => expect(read('k')).toBeUndefined());
+  });
+
+  it('removes every write in doubt when several timed out', async () => {
+    const { client, backend, read, inner } = setup();
+    await timeOutWrite(client, backend, () => client.set('k', 'v1'));
+    await timeOutWrite(client, backend, () => client.set('k', 'v2'));
+    await backend.answerLate(); // both land, v2 last
+    expect(read('k')).toBe('v2');
+    inner.calls.length = 0;
+    await waitForWindow(() => expect(read('k')).toBeUndefined());
+    expect(inner.ops.filter((op) => op === 'deleteIf')).toHaveLength(2);
   });
 
   it('serves other keys of a getMany from the backend during the window', async () => {
@@ -102,7 +186,7 @@ describe('write quarantine', () => {
     await waitForWindow(() => expect(read('k')).toBeUndefined());
   });
 
-  it('honours a delete confirmed during the window', async () => {
+  it('removes a write in doubt that lands after a confirmed delete', async () => {
     const { client, backend, read } = setup();
     await timeOutWrite(client, backend, () => client.set('k', 'v1'));
     await client.set('k', 'v2');
@@ -132,57 +216,33 @@ describe('write quarantine', () => {
     expect(read('k')).toBeUndefined();
   });
 
-  it('deletes instead of rewriting when the confirmed value expired during the window', async () => {
-    let now = 1_000_000;
-    const { client, backend, read } = setup({ now: () => now });
-    await timeOutWrite(client, backend, () => client.set('k', 'v1'));
-    await client.set('k', 'v2', { ttl: 1 });
-    now += 2_000;
-    expect(await client.get('k')).toBeUndefined();
-    await waitForWindow(() => expect(read('k')).toBeUndefined());
-  });
-
-  it('rewrites the confirmed value with the TTL it has left', async () => {
-    let now = 1_000_000;
-    const { client, backend, inner } = setup({ now: () => now });
-    await timeOutWrite(client, backend, () => client.set('k', 'v1'));
-    await client.set('k', 'v2', { ttl: 100 });
-    now += 40_000;
-    inner.calls.length = 0;
-    await waitForWindow(() => expect(inner.ops).toContain('set'));
-    expect(inner.calls.find((call) => call.op === 'set')?.ttl).toBeCloseTo(60, 3);
-  });
-
-  it('counts increments confirmed during the window instead of rewriting the older value', async () => {
+  it('reads a counter updated during the window as a miss, and leaves the count in place', async () => {
     const { client, backend, read } = setup();
     await timeOutWrite(client, backend, () => client.set('n', 1));
+    await backend.failLate();
     await client.set('n', 5);
     expect(await client.incr('n', 2)).toBe(7);
     expect(await client.decr('n')).toBe(6);
-    expect(await client.get('n')).toBe(6);
+    expect(await client.get('n')).toBeUndefined();
     await new Promise((resolve) => setTimeout(resolve, QUARANTINE_MS * 3));
     expect(read('n')).toBe('6');
     expect(await client.get('n')).toBe(6);
   });
 
-  it('keeps the TTL of a touch confirmed during the window', async () => {
-    let now = 1_000_000;
-    const { client, backend, inner } = setup({ now: () => now });
+  it('keeps serving a confirmed write that was touched during the window', async () => {
+    const { client, backend } = setup();
     await timeOutWrite(client, backend, () => client.set('k', 'v1'));
+    await backend.failLate();
     await client.set('k', 'v2', { ttl: 1 });
     expect(await client.touch('k', 100)).toBe(true);
-    now += 2_000;
     expect(await client.get('k')).toBe('v2');
-    inner.calls.length = 0;
-    await waitForWindow(() => expect(inner.ops).toContain('set'));
-    expect(inner.calls.find((call) => call.op === 'set')?.ttl).toBeCloseTo(98, 3);
   });
 
   it('retries a failed end-of-window action, then gives up with a quarantine warning', async () => {
     const { client, backend } = setup();
     const warnings = collect(client, 'warning');
     await timeOutWrite(client, backend, () => client.set('k', 'v1'));
-    backend.ops = new Set(['delete']);
+    backend.ops = new Set(['deleteIf']);
     backend.mode = { kind: 'alwaysReject', error: new Error('still down') };
     await vi.waitFor(() => expect(warnings).toHaveLength(1), { timeout: QUARANTINE_MS * 30 });
     expect(warnings[0]).toMatchObject({

@@ -11,7 +11,7 @@ import {
   type CacheClientOptions,
   type StoredEntry,
 } from '../../src/index.js';
-import { RecordingBackend } from './recording-backend.js';
+import { RecordingBackend, type RecordingBackendOptions } from './recording-backend.js';
 
 /** What the wrapper does with a call. */
 export type FaultMode =
@@ -44,6 +44,7 @@ export class FaultBackend implements CacheBackend {
   readonly #inner: CacheBackend;
   readonly #held: Held[] = [];
   setAndRead?: (key: string, entry: StoredEntry, ttl: number) => Awaitable<StoredEntry | undefined>;
+  deleteIf?: (key: string, expected: StoredEntry) => Awaitable<boolean>;
 
   /**
    * @param options.timeoutMs - declared as `capabilities.timeoutMs` (a deadline the wrapper claims
@@ -64,6 +65,11 @@ export class FaultBackend implements CacheBackend {
         this.#apply('setAndRead', () => setAndRead.call(inner, key, entry, ttl)) as Awaitable<
           StoredEntry | undefined
         >;
+    }
+    const deleteIf = inner.deleteIf;
+    if (deleteIf !== undefined) {
+      this.deleteIf = (key, expected) =>
+        this.#apply('deleteIf', () => deleteIf.call(inner, key, expected)) as Awaitable<boolean>;
     }
   }
 
@@ -176,12 +182,15 @@ export class FaultBackend implements CacheBackend {
 }
 
 /** A client on a {@link FaultBackend} (remote: the client applies deadlines) over a recording backend. */
-export function faultClient(options: Omit<CacheClientOptions, 'backend'> = {}): {
+export function faultClient(
+  options: Omit<CacheClientOptions, 'backend'> = {},
+  backendOptions: RecordingBackendOptions = {},
+): {
   client: CacheClient;
   backend: FaultBackend;
   inner: RecordingBackend;
 } {
-  const inner = new RecordingBackend();
+  const inner = new RecordingBackend(backendOptions);
   const backend = new FaultBackend(inner);
   return { client: new CacheClient({ ...options, backend }), backend, inner };
 }

@@ -31,6 +31,8 @@ export interface RecordingBackendOptions {
   readonly async?: boolean;
   /** Offer `setAndRead`. @default false */
   readonly setAndRead?: boolean;
+  /** Offer `deleteIf` (compare-and-delete). @default false */
+  readonly deleteIf?: boolean;
   /** Declared `capabilities.delayedFlush`. @default true */
   readonly delayedFlush?: boolean;
   readonly maxKeyBytes?: number;
@@ -64,6 +66,7 @@ export class RecordingBackend implements CacheBackend {
   refuse: ((key: string) => boolean) | undefined;
   closeCount = 0;
   setAndRead?: (key: string, entry: StoredEntry, ttl: number) => Awaitable<StoredEntry | undefined>;
+  deleteIf?: (key: string, expected: StoredEntry) => Awaitable<boolean>;
   readonly #slots = new Map<string, Slot>();
   readonly #async: boolean;
   readonly #now: () => number;
@@ -86,6 +89,18 @@ export class RecordingBackend implements CacheBackend {
       this.setAndRead = (key, entry, ttl) => {
         this.calls.push({ op: 'setAndRead', keys: [key], ttl });
         return this.#answer(this.#store(key, entry, ttl) ? this.#read(key) : undefined);
+      };
+    }
+    if (options.deleteIf === true) {
+      this.deleteIf = (key, expected) => {
+        this.calls.push({ op: 'deleteIf', keys: [key] });
+        const held = this.#read(key);
+        const same =
+          held !== undefined &&
+          held.flags === expected.flags &&
+          Buffer.from(held.value).equals(Buffer.from(expected.value));
+        if (same) this.#slots.delete(key);
+        return this.#answer(same);
       };
     }
   }
