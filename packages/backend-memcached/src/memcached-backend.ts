@@ -15,6 +15,7 @@ import {
   type CacheBackend,
   type StoredEntry,
   DEFAULT_MAX_VALUE_BYTES as CORE_DEFAULT_MAX_VALUE_BYTES,
+  redactUrl,
 } from '@stowage/core';
 import { Breaker, type BreakerState } from './breaker.js';
 import {
@@ -877,6 +878,13 @@ function urlParts(url: URL | string, hosts: readonly string[] | undefined): UrlP
         `the memcached backend needs a memcached:// URL; got ${url.protocol}//`,
       );
     }
+    // memcached has no databases or paths: a path is a mistake (a Redis URL's `/0` copied over),
+    // refused rather than silently ignored.
+    if (url.pathname !== '' && url.pathname !== '/') {
+      throw new CacheConfigError(
+        `a memcached:// URL has no path; got '${url.pathname}' in '${redactUrl(url)}'`,
+      );
+    }
     // WHATWG URL holds one host; getCache passes a server list in `hosts`.
     return {
       servers: hosts !== undefined && hosts.length > 0 ? hosts : url.host,
@@ -890,7 +898,7 @@ function urlParts(url: URL | string, hosts: readonly string[] | undefined): UrlP
   );
   if (match === null) {
     throw new CacheConfigError(
-      `the memcached backend needs a URL like memcached://host:11211,host2:11211; got '${url}'`,
+      `the memcached backend needs a URL like memcached://host:11211,host2:11211 (no path); got '${redactUrl(url)}'`,
     );
   }
   const [, userinfo = '', servers = '', query = ''] = match;

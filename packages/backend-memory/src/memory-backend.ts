@@ -242,6 +242,25 @@ export class MemoryBackend implements CacheBackend {
   }
 
   /** @inheritdoc */
+  /**
+   * Deletes `key` only while it holds exactly `expected` (same flags and bytes): the compare-and-
+   * delete the client uses when a write quarantine ends. Atomic: the store lives in this thread.
+   */
+  deleteIf(key: string, expected: StoredEntry): boolean {
+    this.#check();
+    const held = this.#lru.peek(key);
+    if (held === undefined || held.flags !== expected.flags) return false;
+    if (
+      held.value !== expected.value &&
+      !Buffer.from(held.value.buffer, held.value.byteOffset, held.value.byteLength).equals(
+        expected.value,
+      )
+    )
+      return false;
+    this.#lru.delete(key);
+    return true;
+  }
+
   delete(key: string): boolean {
     this.#check();
     // lru-cache answers true for an expired entry it still holds; memcached says NOT_FOUND.

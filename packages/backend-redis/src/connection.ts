@@ -1,4 +1,4 @@
-import { CacheConfigError } from '@stowage/core';
+import { CacheConfigError, redactUrl } from '@stowage/core';
 import type { ClusterOptions, RedisOptions } from 'ioredis';
 
 /** An argument of a Redis command. */
@@ -75,10 +75,9 @@ export function parseRedisUrl(input: string | URL): ParsedRedisUrl {
   let url: URL;
   try {
     url = typeof input === 'string' ? new URL(input) : input;
-  } catch (error) {
-    throw new CacheConfigError(`redis URL '${String(input)}' is not a valid URL`, {
-      cause: error,
-    });
+  } catch {
+    // The parser's error quotes the input, password included: neither it nor the raw text is kept.
+    throw new CacheConfigError(`redis URL '${redactUrl(String(input))}' is not a valid URL`);
   }
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
     throw new CacheConfigError(

@@ -7,6 +7,7 @@ import {
   CacheConfigError,
   CacheError,
   CacheErrorCode,
+  CacheKeyError,
   CacheScopeError,
   CacheValueError,
   CacheWriteError,
@@ -25,11 +26,12 @@ import {
   KeySpace,
   LongKeys,
   type CacheScope,
+  type ScopeSegment,
 } from './keys.js';
 import { integerOption } from './options.js';
 import { sameEntry, WriteQuarantine } from './quarantine.js';
 import { DEFAULT_RECENT_KEYS, RecentKeysStack, type RecentKey } from './recent-keys.js';
-import type { StorageLevel } from './storage-level.js';
+import { StorageLevel } from './storage-level.js';
 import { toTtlSeconds, type Ttl } from './ttl.js';
 
 /** Default per-call deadline, in milliseconds (Q2's one-second socket timeout). */
@@ -171,6 +173,24 @@ export interface FlushOptions {
   readonly delaySeconds?: number | undefined;
 }
 
+/**
+ * A list of caller keys: an array, a `Set` or any iterable of strings — but not a string, which
+ * is an iterable of its characters (`deleteMany('abc')` would delete `a`, `b` and `c`).
+ */
+export type KeyList<K> = K extends string ? never : K;
+
+/** Throws `CacheKeyError` for a bare string where a list of keys belongs. */
+function checkKeyList(keys: unknown, what: string): void {
+  if (typeof keys === 'string') {
+    throw new CacheKeyError(
+      `${what} takes a list of keys, not a string (a string would be read as its characters); wrap it: ['${keys.length > 40 ? `${keys.slice(0, 40)}…` : keys}']`,
+    );
+  }
+  if (typeof keys !== 'object' || keys === null || !(Symbol.iterator in keys)) {
+    throw new CacheKeyError(`${what} takes an array or another iterable of keys`);
+  }
+}
+
 /** Entries for {@link CacheClient.setMany}: an object, a `Map`, or any iterable of pairs. */
 export type SetManyEntries<T> =
   Readonly<Record<string, T>> | ReadonlyMap<string, T> | Iterable<readonly [string, T]>;
@@ -198,6 +218,11 @@ function rejection<R>(error: unknown): Promise<R> {
 }
 
 function toEntryPairs<T>(entries: SetManyEntries<T>): Array<readonly [string, T]> {
+  if (typeof entries === 'string') {
+    throw new CacheValueError(
+      '`entries` must be an object, a Map or an iterable of [key, value] pairs, not a string',
+    );
+  }
   if (entries instanceof Map) return [...(entries as ReadonlyMap<string, T>)];
   if (typeof entries === 'object' && entries !== null && Symbol.iterator in entries) {
     return [...(entries as Iterable<readonly [string, T]>)];
@@ -297,9 +322,14 @@ class SharedState<T> {
     }
     if (options.encryptionKey !== undefined) {
       // An empty key must not silently turn encryption off: the caller asked for it.
-      if (options.encryptionKey.length === 0) {
+      const key: unknown = options.encryptionKey;
+      if (
+        (typeof key !== 'string' && !(key instanceof Uint8Array)) ||
+        key.length === 0 ||
+        (typeof key === 'string' && key.trim() === '')
+      ) {
         throw new CacheConfigError(
-          '`encryptionKey` must not be empty; leave it out to store values unencrypted',
+          '`encryptionKey` must be a non-blank string or bytes; leave it out to store values unencrypted',
         );
       }
       cipher = createAesGcmCipher({ keys: { id: 0, key: options.encryptionKey } });
@@ -556,22 +586,39 @@ export class CacheClient<T = unknown> {
    * `Stack` (a tenant) or `Session` (a user session). It shares the backend, settings, recent keys,
    * events and stats of this client. A Stack or Session level without its id throws
    * `CacheScopeError`: it never falls back to a broader scope. Scoping a scoped client replaces
-   * its scope.
+   * its scope, with one exception that keeps tenants apart: a Session scope nests under its
+   * tenant — `scope.stack` when given, else the tenant this client is scoped to — so its keys read
+   * `prefix:stack=acme:session=s1:key`, and two tenants whose session ids coincide never share an
+   * entry. Without a known tenant the key is `prefix:session=s1:key`.
    *
    * @example
    * const tenant = cache.scoped(StorageLevel.Stack, { stack: customerKey });
    */
   scoped(level: StorageLevel, scope?: CacheScope): CacheClient<T> {
     const resolved = KeySpace.resolveScope(level, scope, this.#shared.service);
-    const id = checkSegment(
-      resolved.id,
-      `${resolved.level} id`,
-      this.#keys.options.separator,
-      (message) => new CacheScopeError(message, resolved.level),
-    );
+    const separator = this.#keys.options.separator;
+    const checkId = (value: unknown, segmentLevel: StorageLevel): string =>
+      checkSegment(
+        value,
+        `${segmentLevel} id`,
+        separator,
+        (message) => new CacheScopeError(message, segmentLevel),
+      );
+    const segments: ScopeSegment[] = [];
+    if (resolved.level === StorageLevel.Session) {
+      // A session lives inside its tenant: two tenants whose session ids coincide must not share
+      // entries. The tenant is the scope's `stack`, else the tenant this client is scoped to.
+      const stack =
+        scope?.stack !== undefined && scope.stack !== ''
+          ? scope.stack
+          : this.#keys.scope.find((segment) => segment.level === StorageLevel.Stack)?.id;
+      if (stack !== undefined)
+        segments.push({ level: StorageLevel.Stack, id: checkId(stack, StorageLevel.Stack) });
+    }
+    segments.push({ level: resolved.level, id: checkId(resolved.id, resolved.level) });
     let keys: KeySpace;
     try {
-      keys = this.#keys.scoped(resolved.level, id);
+      keys = this.#keys.scoped(segments);
     } catch (error) {
       // The id is caller data (a tenant or session id), so a bad one is a scope error.
       throw new CacheScopeError((error as Error).message, resolved.level, { cause: error });
@@ -721,7 +768,7 @@ export class CacheClient<T = unknown> {
    * caller's keys to values, in the order given; misses are left out. One bad key fails the whole
    * call before anything is sent.
    */
-  getMany(keys: Iterable<string>): Promise<Map<string, T>> {
+  getMany<K extends Iterable<string>>(keys: KeyList<K>): Promise<Map<string, T>> {
     const shared = this.#shared;
     const callerKeys: string[] = [];
     const fullKeys: string[] = [];
@@ -729,7 +776,8 @@ export class CacheClient<T = unknown> {
     let entries: Awaitable<ReadonlyArray<StoredEntry | undefined>>;
     try {
       this.#assertOpen();
-      const list = Array.isArray(keys) ? (keys as readonly string[]) : [...keys];
+      checkKeyList(keys, '`getMany`');
+      const list = Array.isArray(keys) ? (keys as readonly string[]) : [...(keys as K)];
       // A short list is deduplicated by scanning it (a decorated call reads 2 keys); a Set only
       // pays off for longer ones.
       const seen = list.length > 8 ? new Set<string>() : undefined;
@@ -1176,10 +1224,11 @@ export class CacheClient<T = unknown> {
    * Deletes many keys in one pipelined call. Resolves `true` (Q2's `delete_many`); an empty list
    * does no I/O. One bad key fails the call before anything is sent.
    */
-  async deleteMany(keys: Iterable<string>): Promise<boolean> {
+  async deleteMany<K extends Iterable<string>>(keys: KeyList<K>): Promise<boolean> {
     this.#assertOpen();
+    checkKeyList(keys, '`deleteMany`');
     const shared = this.#shared;
-    const callerKeys = [...new Set(keys)];
+    const callerKeys = [...new Set(keys as K)];
     const fullKeys = callerKeys.map((key) => this.#keys.full(key));
     if (fullKeys.length === 0) return true;
     try {

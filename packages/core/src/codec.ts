@@ -47,6 +47,39 @@ function asBuffer(bytes: Uint8Array): Buffer {
     : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+/**
+ * Finds what JSON would silently change at any depth of a value that `JSON.stringify` accepted
+ * (so it has no cycles): a `Map` or `Set` (becomes `{}`), binary data (a `Buffer` becomes
+ * `{type:'Buffer',data:[…]}`, a typed array an object of indexes), a non-finite number (becomes
+ * `null`). Returns the path and what is there (`.rows[2].tags is a Set`), or `undefined`.
+ * Objects with a `toJSON` method (a `Date`) chose their JSON form and are not entered.
+ */
+function findLossy(value: unknown, path: string): string | undefined {
+  if (typeof value === 'number')
+    return Number.isFinite(value) ? undefined : `${path} is ${String(value)}`;
+  if (typeof value !== 'object' || value === null) return undefined;
+  if (
+    value instanceof Map ||
+    value instanceof Set ||
+    ArrayBuffer.isView(value) ||
+    value instanceof ArrayBuffer
+  )
+    return `${path} is a ${describe(value)}`;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = findLossy(value[i], `${path}[${i}]`);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return undefined;
+  for (const name of Object.keys(value)) {
+    const found = findLossy((value as Record<string, unknown>)[name], `${path}.${name}`);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (typeof value === 'object') return value.constructor?.name ?? 'object';
@@ -181,6 +214,14 @@ export class Codec {
         }
         if (text === undefined)
           throw new CacheValueError('value is not cacheable: it has no JSON form', key);
+        // Checked after stringify, which has refused cycles and bigints already.
+        const lossy = findLossy(input, 'value');
+        if (lossy !== undefined) {
+          throw new CacheValueError(
+            `value is not cacheable: ${lossy}, which does not survive JSON; convert it or pass a \`serializer\``,
+            key,
+          );
+        }
         flags = CacheReturnCode.Json;
         payload = Buffer.from(text, 'utf8');
         break;
@@ -291,11 +332,17 @@ export class Codec {
     try {
       return inflateSync(bytes, { maxOutputLength: this.#options.maxDecompressedBytes });
     } catch (error) {
-      const reason =
-        (error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE'
-          ? `inflates beyond ${this.#options.maxDecompressedBytes} bytes`
-          : 'is corrupt zlib';
-      throw new CacheDecodeError(`item ${reason}`, { key: fullKey, flags, cause: error });
+      if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+        throw new CacheDecodeError(
+          `item inflates beyond ${this.#options.maxDecompressedBytes} bytes`,
+          { key: fullKey, flags, cause: error },
+        );
+      }
+      // Not zlib after all: another program's plain item that merely starts like a zlib header
+      // (`x^2 + y^2`, flag 1). Q2 records no compression flag, so the bytes are read as they
+      // are; the checks that follow (UTF-8, JSON, integer, authentication) still refuse a
+      // damaged compressed item — zlib's default header (78 9C) is never valid UTF-8.
+      return bytes;
     }
   }
 }

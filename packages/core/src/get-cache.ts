@@ -2,6 +2,7 @@ import type { BackendModule, CacheBackend } from './backend.js';
 import { CacheClient, DEFAULT_TIMEOUT_MS, type CacheClientOptions } from './cache-client.js';
 import { MAX_TIMER_MS } from './deadline.js';
 import { CacheConfigError } from './errors.js';
+import { redactUrl } from './redact.js';
 
 /** Backend package for each `CACHE_URL` scheme. */
 export const BACKEND_PACKAGES: Readonly<Record<string, string>> = {
@@ -67,6 +68,15 @@ function isMissingPackage(error: unknown, packageName: string): boolean {
   return message.includes(`'${packageName}'`) || message.includes(`"${packageName}"`);
 }
 
+/** Why a URL did not parse, without the input (WHATWG's `TypeError` carries it in `input`). */
+function describeUrlError(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === 'ERR_INVALID_URL') return 'invalid URL syntax, host or port';
+  return error instanceof TypeError && !error.message.includes('//')
+    ? error.message
+    : 'invalid URL';
+}
+
 // scheme, optional userinfo, the host list, and the rest (path, query, fragment).
 const URL_PARTS = /^([a-z][a-z0-9+.-]*:)\/\/(?:([^@/?#]*)@)?([^/?#]*)(.*)$/is;
 
@@ -91,7 +101,10 @@ function parseCacheUrl(raw: string): { url: URL; hosts: string[] } {
     const auth = userinfo === undefined ? '' : `${userinfo}@`;
     return { url: new URL(`${scheme}//${auth}${hosts[0]}${rest}`), hosts };
   } catch (error) {
-    throw new CacheConfigError(`cache URL '${raw}' is not a valid URL`, { cause: error });
+    // The parser's own error quotes the input, password included: only its reason is kept.
+    throw new CacheConfigError(
+      `cache URL '${redactUrl(raw)}' is not a valid URL (${describeUrlError(error)})`,
+    );
   }
 }
 
@@ -122,6 +135,19 @@ export async function getCache<T = unknown>(
     options.timeoutMs ??
     (timeoutText === undefined ? DEFAULT_TIMEOUT_MS : parseTimeout(timeoutText));
   const compressText = fromEnv(env, 'CACHE_COMPRESS_DATA');
+  const encryptionText = env['CACHE_ENCRYPTION_KEY'];
+  if (
+    options.encryptionKey === undefined &&
+    options.cipher === undefined &&
+    encryptionText !== undefined &&
+    encryptionText.trim() === ''
+  ) {
+    // Set but blank (a missing secret in a deploy): refusing is safer than storing tenant data
+    // unencrypted while the operator believes it is encrypted.
+    throw new CacheConfigError(
+      'CACHE_ENCRYPTION_KEY is set but empty; set a key, or unset the variable to store values unencrypted',
+    );
+  }
   const clientOptions: CacheClientOptions<T> = {
     ...options,
     backend: undefined as never,

@@ -21,6 +21,7 @@ export type {
   CacheClientOptions,
   FlushOptions,
   GetOrSetOptions,
+  KeyList,
   SetManyEntries,
   SetManyOptions,
   SetOptions,
@@ -74,6 +75,7 @@ export { LocalCacheAction } from './local-cache-action.js';
 export { integerOption } from './options.js';
 export type { IntegerRange } from './options.js';
 export { DEFAULT_RECENT_KEYS, RecentKey, RecentKeysStack } from './recent-keys.js';
+export { redactUrl } from './redact.js';
 export { isStorageLevel, StorageLevel } from './storage-level.js';
 export { MAX_TTL_SECONDS, toTtlSeconds } from './ttl.js';
 export type { Ttl } from './ttl.js';

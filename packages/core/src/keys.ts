@@ -45,9 +45,25 @@ function exceedsBytes(text: string, limit: number): boolean {
 }
 
 /**
+ * The longest end of `value` that is also a start of `separator` (`''` when none). With `'::'`,
+ * a segment `acme:` followed by the separator reads `acme:::`, which also starts `acme` + `'::'`
+ * + `':…'`: a segment must not end with the start of the separator.
+ */
+function overlapWithSeparator(value: string, separator: string): string {
+  for (let length = Math.min(separator.length - 1, value.length); length > 0; length--) {
+    const end = value.slice(value.length - length);
+    if (separator.startsWith(end)) return end;
+  }
+  return '';
+}
+
+/**
  * Checks a prefix, scope id or separator at construction time: it must be a non-empty string
- * with no whitespace, control characters or lone surrogates, and must not contain the separator
- * (which would make `a:b` + `c` and `a` + `b:c` the same key).
+ * with no whitespace, control characters or lone surrogates; it must not contain the separator
+ * (which would make `a:b` + `c` and `a` + `b:c` the same key) nor end with the start of it (with
+ * `'::'`, `acme:` + `::` + `x` and `acme` + `::` + `:x` would be the same key). Together these
+ * make the first separator after a segment always the one that ends it, so no two scopes or keys
+ * can produce the same full key.
  */
 export function checkSegment(
   value: unknown,
@@ -64,7 +80,30 @@ export function checkSegment(
   if (separator.length > 0 && value.includes(separator)) {
     throw makeError(`${what} must not contain the key separator '${separator}'`);
   }
+  const overlap = overlapWithSeparator(value, separator);
+  if (overlap !== '') {
+    throw makeError(
+      `${what} must not end with '${overlap}', the start of the key separator '${separator}'`,
+    );
+  }
   return value;
+}
+
+/**
+ * One scope segment as it appears in a full key. With a separator: `level=id`. With the empty
+ * separator (Q2's raw concatenation) nothing would mark where the id ends, so the id carries its
+ * UTF-8 length: `stack=4.acme` — `12` + `3x` and `123` + `x` cannot collide.
+ */
+function scopeSegment(level: StorageLevel, id: string, separator: string): string {
+  return separator === '' ? `${level}=${Buffer.byteLength(id, 'utf8')}.${id}` : `${level}=${id}`;
+}
+
+/** One level of a key space's scope: `{ level: 'stack', id: 'acme' }`. */
+export interface ScopeSegment {
+  /** The storage level. */
+  readonly level: StorageLevel;
+  /** The scope id (tenant, session or service name). */
+  readonly id: string;
 }
 
 /** The scope ids a scoped client may use. */
@@ -90,29 +129,37 @@ export interface KeySpaceOptions {
 }
 
 /**
- * Turns caller keys into full keys: `prefix`, then the scope segment (`stack=acme`), then the
- * caller's key, joined by the separator. Validation follows memcached's rules on every backend.
+ * Turns caller keys into full keys: `prefix`, then the scope segments (`stack=acme`, or
+ * `stack=acme:session=s1` for a session of a known tenant), then the caller's key, joined by the
+ * separator. Validation follows memcached's rules on every backend.
+ *
+ * The key space is unambiguous for every separator the options accept: a full key can be split
+ * back into exactly one (scope, key) pair, because segments never contain the separator or end
+ * with its start, the empty separator length-prefixes scope ids, and no caller key may start with
+ * a scope segment's `level=` form.
  */
 export class KeySpace {
   /** Everything before the caller's key, separator included (`'app:stack=acme:'`), or `''`. */
   readonly head: string;
-  /** The storage level of this key space, or `undefined` for the unscoped root. */
+  /** The storage level of this key space (its innermost segment), or `undefined` for the root. */
   readonly level: StorageLevel | undefined;
-  /** The scope id of this key space, or `undefined` for the unscoped root. */
+  /** The scope id of the innermost segment, or `undefined` for the unscoped root. */
   readonly scopeId: string | undefined;
+  /** Every scope segment, outermost first (`[]` for the root). */
+  readonly scope: readonly ScopeSegment[];
   readonly #options: KeySpaceOptions;
-  readonly #reservedStarts: readonly string[];
 
-  constructor(options: KeySpaceOptions, level?: StorageLevel, scopeId?: string) {
+  constructor(options: KeySpaceOptions, scope: readonly ScopeSegment[] = []) {
     this.#options = options;
-    this.level = level;
-    this.scopeId = scopeId;
+    this.scope = scope;
+    const innermost = scope.at(-1);
+    this.level = innermost?.level;
+    this.scopeId = innermost?.id;
     const segments: string[] = [];
     if (options.prefix !== '') segments.push(options.prefix);
-    if (level !== undefined && scopeId !== undefined) segments.push(`${level}=${scopeId}`);
+    for (const segment of scope)
+      segments.push(scopeSegment(segment.level, segment.id, options.separator));
     this.head = segments.length === 0 ? '' : segments.join(options.separator) + options.separator;
-    // On the unscoped root, a key such as `stack=acme:balance` would land in tenant acme's space.
-    this.#reservedStarts = level === undefined ? RESERVED_STARTS : [];
     // A prefix `stack=acme` would give the root's key `x` the full key of tenant acme's `x`.
     const reserved = RESERVED_STARTS.find((start) => options.prefix.startsWith(start));
     if (reserved !== undefined) {
@@ -128,9 +175,9 @@ export class KeySpace {
     }
   }
 
-  /** Returns a key space for `level` with the same options, replacing any scope this one had. */
-  scoped(level: StorageLevel, id: string): KeySpace {
-    return new KeySpace(this.#options, level, id);
+  /** Returns a key space with the same options and `scope`, replacing any scope this one had. */
+  scoped(scope: readonly ScopeSegment[]): KeySpace {
+    return new KeySpace(this.#options, scope);
   }
 
   /** The options this key space was built with. */
@@ -149,10 +196,13 @@ export class KeySpace {
     if (key.length === 0) throw new CacheKeyError('key must not be empty', key);
     if (ILLEGAL_KEY_CHAR.test(key))
       throw new CacheKeyError(`key contains ${describeIllegal(key)}`, key);
-    for (const reserved of this.#reservedStarts) {
-      if (key.startsWith(reserved)) {
+    // On the root, `stack=acme:balance` would land in tenant acme's space; on a Stack client,
+    // `session=s1:x` in the space of that tenant's session s1.
+    for (const reserved of RESERVED_STARTS) {
+      // Every reserved form starts with 's' (service=, stack=, session=): most keys skip the loop.
+      if (key.charCodeAt(0) === 0x73 && key.startsWith(reserved)) {
         throw new CacheKeyError(
-          `key must not start with '${reserved}' on an unscoped client: that form is reserved for scope segments`,
+          `key must not start with '${reserved}': that form is reserved for scope segments`,
           key,
         );
       }

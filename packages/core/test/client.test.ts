@@ -284,6 +284,29 @@ describe('CacheClient.deleteMany', () => {
   });
 });
 
+describe('a bare string where a list of keys belongs (issue 10 §3)', () => {
+  it.each([['deleteMany'], ['getMany']] as const)(
+    '%s refuses a string with CacheKeyError before any I/O, instead of iterating its characters',
+    async (method) => {
+      const { client, backend } = recordingClient();
+      await client.setMany({ a: 1, b: 2, c: 3 });
+      backend.calls.length = 0;
+      const call = (client[method] as (keys: unknown) => Promise<unknown>).bind(client);
+      await expect(call('abc')).rejects.toBeInstanceOf(CacheKeyError);
+      await expect(call('abc')).rejects.toThrow(/not a string/);
+      await expect(call(42)).rejects.toBeInstanceOf(CacheKeyError);
+      expect(backend.calls).toEqual([]);
+      expect(backend.keys().sort()).toEqual(['a', 'b', 'c']);
+    },
+  );
+
+  it('setMany refuses a string with CacheValueError before any I/O', async () => {
+    const { client, backend } = recordingClient();
+    await expect(client.setMany('ab' as never)).rejects.toBeInstanceOf(CacheValueError);
+    expect(backend.calls).toEqual([]);
+  });
+});
+
 describe('CacheClient.flushAll', () => {
   it('flushes the server and resolves true', async () => {
     const { client, backend } = recordingClient();
@@ -446,5 +469,19 @@ describe('CacheClient errors are typed', () => {
     expect(() => client.fullKey('')).toThrow(CacheKeyError);
     const pending = client.get('');
     await expect(pending).rejects.toThrow(CacheKeyError);
+  });
+});
+
+describe('a blank encryption key (issue 10 §3)', () => {
+  it.each([[''], ['   '], ['\t']])('refuses encryptionKey %j with CacheConfigError', (key) => {
+    expect(() => new CacheClient({ backend: new RecordingBackend(), encryptionKey: key })).toThrow(
+      CacheConfigError,
+    );
+  });
+
+  it('refuses an empty byte key', () => {
+    expect(
+      () => new CacheClient({ backend: new RecordingBackend(), encryptionKey: new Uint8Array(0) }),
+    ).toThrow(CacheConfigError);
   });
 });

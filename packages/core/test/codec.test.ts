@@ -68,6 +68,15 @@ describe('Codec.encode', () => {
     ['a Uint8Array', new Uint8Array(2)],
     ['an ArrayBuffer', new ArrayBuffer(2)],
     ['a nested bigint', { n: 1n }],
+    // What JSON would silently change at depth is refused like it is at the top (issue 10 §3).
+    ['a nested Map', { rows: [{ tags: new Map([['a', 1]]) }] }],
+    ['a nested Set', { tags: new Set(['a']) }],
+    ['a nested Buffer', { blob: Buffer.from('x') }],
+    ['a Buffer inside an array', [1, Buffer.from('x')]],
+    ['a nested typed array', { samples: new Float64Array([1, 2]) }],
+    ['a nested ArrayBuffer', { raw: new ArrayBuffer(2) }],
+    ['a nested NaN', { ratio: Number.NaN }],
+    ['a nested Infinity', [1, Number.POSITIVE_INFINITY]],
     [
       'a cycle',
       (() => {
@@ -294,7 +303,7 @@ describe('Codec.decode failures', () => {
   it('reads corrupt zlib as a miss plus a warning', async () => {
     await expectMiss(
       (b) => b.put('k', Buffer.from([0x78, 0x9c, 1, 2, 3, 4, 5, 6]), CacheReturnCode.Json),
-      /corrupt zlib/,
+      /not valid UTF-8/,
     );
   });
 
@@ -302,9 +311,23 @@ describe('Codec.decode failures', () => {
     const whole = deflateSync(Buffer.from(JSON.stringify({ a: 'b'.repeat(100) })));
     await expectMiss(
       (b) => b.put('k', whole.subarray(0, whole.byteLength - 6), CacheReturnCode.Json),
-      /corrupt zlib/,
+      /not valid UTF-8/,
     );
   });
+
+  it.each([
+    ['x^2 + y^2', CacheReturnCode.String, 'x^2 + y^2'],
+    ['x\u0001 plain', CacheReturnCode.String, 'x\u0001 plain'],
+    ['x^ marks the spot', CacheReturnCode.String, 'x^ marks the spot'],
+  ])(
+    "reads another program's plain item %j that starts like a zlib header as written",
+    async (stored, flags, expected) => {
+      const { client, backend } = setup();
+      expect(looksLikeZlib(Buffer.from(stored))).toBe(true);
+      backend.put('k', stored, flags);
+      expect(await client.get('k')).toBe(expected);
+    },
+  );
 
   it('reads bad JSON as a miss plus a warning', async () => {
     await expectMiss((b) => b.put('k', '{"a":', CacheReturnCode.Json), /does not parse/);

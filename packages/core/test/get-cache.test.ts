@@ -206,7 +206,6 @@ describe('getCache', () => {
       env: {
         CACHE_URL: ' ',
         CACHE_PREFIX: '',
-        CACHE_ENCRYPTION_KEY: '',
         CACHE_COMPRESS_DATA: '  ',
         CACHE_TIMEOUT_MS: '',
       },
@@ -215,6 +214,40 @@ describe('getCache', () => {
     expect(created[0]?.url.href).toBe('memory://');
     expect(cache.keyPrefix).toBe('');
     expect(cache.encrypted).toBe(false);
+  });
+
+  it.each([[''], ['   '], ['\t\n']])(
+    'refuses a set but blank CACHE_ENCRYPTION_KEY %j instead of storing unencrypted',
+    async (blank) => {
+      const { load, created } = testBackendLoader();
+      const error = await getCache({
+        env: { CACHE_ENCRYPTION_KEY: blank },
+        loadBackendModule: load,
+      }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CacheConfigError);
+      expect((error as Error).message).toMatch(/CACHE_ENCRYPTION_KEY is set but empty/);
+      expect(created).toEqual([]);
+    },
+  );
+
+  it.each([
+    ['a bad port', 'redis://app:S3CRET@h1:99999'],
+    ['a bad host list', 'memcached://app:S3CRET@h1:11211,:x'],
+    ['an encoded password', 'redis://app:S3%43RET@h1:99999/0'],
+  ])('never puts the password of an unparsable CACHE_URL in the error (%s)', async (_name, url) => {
+    const { load } = testBackendLoader();
+    const error = (await getCache({ env: { CACHE_URL: url }, loadBackendModule: load }).catch(
+      (e: unknown) => e,
+    )) as Error & { cause?: unknown };
+    expect(error).toBeInstanceOf(CacheConfigError);
+    expect(error.message).toMatch(/not a valid URL/);
+    expect(error.message).toContain('app:***@');
+    const everything = JSON.stringify({
+      message: error.message,
+      stack: error.stack,
+      cause: String(error.cause),
+    });
+    expect(everything).not.toMatch(/S3CRET|S3%43RET/);
   });
 
   it.each<[string, Record<string, string>, RegExp]>([

@@ -333,10 +333,12 @@ describe('reserved scope starts on the unscoped client', () => {
     expect(() => client.fullKey('stack=acme:balance')).toThrow(CacheKeyError);
   });
 
-  it('allows such keys on a scoped client, where they cannot reach another scope', () => {
+  it("refuses them on a scoped client too, where they would reach a nested session's space", () => {
     const { client } = recordingClient({ prefix: 'app' });
     const tenant = client.scoped(StorageLevel.Stack, { stack: 'acme' });
-    expect(tenant.fullKey('session=s1:x')).toBe('app:stack=acme:session=s1:x');
+    const session = client.scoped(StorageLevel.Session, { stack: 'acme', session: 's1' });
+    expect(session.fullKey('x')).toBe('app:stack=acme:session=s1:x');
+    expect(() => tenant.fullKey('session=s1:x')).toThrow(/reserved for scope segments/);
   });
 
   it('allows keys that merely contain the level names', () => {
@@ -383,5 +385,135 @@ describe('scope ids', () => {
     const room = 250 - utf8('app:stack=acme:');
     expect(utf8(tenant.fullKey('k'.repeat(room)))).toBe(250);
     expect(() => tenant.fullKey('k'.repeat(room + 1))).toThrow(CacheKeyError);
+  });
+});
+
+describe('an unambiguous key space (issue 10 §2)', () => {
+  it.each([['::'], ['--'], ['#:#']])(
+    'refuses a tenant id that ends with the start of the separator %j',
+    (separator) => {
+      const { client } = recordingClient({ prefix: 'app', keySeparator: separator });
+      const start = separator.slice(0, 1);
+      expect(() => client.scoped(StorageLevel.Stack, { stack: `acme${start}` })).toThrow(
+        CacheScopeError,
+      );
+      // The collision the check prevents: `acme:` + `::` + `balance` = `acme` + `::` + `:balance`.
+      const tenant = client.scoped(StorageLevel.Stack, { stack: 'acme' });
+      expect(tenant.fullKey(`${start}balance`)).toBe(
+        `app${separator}stack=acme${separator}${start}balance`,
+      );
+    },
+  );
+
+  it('allows the separator characters inside an id where they cannot be misread', () => {
+    const { client } = recordingClient({ keySeparator: '--' });
+    expect(client.scoped(StorageLevel.Stack, { stack: 'acme-corp' }).fullKey('x')).toBe(
+      'stack=acme-corp--x',
+    );
+  });
+
+  it('length-prefixes scope ids with the empty separator, so 12 + 3x and 123 + x differ', () => {
+    const { client } = recordingClient({ prefix: 'app', keySeparator: '' });
+    const a = client.scoped(StorageLevel.Stack, { stack: '12' }).fullKey('3x');
+    const b = client.scoped(StorageLevel.Stack, { stack: '123' }).fullKey('x');
+    expect(a).toBe('appstack=2.123x');
+    expect(b).toBe('appstack=3.123x');
+    expect(a).not.toBe(b);
+    // The root keeps Q2's raw concatenation for keys shared with Python services.
+    expect(client.fullKey('quotes')).toBe('appquotes');
+  });
+
+  it('nests a session under its tenant: equal session ids of two tenants never share an entry', () => {
+    const { client } = recordingClient({ prefix: 'app' });
+    const a = client.scoped(StorageLevel.Session, { stack: 'acme', session: 's1' });
+    const b = client.scoped(StorageLevel.Session, { stack: 'globex', session: 's1' });
+    expect(a.fullKey('cart')).toBe('app:stack=acme:session=s1:cart');
+    expect(b.fullKey('cart')).toBe('app:stack=globex:session=s1:cart');
+    expect(a.level).toBe(StorageLevel.Session);
+    // From a tenant's client the tenant is known without repeating it.
+    const tenant = client.scoped(StorageLevel.Stack, { stack: 'acme' });
+    expect(tenant.scoped(StorageLevel.Session, { session: 's1' }).fullKey('cart')).toBe(
+      'app:stack=acme:session=s1:cart',
+    );
+    // Without a tenant, the session stands alone.
+    expect(client.scoped(StorageLevel.Session, { session: 's1' }).fullKey('cart')).toBe(
+      'app:session=s1:cart',
+    );
+  });
+
+  it('checks the tenant id of a nested session like any tenant id', () => {
+    const { client } = recordingClient({ prefix: 'app' });
+    expect(() => client.scoped(StorageLevel.Session, { stack: 'ac:me', session: 's1' })).toThrow(
+      CacheScopeError,
+    );
+  });
+
+  it('maps no two distinct (scope, key) pairs to one stored key, for any separator (property)', () => {
+    // A seeded generator, so a failure reproduces; ids and keys are drawn from an alphabet rich
+    // in separator characters, '=', digits and the level names' letters.
+    let seed = 0x5eed;
+    const random = (): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed / 0x80000000;
+    };
+    const pick = <V>(items: readonly V[]): V => items[Math.floor(random() * items.length)] as V;
+    const alphabet = [':', '::', '-', '=', '.', '#', '|', 'a', 's', '1', '2', '3', 'x', 'é'];
+    const word = (max: number): string => {
+      let text = '';
+      const length = 1 + Math.floor(random() * max);
+      for (let i = 0; i < length; i++) text += pick(alphabet);
+      return random() < 0.2 ? `${pick(['stack=', 'session=', 'service='])}${text}` : text;
+    };
+    const separators = ['', ':', '::', '--', '-', '|', '#:#', '.', '=', ':-'];
+    let checked = 0;
+    for (const separator of separators) {
+      const { client } = recordingClient({ prefix: 'p', keySeparator: separator });
+      const owners = new Map<string, string>();
+      for (let i = 0; i < 4000; i++) {
+        const shape = Math.floor(random() * 4);
+        let scoped: CacheClient;
+        let owner: string;
+        try {
+          if (shape === 0) {
+            scoped = client;
+            owner = 'root';
+          } else if (shape === 1) {
+            const stack = word(4);
+            scoped = client.scoped(StorageLevel.Stack, { stack });
+            owner = `stack ${JSON.stringify(stack)}`;
+          } else if (shape === 2) {
+            const session = word(4);
+            scoped = client.scoped(StorageLevel.Session, { session });
+            owner = `session ${JSON.stringify(session)}`;
+          } else {
+            const stack = word(3);
+            const session = word(3);
+            scoped = client.scoped(StorageLevel.Session, { stack, session });
+            owner = `stack ${JSON.stringify(stack)} session ${JSON.stringify(session)}`;
+          }
+        } catch (error) {
+          expect(error).toBeInstanceOf(CacheScopeError);
+          continue;
+        }
+        const key = word(5);
+        let full: string;
+        try {
+          full = scoped.fullKey(key);
+        } catch (error) {
+          expect(error).toBeInstanceOf(CacheKeyError);
+          continue;
+        }
+        const pair = `${owner} key ${JSON.stringify(key)}`;
+        const previous = owners.get(full);
+        if (previous !== undefined && previous !== pair) {
+          throw new Error(
+            `separator ${JSON.stringify(separator)}: ${previous} and ${pair} both map to ${full}`,
+          );
+        }
+        owners.set(full, pair);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(10_000);
   });
 });

@@ -33,6 +33,20 @@ describe('CacheClient types', () => {
     expectTypeOf(cache.get('k', null)).toEqualTypeOf<Promise<Rates | null>>();
   });
 
+  it('refuses a bare string where a list of keys belongs (it would iterate its characters)', () => {
+    // @ts-expect-error a string is not a list of keys
+    void cache.getMany('abc');
+    // @ts-expect-error a string is not a list of keys
+    void cache.deleteMany('abc');
+    const either = (Math.random() > 0.5 ? 'a' : ['a']) as string | string[];
+    // @ts-expect-error a value that may be a string is not a list of keys
+    void cache.deleteMany(either);
+    expectTypeOf(cache.deleteMany(new Set(['a']))).toEqualTypeOf<Promise<boolean>>();
+    expectTypeOf(cache.getMany(['a'] as readonly string[])).toEqualTypeOf<
+      Promise<Map<string, Rates>>
+    >();
+  });
+
   it('types getMany as a Map from string to T', () => {
     expectTypeOf(cache.getMany(['a', 'b'])).toEqualTypeOf<Promise<Map<string, Rates>>>();
   });

@@ -105,7 +105,11 @@ function scopedClient(
     byScope = new Map();
     scopedClients.set(root, byScope);
   }
-  const slot = `${level}\0${id ?? ''}`;
+  // A session's client depends on its tenant too (core nests Session under Stack).
+  const slot =
+    level === StorageLevel.Session
+      ? `${level}\0${context.stack ?? ''}\0${id ?? ''}`
+      : `${level}\0${id ?? ''}`;
   let client = byScope.get(slot);
   if (client === undefined) {
     client = root.scoped(level, {
