@@ -109,12 +109,24 @@ describe('context from the instance', () => {
     await new Handler(client, 'acme', 's1').cart();
     await new Handler(client, 'acme', 's1').holidays();
     await new Handler(client, 'acme', 's1', StorageLevel.Session).accounts();
-    expect(entryKeys(client).map((key) => key.split(':').slice(0, 2).join(':'))).toEqual([
+    // Up to the function name: a session's entries live inside its tenant.
+    expect(entryKeys(client).map((key) => /^(.*?Handler\.\w+)/.exec(key)?.[1])).toEqual([
       'stack=acme:Handler.accounts',
-      'session=s1:Handler.cart',
+      'stack=acme:session=s1:Handler.cart',
       'service=billing:Handler.holidays',
-      'session=s1:Handler.accounts',
+      'stack=acme:session=s1:Handler.accounts',
     ]);
+  });
+
+  it('never shares session entries between two tenants whose session ids coincide', async () => {
+    const { client } = memoryClient();
+    const acme = new Handler(client, 'acme', 's1');
+    const globex = new Handler(client, 'globex', 's1');
+    expect(await acme.cart()).toBe(1);
+    expect(await globex.cart()).toBe(1); // its own entry, not acme's
+    expect(await acme.cart()).toBe(1);
+    expect(await globex.cart()).toBe(1);
+    expect(acme.runs + globex.runs).toBe(2);
   });
 
   it('keeps tenants apart when handlers of two tenants run interleaved', async () => {
