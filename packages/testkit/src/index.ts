@@ -12,3 +12,9 @@ export {
   startRedis,
 } from './servers.js';
 export type { MemcachedOptions, RedisOptions, ServerHandle } from './servers.js';
+export { lateWriteScenario } from './late-write.js';
+export type {
+  LateWriteObservations,
+  LateWriteScenarioOptions,
+  ScenarioClient,
+} from './late-write.js';
