@@ -47,35 +47,57 @@ function asBuffer(bytes: Uint8Array): Buffer {
     : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+/** What {@link findLossy} found: where (built on the way back up, so a clean walk allocates nothing) and what. */
+interface Lossy {
+  path: string;
+  readonly what: string;
+}
+
 /**
  * Finds what JSON would silently change at any depth of a value that `JSON.stringify` accepted
  * (so it has no cycles): a `Map` or `Set` (becomes `{}`), binary data (a `Buffer` becomes
  * `{type:'Buffer',data:[…]}`, a typed array an object of indexes), a non-finite number (becomes
- * `null`). Returns the path and what is there (`.rows[2].tags is a Set`), or `undefined`.
- * Objects with a `toJSON` method (a `Date`) chose their JSON form and are not entered.
+ * `null`). Returns where and what (`.rows[2].tags`, `a Set`), or `undefined`. Objects with a
+ * `toJSON` method (a `Date`) chose their JSON form and are not entered.
  */
-function findLossy(value: unknown, path: string): string | undefined {
+function findLossy(value: unknown): Lossy | undefined {
   if (typeof value === 'number')
-    return Number.isFinite(value) ? undefined : `${path} is ${String(value)}`;
+    return Number.isFinite(value) ? undefined : { path: '', what: String(value) };
   if (typeof value !== 'object' || value === null) return undefined;
-  if (
-    value instanceof Map ||
-    value instanceof Set ||
-    ArrayBuffer.isView(value) ||
-    value instanceof ArrayBuffer
-  )
-    return `${path} is a ${describe(value)}`;
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null && !Array.isArray(value)) {
+    if (
+      value instanceof Map ||
+      value instanceof Set ||
+      ArrayBuffer.isView(value) ||
+      value instanceof ArrayBuffer
+    )
+      return { path: '', what: `a ${describe(value)}` };
+    if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return undefined;
+  }
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const found = findLossy(value[i], `${path}[${i}]`);
-      if (found !== undefined) return found;
+      const item: unknown = value[i];
+      if (typeof item !== 'object' && typeof item !== 'number') continue;
+      const found = findLossy(item);
+      if (found !== undefined) {
+        found.path = `[${i}]${found.path}`;
+        return found;
+      }
     }
     return undefined;
   }
-  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return undefined;
-  for (const name of Object.keys(value)) {
-    const found = findLossy((value as Record<string, unknown>)[name], `${path}.${name}`);
-    if (found !== undefined) return found;
+  // `for…in` walks what JSON walks on plain objects without allocating a key array; inherited
+  // enumerable properties (rare, and skipped by JSON) are filtered out.
+  for (const name in value) {
+    if (!Object.hasOwn(value, name)) continue;
+    const item: unknown = (value as Record<string, unknown>)[name];
+    if (typeof item !== 'object' && typeof item !== 'number') continue;
+    const found = findLossy(item);
+    if (found !== undefined) {
+      found.path = `.${name}${found.path}`;
+      return found;
+    }
   }
   return undefined;
 }
@@ -215,10 +237,10 @@ export class Codec {
         if (text === undefined)
           throw new CacheValueError('value is not cacheable: it has no JSON form', key);
         // Checked after stringify, which has refused cycles and bigints already.
-        const lossy = findLossy(input, 'value');
+        const lossy = findLossy(input);
         if (lossy !== undefined) {
           throw new CacheValueError(
-            `value is not cacheable: ${lossy}, which does not survive JSON; convert it or pass a \`serializer\``,
+            `value is not cacheable: value${lossy.path} is ${lossy.what}, which does not survive JSON; convert it or pass a \`serializer\``,
             key,
           );
         }
