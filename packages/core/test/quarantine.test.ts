@@ -87,7 +87,7 @@ describe('write quarantine', () => {
   it("serves this process's confirmed write during the window when the server holds it", async () => {
     const { client, backend } = setup();
     await timeOutWrite(client, backend, () => client.set('k', 'v1'));
-    await backend.failLate(); // v1 never lands
+    backend.failLate(); // v1 never lands
     expect(await client.set('k', 'v2')).toBe(true);
     expect(await client.get('k')).toBe('v2');
     expect(await client.getMany(['k'])).toEqual(new Map([['k', 'v2']]));
@@ -109,7 +109,7 @@ describe('write quarantine', () => {
   it("does not replace another process's newer write when its own confirmed write is older", async () => {
     const { client, backend, read, other } = setup();
     await timeOutWrite(client, backend, () => client.set('k', 'v1'));
-    await backend.failLate();
+    backend.failLate();
     expect(await client.set('k', 'v2')).toBe(true); // A confirms v2 during its window
     expect(await other.set('k', 'v3')).toBe(true); // then B writes v3
     expect(await client.get('k')).toBeUndefined(); // the server holds v3, not A's v2
@@ -219,7 +219,7 @@ describe('write quarantine', () => {
   it('reads a counter updated during the window as a miss, and leaves the count in place', async () => {
     const { client, backend, read } = setup();
     await timeOutWrite(client, backend, () => client.set('n', 1));
-    await backend.failLate();
+    backend.failLate();
     await client.set('n', 5);
     expect(await client.incr('n', 2)).toBe(7);
     expect(await client.decr('n')).toBe(6);
@@ -232,7 +232,7 @@ describe('write quarantine', () => {
   it('keeps serving a confirmed write that was touched during the window', async () => {
     const { client, backend } = setup();
     await timeOutWrite(client, backend, () => client.set('k', 'v1'));
-    await backend.failLate();
+    backend.failLate();
     await client.set('k', 'v2', { ttl: 1 });
     expect(await client.touch('k', 100)).toBe(true);
     expect(await client.get('k')).toBe('v2');
