@@ -12,7 +12,7 @@ export {
   startRedis,
 } from './servers.js';
 export type { MemcachedOptions, RedisOptions, ServerHandle } from './servers.js';
-export { lateWriteScenario } from './late-write.js';
+export { lateWriteScenario, lateWriteViolations } from './late-write.js';
 export type {
   LateWriteObservations,
   LateWriteScenarioOptions,

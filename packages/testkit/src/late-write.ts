@@ -80,3 +80,25 @@ export async function lateWriteScenario(
     aAfterWindow,
   };
 }
+
+/**
+ * What {@link lateWriteScenario}'s observations break of the write model, one line each; `[]`
+ * when they keep it. One list for every backend's test, so the rules live in one place.
+ */
+export function lateWriteViolations(seen: LateWriteObservations): string[] {
+  const problems: string[] = [];
+  const expect = (ok: boolean, what: string, got: unknown): void => {
+    if (!ok) problems.push(`${what} (got ${JSON.stringify(got) ?? String(got)})`);
+  };
+  // The set-up: A's v1 timed out and landed late; A then confirmed v2, B the newer v3.
+  expect(seen.v1Rejected, "A's write of v1 timed out", seen.v1Rejected);
+  expect(seen.serverAfterLateWrite === 'v1', 'v1 landed late', seen.serverAfterLateWrite);
+  expect(seen.v2Confirmed, "A's v2 was confirmed", seen.v2Confirmed);
+  expect(seen.v3Confirmed, "B's v3 was confirmed", seen.v3Confirmed);
+  // The promise: A cannot vouch for B's v3 during its window, so a miss, never its own older v2.
+  expect(seen.aDuringWindow === undefined, 'A reads a miss in its window', seen.aDuringWindow);
+  // The end of A's window deletes only its write in doubt: B's newer v3 survives for everyone.
+  expect(seen.bAfterWindow === 'v3', 'B reads v3 after the window', seen.bAfterWindow);
+  expect(seen.aAfterWindow === 'v3', 'A reads v3 after the window', seen.aAfterWindow);
+  return problems;
+}
