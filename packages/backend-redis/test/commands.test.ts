@@ -97,12 +97,23 @@ describe.skipIf(!redisAvailable)('redis commands', () => {
         }
       });
 
-      it('getMany of 50 is one MGET', async () => {
+      it('getMany of 50 is one script call (EVALSHA, loaded with EVAL once) reading each key with a bounded GETRANGE', async () => {
         await cache.setMany(Object.fromEntries(keys(50).map((k) => [k, k])));
+        await redis.raw.script('FLUSH');
         await redis.raw.config('RESETSTAT');
         const found = await cache.getMany([...keys(50), 'missing']);
         expect([...found.keys()]).toEqual(keys(50));
-        expect(await commandCalls(redis.raw)).toEqual({ mget: 1 });
+        expect(await commandCalls(redis.raw)).toEqual({ evalsha: 1, eval: 1, getrange: 51 });
+        await redis.raw.config('RESETSTAT');
+        expect((await cache.getMany([...keys(50), 'missing'])).size).toBe(50);
+        expect(await commandCalls(redis.raw)).toEqual({ evalsha: 1, getrange: 51 });
+      });
+
+      it('get is one GETRANGE bounded by maxValueBytes + the header', async () => {
+        await cache.set('g', 'v', { skipIntegrityCheck: true });
+        await redis.raw.config('RESETSTAT');
+        expect(await cache.get('g')).toBe('v');
+        expect(await commandCalls(redis.raw)).toEqual({ getrange: 1 });
       });
 
       it('setMany of 50 is 50 SET … PX and nothing else', async () => {
@@ -131,17 +142,17 @@ describe.skipIf(!redisAvailable)('redis commands', () => {
         expect(await cache.touch('a', 0)).toBe(true);
         expect(await commandCalls(redis.raw)).toEqual({
           set: 2,
-          get: 1,
+          getrange: 1,
           pexpire: 1,
           persist: 1,
           exists: 1,
         });
       });
 
-      it('set with the integrity check is one SET and one GET; skipIntegrityCheck is one SET', async () => {
+      it('set with the integrity check is one SET and one GETRANGE; skipIntegrityCheck is one SET', async () => {
         expect(await cache.set('checked', { a: 1 })).toBe(true);
         expect(await cache.set('unchecked', { a: 1 }, { skipIntegrityCheck: true })).toBe(true);
-        expect(await commandCalls(redis.raw)).toEqual({ set: 2, get: 1 });
+        expect(await commandCalls(redis.raw)).toEqual({ set: 2, getrange: 1 });
       });
 
       it('incr is one script call (EVALSHA, loaded with EVAL once)', async () => {
@@ -265,6 +276,8 @@ describe.skipIf(!redisAvailable)('redis commands', () => {
       });
       cache = new CacheClient({ backend, timeoutMs: 3000 });
       await cache.set('warm-up', 1); // connect before the latency starts
+      // The first getMany on a server loads its script (EVALSHA → NOSCRIPT → EVAL): once.
+      await cache.getMany(['warm-up']);
       proxy.setMode({ kind: 'latency', ms: oneWayMs });
     });
     afterAll(async () => {
