@@ -212,7 +212,13 @@ function isWrongType(error: unknown): boolean {
 const same = <T>(value: T): T => value;
 const nothing = (): undefined => undefined;
 const noop = (): void => undefined;
-const isStored = (reply: unknown): boolean => reply !== null;
+
+/** True for the status reply `OK` (ioredis gives it as a Buffer to `callBuffer`). */
+function isOk(reply: unknown): boolean {
+  return Buffer.isBuffer(reply)
+    ? reply.length === 2 && reply[0] === 0x4f && reply[1] === 0x4b
+    : reply === 'OK';
+}
 const REFUSED = { value: false } as const;
 const NOT_HELD = { value: undefined } as const;
 // Redis refuses writes with OOM when maxmemory is reached without eviction: not stored.
@@ -665,6 +671,22 @@ export class RedisBackend implements CacheBackend {
   }
 
   /**
+   * The reply to a `SET`: `OK`, or nil for a `SET NX` that found the key (`nilMeansRefused`).
+   * Any other reply belongs to another command: the stream is out of step (`#desync`).
+   */
+  #stored(reply: unknown, operation: string, key: string, nilMeansRefused: boolean): boolean {
+    if (isOk(reply)) return true;
+    if (nilMeansRefused && reply === null) return false;
+    throw this.#desync(operation, key, true, 'a reply that is not a SET reply');
+  }
+
+  /** An integer reply (`UNLINK`, `PEXPIRE`, a script's count); anything else is `#desync`. */
+  #integer(reply: unknown, operation: string, key: string | undefined, write: boolean): number {
+    if (typeof reply === 'number') return reply;
+    throw this.#desync(operation, key, write, 'a reply that is not an integer');
+  }
+
+  /**
    * Runs a script: `EVALSHA`, then — when the server does not have it (first use, after a
    * restart or `SCRIPT FLUSH`) — `EVAL` with the source, bounded by what is left of the call's
    * `timeoutMs` since `started` (ioredis's `commandTimeout` would give it a whole one more).
@@ -780,7 +802,7 @@ export class RedisBackend implements CacheBackend {
       key,
       true,
       () => this.#client.callBuffer('set', full, stored, ...ttlArgs(ttlSeconds)),
-      isStored,
+      (reply) => this.#stored(reply, 'set', key, false),
       refusedWhenFull,
     );
   }
@@ -824,7 +846,10 @@ export class RedisBackend implements CacheBackend {
         const write = this.#client.callBuffer('set', full, stored, ...ttlArgs(ttlSeconds));
         const read = this.#client.callBuffer('getrange', full, 0, this.#maxStored);
         return write.then(
-          () => read,
+          (reply) => {
+            this.#stored(reply, 'set', key, false);
+            return read;
+          },
           (error: unknown) => {
             read.catch(noop);
             throw error;
@@ -871,7 +896,12 @@ export class RedisBackend implements CacheBackend {
             const reply = replies[j];
             const error =
               reply === undefined ? new Error('no reply for a pipelined SET') : reply[0];
-            if (values[i] !== undefined && error === null) continue;
+            if (values[i] !== undefined && error === null) {
+              // `OK`, or the stream is out of step (reset, and the call is indeterminate).
+              const key = (writes[i] as BackendWrite).key;
+              this.#stored((reply as [Error | null, unknown])[1], 'setMany', key, false);
+              continue;
+            }
             // A command that timed out or lost its connection may still be applied: the whole
             // call is then indeterminate. A server error reply means this key was not stored.
             if (error !== null && !isReplyError(error)) throw error;
@@ -902,7 +932,7 @@ export class RedisBackend implements CacheBackend {
       key,
       true,
       () => this.#client.callBuffer('set', full, stored, 'nx', ...ttlArgs(ttlSeconds)),
-      isStored,
+      (reply) => this.#stored(reply, 'add', key, true),
       refusedWhenFull,
     );
   }
@@ -934,7 +964,7 @@ export class RedisBackend implements CacheBackend {
           },
         );
       },
-      (reply) => Number(reply) === 1,
+      (reply) => this.#integer(reply, 'touch', key, false) === 1,
     );
   }
 
@@ -999,7 +1029,7 @@ export class RedisBackend implements CacheBackend {
       key,
       false,
       () => this.#client.callBuffer('unlink', full),
-      (reply) => Number(reply) > 0,
+      (reply) => this.#integer(reply, 'delete', key, false) > 0,
     );
   }
 
@@ -1017,7 +1047,7 @@ export class RedisBackend implements CacheBackend {
       key,
       false,
       () => this.#eval(DELETE_IF_SCRIPT, args, performance.now()),
-      (reply) => Number(reply) === 1,
+      (reply) => this.#integer(reply, 'deleteIf', key, false) === 1,
     );
   }
 
