@@ -31,27 +31,6 @@ const CRC32_LUA =
   'end ';
 
 /**
- * `getMany`'s bounded multi-get. KEYS: the keys (one hash slot on a Cluster). ARGV[1]: the
- * largest stored value accepted, in bytes (`maxValueBytes` + the header).
- *
- * Per key: the value; `false` (a nil reply) for a miss or a key that is not a string, as `MGET`
- * answers; or the value's length, an integer, when it is over the limit. `GETRANGE` never copies
- * more than limit + 1 bytes, so a 200 MiB value another program stored costs neither the server
- * nor the client more than that.
- */
-export const GET_MANY_SCRIPT: LuaScript = script(
-  'local limit = tonumber(ARGV[1]) ' +
-    'local out = {} ' +
-    'for i = 1, #KEYS do ' +
-    "local v = redis.pcall('GETRANGE', KEYS[i], 0, limit) " +
-    "if type(v) ~= 'string' or #v == 0 then out[i] = false " +
-    "elseif #v > limit then out[i] = redis.call('STRLEN', KEYS[i]) " +
-    'else out[i] = v end ' +
-    'end ' +
-    'return out',
-);
-
-/**
  * `incr`/`decr`. KEYS[1]: the key. ARGV[1]: `INCRBY` or `DECRBY`; ARGV[2]: the delta, decimal.
  * Resolves the new value as decimal text (Lua numbers are doubles: the exact 64-bit result comes
  * from `GET`), nil for a missing key (never created: a miss stays a miss), or an error reply.
