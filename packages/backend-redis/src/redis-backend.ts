@@ -747,12 +747,17 @@ export class RedisBackend implements CacheBackend {
       'getMany',
       undefined,
       false,
-      () =>
-        Promise.all(
-          full.map((k) =>
-            this.#client.callBuffer('getrange', k, '0', this.#rangeEnd).catch(nilWhenNotString),
-          ),
-        ),
+      () => {
+        const pending = full.map((k) =>
+          this.#client.callBuffer('getrange', k, '0', this.#rangeEnd),
+        );
+        // No handler per key on the hot path: only when a key turns out not to be a string are
+        // the replies, all already in flight, collected again with that key as a miss.
+        return Promise.all(pending).catch((error: unknown) => {
+          if (!isWrongType(error)) throw error;
+          return Promise.all(pending.map((reply) => reply.catch(nilWhenNotString)));
+        });
+      },
       (replies) =>
         replies.map((reply, i) =>
           this.#readReply(reply, full[i] as string, keys[i] as string, 'getMany', false),

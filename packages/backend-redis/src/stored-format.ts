@@ -1,7 +1,5 @@
-import { crc32 } from 'node:zlib';
-import { CacheReturnCode, type StoredEntry } from '@stowage/core';
-
 /**
+ * @module
  * How an entry (bytes + 32-bit flags) is laid out in one Redis string value (format version 2).
  *
  * - An integer entry (`flags` = `CacheReturnCode.Integer`) whose bytes are a canonical signed
@@ -9,8 +7,8 @@ import { CacheReturnCode, type StoredEntry } from '@stowage/core';
  *   so Redis's own `INCRBY`/`DECRBY` work on it and `redis-cli GET` shows the number.
  * - Every other entry is stored as a 10-byte header followed by the payload:
  *   `0xFF` (never the first byte of UTF-8 text or of a decimal), the format version `0x02`, a
- *   CRC-32 (zlib's, unsigned 32-bit big-endian) of the full Redis key's UTF-8 bytes followed by
- *   the flags and the payload, then the flags as an unsigned 32-bit big-endian integer.
+ *   checksum (zlib's CRC-32, unsigned 32-bit big-endian) computed over the full Redis key's UTF-8
+ *   bytes, the flags and the payload, then the flags as an unsigned 32-bit big-endian integer.
  *
  * The checksum is what lets a reader tell a reply that really is this key's value from one a
  * damaged or desynchronised connection produced: bytes dropped, inserted or changed anywhere in
@@ -24,6 +22,10 @@ import { CacheReturnCode, type StoredEntry } from '@stowage/core';
  * value another program wrote) yields flags `0`, which the client reports as an undecodable item
  * (a miss plus a `warning`), as memcached does for an item stored without flags.
  */
+import { crc32 } from 'node:zlib';
+import { CacheReturnCode, type StoredEntry } from '@stowage/core';
+
+/** Bytes of the version-2 header: `FF 02`, the checksum (4 bytes), the flags (4 bytes). */
 export const HEADER_BYTES = 10;
 /** Bytes of the header of format version 1 (`FF 01` + flags), read as a miss since version 2. */
 export const LEGACY_HEADER_BYTES = 6;
