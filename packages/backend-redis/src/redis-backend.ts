@@ -42,7 +42,7 @@ import { encodeStored, HEADER_BYTES, readStored, StoredProblem } from './stored-
 export const DEFAULT_MAX_VALUE_BYTES: number = CORE_DEFAULT_MAX_VALUE_BYTES;
 /** Largest `maxValueBytes` accepted: Redis's 512 MiB string limit minus the stored header (10 bytes). */
 export const MAX_VALUE_BYTES_LIMIT: number = 512 * 1024 * 1024 - HEADER_BYTES;
-/** Default number of keys per `MGET`, `UNLINK` and `SCAN` step. */
+/** Default number of keys per `UNLINK` of `deleteMany` and per `SCAN` step of `clear()`. */
 export const DEFAULT_BATCH_SIZE = 1000;
 
 /**
@@ -836,7 +836,10 @@ export class RedisBackend implements CacheBackend {
         const read = this.#client.callBuffer('getrange', full, '0', this.#rangeEnd);
         return write.then(
           (reply) => {
-            this.#stored(reply, 'set', key, false);
+            if (!isOk(reply)) {
+              read.catch(noop); // its connection is being dropped: nobody awaits it any more
+              this.#stored(reply, 'set', key, false);
+            }
             return read;
           },
           (error: unknown) => {
