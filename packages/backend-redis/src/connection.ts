@@ -39,16 +39,21 @@ export interface RedisClientLike {
   removeListener(event: string, listener: (error: Error) => void): unknown;
   /** Cluster only: the node connections of a role. */
   nodes?(role?: 'master' | 'slave' | 'all'): RedisClientLike[];
-  /** Standalone only: the socket ioredis writes commands to (set once it connects). */
+  /** The socket ioredis writes commands to (set once it connects; a Cluster's nodes have one each). */
   readonly stream?: CorkableStream | undefined;
 }
 
-/** The part of a socket the backend uses to send the commands of one tick in one write. */
+/**
+ * The part of a socket the backend uses: to send the commands of one tick in one write, and to
+ * drop a connection whose reply stream can no longer be trusted.
+ */
 export interface CorkableStream {
   /** Buffers writes until `uncork()`. */
   cork(): void;
   /** Sends the buffered writes (in one `writev`). */
   uncork(): void;
+  /** Closes the socket at once, reading nothing more (ioredis then reconnects). */
+  destroy?(): void;
 }
 
 /** What a Redis URL (`redis://` or `rediss://`) configures. */

@@ -23,4 +23,12 @@ export {
   RedisBackend,
 } from './redis-backend.js';
 export type { RedisBackendOptions, RedisDriver } from './redis-backend.js';
-export { decodeStored, encodeStored, HEADER_BYTES } from './stored-format.js';
+export {
+  decodeStored,
+  encodeStored,
+  FOREIGN_FLAGS,
+  HEADER_BYTES,
+  LEGACY_HEADER_BYTES,
+  readStored,
+  StoredProblem,
+} from './stored-format.js';

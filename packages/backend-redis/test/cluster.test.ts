@@ -1,6 +1,11 @@
 import { CacheClient, CacheErrorCode, isCacheError, type StoredEntry } from '@stowage/core';
 import { describeBackendConformance } from '@stowage/conformance';
-import { hasBinary, startRedisCluster, type RedisClusterHandle } from '@stowage/testkit';
+import {
+  FaultProxy,
+  hasBinary,
+  startRedisCluster,
+  type RedisClusterHandle,
+} from '@stowage/testkit';
 import { Redis } from 'ioredis';
 import * as ioredis5 from 'ioredis5';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -100,7 +105,7 @@ describe.skipIf(!clusterAvailable)('redis cluster', () => {
         expect((await backend.getMany(keys)).every((e) => e === undefined)).toBe(true);
       });
 
-      it('keeps keys with one hash tag in one slot and one MGET', async () => {
+      it('keeps keys with one hash tag in one slot and one node', async () => {
         const tagged = ['user:{42}:profile', 'user:{42}:cart', 'user:{42}:prefs'];
         const slot = keySlot(`cl:${tagged[0]}`);
         for (const k of tagged) expect(keySlot(`cl:${k}`)).toBe(slot);
@@ -108,7 +113,9 @@ describe.skipIf(!clusterAvailable)('redis cluster', () => {
         await cache.setMany(tagged.map((k) => [k, k] as const));
         await node.config('RESETSTAT');
         expect([...(await cache.getMany(tagged)).keys()]).toEqual(tagged);
-        expect(await node.info('commandstats')).toMatch(/cmdstat_mget:calls=1,/);
+        const stats = await node.info('commandstats');
+        // One bounded GETRANGE a key, all on the node that owns the tag's slot.
+        expect(stats).toMatch(/cmdstat_getrange:calls=3,/);
         node.disconnect();
       });
 
@@ -139,6 +146,62 @@ describe.skipIf(!clusterAvailable)('redis cluster', () => {
         expect(await cache.add('counter', 1)).toBe(false);
         expect(await cache.touch('counter', 60)).toBe(true);
         expect(await cache.get('counter')).toBe(15);
+      });
+
+      it('a damaged reply from one node rejects, resets the connections, and later reads are right', async () => {
+        // A fault proxy in front of every node; natMap sends the cluster's connections through them.
+        const proxies = await Promise.all(
+          cluster!.seeds.map((seed) => FaultProxy.start(seed.port)),
+        );
+        const natMap = Object.fromEntries(
+          cluster!.seeds.map((seed, i) => [
+            `127.0.0.1:${seed.port}`,
+            { host: '127.0.0.1', port: proxies[i]!.port },
+          ]),
+        );
+        const viaProxies = createRedisBackend({
+          clusterNodes: [{ host: '127.0.0.1', port: proxies[0]!.port }],
+          clusterOptions: { natMap },
+          keyPrefix: 'nat:',
+          timeoutMs: T,
+          driver,
+        });
+        const client = new CacheClient({ backend: viaProxies, timeoutMs: T, compress: false });
+        try {
+          const value = `alpha:${'0123456789abcdef'.repeat(12)}`;
+          expect(await client.set('alpha', value)).toBe(true);
+          const port = owner.get(keySlot('nat:alpha'))!;
+          const proxy = proxies[cluster!.seeds.findIndex((seed) => seed.port === port)]!;
+          const direct = nodeClient(port);
+          const length = await direct.strlen('nat:alpha');
+          direct.disconnect();
+          // One byte changed in the middle of the value's reply.
+          proxy.setMode(
+            {
+              kind: 'tamper',
+              offset: `$${length}\r\n`.length + 64,
+              drop: 1,
+              insert: Buffer.from('#'),
+            },
+            'existing',
+          );
+          const damaged = await timed(() => client.get('alpha'));
+          expect(
+            isCacheError(damaged.error, CacheErrorCode.Backend),
+            `resolved ${String(damaged.value).slice(0, 40)}…`,
+          ).toBe(true);
+          const started = performance.now();
+          let read = await timed(() => client.get('alpha'));
+          while (read.error !== undefined && performance.now() - started < 10_000) {
+            await sleep(100);
+            read = await timed(() => client.get('alpha'));
+          }
+          expect(read.value).toBe(value);
+          expect((await client.getMany(['alpha'])).get('alpha')).toBe(value);
+        } finally {
+          await client.close();
+          await Promise.all(proxies.map((proxy) => proxy.close()));
+        }
       });
     });
   }

@@ -71,7 +71,7 @@ describe('configuration', () => {
       [{ maxValueBytes: 0 }, /`maxValueBytes`/],
       [
         { maxValueBytes: 600 * 1024 * 1024 },
-        /`maxValueBytes` must be an integer from 1 to 536870906/,
+        /`maxValueBytes` must be an integer from 1 to 536870902/,
       ],
       [{ maxKeyBytes: Number.NaN }, /`maxKeyBytes`/],
       [{ batchSize: 0 }, /`batchSize`/],

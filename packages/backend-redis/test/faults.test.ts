@@ -84,7 +84,9 @@ function expectSettledInTime(outcomes: readonly Outcome[], mustFail: boolean): v
 /** The text a key holds on the server, read past the backend's flags header. */
 async function onServer(raw: Redis, key: string): Promise<string | undefined> {
   const stored = await raw.getBuffer(key);
-  return stored === null ? undefined : Buffer.from(decodeStored(stored).value).toString();
+  if (stored === null) return undefined;
+  const entry = decodeStored(stored, key);
+  return entry === undefined ? undefined : Buffer.from(entry.value).toString();
 }
 
 /** Polls `attempt` until it succeeds; resolves how long that took. */

@@ -1,0 +1,88 @@
+import { createHash } from 'node:crypto';
+
+/** A Lua script the backend runs with `EVALSHA`, sending the source with `EVAL` when the server lacks it. */
+export interface LuaScript {
+  /** The Lua source. */
+  readonly source: string;
+  /** Its SHA-1, hex, as `EVALSHA` wants it. */
+  readonly sha: string;
+}
+
+function script(source: string): LuaScript {
+  return { source, sha: createHash('sha1').update(source).digest('hex') };
+}
+
+// zlib's CRC-32 (reflected, polynomial 0xEDB88320) with LuaBitOp, which Redis loads for scripts,
+// returned as 4 bytes big-endian — the checksum of the stored format (stored-format.ts). Only
+// ever run over a key and a few dozen bytes, so a bitwise loop beats building a table per call.
+const CRC32_LUA =
+  'local function crc32(s) ' +
+  'local c = 0xFFFFFFFF ' +
+  'for i = 1, #s do ' +
+  'c = bit.bxor(c, string.byte(s, i)) ' +
+  'for _ = 1, 8 do ' +
+  'if bit.band(c, 1) == 1 then c = bit.bxor(bit.rshift(c, 1), 0xEDB88320) ' +
+  'else c = bit.rshift(c, 1) end ' +
+  'end ' +
+  'end ' +
+  'c = bit.bnot(c) ' +
+  'return string.char(bit.band(bit.rshift(c, 24), 255), bit.band(bit.rshift(c, 16), 255), ' +
+  'bit.band(bit.rshift(c, 8), 255), bit.band(c, 255)) ' +
+  'end ';
+
+/**
+ * `incr`/`decr`. KEYS[1]: the key. ARGV[1]: `INCRBY` or `DECRBY`; ARGV[2]: the delta, decimal.
+ * Resolves the new value as decimal text (Lua numbers are doubles: the exact 64-bit result comes
+ * from `GET`), nil for a missing key (never created: a miss stays a miss), or an error reply.
+ *
+ * - A raw value (no header): `INCRBY`/`DECRBY` itself, which checks the digits and the signed
+ *   64-bit range.
+ * - A value with the version-2 header whose payload is decimal text (a String `'7'`): the payload
+ *   is checked against the stored checksum, the bare digits are set, `INCRBY`/`DECRBY` does the
+ *   exact 64-bit arithmetic, and header + flags + new digits are set with a new checksum — all in
+ *   one script, so no reader sees the bare digits. `KEEPTTL` keeps the TTL (Redis ≥ 6.0). When
+ *   Redis refuses (not canonical, overflow), the original value is put back.
+ * - Anything else (a version-1 header, a non-decimal payload, a failed checksum): an error reply
+ *   that says "not an integer", which the backend turns into `CacheValueError`.
+ */
+export const COUNTER_SCRIPT: LuaScript = script(
+  CRC32_LUA +
+    'local key = KEYS[1] ' +
+    "local v = redis.call('GET', key) " +
+    'if not v then return false end ' +
+    'if string.byte(v, 1) ~= 255 then ' +
+    'redis.call(ARGV[1], key, ARGV[2]) ' +
+    "return redis.call('GET', key) " +
+    'end ' +
+    "local notInteger = 'ERR value is not an integer or out of range' " +
+    'if string.byte(v, 2) ~= 2 or #v < 11 then return redis.error_reply(notInteger) end ' +
+    'local body = string.sub(v, 7) ' +
+    'local digits = string.sub(v, 11) ' +
+    "if #digits > 20 or not string.find(digits, '^%-?[0-9]+$') then " +
+    'return redis.error_reply(notInteger) end ' +
+    'if crc32(key .. body) ~= string.sub(v, 3, 6) then ' +
+    "return redis.error_reply('ERR value is not an integer: it fails its checksum') end " +
+    "redis.call('SET', key, digits, 'KEEPTTL') " +
+    'local done = redis.pcall(ARGV[1], key, ARGV[2]) ' +
+    "if type(done) == 'table' then " +
+    "redis.call('SET', key, v, 'KEEPTTL') " +
+    'return done ' +
+    'end ' +
+    "local result = redis.call('GET', key) " +
+    'body = string.sub(body, 1, 4) .. result ' +
+    "redis.call('SET', key, '\\255\\002' .. crc32(key .. body) .. body, 'KEEPTTL') " +
+    'return result',
+);
+
+/**
+ * `deleteIf`, a compare-and-delete. KEYS[1]: the key. ARGV[1]: the stored form of the expected
+ * entry. Unlinks the key and returns 1 only while it holds exactly those bytes; 0 otherwise
+ * (other bytes, nothing, or not a string). The length is compared first so a large value is
+ * never copied into the script.
+ */
+export const DELETE_IF_SCRIPT: LuaScript = script(
+  "local n = redis.pcall('STRLEN', KEYS[1]) " +
+    "if type(n) ~= 'number' or n ~= #ARGV[1] then return 0 end " +
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end " +
+    "return redis.call('UNLINK', KEYS[1])",
+);
