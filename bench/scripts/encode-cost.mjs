@@ -4,6 +4,8 @@
 // Reads never run the check.
 //
 // Usage: node bench/scripts/encode-cost.mjs   (after `pnpm build`)
+import { performance } from 'node:perf_hooks';
+import process from 'node:process';
 import { Codec } from '@stowage/core';
 import { sampleValue } from './sample-value.mjs';
 
@@ -52,9 +54,9 @@ for (const [size, value] of Object.entries(values)) {
   });
 }
 for (const row of results) {
-  console.log(
+  process.stdout.write(
     row.ratio === undefined
-      ? `${row.label.padEnd(48)} ${row.usPerOp.toFixed(3)} µs`
-      : `${row.label.padEnd(48)} ${row.ratio.toFixed(2)}×`,
+      ? `${row.label.padEnd(48)} ${row.usPerOp.toFixed(3)} µs\n`
+      : `${row.label.padEnd(48)} ${row.ratio.toFixed(2)}×\n`,
   );
 }

@@ -209,8 +209,14 @@ export class CachedCall {
     const flight = this.#flights.get(target.client.keyPrefix + target.entryName + target.argsHash);
     if (flight !== undefined) flight.cancelled = true;
     const generation = await target.client.get(target.generationKey);
-    if (!isToken(generation)) return false;
-    return target.client.delete(this.#entryKey(target, generation));
+    if (isToken(generation)) return target.client.delete(this.#entryKey(target, generation));
+    // No generation this process can vouch for: either nothing was cached in this scope, or a
+    // write of the generation is in doubt here (the client's write quarantine reads it as a miss)
+    // while other processes still read entries under the one the server holds. Deleting nothing
+    // would leave the entry readable; a new generation orphans it (and its siblings): a miss is
+    // always safe, a stale hit never is (DESIGN D14).
+    await this.#newGeneration(target);
+    return false;
   }
 
   /** Orphans every entry of the function in the scope `self` resolves to, by a new generation. */
@@ -221,6 +227,11 @@ export class CachedCall {
         flight.cancelled = true;
       }
     }
+    await this.#newGeneration(target);
+  }
+
+  /** Stores a new generation token for `target`'s scope, or throws: busting never fails silently. */
+  async #newGeneration(target: Target): Promise<void> {
     const token = randomBytes(6).toString('base64url');
     const stored = await target.client.set(target.generationKey, token, {
       ttl: this.#generationTtl,

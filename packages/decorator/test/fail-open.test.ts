@@ -112,6 +112,40 @@ describe('backend down', () => {
   });
 });
 
+describe('a generation write in doubt (DESIGN D14)', () => {
+  it('invalidate still orphans the entry other processes read when its own read of the generation is a miss', async () => {
+    // Two processes on one server: A's bump of the generation times out (its quarantine then reads
+    // the generation as a miss) while the server still holds the old one, under which B reads.
+    const store = createMemoryBackend({ clock: manualClock() });
+    const backendA = new FaultyBackend(store);
+    const a = new CacheClient({ backend: backendA, timeoutMs: 50, service: 'billing' });
+    const b = new CacheClient({ backend: new FaultyBackend(store), service: 'billing' });
+    clients.push(a, b);
+    const { fn, runs } = counted(() => 'v');
+    const options = { key: 'read', onError: () => {} } as const;
+    const readA = cached(fn, {
+      ...options,
+      context: { client: a, storageLevel: StorageLevel.Service },
+    });
+    const readB = cached(fn, {
+      ...options,
+      context: { client: b, storageLevel: StorageLevel.Service },
+    });
+    expect(await readB()).toBe('v');
+    expect(await readB()).toBe('v');
+    expect(runs()).toBe(1);
+    backendA.fault = 'hang';
+    backendA.only.add('set');
+    await expect(invalidateAll(readA)).rejects.toBeInstanceOf(CacheTimeoutError);
+    backendA.fault = 'none';
+    expect(await a.get('read:version')).toBeUndefined(); // in doubt here, although the server has it
+    expect(await invalidate(readA)).toBe(false);
+    // B's next call must not be served the entry A invalidated.
+    expect(await readB()).toBe('v');
+    expect(runs()).toBe(2);
+  });
+});
+
 describe('backend silent', () => {
   it('returns by the client deadline and reports the timeout', async () => {
     const { client, backend } = faultyClient(100);
