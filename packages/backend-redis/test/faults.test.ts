@@ -11,9 +11,17 @@ import {
 } from '@stowage/core';
 import { FaultProxy, freePort, startRedis, type ServerHandle } from '@stowage/testkit';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createRedisBackend, decodeStored, type RedisBackend } from '../src/index.js';
-import { drivers, errorText, inspector, redisAvailable, sleep, timed } from './helpers.js';
+import {
+  drivers,
+  errorText,
+  inspector,
+  redisAvailable,
+  sleep,
+  timed,
+  trackUnhandledRejections,
+} from './helpers.js';
 
 /** The deadline every backend and client in this file uses, in milliseconds. */
 const T = 500;
@@ -24,19 +32,7 @@ const RECOVERY_MS = 2100 + 1000;
 
 const entry = (text: string): StoredEntry => ({ value: Buffer.from(text), flags: 1 });
 
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown): void => {
-  unhandled.push(reason);
-};
-beforeAll(() => {
-  process.on('unhandledRejection', onUnhandled);
-});
-afterAll(() => {
-  process.off('unhandledRejection', onUnhandled);
-});
-afterEach(() => {
-  expect(unhandled).toEqual([]);
-});
+trackUnhandledRejections();
 
 interface Outcome {
   readonly operation: string;

@@ -1,5 +1,5 @@
 import { hasBinary, startRedis, type ServerHandle } from '@stowage/testkit';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { Redis } from 'ioredis';
 import * as ioredis5 from 'ioredis5';
 import type { RedisDriver } from '../src/index.js';
@@ -67,4 +67,24 @@ export function useRedisServer(): RedisFixture {
     await fixture.server?.stop();
   });
   return fixture;
+}
+
+/**
+ * Collects the file's unhandled rejections; every test then asserts there were none (a damaged
+ * or stalled connection must never leave a promise without a handler).
+ */
+export function trackUnhandledRejections(): void {
+  const reasons: unknown[] = [];
+  const onUnhandled = (reason: unknown): void => {
+    reasons.push(reason);
+  };
+  beforeAll(() => {
+    process.on('unhandledRejection', onUnhandled);
+  });
+  afterEach(() => {
+    expect(reasons).toEqual([]);
+  });
+  afterAll(() => {
+    process.off('unhandledRejection', onUnhandled);
+  });
 }
