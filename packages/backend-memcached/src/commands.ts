@@ -25,6 +25,9 @@ export class GetRequest extends Request<StoredEntry | undefined> {
   readonly #keyOffset: number;
   readonly #keyLength: number;
   #entry: StoredEntry | undefined;
+  /** The item's CAS value when the key was found (see `ResponseFrame`); read by `deleteIf`. */
+  casHigh = 0;
+  casLow = 0;
   protected error: Error | undefined;
 
   constructor(info: RequestInfo, writer: FrameWriter, keyOffset: number, keyLength: number) {
@@ -38,6 +41,8 @@ export class GetRequest extends Request<StoredEntry | undefined> {
     if (frame.status === Status.Ok) {
       if (!this.#writer.matches(this.#keyOffset, this.#keyLength, frame.key)) return WRONG_KEY;
       this.#entry = entryOf(frame);
+      this.casHigh = frame.casHigh;
+      this.casLow = frame.casLow;
     } else if (frame.status !== Status.KeyNotFound) {
       this.error ??= this.statusError(statusText(frame.status));
     }
@@ -165,6 +170,28 @@ export class KeyRequest extends Request<boolean> {
   protected result(): boolean {
     if (this.#error !== undefined) throw this.#error;
     return this.#found;
+  }
+}
+
+/**
+ * `delete` with a CAS value: resolves `true` when it deleted, `false` when the item changed since
+ * it was read (`key exists`: someone wrote it) or is gone.
+ */
+export class CompareDeleteRequest extends Request<boolean> {
+  #deleted = false;
+  #error: Error | undefined;
+
+  onFrame(frame: ResponseFrame): string | undefined {
+    if (frame.status === Status.Ok) this.#deleted = true;
+    else if (frame.status !== Status.KeyNotFound && frame.status !== Status.KeyExists) {
+      this.#error = this.statusError(statusText(frame.status));
+    }
+    return undefined;
+  }
+
+  protected result(): boolean {
+    if (this.#error !== undefined) throw this.#error;
+    return this.#deleted;
   }
 }
 

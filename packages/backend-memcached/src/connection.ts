@@ -223,6 +223,8 @@ export class Connection extends MemjsServer {
         opcode: data[offset + 1] as number,
         status: data.readUInt16BE(offset + 6),
         opaque: data.readUInt32BE(offset + 12),
+        casHigh: data.readUInt32BE(offset + 16),
+        casLow: data.readUInt32BE(offset + 20),
         extras: data.subarray(extrasStart, keyStart),
         key: data.subarray(keyStart, valueStart),
         value: data.subarray(valueStart, end),

@@ -30,6 +30,8 @@ export class FrameWriter {
   readonly #prefixBytes: number;
   #offset = 0;
   #chunkStart = 0;
+  /** Offset of the last frame's header, for {@link FrameWriter.cas}. */
+  #header = 0;
 
   /**
    * @param inlineBytes exact size of everything but separately sent values: the sum of
@@ -55,6 +57,7 @@ export class FrameWriter {
     valueBytes: number,
   ): void {
     const fullKeyBytes = keyBytes < 0 ? 0 : this.#prefixBytes + keyBytes;
+    this.#header = this.#offset;
     writeHeader(
       this.buffer,
       this.#offset,
@@ -65,6 +68,15 @@ export class FrameWriter {
       opaque,
     );
     this.#offset += HEADER_BYTES;
+  }
+
+  /**
+   * Puts a CAS value in the last frame's header (written as zero by {@link FrameWriter.frame}):
+   * the server then applies the command only while the item still has this CAS.
+   */
+  cas(high: number, low: number): void {
+    this.buffer.writeUInt32BE(high >>> 0, this.#header + 16);
+    this.buffer.writeUInt32BE(low >>> 0, this.#header + 20);
   }
 
   /** Writes a big-endian uint32 extra. */

@@ -22,6 +22,7 @@ import {
   AckRequest,
   CounterRequest,
   GetManyRequest,
+  CompareDeleteRequest,
   GetRequest,
   KeyRequest,
   SetAndReadRequest,
@@ -502,11 +503,21 @@ export class MemcachedBackend implements CacheBackend {
 
   /** @inheritdoc */
   async get(key: string): Promise<StoredEntry | undefined> {
+    return this.#getk(key, 'get');
+  }
+
+  /** One `getk`; `onRequest` sees the request, whose CAS fields `deleteIf` reads. */
+  #getk(
+    key: string,
+    operation: string,
+    onRequest?: (request: GetRequest) => void,
+  ): Promise<StoredEntry | undefined> {
     const { keyBytes, node, writer, base } = this.#prepare(key, 1, 0);
     writer.frame(Opcode.GetK, base, 0, keyBytes, 0);
     const keyOffset = writer.key(key, keyBytes);
-    const info = this.#info(node, 'get', key, false);
+    const info = this.#info(node, operation, key, false);
     const request = new GetRequest(info, writer, keyOffset, this.#prefixBytes + keyBytes);
+    onRequest?.(request);
     return this.#send(node, request, base, 1, writer);
   }
 
@@ -620,6 +631,35 @@ export class MemcachedBackend implements CacheBackend {
     writer.frame(Opcode.Delete, base, 0, keyBytes, 0);
     writer.key(key, keyBytes);
     const request = new KeyRequest(this.#info(node, 'delete', key, true));
+    return this.#send(node, request, base, 1, writer);
+  }
+
+  /**
+   * Compare-and-delete with memcached's CAS: a `getk` reads the item and its CAS value; when the
+   * bytes and flags are exactly `expected`, a `delete` carrying that CAS removes it — unless
+   * anyone wrote the key in between (the server then answers `key exists` and keeps the newer
+   * value). Two round trips; used when a write quarantine ends, not on the hot path.
+   */
+  async deleteIf(key: string, expected: StoredEntry): Promise<boolean> {
+    let read: GetRequest | undefined;
+    const held = await this.#getk(key, 'deleteIf', (request) => {
+      read = request;
+    });
+    if (
+      read === undefined ||
+      held === undefined ||
+      held.flags !== expected.flags ||
+      Buffer.compare(held.value, expected.value) !== 0
+    ) {
+      return false;
+    }
+    const { keyBytes, node, writer, base } = this.#prepare(key, 1, 0);
+    writer.frame(Opcode.Delete, base, 0, keyBytes, 0);
+    // A server started with `-C` has no CAS values (0): the delete is then unconditional, which
+    // still keeps the rule — the item held the write in doubt, and a miss is always safe.
+    writer.cas(read.casHigh, read.casLow);
+    writer.key(key, keyBytes);
+    const request = new CompareDeleteRequest(this.#info(node, 'deleteIf', key, true));
     return this.#send(node, request, base, 1, writer);
   }
 

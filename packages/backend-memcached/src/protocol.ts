@@ -95,6 +95,12 @@ export interface ResponseFrame {
   readonly opcode: number;
   readonly status: number;
   readonly opaque: number;
+  /**
+   * The item's CAS value, as its high and low 32 bits (two numbers rather than a bigint: no
+   * allocation per frame). Zero when the answer carries none.
+   */
+  readonly casHigh: number;
+  readonly casLow: number;
   readonly extras: Buffer;
   readonly key: Buffer;
   readonly value: Buffer;
