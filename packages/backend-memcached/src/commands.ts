@@ -1,9 +1,21 @@
 import { CacheValueError, type StoredEntry } from '@stowage/core';
 import type { FrameWriter } from './frame-writer.js';
-import { Status, statusText, type ResponseFrame } from './protocol.js';
+import { Opcode, Status, statusText, type ResponseFrame } from './protocol.js';
 import { Request, type RequestInfo } from './request.js';
 
 const WRONG_KEY = 'an answer carried a different key than the one asked for';
+
+/**
+ * Checks the answer that closes a request: a `noop` sent right after the frames that carry a
+ * value. A value is resolved only once this answer parses where the value ended, so bytes dropped
+ * or inserted inside a value (a faulty middlebox) fail the request and reset the connection
+ * instead of resolving the next answer's bytes as part of this value.
+ */
+function endOfRequest(frame: ResponseFrame): string | undefined {
+  return frame.opcode === Opcode.Noop && frame.status === Status.Ok
+    ? undefined
+    : `expected the closing noop's answer, got opcode 0x${frame.opcode.toString(16)}`;
+}
 
 function entryOf(frame: ResponseFrame): StoredEntry {
   return { value: frame.value, flags: frame.extras.length >= 4 ? frame.extras.readUInt32BE(0) : 0 };
@@ -19,7 +31,10 @@ function notStored(status: number): boolean {
   );
 }
 
-/** `getk`: one key; the answer's key is compared with the key asked for. */
+/**
+ * `getk` then `noop`: one key; the answer's key is compared with the key asked for, and the value
+ * resolves only once the `noop` answer shows where it ended.
+ */
 export class GetRequest extends Request<StoredEntry | undefined> {
   readonly #writer: FrameWriter;
   readonly #keyOffset: number;
@@ -37,7 +52,8 @@ export class GetRequest extends Request<StoredEntry | undefined> {
     this.#keyLength = keyLength;
   }
 
-  onFrame(frame: ResponseFrame, _index: number): string | undefined {
+  onFrame(frame: ResponseFrame, index: number): string | undefined {
+    if (index === this.last) return endOfRequest(frame);
     if (frame.status === Status.Ok) {
       if (!this.#writer.matches(this.#keyOffset, this.#keyLength, frame.key)) return WRONG_KEY;
       this.#entry = entryOf(frame);
@@ -60,12 +76,18 @@ export class GetRequest extends Request<StoredEntry | undefined> {
  * silent, the `noop` answer ends the batch.
  */
 export class GetManyRequest extends Request<void> {
+  override readonly quiet = true;
   readonly #writer: FrameWriter;
   readonly #keyOffsets: readonly number[];
   readonly #keyLengths: readonly number[];
   /** Result slot of frame i. */
   readonly #slots: readonly number[];
   readonly #results: Array<StoredEntry | undefined>;
+  /**
+   * Hits of frame i, kept here until the closing `noop` answered: a batch that fails later
+   * (damaged stream, reset, timeout) must leave none of its hits in the shared results.
+   */
+  readonly #hits: Array<StoredEntry | undefined>;
   #error: Error | undefined;
 
   constructor(
@@ -82,10 +104,11 @@ export class GetManyRequest extends Request<void> {
     this.#keyLengths = keyLengths;
     this.#slots = slots;
     this.#results = results;
+    this.#hits = new Array<StoredEntry | undefined>(slots.length);
   }
 
   onFrame(frame: ResponseFrame, index: number): string | undefined {
-    if (index === this.last) return undefined; // the noop
+    if (index === this.last) return endOfRequest(frame);
     if (frame.status === Status.Ok) {
       if (
         !this.#writer.matches(
@@ -96,7 +119,7 @@ export class GetManyRequest extends Request<void> {
       ) {
         return WRONG_KEY;
       }
-      this.#results[this.#slots[index] as number] = entryOf(frame);
+      this.#hits[index] = entryOf(frame);
     } else if (frame.status !== Status.KeyNotFound) {
       this.#error ??= this.statusError(statusText(frame.status));
     }
@@ -105,6 +128,10 @@ export class GetManyRequest extends Request<void> {
 
   protected result(): void {
     if (this.#error !== undefined) throw this.#error;
+    for (let index = 0; index < this.#hits.length; index++) {
+      const hit = this.#hits[index];
+      if (hit !== undefined) this.#results[this.#slots[index] as number] = hit;
+    }
   }
 }
 
@@ -125,7 +152,10 @@ export class StoreRequest extends Request<boolean> {
   }
 }
 
-/** `set` then `getk` on the same connection: the read-back is guaranteed to see this write. */
+/**
+ * `set`, `getk`, `noop` on the same connection: the read-back is guaranteed to see this write, and
+ * resolves once the `noop` answer shows where its value ended.
+ */
 export class SetAndReadRequest extends GetRequest {
   override onFrame(frame: ResponseFrame, index: number): string | undefined {
     if (index > 0) return super.onFrame(frame, index);
@@ -138,11 +168,12 @@ export class SetAndReadRequest extends GetRequest {
 
 /** `setq` × n then `noop`: only refusals answer; resolves the indexes that were not stored. */
 export class SetManyRequest extends Request<number[]> {
+  override readonly quiet = true;
   readonly #failed: number[] = [];
   #error: Error | undefined;
 
   onFrame(frame: ResponseFrame, index: number): string | undefined {
-    if (index === this.last) return undefined;
+    if (index === this.last) return endOfRequest(frame);
     if (notStored(frame.status)) this.#failed.push(index);
     else if (frame.status !== Status.Ok) this.#error ??= this.statusError(statusText(frame.status));
     return undefined;
@@ -200,6 +231,7 @@ export class CompareDeleteRequest extends Request<boolean> {
  * frame succeeded; "not found" counts as success.
  */
 export class AckRequest extends Request<void> {
+  override readonly quiet = true;
   #error: Error | undefined;
 
   onFrame(frame: ResponseFrame): string | undefined {
@@ -215,14 +247,15 @@ export class AckRequest extends Request<void> {
 }
 
 /**
- * `incr` / `decr`. The 8-byte answer is read as an unsigned 64-bit integer (memjs computes
+ * `incr` / `decr`, then `noop` (the counter answer carries a value). The 8-byte answer is read as an unsigned 64-bit integer (memjs computes
  * `(hi << 8) + lo` and reports 2^32 + 6 as 262).
  */
 export class CounterRequest extends Request<bigint | undefined> {
   #value: bigint | undefined;
   #error: Error | undefined;
 
-  onFrame(frame: ResponseFrame): string | undefined {
+  onFrame(frame: ResponseFrame, index: number): string | undefined {
+    if (index === this.last) return endOfRequest(frame);
     if (frame.status === Status.Ok) {
       if (frame.value.length !== 8) return `a counter answer of ${frame.value.length} bytes`;
       this.#value = frame.value.readBigUInt64BE(0);

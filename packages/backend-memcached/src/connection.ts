@@ -254,7 +254,11 @@ export class Connection extends MemjsServer {
       return;
     }
     const index = (frame.opaque - request.base) >>> 0;
-    if (index > request.last || index <= request.seen) {
+    if (
+      index > request.last ||
+      index <= request.seen ||
+      (!request.quiet && index !== request.seen + 1)
+    ) {
       this.#protocolError(`an answer arrived out of order (opaque ${frame.opaque})`);
       return;
     }

@@ -456,18 +456,27 @@ export class MemcachedBackend implements CacheBackend {
 
   /**
    * Checks `key`, picks its server, sizes a frame buffer for `frames` frames of that key plus
-   * `moreBytes` (extras and inline values), and reserves their opaque values. No I/O.
+   * `moreBytes` (extras and inline values), and reserves their opaque values. With `closing`,
+   * also room and an opaque for the `noop` that {@link MemcachedBackend.#sendBatch} appends
+   * (requests whose answer carries a value). No I/O.
    */
-  #prepare(key: string, frames: number, moreBytes: number): Prepared {
+  #prepare(key: string, frames: number, moreBytes: number, closing = false): Prepared {
     this.#assertOpen();
     const keyBytes = this.#keyBytes(key);
     const node = this.#nodes[this.#locate(key)] as Node;
     const writer = new FrameWriter(
-      frames * (HEADER_BYTES + this.#prefixBytes + keyBytes) + moreBytes,
+      frames * (HEADER_BYTES + this.#prefixBytes + keyBytes) +
+        moreBytes +
+        (closing ? HEADER_BYTES : 0),
       this.#prefix,
       this.#prefixBytes,
     );
-    return { keyBytes, node, writer, base: node.connection.reserve(frames) };
+    return {
+      keyBytes,
+      node,
+      writer,
+      base: node.connection.reserve(closing ? frames + 1 : frames),
+    };
   }
 
   /**
@@ -512,13 +521,13 @@ export class MemcachedBackend implements CacheBackend {
     operation: string,
     onRequest?: (request: GetRequest) => void,
   ): Promise<StoredEntry | undefined> {
-    const { keyBytes, node, writer, base } = this.#prepare(key, 1, 0);
+    const { keyBytes, node, writer, base } = this.#prepare(key, 1, 0, true);
     writer.frame(Opcode.GetK, base, 0, keyBytes, 0);
     const keyOffset = writer.key(key, keyBytes);
     const info = this.#info(node, operation, key, false);
     const request = new GetRequest(info, writer, keyOffset, this.#prefixBytes + keyBytes);
     onRequest?.(request);
-    return this.#send(node, request, base, 1, writer);
+    return this.#sendBatch(node, request, base, 1, writer);
   }
 
   /** Writes a `set`/`add` frame (header, flags, expiration, key, value). */
@@ -574,14 +583,14 @@ export class MemcachedBackend implements CacheBackend {
   ): Promise<StoredEntry | undefined> {
     this.#checkEntry(key, entry);
     const expiration = toExpiration(ttlSeconds);
-    const prepared = this.#prepare(key, 2, 8 + inlineValueBytes(entry.value));
+    const prepared = this.#prepare(key, 2, 8 + inlineValueBytes(entry.value), true);
     const { keyBytes, node, writer, base } = prepared;
     this.#storeFrame(prepared, Opcode.Set, base, key, entry, expiration);
     writer.frame(Opcode.GetK, base + 1, 0, keyBytes, 0);
     const keyOffset = writer.key(key, keyBytes);
     const info = this.#info(node, 'setAndRead', key, true);
     const request = new SetAndReadRequest(info, writer, keyOffset, this.#prefixBytes + keyBytes);
-    return this.#send(node, request, base, 2, writer);
+    return this.#sendBatch(node, request, base, 2, writer);
   }
 
   /** @inheritdoc */
@@ -612,7 +621,7 @@ export class MemcachedBackend implements CacheBackend {
         key,
       );
     }
-    const { keyBytes, node, writer, base } = this.#prepare(key, 1, 20);
+    const { keyBytes, node, writer, base } = this.#prepare(key, 1, 20, true);
     const opcode = operation === 'incr' ? Opcode.Increment : Opcode.Decrement;
     writer.frame(opcode, base, 20, keyBytes, 0);
     writer.u64(delta);
@@ -622,7 +631,7 @@ export class MemcachedBackend implements CacheBackend {
     // The client never retries or quarantines a counter; `indeterminate` still tells callers that
     // an increment that timed out may have happened.
     const request = new CounterRequest(this.#info(node, operation, key, true));
-    return this.#send(node, request, base, 1, writer);
+    return this.#sendBatch(node, request, base, 1, writer);
   }
 
   /** @inheritdoc */

@@ -84,6 +84,14 @@ export abstract class Request<T> {
   written = false;
   /** The bytes to send. */
   chunks: Buffer[] = [];
+  /**
+   * False when every frame gets an answer (`getk`, `set`, `incr`, …): an answer may then not skip
+   * a frame, so a whole answer dropped from the stream fails the request instead of reading as a
+   * miss. True for quiet batches (`getkq`, `setq`, `deleteq`), which answer only some frames.
+   */
+  readonly quiet: boolean = false;
+  /** The first error status the server answered, if any (see {@link Request.fail}). */
+  #statusError: CacheBackendError | undefined;
   #resolve!: (value: T) => void;
   #reject!: (error: unknown) => void;
   #settled = false;
@@ -121,12 +129,14 @@ export abstract class Request<T> {
   fail(failure: Failure): void {
     if (this.#settled) return;
     this.#settled = true;
-    this.#reject(failureError(failure, this.info, this.written));
+    // A server that answered an error status (say "authentication error") and then closed the
+    // connection before the closing `noop` was answered: its own answer explains the failure.
+    this.#reject(this.#statusError ?? failureError(failure, this.info, this.written));
   }
 
   /** Builds an error for an unexpected status answered by the server (the connection is fine). */
   protected statusError(message: string, key?: string): CacheBackendError {
-    return new CacheBackendError(
+    const error = new CacheBackendError(
       `memcached ${this.info.operation} on ${this.info.server} failed: ${message}`,
       {
         backend: 'memcached',
@@ -135,5 +145,7 @@ export abstract class Request<T> {
         indeterminate: false,
       },
     );
+    this.#statusError ??= error;
+    return error;
   }
 }

@@ -338,17 +338,25 @@ describe.runIf(available)('with a real memcached', () => {
       ]);
     });
 
-    it('setAndRead pipelines set and getk on one connection', async () => {
+    it('setAndRead pipelines set, getk and the closing noop on one connection', async () => {
       const read = await wired.setAndRead('sr', entry('checked', 2), 0);
       expect(textOf(read)).toBe('checked');
       expect(read?.flags).toBe(2);
-      expect(proxy.frames.map((frame) => frame.opcode)).toEqual([Opcode.Set, Opcode.GetK]);
+      expect(proxy.frames.map((frame) => frame.opcode)).toEqual([
+        Opcode.Set,
+        Opcode.GetK,
+        Opcode.Noop,
+      ]);
       expect(proxy.connections).toBe(1);
     });
 
-    it('a single get uses getk, whose answer carries the key it is checked against', async () => {
+    it('a single get uses getk, whose answer carries the key it is checked against, then noop', async () => {
       await wired.get('one');
-      expect(proxy.frames).toMatchObject([{ opcode: Opcode.GetK, key: 'w:one' }]);
+      // The noop's answer shows where the value ended (a damaged stream fails, never misreads).
+      expect(proxy.frames).toMatchObject([
+        { opcode: Opcode.GetK, key: 'w:one' },
+        { opcode: Opcode.Noop, key: '' },
+      ]);
     });
 
     it('sends no SASL even when MEMCACHIER_*/MEMCACHE_* credentials are in the environment', async () => {
@@ -361,7 +369,7 @@ describe.runIf(available)('with a real memcached', () => {
       const opcodes = proxy.frames.map((frame) => frame.opcode);
       expect(opcodes).not.toContain(Opcode.SaslListMechs);
       expect(opcodes).not.toContain(Opcode.SaslAuth);
-      expect(opcodes).toEqual([Opcode.Set, Opcode.GetK]);
+      expect(opcodes).toEqual([Opcode.Set, Opcode.GetK, Opcode.Noop]);
     });
   });
 
