@@ -44,11 +44,13 @@ function check(label, ok) {
 
 function packagesWithScript(script) {
   const dirs = [];
-  for (const group of ['packages', 'examples', 'bench']) {
+  for (const group of ['packages', 'examples', 'bench', 'soak']) {
     const base = join(root, group);
     if (!existsSync(base)) continue;
     const candidates =
-      group === 'bench' ? [base] : readdirSync(base).map((name) => join(base, name));
+      group === 'bench' || group === 'soak'
+        ? [base]
+        : readdirSync(base).map((name) => join(base, name));
     for (const dir of candidates) {
       const manifest = join(dir, 'package.json');
       if (!existsSync(manifest)) continue;

@@ -236,6 +236,18 @@ function toEntryPairs<T>(entries: SetManyEntries<T>): Array<readonly [string, T]
 }
 
 /** State shared by a client and every client scoped from it. */
+/** What a `getOrSet` flight checks before it stores its factory's result. */
+interface FlightState {
+  /** Set when this process wrote or deleted the key after the flight's read began. */
+  superseded: boolean;
+}
+
+/** One `getOrSet` flight: the promise concurrent callers share, and its state. */
+interface Flight {
+  readonly promise: Promise<unknown>;
+  readonly state: FlightState;
+}
+
 class SharedState<T> {
   readonly backend: CacheBackend;
   readonly codec: Codec;
@@ -252,7 +264,8 @@ class SharedState<T> {
     integrityFailures: 0,
     listenerErrors: 0,
   };
-  readonly inflight = new Map<string, Promise<unknown>>();
+  /** `getOrSet` flights of this process by full key (single-flight). */
+  readonly inflight = new Map<string, Flight>();
   readonly quarantine: WriteQuarantine | undefined;
   readonly timeoutMs: number;
   readonly defaultTtlSeconds: number;
@@ -396,6 +409,26 @@ class SharedState<T> {
               );
             },
           });
+  }
+
+  /**
+   * A write or delete of `fullKey` by this process is about to be sent. The `getOrSet` flight in
+   * progress for it read the key before that: later callers must not join it (they would get a
+   * value older than their own write, or a value their own delete removed), and it must not
+   * store its factory's result over the newer write or the delete (issue 10, the soak).
+   */
+  supersede(fullKey: string): void {
+    if (this.inflight.size === 0) return;
+    const flight = this.inflight.get(fullKey);
+    if (flight === undefined) return;
+    flight.state.superseded = true;
+    this.inflight.delete(fullKey);
+  }
+
+  /** {@link SharedState.supersede} for every key (`flushAll`). */
+  supersedeAll(): void {
+    for (const flight of this.inflight.values()) flight.state.superseded = true;
+    this.inflight.clear();
   }
 
   /**
@@ -997,6 +1030,7 @@ export class CacheClient<T = unknown> {
     } catch (error) {
       return rejection(error);
     }
+    this.#shared.supersede(fullKey);
     return this.#write(
       'set',
       key,
@@ -1043,6 +1077,7 @@ export class CacheClient<T = unknown> {
     const timed = shared.events.has('timing');
     const started = timed ? performance.now() : 0;
     let failedFullKeys: readonly string[];
+    for (const fullKey of byFullKey.keys()) shared.supersede(fullKey);
     try {
       const pending = shared.call('setMany', undefined, true, () =>
         shared.backend.setMany(writes, ttlSeconds),
@@ -1087,6 +1122,7 @@ export class CacheClient<T = unknown> {
     const entry = this.#encode(key, fullKey, value);
     let added: boolean;
     try {
+      shared.supersede(fullKey);
       const pending = shared.call('add', fullKey, true, () =>
         shared.backend.add(fullKey, entry, ttlSeconds),
       );
@@ -1180,6 +1216,7 @@ export class CacheClient<T = unknown> {
     const big = BigInt(delta);
     let result: bigint | undefined;
     try {
+      shared.supersede(fullKey);
       const pending = shared.call(operation, fullKey, true, () =>
         shared.backend[operation](fullKey, big),
       );
@@ -1207,6 +1244,7 @@ export class CacheClient<T = unknown> {
     const fullKey = this.#keys.full(key);
     let deleted: boolean;
     try {
+      shared.supersede(fullKey);
       const pending = shared.call('delete', fullKey, true, () => shared.backend.delete(fullKey));
       deleted = isPromise(pending) ? await pending : pending;
     } catch (error) {
@@ -1231,6 +1269,7 @@ export class CacheClient<T = unknown> {
     const callerKeys = [...new Set(keys as K)];
     const fullKeys = callerKeys.map((key) => this.#keys.full(key));
     if (fullKeys.length === 0) return true;
+    for (const fullKey of fullKeys) shared.supersede(fullKey);
     try {
       const pending = shared.call('deleteMany', undefined, true, () =>
         shared.backend.deleteMany(fullKeys),
@@ -1265,6 +1304,7 @@ export class CacheClient<T = unknown> {
       throw new CacheValueError(`the ${shared.backend.name} backend cannot delay a flush`);
     }
     try {
+      shared.supersedeAll();
       const pending = shared.call('flushAll', undefined, true, () => shared.backend.flush(delay));
       if (isPromise(pending)) await pending;
     } catch (error) {
@@ -1296,6 +1336,7 @@ export class CacheClient<T = unknown> {
     const entries = this.recentKeys();
     if (entries.length === 0) return 0;
     const fullKeys = entries.map((entry) => entry.fullKey);
+    for (const fullKey of fullKeys) shared.supersede(fullKey);
     try {
       const pending = shared.call('bustRecent', undefined, true, () =>
         shared.backend.deleteMany(fullKeys),
@@ -1344,7 +1385,7 @@ export class CacheClient<T = unknown> {
     }
     const inflight = this.#shared.inflight;
     const pending = inflight.get(fullKey);
-    if (pending !== undefined) return pending as Promise<V>;
+    if (pending !== undefined) return pending.promise as Promise<V>;
     // A hit the backend answered synchronously resolves at once: no factory runs, so there is no
     // flight for concurrent callers to share.
     let read: unknown;
@@ -1356,13 +1397,17 @@ export class CacheClient<T = unknown> {
     }
     if (failure === undefined && read !== MISS && !isPromise(read))
       return Promise.resolve(read as V);
-    const run = this.#getOrSet(key, fullKey, ttlSeconds, factory, options, read, failure).finally(
-      () => {
-        inflight.delete(fullKey);
-      },
-    );
-    inflight.set(fullKey, run);
-    return run;
+    const state: FlightState = { superseded: false };
+    const run = this.#getOrSet(key, fullKey, ttlSeconds, factory, options, read, failure, state);
+    const flight: Flight = {
+      state,
+      promise: run.finally(() => {
+        // A superseded flight is no longer in the map; a newer one may be.
+        if (inflight.get(fullKey) === flight) inflight.delete(fullKey);
+      }),
+    };
+    inflight.set(fullKey, flight);
+    return flight.promise as Promise<V>;
   }
 
   /** The rest of `getOrSet` once the read started: wait for it, then run the factory on a miss. */
@@ -1374,6 +1419,7 @@ export class CacheClient<T = unknown> {
     options: GetOrSetOptions | undefined,
     read: unknown,
     failure: { error: unknown } | undefined,
+    flight: FlightState,
   ): Promise<V> {
     const strict = options?.strict === true;
     const report = (error: unknown): void => {
@@ -1402,7 +1448,8 @@ export class CacheClient<T = unknown> {
     const value = await factory();
     // After a failed read the backend is down or slow: a write would only add its own deadline
     // to the caller's wait (and likely fail the same way), so the result is returned unstored.
-    if (value === undefined || readFailed) return value;
+    // This process wrote or deleted the key since the read: its write stands, not this result.
+    if (value === undefined || readFailed || flight.superseded) return value;
     let entry: StoredEntry;
     try {
       entry = this.#encode(key, fullKey, value);

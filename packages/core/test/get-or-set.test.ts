@@ -205,3 +205,69 @@ describe('CacheClient.getOrSet', () => {
     expect(backend.calls).toEqual([]);
   });
 });
+
+// Found by the soak (issue 10 §7): a `getOrSet` flight reads the key before a write or delete of
+// this process; later callers joined it and got the value from before their own write, and the
+// flight stored its factory's result over that write.
+describe('getOrSet and a write of this process during its flight', () => {
+  /** A factory that returns `value` once `release()` was called. */
+  function gated(value: string): { factory: () => Promise<string>; release: () => void } {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    return {
+      factory: async () => {
+        await gate;
+        return value;
+      },
+      release: () => release(),
+    };
+  }
+
+  it('a getOrSet after this process set the key does not join the older flight', async () => {
+    const { client } = recordingClient({}, { async: true });
+    const { factory, release } = gated('computed-before-the-write');
+    const first = client.getOrSet('k', factory);
+    await new Promise((resolve) => setTimeout(resolve, 5)); // the flight's read missed
+    expect(await client.set('k', 'v2')).toBe(true);
+    const second = client.getOrSet('k', () => 'never');
+    expect(await second).toBe('v2');
+    release();
+    // The first caller asked before the write: it gets its factory's result, which is not stored.
+    expect(await first).toBe('computed-before-the-write');
+    expect(await client.get('k')).toBe('v2');
+  });
+
+  it('a flight overtaken by a delete of this process does not store its result', async () => {
+    const { client } = recordingClient({}, { async: true });
+    const { factory, release } = gated('computed-before-the-delete');
+    const first = client.getOrSet('k', factory);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await client.delete('k');
+    release();
+    expect(await first).toBe('computed-before-the-delete');
+    expect(await client.get('k')).toBeUndefined();
+    // The key is free for a new flight, which stores as usual.
+    expect(await client.getOrSet('k', () => 'after')).toBe('after');
+    expect(await client.get('k')).toBe('after');
+  });
+
+  it('setMany, deleteMany, add and flushAll overtake the flight too', async () => {
+    const writes: Array<(client: CacheClient) => Promise<unknown>> = [
+      (client) => client.setMany([['k', 'many']]),
+      (client) => client.deleteMany(['k']),
+      (client) => client.add('k', 'added'),
+      (client) => client.flushAll(),
+    ];
+    for (const write of writes) {
+      const { client } = recordingClient({}, { async: true });
+      const { factory, release } = gated('stale');
+      const first = client.getOrSet('k', factory);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await write(client);
+      const after = await client.get('k');
+      release();
+      expect(await first).toBe('stale');
+      expect(await client.get('k'), String(write)).toEqual(after);
+    }
+  });
+});
