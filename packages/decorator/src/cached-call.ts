@@ -68,6 +68,14 @@ interface Flight {
   cancelled: boolean;
 }
 
+/**
+ * Whether an invalidation cancelled `flight`. A function, not an inline check, because the flag
+ * changes across awaits, which type narrowing does not see.
+ */
+function cancelled(flight: Flight | undefined): boolean {
+  return flight?.cancelled === true;
+}
+
 const scopedClients = new WeakMap<CacheClient, Map<string, CacheClient>>();
 
 function remember<V>(map: Map<string, V>, key: string, value: V): void {
@@ -360,14 +368,19 @@ export class CachedCall {
     try {
       const result = await this.#fn.apply(self, args);
       if (
-        flight?.cancelled === true ||
+        cancelled(flight) ||
         result === undefined ||
         (result === null && !this.#options.cacheNullish)
       ) {
         return result;
       }
       try {
-        await this.#write(target, generation, result);
+        const entryKey = await this.#write(target, generation, result);
+        // An invalidation that began while the write was on its way may have deleted the entry
+        // before the write landed: delete it again once it has. A miss is always safe.
+        if (cancelled(flight) && entryKey !== undefined) {
+          await target.client.delete(entryKey);
+        }
       } catch (error) {
         this.#report(error, target);
       }
@@ -417,8 +430,15 @@ export class CachedCall {
     return found && (value !== null || this.#options.cacheNullish);
   }
 
-  /** Stores a result under the generation seen when reading, or under a new one if there was none. */
-  async #write(target: Target, generation: string | undefined, result: unknown): Promise<void> {
+  /**
+   * Stores a result under the generation seen when reading, or under a new one if there was none.
+   * Resolves the entry key it stored under, or `undefined` when it stored nothing.
+   */
+  async #write(
+    target: Target,
+    generation: string | undefined,
+    result: unknown,
+  ): Promise<string | undefined> {
     const { client } = target;
     let token = generation;
     if (token === undefined) {
@@ -429,10 +449,10 @@ export class CachedCall {
       } else {
         // Someone created or bumped the generation since our read: our result may predate an
         // invalidation, so it must not land under the new generation.
-        if (isToken(await client.get(target.generationKey))) return;
+        if (isToken(await client.get(target.generationKey))) return undefined;
         // The key holds something unreadable (for example written under a retired encryption
         // key); replacing it busts nothing that could still be read.
-        if (!(await client.set(target.generationKey, fresh, { ttl }))) return;
+        if (!(await client.set(target.generationKey, fresh, { ttl }))) return undefined;
         token = fresh;
       }
       remember(this.#generations, target.scopeKey, token);
@@ -442,6 +462,7 @@ export class CachedCall {
     if (!stored) {
       throw new CacheWriteError(`the cache did not store the result of ${target.name}`, entryKey);
     }
+    return entryKey;
   }
 
   async #bypass(error: unknown, self: unknown, args: unknown[]): Promise<unknown> {

@@ -241,3 +241,31 @@ describe('reporting', () => {
     expect(log.codes()).toEqual(['E_CACHE_CLOSED']);
   });
 });
+
+describe('an invalidation while the result is being stored (found by the soak)', () => {
+  it('leaves no entry behind when the write lands after the invalidation', async () => {
+    const backend = new FaultyBackend(createMemoryBackend({ clock: manualClock() }));
+    const client = new CacheClient({ backend, service: 'billing' });
+    clients.push(client);
+    let run = 0;
+    const read = cached(async () => Promise.resolve(`v${++run}`), {
+      key: 'read',
+      onError: () => {},
+      context: { client, storageLevel: StorageLevel.Service },
+    });
+    expect(await read()).toBe('v1');
+    await invalidate(read);
+    // The next call misses and stores v2; its write is held on the way to the server.
+    backend.fault = 'hold';
+    backend.only.add('set');
+    const pending = read();
+    while (backend.held.length === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+    backend.fault = 'none';
+    // The invalidation deletes the entry before the held write lands.
+    await invalidate(read);
+    backend.release();
+    expect(await pending).toBe('v2'); // its caller asked before the invalidation
+    // After the invalidation resolved, no call may be served v2.
+    expect(await read()).toBe('v3');
+  });
+});

@@ -82,8 +82,11 @@ export function counted<A extends unknown[], R>(
   return { fn, runs: () => runs };
 }
 
-/** What a {@link FaultyBackend} does with each call. */
-export type Fault = 'none' | 'fail' | 'hang';
+/**
+ * What a {@link FaultyBackend} does with each call: `hold` runs it only at
+ * {@link FaultyBackend.release} (a write on its way).
+ */
+export type Fault = 'none' | 'fail' | 'hang' | 'hold';
 
 /**
  * Wraps a backend and injects faults: `fail` throws like a refused connection, `hang` never
@@ -115,7 +118,22 @@ export class FaultyBackend implements CacheBackend {
       );
     }
     if (faulty && this.fault === 'hang') return new Promise<R>(() => {});
+    if (faulty && this.fault === 'hold') {
+      return new Promise<R>((resolve, reject) => {
+        this.held.push(() => {
+          Promise.resolve().then(run).then(resolve, reject);
+        });
+      });
+    }
     return Promise.resolve(run());
+  }
+
+  /** Calls held by the `hold` fault, in order. */
+  readonly held: Array<() => void> = [];
+
+  /** Runs the held calls now, in order. */
+  release(): void {
+    for (const run of this.held.splice(0)) run();
   }
 
   get: CacheBackend['get'] = (key) => this.#run('get', () => this.#inner.get(key));
