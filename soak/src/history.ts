@@ -108,16 +108,22 @@ function supersessions(ops: readonly OpRecord[]): Supersessions {
   return { completedAt, latest };
 }
 
-/** The confirmed write or delete invoked last among those that completed before `time`. */
-function latestConfirmedBefore(s: Supersessions, time: number): OpRecord | undefined {
+/** How many of the first `length` indexes satisfy `before`, which holds for a prefix of them. */
+function prefixLength(length: number, before: (index: number) => boolean): number {
   let lo = 0;
-  let hi = s.completedAt.length;
+  let hi = length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if ((s.completedAt[mid] as number) < time) lo = mid + 1;
+    if (before(mid)) lo = mid + 1;
     else hi = mid;
   }
-  return lo === 0 ? undefined : s.latest[lo - 1];
+  return lo;
+}
+
+/** The confirmed write or delete invoked last among those that completed before `time`. */
+function latestConfirmedBefore(s: Supersessions, time: number): OpRecord | undefined {
+  const count = prefixLength(s.completedAt.length, (i) => (s.completedAt[i] as number) < time);
+  return count === 0 ? undefined : s.latest[count - 1];
 }
 
 /**
@@ -250,14 +256,8 @@ export function classify(history: readonly OpRecord[], bounds: ModelBounds): Cla
  * completed before the read began (nothing else wrote or deleted the key since).
  */
 function isLost(changes: readonly OpRecord[], read: OpRecord): boolean {
-  let lo = 0;
-  let hi = changes.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if ((changes[mid] as OpRecord)[3] <= read[4]) lo = mid + 1;
-    else hi = mid;
-  }
-  const last = changes[lo - 1];
+  const last =
+    changes[prefixLength(changes.length, (i) => (changes[i] as OpRecord)[3] <= read[4]) - 1];
   return (
     last !== undefined &&
     last[0] === OpKind.Write &&

@@ -247,8 +247,8 @@ export class AckRequest extends Request<void> {
 }
 
 /**
- * `incr` / `decr`, then `noop` (the counter answer carries a value). The 8-byte answer is read as an unsigned 64-bit integer (memjs computes
- * `(hi << 8) + lo` and reports 2^32 + 6 as 262).
+ * `incr` / `decr`, then `noop` (the counter answer carries a value). The 8-byte answer is read as
+ * an unsigned 64-bit integer (memjs computes `(hi << 8) + lo` and reports 2^32 + 6 as 262).
  */
 export class CounterRequest extends Request<bigint | undefined> {
   #value: bigint | undefined;

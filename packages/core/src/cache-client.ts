@@ -235,7 +235,6 @@ function toEntryPairs<T>(entries: SetManyEntries<T>): Array<readonly [string, T]
   return Object.entries(entries);
 }
 
-/** State shared by a client and every client scoped from it. */
 /** What a `getOrSet` flight checks before it stores its factory's result. */
 interface FlightState {
   /** Set when this process wrote or deleted the key after the flight's read began. */
@@ -248,6 +247,7 @@ interface Flight {
   readonly state: FlightState;
 }
 
+/** State shared by a client and every client scoped from it. */
 class SharedState<T> {
   readonly backend: CacheBackend;
   readonly codec: Codec;
@@ -418,7 +418,6 @@ class SharedState<T> {
    * store its factory's result over the newer write or the delete (issue 10, the soak).
    */
   supersede(fullKey: string): void {
-    if (this.inflight.size === 0) return;
     const flight = this.inflight.get(fullKey);
     if (flight === undefined) return;
     flight.state.superseded = true;
@@ -1121,8 +1120,8 @@ export class CacheClient<T = unknown> {
     const ttlSeconds = this.#ttl(options?.ttl);
     const entry = this.#encode(key, fullKey, value);
     let added: boolean;
+    shared.supersede(fullKey);
     try {
-      shared.supersede(fullKey);
       const pending = shared.call('add', fullKey, true, () =>
         shared.backend.add(fullKey, entry, ttlSeconds),
       );
@@ -1215,8 +1214,8 @@ export class CacheClient<T = unknown> {
     }
     const big = BigInt(delta);
     let result: bigint | undefined;
+    shared.supersede(fullKey);
     try {
-      shared.supersede(fullKey);
       const pending = shared.call(operation, fullKey, true, () =>
         shared.backend[operation](fullKey, big),
       );
@@ -1243,8 +1242,8 @@ export class CacheClient<T = unknown> {
     const shared = this.#shared;
     const fullKey = this.#keys.full(key);
     let deleted: boolean;
+    shared.supersede(fullKey);
     try {
-      shared.supersede(fullKey);
       const pending = shared.call('delete', fullKey, true, () => shared.backend.delete(fullKey));
       deleted = isPromise(pending) ? await pending : pending;
     } catch (error) {
