@@ -5,7 +5,6 @@ import {
   CacheErrorCode,
   CacheKeyError,
   CacheValueError,
-  integerOption,
   MAX_TTL_SECONDS,
   MEMCACHED_MAX_KEY_BYTES,
   type BackendCapabilities,
@@ -17,6 +16,7 @@ import {
   DEFAULT_MAX_VALUE_BYTES as CORE_DEFAULT_MAX_VALUE_BYTES,
   redactUrl,
 } from '@stowage/core';
+import { integerOption } from '@stowage/core/backend';
 import { Breaker, type BreakerState } from './breaker.js';
 import {
   AckRequest,
@@ -284,7 +284,6 @@ export class MemcachedBackend implements CacheBackend {
     this.capabilities = {
       ttlPrecision: 'seconds',
       scopedClear: false,
-      inProcess: false,
       counters: 'unsigned64',
       delayedFlush: true,
       timeoutMs: this.#timeoutMs,

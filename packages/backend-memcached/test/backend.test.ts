@@ -103,7 +103,6 @@ describe('options', () => {
     expect(backend.capabilities).toEqual({
       ttlPrecision: 'seconds',
       scopedClear: false,
-      inProcess: false,
       counters: 'unsigned64',
       delayedFlush: true,
       timeoutMs: 1000,

@@ -1,10 +1,13 @@
+import { CacheConfigError, CacheValueError } from '@stowage/core';
 import {
-  CacheConfigError,
-  CacheError,
-  CacheErrorCode,
-  CacheValueError,
+  closedError,
   integerOption,
   MEMCACHED_MAX_KEY_BYTES,
+  parseUrlOptions,
+  retainedBytes,
+  sameEntry,
+  toBytes,
+  ttlToMilliseconds,
   type BackendCapabilities,
   type BackendLimits,
   type BackendUrlOptions,
@@ -12,7 +15,7 @@ import {
   type CacheBackend,
   type StoredEntry,
   DEFAULT_MAX_VALUE_BYTES as CORE_DEFAULT_MAX_VALUE_BYTES,
-} from '@stowage/core';
+} from '@stowage/core/backend';
 import { LRUCache } from 'lru-cache';
 
 /**
@@ -41,8 +44,9 @@ export interface MemoryBackendOptions {
   readonly maxEntries?: number | undefined;
   /**
    * Most bytes kept, counting each entry as value bytes + key length + 64 bytes of bookkeeping,
-   * plus the length of the payload text the client attaches to String and JSON entries it writes
-   * unencrypted and uncompressed (kept so hits need not decode bytes).
+   * plus the payload text the client's codec keeps on String and JSON entries it writes
+   * unencrypted and uncompressed (kept so hits need not decode bytes; `retainedBytes` in
+   * `@stowage/core/backend`).
    * @default 67108864 (64 MiB)
    */
   readonly maxBytes?: number | undefined;
@@ -88,7 +92,6 @@ export class MemoryBackend implements CacheBackend {
   readonly capabilities: BackendCapabilities = {
     ttlPrecision: 'milliseconds',
     scopedClear: true,
-    inProcess: true,
     counters: 'unsigned64',
     delayedFlush: true,
   };
@@ -116,11 +119,7 @@ export class MemoryBackend implements CacheBackend {
     this.#lru = new LRUCache<string, StoredEntry>({
       max: maxEntries,
       maxSize: maxBytes,
-      sizeCalculation: (entry, key) =>
-        entry.value.byteLength +
-        (entry.text === undefined ? 0 : entry.text.length) +
-        key.length +
-        ENTRY_OVERHEAD_BYTES,
+      sizeCalculation: (entry, key) => retainedBytes(entry) + key.length + ENTRY_OVERHEAD_BYTES,
       // No autopurge: one timer per item spins when a TTL overflows 2^31 ms (measured: 875 ms of CPU
       // per second for 1,000 items). Expired entries are dropped on access instead.
       ttlAutopurge: false,
@@ -132,7 +131,7 @@ export class MemoryBackend implements CacheBackend {
   }
 
   #check(): void {
-    if (this.#closed) throw new CacheError(CacheErrorCode.Closed, 'the memory backend is closed');
+    if (this.#closed) throw closedError('memory');
     if (this.#flushAt !== undefined && this.#clock.now() >= this.#flushAt) {
       this.#flushAt = undefined;
       this.#lru.clear();
@@ -146,10 +145,9 @@ export class MemoryBackend implements CacheBackend {
       this.#lru.delete(key);
       return false;
     }
-    // Round up so a sub-millisecond TTL never becomes 0 (which means "no expiry").
-    const ttl = ttlSeconds === 0 ? 0 : Math.max(1, Math.ceil(ttlSeconds * 1000));
+    const ttl = ttlToMilliseconds(ttlSeconds);
     // The entry object itself is kept and handed back on reads (entries are immutable), which
-    // lets the client use the `text` it attached instead of decoding the bytes on every hit.
+    // lets the client recognise its own entries instead of decoding the bytes on every hit.
     const kept =
       entry.flags >>> 0 === entry.flags ? entry : { value: entry.value, flags: entry.flags >>> 0 };
     this.#lru.set(key, kept, { ttl });
@@ -219,11 +217,7 @@ export class MemoryBackend implements CacheBackend {
     this.#check();
     const entry = this.#lru.get(key);
     if (entry === undefined) return undefined;
-    const text = Buffer.from(
-      entry.value.buffer,
-      entry.value.byteOffset,
-      entry.value.byteLength,
-    ).toString('latin1');
+    const text = toBytes(entry.value).toString('latin1');
     const current = DECIMAL.test(text) ? BigInt(text.trimEnd()) : -1n;
     if (current < 0n || current >= UNSIGNED_64) {
       throw new CacheValueError(
@@ -241,7 +235,6 @@ export class MemoryBackend implements CacheBackend {
     return next;
   }
 
-  /** @inheritdoc */
   /**
    * Deletes `key` only while it holds exactly `expected` (same flags and bytes): the compare-and-
    * delete the client uses when a write quarantine ends. Atomic: the store lives in this thread.
@@ -249,18 +242,12 @@ export class MemoryBackend implements CacheBackend {
   deleteIf(key: string, expected: StoredEntry): boolean {
     this.#check();
     const held = this.#lru.peek(key);
-    if (held === undefined || held.flags !== expected.flags) return false;
-    if (
-      held.value !== expected.value &&
-      !Buffer.from(held.value.buffer, held.value.byteOffset, held.value.byteLength).equals(
-        expected.value,
-      )
-    )
-      return false;
+    if (held === undefined || !sameEntry(held, expected)) return false;
     this.#lru.delete(key);
     return true;
   }
 
+  /** @inheritdoc */
   delete(key: string): boolean {
     this.#check();
     // lru-cache answers true for an expired entry it still holds; memcached says NOT_FOUND.
@@ -320,7 +307,13 @@ export function createMemoryBackend(options?: MemoryBackendOptions): MemoryBacke
   return new MemoryBackend(options);
 }
 
-const URL_OPTIONS = ['maxEntries', 'maxBytes', 'maxValueBytes', 'maxKeyBytes'] as const;
+/** The query options a `memory://` URL may carry, all positive integers. */
+const URL_OPTIONS = {
+  maxEntries: 'integer',
+  maxBytes: 'integer',
+  maxValueBytes: 'integer',
+  maxKeyBytes: 'integer',
+} as const;
 
 /**
  * Creates a memory backend from a `memory://` URL, for `getCache`. Query parameters set the
@@ -330,20 +323,5 @@ export function createBackendFromUrl(url: URL, _options?: BackendUrlOptions): Me
   if (url.protocol !== 'memory:') {
     throw new CacheConfigError(`the memory backend needs a memory:// URL; got ${url.protocol}//`);
   }
-  const options: Record<string, number> = {};
-  for (const [name, value] of url.searchParams) {
-    if (!(URL_OPTIONS as readonly string[]).includes(name)) {
-      throw new CacheConfigError(
-        `unknown memory:// option '${name}'; known: ${URL_OPTIONS.join(', ')}`,
-      );
-    }
-    const parsed = Number(value);
-    if (!Number.isSafeInteger(parsed) || parsed <= 0) {
-      throw new CacheConfigError(
-        `memory:// option '${name}' must be a positive integer; got '${value}'`,
-      );
-    }
-    options[name] = parsed;
-  }
-  return new MemoryBackend(options);
+  return new MemoryBackend(parseUrlOptions('memory', url.searchParams, URL_OPTIONS));
 }

@@ -7,7 +7,6 @@ import {
   CacheTimeoutError,
   CacheValueError,
   DEFAULT_TIMEOUT_MS,
-  integerOption,
   MEMCACHED_MAX_KEY_BYTES,
   type BackendCapabilities,
   type BackendLimits,
@@ -18,6 +17,7 @@ import {
   type StoredEntry,
   DEFAULT_MAX_VALUE_BYTES as CORE_DEFAULT_MAX_VALUE_BYTES,
 } from '@stowage/core';
+import { integerOption } from '@stowage/core/backend';
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { groupBySlot } from './cluster-slot.js';
 import {
@@ -328,7 +328,6 @@ export class RedisBackend implements CacheBackend {
     this.capabilities = {
       ttlPrecision: 'milliseconds',
       scopedClear: true,
-      inProcess: false,
       counters: 'signed64',
       delayedFlush: false,
       timeoutMs: this.timeoutMs,

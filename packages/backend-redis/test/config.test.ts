@@ -34,7 +34,6 @@ describe('configuration', () => {
     expect(backend.capabilities).toEqual({
       ttlPrecision: 'milliseconds',
       scopedClear: true,
-      inProcess: false,
       counters: 'signed64',
       delayedFlush: false,
       timeoutMs: 250,

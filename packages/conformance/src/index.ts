@@ -128,18 +128,6 @@ export function describeBackendConformance<B extends CacheBackend>(
         expect(found?.flags).toBe(7);
       });
 
-      it('never invents an entry’s `text`: a read returns it as written or not at all', async () => {
-        const k = key('text');
-        const written: StoredEntry = { ...entry('"x"', CacheReturnCode.Json), text: '"x"' };
-        expect(await backend.set(k, written, 0)).toBe(true);
-        const found = await read(backend, k);
-        expect(textOf(found)).toBe('"x"');
-        expect([undefined, '"x"']).toContain(found?.text);
-        // Only an in-process backend can hand back the object it was given; remote ones never
-        // set `text` (the client would ignore it on their entries anyway).
-        if (!caps.inProcess) expect(found?.text).toBeUndefined();
-      });
-
       it('returns undefined, never null, for a key that does not exist', async () => {
         const found = await read(backend, key('missing'));
         expect(found).toBeUndefined();

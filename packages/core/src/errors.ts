@@ -1,3 +1,5 @@
+import type { StoredEntry } from './backend/contract.js';
+
 /**
  * Every error code Stowage throws. `CacheError.code` is one of these, so callers can branch on
  * the code without importing a class (see {@link isCacheError}).
@@ -150,6 +152,53 @@ export class CacheWriteError extends CacheError {
     super(CacheErrorCode.Write, message, options);
     this.name = 'CacheWriteError';
     this.key = key;
+  }
+}
+
+/** A call on a client or backend that was closed; thrown before any I/O. */
+export class CacheClosedError extends CacheError {
+  constructor(message: string, options?: CacheErrorOptions) {
+    super(CacheErrorCode.Closed, message, options);
+    this.name = 'CacheClosedError';
+  }
+}
+
+/** Fields of a {@link CacheBatchError}. */
+export interface CacheBatchErrorOptions extends CacheBackendErrorOptions {
+  /** The failures of the parts that failed (one per failed server), in the order they failed. */
+  failures: readonly CacheBackendError[];
+  /** The full keys of the parts that failed (they were not read, or not known to be written). */
+  failedKeys: readonly string[];
+  /** `getMany`: the answer, aligned with the keys asked; keys of failed parts are `undefined`. */
+  entries?: ReadonlyArray<StoredEntry | undefined> | undefined;
+  /** `setMany`: the full keys not stored — refused by a server, or sent to a part that failed. */
+  notStored?: readonly string[] | undefined;
+}
+
+/**
+ * Part of a batch failed: one server of several did not answer `getMany`, `setMany` or
+ * `deleteMany`, and the others did. It carries what the healthy part answered, so the client can
+ * return a partial result (`partialBatches: 'return'`, its default for reads and writes) after
+ * counting and reporting the failure, or throw it (`'throw'`). `indeterminate` is true when a
+ * failed part held writes that may have been applied.
+ */
+export class CacheBatchError extends CacheBackendError {
+  /** The failures of the parts that failed. */
+  readonly failures: readonly CacheBackendError[];
+  /** The full keys of the parts that failed. */
+  readonly failedKeys: readonly string[];
+  /** `getMany`: the partial answer, aligned with the keys asked. */
+  readonly entries: ReadonlyArray<StoredEntry | undefined> | undefined;
+  /** `setMany`: the full keys not stored. */
+  readonly notStored: readonly string[] | undefined;
+
+  constructor(message: string, options: CacheBatchErrorOptions) {
+    super(message, options);
+    this.name = 'CacheBatchError';
+    this.failures = options.failures;
+    this.failedKeys = options.failedKeys;
+    this.entries = options.entries;
+    this.notStored = options.notStored;
   }
 }
 

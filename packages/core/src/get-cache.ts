@@ -1,6 +1,6 @@
-import type { BackendModule, CacheBackend } from './backend.js';
-import { CacheClient, DEFAULT_TIMEOUT_MS, type CacheClientOptions } from './cache-client.js';
-import { MAX_TIMER_MS } from './deadline.js';
+import type { BackendModule, CacheBackend } from './backend/contract.js';
+import { CacheClient, DEFAULT_TIMEOUT_MS, type CacheClientOptions } from './client/cache-client.js';
+import { MAX_TIMER_MS } from './backend/deadline.js';
 import { CacheConfigError } from './errors.js';
 import { redactUrl } from './redact.js';
 

@@ -8,15 +8,15 @@ export type {
   BackendWrite,
   CacheBackend,
   StoredEntry,
-} from './backend.js';
-export { DEFAULT_MAX_VALUE_BYTES } from './backend.js';
+} from './backend/contract.js';
+export { DEFAULT_MAX_VALUE_BYTES } from './backend/contract.js';
 export {
   CacheClient,
   DEFAULT_COMPRESS_THRESHOLD,
   DEFAULT_MAX_DECOMPRESSED_BYTES,
   DEFAULT_QUARANTINE_MS,
   DEFAULT_TIMEOUT_MS,
-} from './cache-client.js';
+} from './client/cache-client.js';
 export type {
   CacheClientOptions,
   FlushOptions,
@@ -25,21 +25,18 @@ export type {
   SetManyEntries,
   SetManyOptions,
   SetOptions,
-} from './cache-client.js';
-export { cacheKey, stableStringify } from './cache-key.js';
-export { CacheReturnCode } from './cache-return-code.js';
-export { createAesGcmCipher, createFernetCipher } from './cipher.js';
-export type {
-  AesGcmCipherOptions,
-  AesGcmKey,
-  CacheCipher,
-  FernetCipherOptions,
-  PlainItem,
-} from './cipher.js';
-export { Codec, looksLikeZlib } from './codec.js';
-export type { CodecOptions, Deserializer, Serializer } from './codec.js';
+} from './client/cache-client.js';
+export { cacheKey, stableStringify } from './keys/cache-key.js';
+export { CacheReturnCode } from './codec/cache-return-code.js';
+export { createAesGcmCipher } from './codec/aes-gcm-cipher.js';
+export type { AesGcmCipherOptions, AesGcmKey } from './codec/aes-gcm-cipher.js';
+export type { CacheCipher, PlainItem } from './codec/cipher.js';
+export { createFernetCipher } from './codec/fernet-cipher.js';
+export type { FernetCipherOptions } from './codec/fernet-cipher.js';
 export {
   CacheBackendError,
+  CacheBatchError,
+  CacheClosedError,
   CacheConfigError,
   CacheDecodeError,
   CacheError,
@@ -51,7 +48,11 @@ export {
   CacheWriteError,
   isCacheError,
 } from './errors.js';
-export type { CacheBackendErrorOptions, CacheErrorOptions } from './errors.js';
+export type {
+  CacheBackendErrorOptions,
+  CacheBatchErrorOptions,
+  CacheErrorOptions,
+} from './errors.js';
 export type {
   CacheEventMap,
   CacheEventName,
@@ -67,14 +68,12 @@ export type {
   WarningEvent,
   WarningKind,
 } from './events.js';
-export { BACKEND_PACKAGES, getCache } from './get-cache.js';
+export { getCache } from './get-cache.js';
 export type { GetCacheOptions } from './get-cache.js';
-export { DEFAULT_KEY_SEPARATOR, LongKeys, MEMCACHED_MAX_KEY_BYTES } from './keys.js';
-export type { CacheScope } from './keys.js';
+export { DEFAULT_KEY_SEPARATOR, LongKeys, MEMCACHED_MAX_KEY_BYTES } from './keys/key-space.js';
+export type { CacheScope } from './keys/key-space.js';
 export { LocalCacheAction } from './local-cache-action.js';
-export { integerOption } from './options.js';
-export type { IntegerRange } from './options.js';
-export { DEFAULT_RECENT_KEYS, RecentKey, RecentKeysStack } from './recent-keys.js';
+export { DEFAULT_RECENT_KEYS, RecentKey, RecentKeysStack } from './client/recent-keys.js';
 export { redactUrl } from './redact.js';
 export { isStorageLevel, StorageLevel } from './storage-level.js';
 export { MAX_TTL_SECONDS, toTtlSeconds } from './ttl.js';

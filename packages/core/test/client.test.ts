@@ -77,7 +77,7 @@ describe('CacheClient.get', () => {
   });
 
   it('wraps a synchronous throw from the backend the same way', async () => {
-    const backend = new FaultBackend(new RecordingBackend(), { inProcess: true });
+    const backend = new FaultBackend(new RecordingBackend());
     backend.mode = { kind: 'alwaysThrow', error: 'a string, not an Error' };
     const client = new CacheClient({ backend });
     await expect(client.get('k')).rejects.toBeInstanceOf(CacheBackendError);
@@ -181,7 +181,7 @@ describe('CacheClient.set', () => {
   });
 
   it('throws a backend failure as an indeterminate CacheBackendError', async () => {
-    const backend = new FaultBackend(new RecordingBackend(), { inProcess: true });
+    const backend = new FaultBackend(new RecordingBackend());
     backend.mode = { kind: 'alwaysReject' };
     const client = new CacheClient({ backend });
     await expect(client.set('k', 1)).rejects.toMatchObject({

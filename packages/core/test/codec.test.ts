@@ -6,12 +6,12 @@ import {
   CacheErrorCode,
   CacheReturnCode,
   CacheValueError,
-  Codec,
   createAesGcmCipher,
-  looksLikeZlib,
   type CacheClientOptions,
   type WarningEvent,
 } from '../src/index.js';
+import { Codec } from '../src/codec/codec.js';
+import { looksLikeZlib } from '../src/codec/zlib.js';
 import { collect } from './helpers/events.js';
 import { RecordingBackend } from './helpers/recording-backend.js';
 

@@ -65,7 +65,7 @@ describe('CacheClient.on', () => {
   });
 
   it('emits error with the thrown CacheError', async () => {
-    const backend = new FaultBackend(new RecordingBackend(), { inProcess: true });
+    const backend = new FaultBackend(new RecordingBackend());
     backend.mode = { kind: 'alwaysReject' };
     const client = new CacheClient({ backend });
     const errors = collect(client, 'error');

@@ -4,14 +4,14 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  BACKEND_PACKAGES,
   CacheConfigError,
   CacheReturnCode,
   DEFAULT_TIMEOUT_MS,
   createAesGcmCipher,
   getCache,
-  looksLikeZlib,
 } from '../src/index.js';
+import { looksLikeZlib } from '../src/codec/zlib.js';
+import { BACKEND_PACKAGES } from '../src/get-cache.js';
 import { RecordingBackend } from './helpers/recording-backend.js';
 import { testBackendLoader } from './helpers/test-backend-module.js';
 

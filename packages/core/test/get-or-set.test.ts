@@ -15,7 +15,7 @@ function failing(ops?: string[]): {
   backend: FaultBackend;
   errors: ErrorEvent[];
 } {
-  const backend = new FaultBackend(new RecordingBackend(), { inProcess: true });
+  const backend = new FaultBackend(new RecordingBackend());
   backend.mode = { kind: 'alwaysReject', error: new Error('down') };
   if (ops !== undefined) backend.ops = new Set(ops);
   const client = new CacheClient({ backend });

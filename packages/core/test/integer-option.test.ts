@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CacheConfigError, integerOption } from '../src/index.js';
+import { integerOption } from '../src/backend/kit.js';
+import { CacheConfigError } from '../src/index.js';
 
 describe('integerOption', () => {
   it('returns the value, or the fallback when the value is undefined', () => {

@@ -68,7 +68,7 @@ describe('CacheClient.close', () => {
   });
 
   it('rejects with a CacheError when the backend fails to close', async () => {
-    const backend = new FaultBackend(new RecordingBackend(), { inProcess: true });
+    const backend = new FaultBackend(new RecordingBackend());
     backend.ops = new Set(['close']);
     backend.mode = { kind: 'alwaysReject', error: new Error('socket stuck') };
     const client = new CacheClient({ backend });

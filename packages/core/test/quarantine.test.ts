@@ -263,12 +263,12 @@ describe('write quarantine', () => {
     expect(inner.ops).toContain('get');
   });
 
-  it('is off for in-process backends, which cannot answer late', async () => {
+  it('does not start for a write that failed synchronously: nothing is in flight to land late', async () => {
     const inner = new RecordingBackend();
-    const backend = new FaultBackend(inner, { inProcess: true });
+    const backend = new FaultBackend(inner);
     const client = new CacheClient({ backend, quarantineMs: QUARANTINE_MS });
-    backend.mode = { kind: 'alwaysReject' };
-    await expect(client.set('k', 1)).rejects.toMatchObject({ indeterminate: true });
+    backend.mode = { kind: 'alwaysThrow' };
+    await expect(client.set('k', 1)).rejects.toMatchObject({ indeterminate: false });
     backend.mode = { kind: 'pass' };
     inner.put('k', '2', 3);
     expect(await client.get('k')).toBe(2);

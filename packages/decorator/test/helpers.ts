@@ -90,7 +90,7 @@ export type Fault = 'none' | 'fail' | 'hang' | 'hold';
 
 /**
  * Wraps a backend and injects faults: `fail` throws like a refused connection, `hang` never
- * answers. It reports itself as remote (`inProcess: false`), so the client puts its deadline on
+ * answers. Its answers are promises, so the client puts its deadline on
  * every call, as it does for memcached and Redis.
  */
 export class FaultyBackend implements CacheBackend {
@@ -105,7 +105,7 @@ export class FaultyBackend implements CacheBackend {
 
   constructor(inner: CacheBackend) {
     this.#inner = inner;
-    this.capabilities = { ...inner.capabilities, inProcess: false };
+    this.capabilities = inner.capabilities;
     this.limits = inner.limits;
   }
 

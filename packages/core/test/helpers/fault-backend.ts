@@ -1,6 +1,6 @@
 // A wrapper that injects faults a real server cannot produce on demand: every call throws, never
-// answers (until released), or answers late. It declares itself remote (`inProcess: false`) so
-// the client applies its deadline.
+// answers (until released), or answers late. Its answers are promises unless the mode is
+// `alwaysThrow` or `pass` over a synchronous backend, so the client applies its deadline.
 import {
   CacheClient,
   type Awaitable,
@@ -50,12 +50,11 @@ export class FaultBackend implements CacheBackend {
    * @param options.timeoutMs - declared as `capabilities.timeoutMs` (a deadline the wrapper claims
    *   to enforce; it does not), to test what the client makes of the claim.
    */
-  constructor(inner: CacheBackend, options: { inProcess?: boolean; timeoutMs?: unknown } = {}) {
+  constructor(inner: CacheBackend, options: { timeoutMs?: unknown } = {}) {
     this.#inner = inner;
     this.name = `fault(${inner.name})`;
     this.capabilities = {
       ...inner.capabilities,
-      inProcess: options.inProcess ?? false,
       ...('timeoutMs' in options ? { timeoutMs: options.timeoutMs as number } : {}),
     };
     this.limits = inner.limits;

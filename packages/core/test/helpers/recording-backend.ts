@@ -25,8 +25,6 @@ export interface BackendCall {
 
 /** Options of {@link RecordingBackend}. */
 export interface RecordingBackendOptions {
-  /** Declared `capabilities.inProcess`. @default true */
-  readonly inProcess?: boolean;
   /** Answer every call with a promise instead of synchronously. @default false */
   readonly async?: boolean;
   /** Offer `setAndRead`. @default false */
@@ -75,7 +73,6 @@ export class RecordingBackend implements CacheBackend {
     this.capabilities = {
       ttlPrecision: 'milliseconds',
       scopedClear: true,
-      inProcess: options.inProcess ?? true,
       counters: 'unsigned64',
       delayedFlush: options.delayedFlush ?? true,
     };

@@ -21,7 +21,7 @@ export function testBackendLoader(): {
     created,
     load: async (packageName) => ({
       createBackendFromUrl(url, options) {
-        const backend = new RecordingBackend({ inProcess: url.protocol === 'memory:' });
+        const backend = new RecordingBackend({ async: url.protocol !== 'memory:' });
         created.push({ packageName, url, options, backend });
         return backend;
       },

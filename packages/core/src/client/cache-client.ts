@@ -1,8 +1,9 @@
-import type { Awaitable, BackendWrite, CacheBackend, StoredEntry } from './backend.js';
-import { createAesGcmCipher, type CacheCipher } from './cipher.js';
-import { Codec, type Serializer } from './codec.js';
+import type { Awaitable, BackendWrite, CacheBackend, StoredEntry } from '../backend/contract.js';
+import { createAesGcmCipher } from '../codec/aes-gcm-cipher.js';
+import type { CacheCipher } from '../codec/cipher.js';
+import { Codec, type Serializer } from '../codec/codec.js';
 import { constants as bufferConstants } from 'node:buffer';
-import { MAX_TIMER_MS, toCacheError, withDeadline, type CallInfo } from './deadline.js';
+import { MAX_TIMER_MS, toCacheError, withDeadline, type CallInfo } from '../backend/deadline.js';
 import {
   CacheConfigError,
   CacheError,
@@ -12,14 +13,14 @@ import {
   CacheValueError,
   CacheWriteError,
   isCacheError,
-} from './errors.js';
+} from '../errors.js';
 import {
   CacheEvents,
   type CacheEventName,
   type CacheListener,
   type CacheOperation,
   type CacheStats,
-} from './events.js';
+} from '../events.js';
 import {
   checkSegment,
   DEFAULT_KEY_SEPARATOR,
@@ -27,12 +28,14 @@ import {
   LongKeys,
   type CacheScope,
   type ScopeSegment,
-} from './keys.js';
-import { integerOption } from './options.js';
-import { sameEntry, WriteQuarantine } from './quarantine.js';
+} from '../keys/key-space.js';
+import { sameEntry } from '../bytes.js';
+import { ILLEGAL_KEY_CHAR } from '../keys/key-space.js';
+import { integerOption } from '../options.js';
+import { WriteQuarantine } from './quarantine.js';
 import { DEFAULT_RECENT_KEYS, RecentKeysStack, type RecentKey } from './recent-keys.js';
-import { StorageLevel } from './storage-level.js';
-import { toTtlSeconds, type Ttl } from './ttl.js';
+import { StorageLevel } from '../storage-level.js';
+import { toTtlSeconds, type Ttl } from '../ttl.js';
 
 /** Default per-call deadline, in milliseconds (Q2's one-second socket timeout). */
 export const DEFAULT_TIMEOUT_MS = 1000;
@@ -272,7 +275,6 @@ class SharedState<T> {
   readonly service: string | undefined;
   readonly ownsBackend: boolean;
   readonly now: () => number;
-  readonly inProcess: boolean;
   /**
    * Whether backend calls need the client's own deadline timer: not for in-process backends,
    * nor for backends that enforce a deadline no longer than the client's (`capabilities.timeoutMs`).
@@ -292,20 +294,17 @@ class SharedState<T> {
       );
     }
     this.backend = backend;
-    this.inProcess = backend.capabilities.inProcess;
     this.maxValueBytes = backend.limits.maxValueBytes;
     this.now = options.now ?? Date.now;
     this.timeoutMs = integerOption(options.timeoutMs, 'timeoutMs', DEFAULT_TIMEOUT_MS, {
       max: MAX_TIMER_MS,
     });
     const backendTimeoutMs: unknown = backend.capabilities.timeoutMs;
-    this.timed =
-      !this.inProcess &&
-      !(
-        typeof backendTimeoutMs === 'number' &&
-        backendTimeoutMs > 0 &&
-        backendTimeoutMs <= this.timeoutMs
-      );
+    this.timed = !(
+      typeof backendTimeoutMs === 'number' &&
+      backendTimeoutMs > 0 &&
+      backendTimeoutMs <= this.timeoutMs
+    );
     try {
       this.defaultTtlSeconds = toTtlSeconds(options.defaultTtl ?? 0, 'defaultTtl');
     } catch (error) {
@@ -388,7 +387,7 @@ class SharedState<T> {
       },
     );
     this.quarantine =
-      quarantineMs === 0 || this.inProcess
+      quarantineMs === 0
         ? undefined
         : new WriteQuarantine(quarantineMs, {
             // Compare-and-delete where the backend has it, so a newer write by anyone survives;
@@ -463,7 +462,8 @@ class SharedState<T> {
     try {
       result = run();
     } catch (error) {
-      throw toCacheError(error, this.info(operation, key, write));
+      // Thrown before a request was pending: nothing is in flight that could still land.
+      throw toCacheError(error, this.info(operation, key, false));
     }
     if (!isPromise(result)) return result;
     const info = this.info(operation, key, write);
@@ -567,7 +567,7 @@ export class CacheClient<T = unknown> {
       throw new CacheConfigError('options must be an object with at least `backend`');
     }
     const separator = options.keySeparator ?? DEFAULT_KEY_SEPARATOR;
-    if (typeof separator !== 'string' || /[\s\p{Cc}\p{Cs}]/u.test(separator)) {
+    if (typeof separator !== 'string' || ILLEGAL_KEY_CHAR.test(separator)) {
       throw new CacheConfigError(
         '`keySeparator` must be a string without whitespace or control characters',
       );
@@ -906,7 +906,8 @@ export class CacheClient<T = unknown> {
         answer = backend.setAndRead(fullKey, entry, ttlSeconds);
       else return this.#writeThenRead(operation, key, fullKey, entry, ttlSeconds, started);
     } catch (error) {
-      return rejection(this.#callFailed(operation, key, fullKey, started, error, entry));
+      // Thrown before a request was pending: nothing is in flight that could still land.
+      return rejection(this.#callFailed(operation, key, fullKey, started, error));
     }
     if (isPromise(answer)) {
       return shared.guard(answer, operation, fullKey, true).then(

@@ -1,4 +1,4 @@
-import { CacheBackendError, CacheError, CacheTimeoutError } from './errors.js';
+import { CacheBackendError, CacheError, CacheTimeoutError } from '../errors.js';
 
 /** Longest delay a Node timer honours (2^31 − 1 ms); a longer one fires after 1 ms. */
 export const MAX_TIMER_MS: number = 2 ** 31 - 1;

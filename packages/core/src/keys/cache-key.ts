@@ -1,5 +1,5 @@
 import * as crypto from 'node:crypto';
-import { CacheKeyError } from './errors.js';
+import { CacheKeyError } from '../errors.js';
 
 type OneShotHash = (algorithm: string, data: string, encoding: 'hex') => string;
 const oneShot = (crypto as { hash?: OneShotHash }).hash;

@@ -22,7 +22,9 @@ export type Awaitable<T> = T | Promise<T>;
 export interface StoredEntry {
   /**
    * The payload. The client never mutates a buffer after handing it over, and backends must not
-   * mutate one they return; a backend may therefore keep and return the same buffer.
+   * mutate one they return; a backend may therefore keep and return the same buffer. An
+   * in-process backend may keep the entry object itself and hand it back on reads: the client
+   * recognises the entries it made and skips decoding their bytes.
    */
   readonly value: Uint8Array;
   /**
@@ -30,14 +32,6 @@ export interface StoredEntry {
    * {@link CacheReturnCode}; backends must round-trip any value from 0 to 2^32 − 1.
    */
   readonly flags: number;
-  /**
-   * Optional, and only ever set by the client: the payload as text (the string, or the JSON) of
-   * an entry it wrote unencrypted and uncompressed. An in-process backend that keeps the entry
-   * object it was given and returns that same object lets the client skip decoding the bytes
-   * on a hit. The client trusts it only on entry objects it created itself, so a backend never
-   * needs to set or check it; remote backends return new objects without it.
-   */
-  readonly text?: string | undefined;
 }
 
 /**
@@ -74,11 +68,6 @@ export interface BackendCapabilities {
    */
   readonly scopedClear: boolean;
   /**
-   * `true` when the store lives in this process and never waits on I/O, so the client skips its
-   * per-call deadline timer. Remote backends must say `false`.
-   */
-  readonly inProcess: boolean;
-  /**
    * Optional: the per-call deadline, in milliseconds, the backend enforces itself — every call
    * the client makes settles within this long, rejecting with `CacheTimeoutError` when the server
    * does not answer in time. When it is a positive number no greater than the client's own
@@ -108,12 +97,20 @@ export interface BackendLimits {
 /**
  * A storage backend. Every method may answer synchronously or with a promise.
  *
- * Rules every implementation keeps:
+ * Rules every implementation keeps (the conformance suite checks each):
  * - keys arrive already validated; values are opaque bytes and flags;
  * - a miss is `undefined`, never `null`;
  * - a TTL is in seconds, may be fractional, and `0` means no expiry;
+ * - a value over `limits.maxValueBytes` is refused, never thrown: `set`/`add` resolve `false`,
+ *   `setMany` lists the key, `setAndRead` resolves `undefined` — and the key holds no older value
+ *   afterwards (as memcached unlinks an item on "object too large");
  * - transport failures are thrown as `CacheBackendError` (or `CacheTimeoutError`) with the client
- *   error as `cause` — never swallowed, never logged, never a raw client error;
+ *   error as `cause` — never swallowed, never logged, never a raw client error. `indeterminate`
+ *   follows one rule (`transportError` in `@stowage/core/backend`): a write, deletes included,
+ *   whose bytes may have reached the server;
+ * - when part of a batch fails (one server of several), the call throws `CacheBatchError` carrying
+ *   what the healthy part answered; the client decides whether the caller gets the partial result;
+ * - a call on a closed backend throws `CacheClosedError` (code `E_CACHE_CLOSED`) before any I/O;
  * - every call settles: remote backends keep their own per-call deadline and clean up behind it;
  * - a read never returns bytes that belong to another key.
  */

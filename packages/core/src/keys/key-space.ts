@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { CacheConfigError, CacheKeyError, CacheScopeError } from './errors.js';
-import { StorageLevel } from './storage-level.js';
+import { CacheConfigError, CacheKeyError, CacheScopeError } from '../errors.js';
+import { StorageLevel } from '../storage-level.js';
 
 /** What the client does with a full key longer than the backend's `maxKeyBytes`. */
 export const LongKeys = {
@@ -19,11 +19,15 @@ export const MEMCACHED_MAX_KEY_BYTES = 250;
 /** The default separator between key segments. */
 export const DEFAULT_KEY_SEPARATOR = ':';
 
-// Whitespace (ASCII and Unicode), C0 and C1 control characters including NUL and DEL, and lone
-// UTF-16 surrogates (`\p{Cs}` only matches unpaired halves in `u` mode). memcached's text protocol
-// would read a space or CRLF as a command boundary, and two different lone surrogates encode to
-// the same UTF-8 bytes (U+FFFD), so two keys would collide.
-const ILLEGAL_KEY_CHAR = /[\s\p{Cc}\p{Cs}]/u;
+/**
+ * Characters no key, prefix, separator or scope id may hold: whitespace (ASCII and Unicode), C0
+ * and C1 control characters including NUL and DEL, and lone UTF-16 surrogates (`\p{Cs}` matches
+ * only unpaired halves in `u` mode). memcached's text protocol reads a space or CRLF as a command
+ * boundary, and two different lone surrogates encode to the same UTF-8 bytes (U+FFFD), so two
+ * keys would collide. One rule for the client and every backend: a key the client accepts is
+ * never refused by a backend, and vice versa.
+ */
+export const ILLEGAL_KEY_CHAR: RegExp = /[\s\p{Cc}\p{Cs}]/u;
 const HASH_SUFFIX_BYTES = 65; // '#' + 64 hex digits
 const HASHED_SHAPE = /#[0-9a-f]{64}$/;
 const RESERVED_STARTS: readonly string[] = Object.values(StorageLevel).map((name) => `${name}=`);

@@ -1,4 +1,5 @@
-import type { StoredEntry } from './backend.js';
+import type { StoredEntry } from '../backend/contract.js';
+import { sameEntry } from '../bytes.js';
 
 /**
  * How many in-doubt writes of one key the quarantine remembers for its compare-and-delete; past
@@ -34,14 +35,6 @@ export interface QuarantineActions {
   delete(fullKey: string, expected: StoredEntry | undefined): Promise<unknown>;
   /** Reports an end-of-window action that failed for good. */
   onGiveUp(fullKey: string, error: unknown): void;
-}
-
-/** True when two entries hold the same flags and bytes. */
-export function sameEntry(a: StoredEntry | undefined, b: StoredEntry | undefined): boolean {
-  if (a === b) return true; // an in-process backend handing back what it was given
-  if (a === undefined || b === undefined || a.flags !== b.flags) return false;
-  if (a.value === b.value) return true;
-  return Buffer.from(a.value.buffer, a.value.byteOffset, a.value.byteLength).equals(b.value);
 }
 
 /**

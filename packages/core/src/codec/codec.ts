@@ -1,10 +1,11 @@
 import { isUtf8 } from 'node:buffer';
-import { deflateSync, inflateSync } from 'node:zlib';
-import type { StoredEntry } from './backend.js';
+import type { StoredEntry } from '../backend/contract.js';
+import { toBytes } from '../bytes.js';
 import { CacheReturnCode } from './cache-return-code.js';
 import type { CacheCipher, PlainItem } from './cipher.js';
-import { CacheDecodeError, CacheValueError } from './errors.js';
+import { CacheDecodeError, CacheValueError } from '../errors.js';
 import { mayHoldPrototypeKeys, parseJsonSafely } from './json.js';
+import { deflate, inflate, looksLikeZlib } from './zlib.js';
 
 /** Turns a value into what the built-in encoding can store; runs before encoding. */
 export type Serializer = (value: unknown) => unknown;
@@ -29,23 +30,6 @@ export interface CodecOptions {
 
 const LONE_SURROGATE = /\p{Cs}/u;
 const INTEGER_TEXT = /^-?\d+ *$/; // memcached's decr pads a shrinking number with spaces
-
-/**
- * True when bytes start like a zlib (RFC 1950) stream with a 32 KiB window — what Node's and
- * Python's zlib write by default. The writer never stores an uncompressed payload of this shape
- * (it compresses it instead), so the reader can tell compressed from plain items without a flag.
- */
-export function looksLikeZlib(bytes: Uint8Array): boolean {
-  if (bytes.byteLength < 2 || bytes[0] !== 0x78) return false;
-  const flg = bytes[1] as number;
-  return (0x78 * 256 + flg) % 31 === 0 && (flg & 0x20) === 0;
-}
-
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes)
-    ? bytes
-    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
 
 /** What {@link findLossy} found: where (built on the way back up, so a clean walk allocates nothing) and what. */
 interface Lossy {
@@ -109,28 +93,28 @@ function describe(value: unknown): string {
 }
 
 /**
- * An entry this codec module made. Only on these is `text` trusted: it is the payload the codec
- * itself encoded to the entry's bytes, so a read that gets the same object back (an in-process
- * backend keeping what it was given) can skip UTF-8 validation and decoding. Entries of any
- * other origin — remote backends, another copy of this package, hand-made objects — are decoded
- * from their bytes.
+ * An entry this codec module made. It keeps the payload as text (the string, or the JSON) when
+ * it encoded it unencrypted and uncompressed, so a read that gets the same object back (an
+ * in-process backend keeping what it was given) can skip UTF-8 validation and decoding. The text
+ * is private: the backend contract knows nothing of it, and entries of any other origin — remote
+ * backends, another copy of this package, hand-made objects — are decoded from their bytes.
  */
 class EncodedEntry implements StoredEntry {
   readonly value: Uint8Array;
   readonly flags: number;
-  readonly text: string | undefined;
+  readonly #text: string | undefined;
   /** For JSON text: whether it needs the safe parser's reviver; decided on the first read. */
   #needsReviver: boolean | undefined;
 
   constructor(value: Uint8Array, flags: number, text: string | undefined) {
     this.value = value;
     this.flags = flags;
-    this.text = text;
+    this.#text = text;
   }
 
   /** The text of an entry the codec made unencrypted and uncompressed, else `undefined`. */
   static trustedText(entry: StoredEntry): string | undefined {
-    return #needsReviver in entry ? entry.text : undefined;
+    return #text in entry ? entry.#text : undefined;
   }
 
   /** Parses the JSON text of a trusted entry exactly as `parseJsonSafely` would. */
@@ -138,6 +122,15 @@ class EncodedEntry implements StoredEntry {
     entry.#needsReviver ??= mayHoldPrototypeKeys(text);
     return entry.#needsReviver ? parseJsonSafely(text) : JSON.parse(text);
   }
+}
+
+/**
+ * Bytes an in-process store keeps alive by holding `entry`: its value, plus the text an entry of
+ * this codec carries (see `EncodedEntry`). The memory backend sizes entries with it.
+ */
+export function retainedBytes(entry: StoredEntry): number {
+  const text = EncodedEntry.trustedText(entry);
+  return entry.value.byteLength + (text === undefined ? 0 : text.length);
 }
 
 /**
@@ -252,31 +245,42 @@ export class Codec {
         throw new CacheValueError(`value is not cacheable: ${describe(input)}`, key);
     }
 
-    let stored: Uint8Array =
-      flags === CacheReturnCode.Integer ? payload : this.#maybeCompress(payload, key);
-    if (options.cipher !== undefined) {
-      stored = options.cipher.encrypt({ flags, payload: stored }, fullKey);
-      return new EncodedEntry(stored, CacheReturnCode.Encrypted, undefined);
+    const cipher = options.cipher;
+    if (cipher !== undefined) {
+      // The cipher says where compression goes; only the codec orders the steps.
+      if (cipher.compression === 'outside') {
+        const token = toBytes(cipher.encrypt({ flags, payload }, fullKey));
+        const stored =
+          flags === CacheReturnCode.Integer ? token : this.#maybeCompress(token, key, payload);
+        return new EncodedEntry(stored, CacheReturnCode.Encrypted, undefined);
+      }
+      const inner = flags === CacheReturnCode.Integer ? payload : this.#maybeCompress(payload, key);
+      const token = cipher.encrypt({ flags, payload: inner }, fullKey);
+      return new EncodedEntry(token, CacheReturnCode.Encrypted, undefined);
     }
+    const stored = flags === CacheReturnCode.Integer ? payload : this.#maybeCompress(payload, key);
     // Compressed bytes are inflated on read, under the reader's own limit: no text shortcut.
     return new EncodedEntry(stored, flags, stored === payload ? text : undefined);
   }
 
-  #maybeCompress(payload: Buffer, key: string): Uint8Array {
+  /**
+   * Compresses `bytes` when the options ask for it and it pays. `decides`: the payload whose size
+   * decides (the plain payload when `bytes` is a cipher's token); it defaults to `bytes`.
+   */
+  #maybeCompress(bytes: Buffer, key: string, decides: Buffer = bytes): Buffer {
     const { compress, maxDecompressedBytes } = this.#options;
     const always = compress === true;
-    const wanted = always || (typeof compress === 'number' && payload.byteLength >= compress);
-    // A plain payload that starts like zlib would be mistaken for compressed data on read.
-    if (!wanted && !looksLikeZlib(payload)) return payload;
-    if (payload.byteLength > maxDecompressedBytes) {
+    const wanted = always || (typeof compress === 'number' && decides.byteLength >= compress);
+    // Plain bytes that start like zlib would be mistaken for compressed data on read.
+    if (!wanted && !looksLikeZlib(bytes)) return bytes;
+    if (bytes.byteLength > maxDecompressedBytes) {
       throw new CacheValueError(
-        `value is too large: ${payload.byteLength} bytes before compression; readers inflate at most ${maxDecompressedBytes} (\`maxDecompressedBytes\`)`,
+        `value is too large: ${bytes.byteLength} bytes before compression; readers inflate at most ${maxDecompressedBytes} (\`maxDecompressedBytes\`)`,
         key,
       );
     }
-    const deflated = deflateSync(payload);
-    if (!always && deflated.byteLength >= payload.byteLength && !looksLikeZlib(payload))
-      return payload;
+    const deflated = deflate(bytes);
+    if (!always && deflated.byteLength >= bytes.byteLength && !looksLikeZlib(bytes)) return bytes;
     return deflated;
   }
 
@@ -332,7 +336,7 @@ export class Codec {
         { key: fullKey, flags },
       );
     }
-    return this.#deserialize(decodePayload(asBuffer(bytes), flags, fullKey), fullKey, flags);
+    return this.#deserialize(decodePayload(toBytes(bytes), flags, fullKey), fullKey, flags);
   }
 
   #deserialize(value: unknown, fullKey: string, flags: number): unknown {
@@ -352,7 +356,7 @@ export class Codec {
   #inflate(bytes: Uint8Array, fullKey: string, flags: number): Uint8Array {
     if (!looksLikeZlib(bytes)) return bytes;
     try {
-      return inflateSync(bytes, { maxOutputLength: this.#options.maxDecompressedBytes });
+      return inflate(bytes, this.#options.maxDecompressedBytes);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
         throw new CacheDecodeError(
