@@ -203,6 +203,16 @@ export class CacheBatchError extends CacheBackendError {
 }
 
 /**
+ * `error` as a {@link CacheBatchError} when it is one — by name and code, so one thrown by a
+ * backend that loaded a second copy of this package counts too — else `undefined`.
+ */
+export function asBatchError(error: unknown): CacheBatchError | undefined {
+  return isCacheError(error, CacheErrorCode.Backend) && error.name === 'CacheBatchError'
+    ? (error as CacheBatchError)
+    : undefined;
+}
+
+/**
  * A stored item could not be decoded (unknown flags, corrupt zlib, failed authentication, bad
  * JSON, …). Reads never throw it: they report a miss and emit a `warning` event carrying it.
  */

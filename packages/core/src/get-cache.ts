@@ -1,5 +1,6 @@
 import type { BackendModule, CacheBackend } from './backend/contract.js';
-import { CacheClient, DEFAULT_TIMEOUT_MS, type CacheClientOptions } from './client/cache-client.js';
+import { CacheClient } from './client/cache-client.js';
+import { DEFAULT_TIMEOUT_MS, type CacheClientOptions } from './client/client-options.js';
 import { MAX_TIMER_MS } from './backend/deadline.js';
 import { CacheConfigError } from './errors.js';
 import { redactUrl } from './redact.js';

@@ -10,23 +10,25 @@ export type {
   StoredEntry,
 } from './backend/contract.js';
 export { DEFAULT_MAX_VALUE_BYTES } from './backend/contract.js';
+export type { KeyList, SetManyEntries } from './client/arguments.js';
+export { CacheClient } from './client/cache-client.js';
 export {
-  CacheClient,
   DEFAULT_COMPRESS_THRESHOLD,
   DEFAULT_MAX_DECOMPRESSED_BYTES,
   DEFAULT_QUARANTINE_MS,
   DEFAULT_TIMEOUT_MS,
-} from './client/cache-client.js';
+} from './client/client-options.js';
 export type {
   CacheClientOptions,
   FlushOptions,
   GetOrSetOptions,
-  KeyList,
-  SetManyEntries,
+  PartialBatches,
   SetManyOptions,
   SetOptions,
-} from './client/cache-client.js';
-export { cacheKey, stableStringify } from './keys/cache-key.js';
+} from './client/client-options.js';
+export { failOpen, SingleFlight } from './client/get-or-set.js';
+export type { FailOpenPolicy, Flight } from './client/get-or-set.js';
+export { cacheKey, hashArgs, stableStringify } from './keys/cache-key.js';
 export { CacheReturnCode } from './codec/cache-return-code.js';
 export { createAesGcmCipher } from './codec/aes-gcm-cipher.js';
 export type { AesGcmCipherOptions, AesGcmKey } from './codec/aes-gcm-cipher.js';
@@ -34,6 +36,7 @@ export type { CacheCipher, PlainItem } from './codec/cipher.js';
 export { createFernetCipher } from './codec/fernet-cipher.js';
 export type { FernetCipherOptions } from './codec/fernet-cipher.js';
 export {
+  asBatchError,
   CacheBackendError,
   CacheBatchError,
   CacheClosedError,

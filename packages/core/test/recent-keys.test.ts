@@ -70,15 +70,18 @@ describe('RecentKeysStack.list', () => {
 describe('RecentKeysStack.record', () => {
   it('keeps an entry its expiry when a read records it again', () => {
     const stack = new RecentKeysStack(10, () => 0);
-    stack.record('p:k', 'k', 'p:', false, 5_000);
-    stack.record('p:k', 'k', 'p:', false);
+    stack.record('p:k', 'k', 'p:');
+    stack.setExpiry('p:k', 5_000);
+    stack.record('p:k', 'k', 'p:');
     expect(stack.list()[0]?.expiresAtMs).toBe(5_000);
   });
 
-  it('clears the expiry when a write without TTL records it again', () => {
+  it('clears the expiry when a write without TTL sets it again', () => {
     const stack = new RecentKeysStack(10, () => 0);
-    stack.record('p:k', 'k', 'p:', false, 5_000);
-    stack.record('p:k', 'k', 'p:', false, null);
+    stack.record('p:k', 'k', 'p:');
+    stack.setExpiry('p:k', 5_000);
+    stack.record('p:k', 'k', 'p:');
+    stack.setExpiry('p:k', null);
     expect(stack.list()[0]?.expiresAtMs).toBeUndefined();
   });
 });
@@ -124,14 +127,15 @@ describe('RecentKeysStack under churn', () => {
         const roll = next();
         if (roll < 0.5) {
           // a hit: moves the key, keeps its expiry
-          stack.record(fullKey, fullKey, '', false);
+          stack.record(fullKey, fullKey, '');
           const found = model.find((m) => m.fullKey === fullKey);
           model = model.filter((m) => m.fullKey !== fullKey);
           model.push({ fullKey, expiresAtMs: found?.expiresAtMs });
         } else if (roll < 0.8) {
           // a write: moves the key, sets (or clears) its expiry
           const expiresAtMs = next() < 0.5 ? null : now + Math.floor(next() * 50);
-          stack.record(fullKey, fullKey, '', false, expiresAtMs);
+          stack.record(fullKey, fullKey, '');
+          stack.setExpiry(fullKey, expiresAtMs);
           model = model.filter((m) => m.fullKey !== fullKey);
           model.push({ fullKey, expiresAtMs: expiresAtMs ?? undefined });
         } else if (roll < 0.9) {
@@ -154,7 +158,8 @@ describe('RecentKeysStack under churn', () => {
 
   it('hands out snapshots: changing a listed key does not change the stack', () => {
     const stack = new RecentKeysStack(10, () => 0);
-    stack.record('p:a', 'a', 'p:', false, 5_000);
+    stack.record('p:a', 'a', 'p:');
+    stack.setExpiry('p:a', 5_000);
     const [listed] = stack.list();
     listed!.expiresAtMs = 1;
     listed!.isEncrypted = true;
@@ -163,9 +168,16 @@ describe('RecentKeysStack under churn', () => {
 
   it('keeps the fields of a reused slot apart from the key it replaced', () => {
     const stack = new RecentKeysStack(1, () => 0);
-    stack.record('p:a', 'a', 'p:', true, 5_000);
-    stack.record('q:b', 'b', 'q:', false);
+    stack.record('p:a', 'a', 'p:');
+    stack.setExpiry('p:a', 5_000);
+    stack.record('q:b', 'b', 'q:');
     expect(stack.list()).toEqual([new RecentKey('b', 'q:', false, undefined, 'q:b')]);
+  });
+
+  it("marks the keys it records with the stack's encryption setting", () => {
+    const stack = new RecentKeysStack(2, () => 0, { encrypted: true });
+    stack.record('p:a', 'a', 'p:');
+    expect(stack.list()[0]?.isEncrypted).toBe(true);
   });
 });
 

@@ -63,17 +63,26 @@ export class RecentKeysStack {
   #oldest: Slot | undefined;
   #newest: Slot | undefined;
   readonly #now: () => number;
+  readonly #encrypted: boolean;
 
   /**
    * @param maxSize - most keys kept (default {@link DEFAULT_RECENT_KEYS}); 0 keeps none.
    * @param now - clock in epoch milliseconds, used to hide expired entries (default `Date.now`).
+   * @param options.encrypted - whether the keys {@link RecentKeysStack.record} records hold
+   *   encrypted values (`RecentKey.isEncrypted`); a client's keys all share its setting.
+   *   @default false
    */
-  constructor(maxSize: number = DEFAULT_RECENT_KEYS, now: () => number = Date.now) {
+  constructor(
+    maxSize: number = DEFAULT_RECENT_KEYS,
+    now: () => number = Date.now,
+    options: { readonly encrypted?: boolean | undefined } = {},
+  ) {
     if (!Number.isInteger(maxSize) || maxSize < 0) {
       throw new TypeError('`maxSize` must be an integer ≥ 0');
     }
     this.maxSize = maxSize;
     this.#now = now;
+    this.#encrypted = options.encrypted ?? false;
   }
 
   /** Number of keys held, expired ones included until the next read. */
@@ -90,16 +99,11 @@ export class RecentKeysStack {
   }
 
   /**
-   * Records a key as newest. A key recorded again keeps its entry: its expiry changes only when
-   * `expiresAtMs` is given (a write), not on a read.
+   * Records a key as newest (a hit or a write; a write then sets its expiry with
+   * {@link RecentKeysStack.setExpiry}). A key recorded again keeps its expiry. `prefix` is what
+   * the client put before the caller's key (prefix and scope).
    */
-  record(
-    fullKey: string,
-    key: string,
-    prefix: string,
-    isEncrypted: boolean,
-    expiresAtMs?: number | null,
-  ): void {
+  record(fullKey: string, key: string, prefix: string): void {
     if (this.maxSize === 0) return;
     const existing = this.#slots.get(fullKey);
     if (existing !== undefined) {
@@ -107,13 +111,11 @@ export class RecentKeysStack {
         this.#unlink(existing);
         this.#link(existing);
       }
-      existing.isEncrypted = isEncrypted;
-      if (expiresAtMs !== undefined) existing.expiresAtMs = expiresAtMs ?? undefined;
       return;
     }
     const slot = this.#slotFor(fullKey, key, prefix);
-    slot.isEncrypted = isEncrypted;
-    slot.expiresAtMs = expiresAtMs ?? undefined;
+    slot.isEncrypted = this.#encrypted;
+    slot.expiresAtMs = undefined;
   }
 
   /** Changes the expiry of a remembered key (after a `touch`); `null` means none. */

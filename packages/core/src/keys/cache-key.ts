@@ -125,7 +125,19 @@ export function cacheKey(
 ): string {
   const rawName = typeof fn === 'string' ? fn : fn.name;
   const name = rawName === '' ? 'anonymous' : rawName.replace(UNSAFE_NAME_CHARS, '_');
-  if (args.length === 0) return name;
+  return args.length === 0 ? name : `${name}:${hashArgs(args)}`;
+}
+
+/**
+ * The hash part of {@link cacheKey}: the first 32 hex digits of the SHA-256 of the stably
+ * serialised arguments, or `''` when there are none. Throws `CacheKeyError` for arguments that
+ * cannot be keyed safely. `@stowage/decorator` keys its entries with it.
+ *
+ * @example
+ * hashArgs(['EUR']); // '5f0c…' (32 hex digits)
+ */
+export function hashArgs(args: readonly unknown[]): string {
+  if (args.length === 0) return '';
   const only = args.length === 1 ? args[0] : undefined;
   if (typeof only === 'string' && only.length <= MAX_MEMO_TEXT) {
     // The most common call, one string argument (an id): its digest is memoised under the
@@ -135,7 +147,7 @@ export function cacheKey(
       digest = sha256Hex(`[${JSON.stringify(only)}]`).slice(0, 32);
       remember(STRING_DIGESTS, only, digest);
     }
-    return `${name}:${digest}`;
+    return digest;
   }
   let seen: Set<object> | undefined;
   let text = '[';
@@ -149,7 +161,7 @@ export function cacheKey(
         : serialize(arg, `#${i}`, (seen ??= new Set()), 1);
   }
   text += ']';
-  return `${name}:${digestOf(text)}`;
+  return digestOf(text);
 }
 
 // Digests of recent arguments. Hot arguments repeat (the same record, the same tenant lookup),

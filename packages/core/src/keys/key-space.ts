@@ -184,6 +184,43 @@ export class KeySpace {
     return new KeySpace(this.#options, scope);
   }
 
+  /**
+   * The key space of `level` with the ids of `scope` — the one scope resolver: a Stack or Session
+   * level without its id throws `CacheScopeError` (never a broader scope), and a Session nests
+   * under its tenant (`scope.stack`, else the tenant this key space is scoped to) so two tenants'
+   * equal session ids never share an entry. Ids are caller data: a bad one is a scope error.
+   */
+  withScope(
+    level: StorageLevel,
+    scope: CacheScope | undefined,
+    service: string | undefined,
+  ): KeySpace {
+    const resolved = KeySpace.resolveScope(level, scope, service);
+    const separator = this.#options.separator;
+    const checkId = (value: unknown, segmentLevel: StorageLevel): string =>
+      checkSegment(
+        value,
+        `${segmentLevel} id`,
+        separator,
+        (message) => new CacheScopeError(message, segmentLevel),
+      );
+    const segments: ScopeSegment[] = [];
+    if (resolved.level === StorageLevel.Session) {
+      const stack =
+        scope?.stack !== undefined && scope.stack !== ''
+          ? scope.stack
+          : this.scope.find((segment) => segment.level === StorageLevel.Stack)?.id;
+      if (stack !== undefined)
+        segments.push({ level: StorageLevel.Stack, id: checkId(stack, StorageLevel.Stack) });
+    }
+    segments.push({ level: resolved.level, id: checkId(resolved.id, resolved.level) });
+    try {
+      return this.scoped(segments);
+    } catch (error) {
+      throw new CacheScopeError((error as Error).message, resolved.level, { cause: error });
+    }
+  }
+
   /** The options this key space was built with. */
   get options(): KeySpaceOptions {
     return this.#options;
@@ -247,7 +284,7 @@ export class KeySpace {
         id = scope?.stack;
         if (id === undefined || id === null || id === '') {
           throw makeError(
-            'Stack level needs `scope.stack` (the tenant id); it never falls back to a broader scope',
+            'Stack level needs `scope.stack` (the tenant id; for a cached function, `stack` in its cache context); it never falls back to a broader scope',
           );
         }
         break;
@@ -255,7 +292,7 @@ export class KeySpace {
         id = scope?.session;
         if (id === undefined || id === null || id === '') {
           throw makeError(
-            'Session level needs `scope.session` (the session id); it never falls back to a broader scope',
+            'Session level needs `scope.session` (the session id; for a cached function, `session` in its cache context); it never falls back to a broader scope',
           );
         }
         break;

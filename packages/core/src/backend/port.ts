@@ -1,0 +1,192 @@
+import type { CacheOperation } from '../events.js';
+import type { CacheError } from '../errors.js';
+import type {
+  Awaitable,
+  BackendCapabilities,
+  BackendLimits,
+  CacheBackend,
+  StoredEntry,
+} from './contract.js';
+import { toCacheError, withDeadline, type CallInfo } from './deadline.js';
+
+/** True when a backend answered with a promise rather than a value. */
+export function isPromise<V>(value: Awaitable<V>): value is Promise<V> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
+/**
+ * A rejected promise with `error` as it was thrown. The client's public methods are not `async`
+ * (an in-process answer then resolves without extra ticks), so they turn throws into this.
+ */
+export function rejection<R>(error: unknown): Promise<R> {
+  // What was thrown is passed on unchanged, as an async function would reject with it.
+  // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+  return Promise.reject(error);
+}
+
+/** One write as the port sends it: the full key, the entry, and its TTL in seconds. */
+export interface PortWrite {
+  /** The full key (prefixed, scoped, validated). */
+  readonly fullKey: string;
+  /** The bytes and flags to store. */
+  readonly entry: StoredEntry;
+  /** Time to live in seconds; `0` = no expiry. */
+  readonly ttlSeconds: number;
+}
+
+/**
+ * The only caller of a backend's methods. Every call passes here, so one place decides:
+ *
+ * - **deadline**: an answer that is a promise gets the client's `timeoutMs`, unless the backend
+ *   declares a deadline of its own no longer than that (`capabilities.timeoutMs`); a synchronous
+ *   answer (an in-process backend) needs none and stays synchronous — no promise is created;
+ * - **errors**: whatever a backend throws becomes a `CacheError`. A throw before any promise was
+ *   returned left nothing in flight, so it is never indeterminate; a rejection of a write (deletes
+ *   included) is, unless the backend said otherwise with its own `CacheBackendError`
+ *   (`transportError` in `@stowage/core/backend` applies the same rule with what it knows: sent
+ *   or not).
+ *
+ * Methods answer what the backend answered, synchronously when it did; they throw (or reject
+ * with) `CacheError` only.
+ */
+export class BackendPort {
+  /** The backend behind the port. */
+  readonly backend: CacheBackend;
+  /** The client's deadline, in milliseconds. */
+  readonly timeoutMs: number;
+  readonly #timed: boolean;
+
+  constructor(backend: CacheBackend, timeoutMs: number) {
+    this.backend = backend;
+    this.timeoutMs = timeoutMs;
+    const own: unknown = backend.capabilities.timeoutMs;
+    // A backend that keeps a deadline no longer than ours needs no second timer per call.
+    this.#timed = !(typeof own === 'number' && own > 0 && own <= timeoutMs);
+  }
+
+  /** The backend's name. */
+  get name(): string {
+    return this.backend.name;
+  }
+
+  /** The backend's limits. */
+  get limits(): BackendLimits {
+    return this.backend.limits;
+  }
+
+  /** The backend's capabilities. */
+  get capabilities(): BackendCapabilities {
+    return this.backend.capabilities;
+  }
+
+  /** What a call is about, for errors. */
+  info(operation: string, key: string | undefined, write: boolean): CallInfo {
+    return { backend: this.backend.name, operation, key, write };
+  }
+
+  /** Maps anything a backend threw for `info` to the `CacheError` to throw. */
+  error(error: unknown, info: CallInfo): CacheError {
+    return toCacheError(error, info);
+  }
+
+  /**
+   * Calls `call` on the backend: a synchronous answer is returned as it is, a promise gets the
+   * deadline and error mapping. `info.write` marks calls that change the server.
+   */
+  run<R>(info: CallInfo, call: (backend: CacheBackend) => Awaitable<R>): Awaitable<R> {
+    let answer: Awaitable<R>;
+    try {
+      answer = call(this.backend);
+    } catch (error) {
+      throw this.#thrown(error, info);
+    }
+    return isPromise(answer) ? this.pending(answer, info) : answer;
+  }
+
+  /** A pending answer with the deadline (when the backend keeps none) and error mapping on it. */
+  pending<R>(answer: Promise<R>, info: CallInfo): Promise<R> {
+    if (this.#timed) return withDeadline(answer, this.timeoutMs, info);
+    return answer.catch((error: unknown) => Promise.reject(toCacheError(error, info)));
+  }
+
+  // The hot paths call the backend without a closure: a hit on an in-process backend allocates
+  // nothing here beyond what the backend returns.
+
+  /** `backend.get`; synchronous when the backend is. */
+  get(operation: CacheOperation, fullKey: string): Awaitable<StoredEntry | undefined> {
+    let answer: Awaitable<StoredEntry | undefined>;
+    try {
+      answer = this.backend.get(fullKey);
+    } catch (error) {
+      throw this.#thrown(error, this.info(operation, fullKey, false));
+    }
+    return isPromise(answer) ? this.pending(answer, this.info(operation, fullKey, false)) : answer;
+  }
+
+  /** `backend.getMany`; synchronous when the backend is. */
+  getMany(
+    operation: CacheOperation,
+    fullKeys: readonly string[],
+  ): Awaitable<ReadonlyArray<StoredEntry | undefined>> {
+    let answer: Awaitable<ReadonlyArray<StoredEntry | undefined>>;
+    try {
+      answer = this.backend.getMany(fullKeys);
+    } catch (error) {
+      throw this.#thrown(error, this.info(operation, undefined, false));
+    }
+    return isPromise(answer)
+      ? this.pending(answer, this.info(operation, undefined, false))
+      : answer;
+  }
+
+  /** True when the backend reads a write back in the same round trip (`setAndRead`). */
+  get readsBack(): boolean {
+    return this.backend.setAndRead !== undefined;
+  }
+
+  /** `backend.set`; synchronous when the backend is. */
+  set(operation: CacheOperation, write: PortWrite): Awaitable<boolean> {
+    let answer: Awaitable<boolean>;
+    try {
+      answer = this.backend.set(write.fullKey, write.entry, write.ttlSeconds);
+    } catch (error) {
+      throw this.#thrown(error, this.info(operation, write.fullKey, true));
+    }
+    return isPromise(answer)
+      ? this.pending(answer, this.info(operation, write.fullKey, true))
+      : answer;
+  }
+
+  /** `backend.setAndRead`; call only when {@link BackendPort.readsBack}. */
+  setAndRead(operation: CacheOperation, write: PortWrite): Awaitable<StoredEntry | undefined> {
+    let answer: Awaitable<StoredEntry | undefined>;
+    try {
+      answer = (this.backend.setAndRead as NonNullable<CacheBackend['setAndRead']>)(
+        write.fullKey,
+        write.entry,
+        write.ttlSeconds,
+      );
+    } catch (error) {
+      throw this.#thrown(error, this.info(operation, write.fullKey, true));
+    }
+    return isPromise(answer)
+      ? this.pending(answer, this.info(operation, write.fullKey, true))
+      : answer;
+  }
+
+  /** A throw before any promise existed: nothing is in flight that could still land. */
+  #thrown(error: unknown, info: CallInfo): CacheError {
+    return toCacheError(error, info.write ? { ...info, write: false } : info);
+  }
+
+  /** Closes the backend; idempotent as the backend is. */
+  async close(): Promise<void> {
+    const info = this.info('close', undefined, false);
+    try {
+      const pending = this.backend.close();
+      if (isPromise(pending)) await pending;
+    } catch (error) {
+      throw toCacheError(error, info);
+    }
+  }
+}

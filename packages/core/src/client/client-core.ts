@@ -1,0 +1,122 @@
+import { BackendPort } from '../backend/port.js';
+import { toCacheError } from '../backend/deadline.js';
+import type { Codec } from '../codec/codec.js';
+import { isCacheError } from '../errors.js';
+import { CacheEvents, type CacheOperation, type CacheStats } from '../events.js';
+import type { PartialBatches, ResolvedClientOptions } from './client-options.js';
+import { SingleFlight } from './get-or-set.js';
+import { Ledger, type Books } from './ledger.js';
+import { WriteQuarantine } from './quarantine.js';
+import { RecentKeysStack } from './recent-keys.js';
+
+/** The settings every path reads. */
+export interface ClientSettings {
+  /** TTL of writes that give none, in seconds. */
+  readonly defaultTtlSeconds: number;
+  /** The service name `scoped(StorageLevel.Service)` uses by default. */
+  readonly service: string | undefined;
+  /** Whether `close()` closes the backend. */
+  readonly ownsBackend: boolean;
+  /** What a partly failed batch does. */
+  readonly partialBatches: PartialBatches;
+  /** Largest stored payload, in bytes (the backend's limit). */
+  readonly maxValueBytes: number;
+}
+
+/**
+ * The engine a client and every client scoped from it share: the port to the backend, the codec,
+ * the books (stats, events, recent keys, quarantine), the `getOrSet` flights and the lifecycle.
+ * It holds no per-scope state; each client adds its key space and its own ledger.
+ */
+export class ClientCore {
+  /** The only caller of the backend. */
+  readonly port: BackendPort;
+  /** Encodes values into entries and back. */
+  readonly codec: Codec;
+  /** Stats, events, recent keys and quarantine. */
+  readonly books: Books;
+  /** `getOrSet` flights of this process by full key (single-flight). */
+  readonly flights: SingleFlight = new SingleFlight();
+  /** See {@link ClientSettings}. */
+  readonly settings: ClientSettings;
+  /** Set by `close()`. */
+  closed = false;
+  /** The pending close, once `close()` was called. */
+  closing: Promise<void> | undefined;
+  /** Removes this client's listener for the backend's own warnings. */
+  readonly detachWarnings: (() => void) | undefined;
+  /** Books what concerns full keys only (quarantine and backend warnings): no key head. */
+  readonly keyless: Ledger;
+
+  constructor(options: ResolvedClientOptions) {
+    const backend = options.backend;
+    this.port = new BackendPort(backend, options.timeoutMs);
+    this.codec = options.codec;
+    this.settings = {
+      defaultTtlSeconds: options.defaultTtlSeconds,
+      service: options.service,
+      ownsBackend: options.ownsBackend,
+      partialBatches: options.partialBatches,
+      maxValueBytes: backend.limits.maxValueBytes,
+    };
+    const stats: CacheStats = {
+      hits: 0,
+      misses: 0,
+      sets: 0,
+      setFailures: 0,
+      deletes: 0,
+      errors: 0,
+      decodeErrors: 0,
+      integrityFailures: 0,
+      listenerErrors: 0,
+    };
+    const events = new CacheEvents(() => {
+      stats.listenerErrors++;
+    });
+    const recent = new RecentKeysStack(options.recentKeys, options.now, {
+      encrypted: this.codec.encrypted,
+    });
+    const quarantine =
+      options.quarantineMs === 0
+        ? undefined
+        : new WriteQuarantine(options.quarantineMs, {
+            // Compare-and-delete where the backend has it, so a newer write by anyone survives;
+            // otherwise delete outright: a miss is always safe.
+            delete: async (fullKey, expected) =>
+              this.port.run(this.port.info('quarantine', fullKey, true), (store) =>
+                expected !== undefined && store.deleteIf !== undefined
+                  ? store.deleteIf(fullKey, expected)
+                  : store.delete(fullKey),
+              ),
+            onGiveUp: (fullKey, error) => {
+              const cacheError = toCacheError(error, this.port.info('quarantine', fullKey, true));
+              this.keyless.warn('quarantine', cacheError, { operation: 'quarantine', fullKey });
+            },
+          });
+    this.books = { stats, events, recent, quarantine, now: options.now, backend: backend.name };
+    this.keyless = new Ledger(this.books, '');
+    this.detachWarnings = backend.onWarning?.((warning) => {
+      const info = this.port.info(warning.operation, warning.key, false);
+      const error = isCacheError(warning.error) ? warning.error : toCacheError(warning.error, info);
+      this.keyless.warn('backend', error, {
+        operation: warning.operation as CacheOperation,
+        fullKey: warning.key,
+      });
+    });
+  }
+
+  /**
+   * A write or delete of `fullKey` by this process is about to be sent. The `getOrSet` flight in
+   * progress for it read the key before that: later callers must not join it (they would get a
+   * value older than their own write, or one their own delete removed), and it must not store
+   * its factory's result over the newer write or the delete.
+   */
+  supersede(fullKey: string): void {
+    this.flights.supersede(fullKey);
+  }
+
+  /** {@link ClientCore.supersede} for every key (`flushAll`). */
+  supersedeAll(): void {
+    this.flights.supersedeAll();
+  }
+}

@@ -1,0 +1,307 @@
+import { constants as bufferConstants } from 'node:buffer';
+import type { CacheBackend } from '../backend/contract.js';
+import { MAX_TIMER_MS } from '../backend/deadline.js';
+import { createAesGcmCipher } from '../codec/aes-gcm-cipher.js';
+import type { CacheCipher } from '../codec/cipher.js';
+import { Codec, type Serializer } from '../codec/codec.js';
+import { CacheConfigError, type CacheError } from '../errors.js';
+import {
+  checkSegment,
+  DEFAULT_KEY_SEPARATOR,
+  ILLEGAL_KEY_CHAR,
+  LongKeys,
+  type KeySpaceOptions,
+} from '../keys/key-space.js';
+import { integerOption } from '../options.js';
+import { toTtlSeconds, type Ttl } from '../ttl.js';
+import { DEFAULT_RECENT_KEYS } from './recent-keys.js';
+
+/** Default per-call deadline, in milliseconds (Q2's one-second socket timeout). */
+export const DEFAULT_TIMEOUT_MS = 1000;
+/** Default compression threshold, in bytes: payloads at least this large are zlib-compressed. */
+export const DEFAULT_COMPRESS_THRESHOLD = 1024;
+/** Default limit on inflated payloads, in bytes (16 MiB). */
+export const DEFAULT_MAX_DECOMPRESSED_BYTES: number = 16 * 1024 * 1024;
+/** Default quarantine after an indeterminate write, in milliseconds. */
+export const DEFAULT_QUARANTINE_MS = 5000;
+
+/** Options of {@link CacheClient}. */
+export interface CacheClientOptions<T = unknown> {
+  /** Where entries are stored: a backend instance (`createMemoryBackend()`, …). */
+  readonly backend: CacheBackend;
+  /**
+   * Prefix of every key (Q2's `CACHE['PREFIX']`), joined to the key by `keySeparator`. Must not
+   * contain the separator, whitespace or control characters.
+   * @default '' (no prefix)
+   */
+  readonly prefix?: string | undefined;
+  /**
+   * Separator between prefix, scope segment and key. `''` reproduces Q2's raw concatenation (only
+   * for sharing keys with Python services: without a separator, `12` + `3x` and `123` + `x` collide).
+   * @default ':'
+   */
+  readonly keySeparator?: string | undefined;
+  /**
+   * What to do with a full key over the backend's `maxKeyBytes` (250 by default): `'error'` throws
+   * `CacheKeyError`; `'hash'` stores it as a readable head plus `#` and its SHA-256.
+   * @default 'error'
+   */
+  readonly longKeys?: LongKeys | undefined;
+  /** The service name used by `scoped(StorageLevel.Service)` when the scope gives none. */
+  readonly service?: string | undefined;
+  /**
+   * zlib compression: `true` compresses every payload (Q2's behaviour), `false` never, a number
+   * compresses payloads of at least that many bytes when that makes them smaller. Integers are
+   * never compressed, so memcached's `incr` keeps working on them.
+   * @default 1024 (bytes)
+   */
+  readonly compress?: boolean | number | undefined;
+  /**
+   * Turns on AES-256-GCM encryption with this key (key id 0): 32 raw bytes, or a passphrase from
+   * which a key is derived with scrypt. For key rotation or Fernet, pass `cipher` instead.
+   * @default undefined (no encryption)
+   */
+  readonly encryptionKey?: string | Uint8Array | undefined;
+  /** A cipher (`createAesGcmCipher({ keys })`, `createFernetCipher(…)`, or your own). */
+  readonly cipher?: CacheCipher | undefined;
+  /**
+   * With encryption on, also read items that are not encrypted (written before encryption was
+   * turned on). Off by default: an unencrypted item then reads as a miss plus a `warning`.
+   * @default false
+   */
+  readonly acceptPlaintext?: boolean | undefined;
+  /**
+   * Largest payload, in bytes, that a read inflates; a larger one (a decompression bomb) is read
+   * as a miss. Writes that compress a larger payload are refused. At most
+   * `buffer.constants.MAX_LENGTH`.
+   * @default 16777216 (16 MiB)
+   */
+  readonly maxDecompressedBytes?: number | undefined;
+  /** Runs before encoding on every write; must return a string, number, bigint or JSON value. */
+  readonly serializer?: ((value: T) => unknown) | undefined;
+  /** Runs after decoding on every hit (never on a miss or a default). */
+  readonly deserializer?: ((value: unknown) => T) | undefined;
+  /**
+   * Deadline of every backend call, in milliseconds: a call that has not settled by then rejects
+   * with `CacheTimeoutError`. Not needed for answers a backend gives synchronously (the memory
+   * backend: they cannot hang), and not armed a second time for a backend that enforces a
+   * deadline of its own no longer than this one (`capabilities.timeoutMs`, as the memcached and
+   * Redis backends do). At most 2^31 − 1 (Node's timer limit).
+   * @default 1000
+   */
+  readonly timeoutMs?: number | undefined;
+  /**
+   * TTL of writes that give none: seconds or a string with a unit (`'5m'`). `0` means no expiry.
+   * @default 0
+   */
+  readonly defaultTtl?: Ttl | undefined;
+  /**
+   * How many recent keys to remember for `recentKeys()` and `bustRecent()`; `0` or `false`
+   * turns tracking off.
+   * @default 100
+   */
+  readonly recentKeys?: number | false | undefined;
+  /**
+   * How long, in milliseconds, a key whose write failed indeterminately (timed out) stays in
+   * doubt. Meanwhile this process reads the key as a miss unless the server holds exactly what
+   * this process wrote and saw confirmed since; when the window ends, the write in doubt is
+   * removed with a compare-and-delete (a newer write by anyone survives). The client never
+   * writes an older value back. `0` turns it off. At most 2^31 − 1.
+   * @default 5000
+   */
+  readonly quarantineMs?: number | undefined;
+  /**
+   * Whether `close()` also closes the backend.
+   * @default true
+   */
+  readonly ownsBackend?: boolean | undefined;
+  /** Clock in epoch milliseconds, for recent-key expiry and quarantine (tests inject one). @default Date.now */
+  readonly now?: (() => number) | undefined;
+  /**
+   * What `getMany` and `setMany` do when part of a batch failed (one memcached server of several
+   * down, a Redis Cluster node): `'return'` counts the failure (`stats().errors`), emits it as an
+   * `error` event, and returns what the healthy part answered — the failed keys read as misses,
+   * or are listed as not stored; `'throw'` rejects with the `CacheBatchError`, which carries the
+   * partial result. `deleteMany` and `bustRecent` always throw: a delete that did not happen must
+   * not look done.
+   * @default 'return'
+   */
+  readonly partialBatches?: PartialBatches | undefined;
+}
+
+/** See {@link CacheClientOptions.partialBatches}. */
+export type PartialBatches = 'return' | 'throw';
+
+/** Options of a single write. */
+export interface SetOptions {
+  /** Time to live: seconds, or a string with a unit (`'30s'`). `0` = no expiry. @default the client's `defaultTtl` */
+  readonly ttl?: Ttl | undefined;
+  /**
+   * Skip the read-back that confirms the server holds exactly what was written (Q2's
+   * `skip_integrity_check`). Saves a round trip, useful for large values.
+   * @default false
+   */
+  readonly skipIntegrityCheck?: boolean | undefined;
+}
+
+/** Options of {@link CacheClient.setMany}. */
+export interface SetManyOptions {
+  /** Time to live of every entry. @default the client's `defaultTtl` */
+  readonly ttl?: Ttl | undefined;
+}
+
+/** Options of {@link CacheClient.getOrSet}. */
+export interface GetOrSetOptions extends SetOptions {
+  /**
+   * `false` (default): a backend failure is reported (`onError`, `error` event) and the factory
+   * runs anyway — the cache fails open. `true`: backend errors are thrown.
+   * @default false
+   */
+  readonly strict?: boolean | undefined;
+  /** Called with backend errors that were not thrown because `strict` is off. */
+  readonly onError?: ((error: CacheError) => void) | undefined;
+}
+
+/** Options of {@link CacheClient.flushAll}. */
+export interface FlushOptions {
+  /** Seconds to wait before flushing (memcached's `flush_all <delay>`). @default 0 */
+  readonly delaySeconds?: number | undefined;
+}
+
+/**
+ * A list of caller keys: an array, a `Set` or any iterable of strings — but not a string, which
+ * is an iterable of its characters (`deleteMany('abc')` would delete `a`, `b` and `c`).
+ */
+export type KeyList<K> = K extends string ? never : K;
+
+/** The client's options, checked and with their defaults: what {@link ClientCore} is built from. */
+export interface ResolvedClientOptions {
+  readonly backend: CacheBackend;
+  readonly codec: Codec;
+  readonly keys: KeySpaceOptions;
+  readonly timeoutMs: number;
+  readonly defaultTtlSeconds: number;
+  readonly service: string | undefined;
+  readonly ownsBackend: boolean;
+  readonly now: () => number;
+  readonly recentKeys: number;
+  readonly quarantineMs: number;
+  readonly partialBatches: PartialBatches;
+}
+
+/**
+ * Checks every option and applies the defaults, or throws `CacheConfigError` naming the option.
+ * Pure: no I/O, nothing started.
+ */
+export function resolveClientOptions<T>(options: CacheClientOptions<T>): ResolvedClientOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new CacheConfigError('options must be an object with at least `backend`');
+  }
+  const backend = options.backend as CacheBackend | undefined;
+  if (typeof backend !== 'object' || backend === null || typeof backend.get !== 'function') {
+    throw new CacheConfigError(
+      '`backend` must be a cache backend (for example `createMemoryBackend()`)',
+    );
+  }
+  const partialBatches = options.partialBatches ?? 'return';
+  if (partialBatches !== 'return' && partialBatches !== 'throw') {
+    throw new CacheConfigError("`partialBatches` must be 'return' or 'throw'");
+  }
+  const recentKeys = options.recentKeys === false ? 0 : (options.recentKeys ?? DEFAULT_RECENT_KEYS);
+  return {
+    backend,
+    codec: resolveCodec(options),
+    keys: resolveKeys(options, backend.limits.maxKeyBytes),
+    timeoutMs: integerOption(options.timeoutMs, 'timeoutMs', DEFAULT_TIMEOUT_MS, {
+      max: MAX_TIMER_MS,
+    }),
+    defaultTtlSeconds: configTtl(options.defaultTtl ?? 0, 'defaultTtl'),
+    service: options.service,
+    ownsBackend: options.ownsBackend ?? true,
+    now: options.now ?? Date.now,
+    recentKeys: integerOption(recentKeys, 'recentKeys', DEFAULT_RECENT_KEYS, { min: 0 }),
+    quarantineMs: integerOption(options.quarantineMs, 'quarantineMs', DEFAULT_QUARANTINE_MS, {
+      min: 0,
+      max: MAX_TIMER_MS,
+    }),
+    partialBatches,
+  };
+}
+
+function configTtl(ttl: Ttl, name: string): number {
+  try {
+    return toTtlSeconds(ttl, name);
+  } catch (error) {
+    throw new CacheConfigError((error as Error).message);
+  }
+}
+
+/** Prefix, separator, long keys and service name: the key space of the root client. */
+function resolveKeys<T>(options: CacheClientOptions<T>, maxKeyBytes: number): KeySpaceOptions {
+  const separator = options.keySeparator ?? DEFAULT_KEY_SEPARATOR;
+  if (typeof separator !== 'string' || ILLEGAL_KEY_CHAR.test(separator)) {
+    throw new CacheConfigError(
+      '`keySeparator` must be a string without whitespace or control characters',
+    );
+  }
+  const prefix = options.prefix ?? '';
+  if (prefix !== '') checkSegment(prefix, '`prefix`', separator);
+  if (options.service !== undefined) checkSegment(options.service, '`service`', separator);
+  const longKeys = options.longKeys ?? LongKeys.Error;
+  if (longKeys !== LongKeys.Error && longKeys !== LongKeys.Hash) {
+    throw new CacheConfigError("`longKeys` must be 'error' or 'hash'");
+  }
+  return { prefix, separator, longKeys, maxKeyBytes };
+}
+
+/** Compression, encryption and hooks: the codec. */
+function resolveCodec<T>(options: CacheClientOptions<T>): Codec {
+  const compress = options.compress ?? DEFAULT_COMPRESS_THRESHOLD;
+  if (
+    typeof compress !== 'boolean' &&
+    (typeof compress !== 'number' || !Number.isInteger(compress) || compress < 0)
+  ) {
+    throw new CacheConfigError(
+      '`compress` must be true, false or a threshold in bytes (an integer ≥ 0)',
+    );
+  }
+  return new Codec({
+    compress,
+    cipher: resolveCipher(options),
+    acceptPlaintext: options.acceptPlaintext ?? false,
+    maxDecompressedBytes: integerOption(
+      options.maxDecompressedBytes,
+      'maxDecompressedBytes',
+      DEFAULT_MAX_DECOMPRESSED_BYTES,
+      { max: bufferConstants.MAX_LENGTH },
+    ),
+    serializer: options.serializer as Serializer | undefined,
+    deserializer: options.deserializer,
+  });
+}
+
+function resolveCipher<T>(options: CacheClientOptions<T>): CacheCipher | undefined {
+  if (options.cipher !== undefined && options.encryptionKey !== undefined) {
+    throw new CacheConfigError('pass either `encryptionKey` or `cipher`, not both');
+  }
+  const cipher = options.cipher;
+  if (
+    cipher !== undefined &&
+    (typeof cipher.encrypt !== 'function' || typeof cipher.decrypt !== 'function')
+  ) {
+    throw new CacheConfigError('`cipher` must have `encrypt` and `decrypt` methods');
+  }
+  if (options.encryptionKey === undefined) return cipher;
+  // An empty key must not silently turn encryption off: the caller asked for it.
+  const key: unknown = options.encryptionKey;
+  if (
+    (typeof key !== 'string' && !(key instanceof Uint8Array)) ||
+    key.length === 0 ||
+    (typeof key === 'string' && key.trim() === '')
+  ) {
+    throw new CacheConfigError(
+      '`encryptionKey` must be a non-blank string or bytes; leave it out to store values unencrypted',
+    );
+  }
+  return createAesGcmCipher({ keys: { id: 0, key: options.encryptionKey } });
+}

@@ -1,0 +1,160 @@
+import type { StoredEntry } from '../backend/contract.js';
+import { isPromise } from '../backend/port.js';
+import { asBatchError, type CacheError } from '../errors.js';
+import type { CacheOperation } from '../events.js';
+import type { ClientCore } from './client-core.js';
+import type { Ledger } from './ledger.js';
+
+/** What a read returns for a key it did not find (or found nothing it could decode). */
+export const MISS: unique symbol = Symbol('miss');
+
+/**
+ * The read path of one client: backend read, quarantine overlay, decoding (a failure is a miss
+ * plus a warning), and the bookkeeping of hits and misses. An in-process backend's answer is
+ * handled synchronously, without a promise.
+ *
+ * Private helpers take up to four positional arguments where an object would be allocated on
+ * every hit.
+ */
+export class ReadPath {
+  readonly #core: ClientCore;
+  readonly #ledger: Ledger;
+
+  constructor(core: ClientCore, ledger: Ledger) {
+    this.#core = core;
+    this.#ledger = ledger;
+  }
+
+  /**
+   * Reads one key: the decoded value or {@link MISS}, synchronously when the backend answered
+   * synchronously, else a promise of it. Failures are thrown (or the promise rejects) already
+   * counted and reported.
+   */
+  one(operation: CacheOperation, key: string, fullKey: string): unknown {
+    const ledger = this.#ledger;
+    const started = ledger.started();
+    let entry;
+    try {
+      entry = this.#core.port.get(operation, fullKey);
+    } catch (error) {
+      throw this.#failed(operation, key, fullKey, started, error);
+    }
+    if (isPromise(entry)) {
+      return entry.then(
+        (found) => this.#answered(operation, key, fullKey, started, found),
+        (error: unknown) => {
+          throw this.#failed(operation, key, fullKey, started, error);
+        },
+      );
+    }
+    return this.#answered(operation, key, fullKey, started, entry);
+  }
+
+  #answered(
+    operation: CacheOperation,
+    key: string,
+    fullKey: string,
+    started: number,
+    found: StoredEntry | undefined,
+  ): unknown {
+    const value = this.#received(operation, key, fullKey, found);
+    if (started >= 0) this.#ledger.timing(operation, started, value === MISS ? 'miss' : 'hit');
+    return value;
+  }
+
+  #failed(
+    operation: CacheOperation,
+    key: string,
+    fullKey: string,
+    started: number,
+    error: unknown,
+  ): CacheError {
+    this.#ledger.timing(operation, started, 'error');
+    return this.#ledger.failed(operation, error, { key, fullKey });
+  }
+
+  /** Decodes what a read found and books the hit or the miss. */
+  #received(
+    operation: CacheOperation,
+    key: string,
+    fullKey: string,
+    found: StoredEntry | undefined,
+  ): unknown {
+    const ledger = this.#ledger;
+    // A key in doubt after a timed-out write reads only what this process confirmed since.
+    const entry = ledger.admit(fullKey, found);
+    if (entry !== undefined) {
+      try {
+        const value = this.#core.codec.decode(entry, fullKey);
+        ledger.hit(operation, key, fullKey);
+        return value;
+      } catch (error) {
+        ledger.warn('decode', error as CacheError, { operation, key, fullKey });
+      }
+    }
+    ledger.miss(operation, key, fullKey);
+    return MISS;
+  }
+
+  /**
+   * Reads many distinct keys (`fullKeys[i]` is the full key of `callerKeys[i]`) in one backend
+   * call: a map of the hits, in the order given. A partly failed batch is counted and reported,
+   * then answered with what the healthy part found (`partialBatches: 'return'`) or thrown.
+   */
+  many(
+    callerKeys: readonly string[],
+    fullKeys: readonly string[],
+  ): Map<string, unknown> | Promise<Map<string, unknown>> {
+    const started = this.#ledger.started();
+    let entries;
+    try {
+      entries = this.#core.port.getMany('getMany', fullKeys);
+    } catch (error) {
+      return this.#manyFailed(callerKeys, fullKeys, started, error);
+    }
+    if (isPromise(entries)) {
+      return entries.then(
+        (found) => this.#gotMany(callerKeys, fullKeys, started, found),
+        (error: unknown) => this.#manyFailed(callerKeys, fullKeys, started, error),
+      );
+    }
+    return this.#gotMany(callerKeys, fullKeys, started, entries);
+  }
+
+  #manyFailed(
+    callerKeys: readonly string[],
+    fullKeys: readonly string[],
+    started: number,
+    error: unknown,
+  ): Map<string, unknown> {
+    this.#ledger.timingOf('getMany', { started, keys: fullKeys.length, outcome: 'error' });
+    const failure = this.#ledger.failed('getMany', error);
+    const partial = asBatchError(failure);
+    if (
+      partial?.entries === undefined ||
+      partial.entries.length !== fullKeys.length ||
+      this.#core.settings.partialBatches === 'throw'
+    ) {
+      throw failure;
+    }
+    // The healthy part's answer; the failed part's keys read as misses.
+    return this.#gotMany(callerKeys, fullKeys, -1, partial.entries);
+  }
+
+  #gotMany(
+    callerKeys: readonly string[],
+    fullKeys: readonly string[],
+    started: number,
+    entries: ReadonlyArray<StoredEntry | undefined>,
+  ): Map<string, unknown> {
+    const result = new Map<string, unknown>();
+    for (let i = 0; i < fullKeys.length; i++) {
+      const key = callerKeys[i] as string;
+      const value = this.#received('getMany', key, fullKeys[i] as string, entries[i]);
+      if (value !== MISS) result.set(key, value);
+    }
+    const outcome = result.size > 0 ? 'hit' : 'miss';
+    this.#ledger.timingOf('getMany', { started, keys: fullKeys.length, outcome });
+    return result;
+  }
+}
