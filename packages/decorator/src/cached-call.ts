@@ -1,15 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import {
-  cacheKey,
   CacheConfigError,
   CacheKeyError,
-  CacheScopeError,
   CacheWriteError,
-  isCacheError,
+  failOpen,
+  hashArgs,
+  SingleFlight,
   StorageLevel,
-  type CacheBackend,
   type CacheClient,
   type CacheError,
+  type Flight,
 } from '@stowage/core';
 import {
   checkContext,
@@ -36,6 +36,8 @@ const MISS: unique symbol = Symbol('miss');
 
 /** Everything one call needs to know about where its entry lives. */
 interface Target {
+  /** The root client of the call's context: its flights are shared by every cached function. */
+  readonly root: CacheClient;
   /** The client scoped to the call's level and id. */
   readonly client: CacheClient;
   /** `[keyPrefix:]` + the static name: names the generation key and reports. */
@@ -59,21 +61,28 @@ class Miss {
   }
 }
 
-interface Flight {
-  readonly key: string;
-  readonly backend: CacheBackend;
-  readonly scopeKey: string;
-  promise: Promise<unknown>;
-  /** Set by invalidation: the run must not store its (possibly stale) result. */
-  cancelled: boolean;
+/**
+ * Whether an invalidation superseded `flight`. A function, not an inline check, because the flag
+ * changes across awaits, which type narrowing does not see.
+ */
+function superseded(flight: Flight | undefined): boolean {
+  return flight?.superseded === true;
 }
 
 /**
- * Whether an invalidation cancelled `flight`. A function, not an inline check, because the flag
- * changes across awaits, which type narrowing does not see.
+ * The flights of every cached function by root client (core's single-flight): calls through one
+ * root client share a run per entry; calls through another client (another backend, another
+ * prefix) never join it.
  */
-function cancelled(flight: Flight | undefined): boolean {
-  return flight?.cancelled === true;
+const flightsByRoot = new WeakMap<CacheClient, SingleFlight>();
+
+function flightsOf(root: CacheClient): SingleFlight {
+  let flights = flightsByRoot.get(root);
+  if (flights === undefined) {
+    flights = new SingleFlight();
+    flightsByRoot.set(root, flights);
+  }
+  return flights;
 }
 
 const scopedClients = new WeakMap<CacheClient, Map<string, CacheClient>>();
@@ -87,27 +96,19 @@ function isToken(value: unknown): value is string {
   return typeof value === 'string' && TOKEN.test(value);
 }
 
-/** The id of the scope `level` names in `context` (the service name at Service level). */
-function scopeId(level: StorageLevel, context: ResolvedContext): string | undefined {
-  return level === StorageLevel.Stack
-    ? context.stack
-    : level === StorageLevel.Session
-      ? context.session
-      : context.service;
-}
-
 function scopedClient(
   root: CacheClient,
   level: StorageLevel,
   context: ResolvedContext,
 ): CacheClient {
-  const id = scopeId(level, context);
-  if (level !== StorageLevel.Service && (id === undefined || id === '')) {
-    throw new CacheScopeError(
-      `${level === StorageLevel.Stack ? 'Stack' : 'Session'} level needs a ${level} id: set \`${level}\` in the cache context (the \`context\` option, this[cacheContext] or runWithCacheScope); it never falls back to a broader scope`,
-      level,
-    );
-  }
+  // `root.scoped` resolves and checks the scope (core's one resolver): a missing id throws
+  // CacheScopeError there, so a slot below is only ever filled with a valid scope.
+  const id =
+    level === StorageLevel.Stack
+      ? context.stack
+      : level === StorageLevel.Session
+        ? context.session
+        : context.service;
   let byScope = scopedClients.get(root);
   if (byScope === undefined) {
     byScope = new Map();
@@ -151,7 +152,6 @@ export class CachedCall {
   readonly #nameOf: (self: unknown) => string;
   #label: string;
   readonly #generationTtl: number;
-  readonly #flights = new Map<string, Flight>();
   readonly #generations = new Map<string, string>();
   readonly #warned = new Set<string>();
 
@@ -185,37 +185,25 @@ export class CachedCall {
       return this.#bypass(error, self, args);
     }
     if (!this.#options.singleFlight) return this.#run(target, self, args, undefined);
+    const flights = flightsOf(target.root);
     const flightKey = target.client.keyPrefix + target.entryName + target.argsHash;
-    const backend = target.client.backend;
-    const current = this.#flights.get(flightKey);
-    if (current !== undefined && current.backend === backend && !current.cancelled) {
-      return current.promise;
-    }
-    const flight: Flight = {
-      key: flightKey,
-      backend,
-      scopeKey: target.scopeKey,
-      promise: Promise.resolve(),
-      cancelled: false,
-    };
-    this.#flights.set(flightKey, flight);
+    const joined = flights.join(flightKey);
+    if (joined !== undefined) return joined;
+    const flight = flights.start(flightKey, target.scopeKey);
     // #run lands the flight itself when it settles (no `.finally` layer on every hit).
     flight.promise = this.#run(target, self, args, flight);
     return flight.promise;
   }
 
   /** Ends a flight: later calls start their own run. */
-  #land(flight: Flight | undefined): void {
-    if (flight !== undefined && this.#flights.get(flight.key) === flight) {
-      this.#flights.delete(flight.key);
-    }
+  #land(target: Target, flight: Flight | undefined): void {
+    if (flight !== undefined) flightsOf(target.root).land(flight);
   }
 
   /** Deletes the entry of one call in the scope `self` resolves to. Resolves `true` when it existed. */
   async invalidate(self: unknown, args: unknown[]): Promise<boolean> {
     const target = this.#target(self, args, true);
-    const flight = this.#flights.get(target.client.keyPrefix + target.entryName + target.argsHash);
-    if (flight !== undefined) flight.cancelled = true;
+    flightsOf(target.root).supersede(target.client.keyPrefix + target.entryName + target.argsHash);
     const generation = await target.client.get(target.generationKey);
     if (isToken(generation)) return target.client.delete(this.#entryKey(target, generation));
     // No generation this process can vouch for: either nothing was cached in this scope, or a
@@ -230,11 +218,7 @@ export class CachedCall {
   /** Orphans every entry of the function in the scope `self` resolves to, by a new generation. */
   async invalidateAll(self: unknown): Promise<void> {
     const target = this.#target(self, [], false);
-    for (const flight of this.#flights.values()) {
-      if (flight.scopeKey === target.scopeKey && flight.backend === target.client.backend) {
-        flight.cancelled = true;
-      }
-    }
+    flightsOf(target.root).supersedeGroup(target.scopeKey);
     await this.#newGeneration(target);
   }
 
@@ -299,13 +283,13 @@ export class CachedCall {
         const checked = checkName(part, `the \`key\` function of ${name}`, keyError);
         entryName = options.keyPrefix === undefined ? checked : `${options.keyPrefix}:${checked}`;
       }
-      // cacheKey appends ':' and the hash of the stably serialised arguments (nothing without
-      // arguments), and throws CacheKeyError for arguments that cannot be keyed safely. A
-      // one-character name keeps its name check short; the hash does not depend on the name.
-      argsHash = cacheKey('_', args).slice(1);
+      // Core's argument hash (as in `cacheKey`); it throws CacheKeyError for arguments that
+      // cannot be keyed safely.
+      argsHash = args.length === 0 ? '' : `:${hashArgs(args)}`;
     }
     const generationKey = `${name}:version`;
     return {
+      root,
       client,
       name,
       entryName,
@@ -333,7 +317,7 @@ export class CachedCall {
     return this.#read(target).then(
       (value) => {
         if (!(value instanceof Miss)) {
-          this.#land(flight);
+          this.#land(target, flight);
           return value;
         }
         return this.#runAndStore(target, self, args, flight, value.generation);
@@ -354,7 +338,7 @@ export class CachedCall {
       this.#report(error, target);
       return await this.#fn.apply(self, args);
     } finally {
-      this.#land(flight);
+      this.#land(target, flight);
     }
   }
 
@@ -368,7 +352,7 @@ export class CachedCall {
     try {
       const result = await this.#fn.apply(self, args);
       if (
-        cancelled(flight) ||
+        superseded(flight) ||
         result === undefined ||
         (result === null && !this.#options.cacheNullish)
       ) {
@@ -378,7 +362,7 @@ export class CachedCall {
         const entryKey = await this.#write(target, generation, result);
         // An invalidation that began while the write was on its way may have deleted the entry
         // before the write landed: delete it again once it has. A miss is always safe.
-        if (cancelled(flight) && entryKey !== undefined) {
+        if (superseded(flight) && entryKey !== undefined) {
           await target.client.delete(entryKey);
         }
       } catch (error) {
@@ -386,7 +370,7 @@ export class CachedCall {
       }
       return result;
     } finally {
-      this.#land(flight);
+      this.#land(target, flight);
     }
   }
 
@@ -471,26 +455,24 @@ export class CachedCall {
   }
 
   /**
-   * The fail-open policy in one place: with `strict`, cache problems are thrown; otherwise they go
-   * to `onError`, or once per kind to a process warning. Errors that are not cache errors are
-   * bugs and are always thrown.
+   * Core's fail-open policy (the one `getOrSet` follows): with `strict`, cache problems are
+   * thrown; otherwise they go to `onError`, or once per kind to a process warning. Errors that
+   * are not cache errors are bugs and are always thrown. A failing `onError` is absorbed: it must
+   * not fail the call it reports on.
    */
   #report(error: unknown, target: Target | undefined): void {
-    if (!isCacheError(error) || this.#options.strict) throw error;
-    const info: CacheErrorInfo = {
-      name: target?.name ?? this.#label,
-      key: target === undefined ? undefined : target.entryName + target.argsHash,
-    };
-    const onError = this.#options.onError;
-    if (onError !== undefined) {
-      try {
-        onError(error, info);
-      } catch {
-        // A failing error handler must not fail the call it reports on.
-      }
-      return;
-    }
-    this.#warn(error, info);
+    failOpen(error, {
+      strict: this.#options.strict,
+      report: (problem) => {
+        const info: CacheErrorInfo = {
+          name: target?.name ?? this.#label,
+          key: target === undefined ? undefined : target.entryName + target.argsHash,
+        };
+        const onError = this.#options.onError;
+        if (onError === undefined) this.#warn(problem, info);
+        else onError(problem, info);
+      },
+    });
   }
 
   #warn(error: CacheError, info: CacheErrorInfo): void {

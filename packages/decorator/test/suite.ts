@@ -232,6 +232,22 @@ export function describeDecoratorSuite(name: string, suite: DecoratorSuiteOption
         ]);
         expect(runs()).toBe(2);
       });
+
+      it('shares a flight only between calls through the same root client', async () => {
+        const first = await newClient();
+        // Another root client of the same service on the same backend and prefix (another
+        // process, or a client with its own codec settings): same entry keys, its own flights.
+        const second = sibling(first);
+        const { fn, runs } = counted(() => 'x', 20);
+        const read = cached(fn, { key: 'read-root' });
+        await Promise.all([
+          runWithCacheScope({ client: first, stack: 'acme' }, () => read()),
+          runWithCacheScope({ client: first, stack: 'acme' }, () => read()),
+          runWithCacheScope({ client: second, stack: 'acme' }, () => read()),
+          runWithCacheScope({ client: second, stack: 'acme' }, () => read()),
+        ]);
+        expect(runs()).toBe(2);
+      });
     });
 
     describe('busting', () => {
