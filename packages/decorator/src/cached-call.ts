@@ -52,6 +52,15 @@ interface Target {
   readonly scopeKey: string;
 }
 
+/** One call on its way through the cache: where its entry lives, its receiver and arguments, its flight. */
+interface Run {
+  readonly target: Target;
+  readonly self: unknown;
+  readonly args: unknown[];
+  /** The single-flight flight it runs, or `undefined` with `singleFlight: false`. */
+  readonly flight: Flight | undefined;
+}
+
 /** What a read that found no usable entry saw: the generation to store a result under, if any. */
 class Miss {
   readonly generation: string | undefined;
@@ -184,14 +193,14 @@ export class CachedCall {
     } catch (error) {
       return this.#bypass(error, self, args);
     }
-    if (!this.#options.singleFlight) return this.#run(target, self, args, undefined);
+    if (!this.#options.singleFlight) return this.#run({ target, self, args, flight: undefined });
     const flights = flightsOf(target.root);
     const flightKey = target.client.keyPrefix + target.entryName + target.argsHash;
     const joined = flights.join(flightKey);
     if (joined !== undefined) return joined;
     const flight = flights.start(flightKey, target.scopeKey);
     // #run lands the flight itself when it settles (no `.finally` layer on every hit).
-    flight.promise = this.#run(target, self, args, flight);
+    flight.promise = this.#run({ target, self, args, flight });
     return flight.promise;
   }
 
@@ -307,50 +316,34 @@ export class CachedCall {
    * Reads through the cache and, on a miss, runs the function and stores its result. A hit
    * settles in the read's own callback; every path lands the flight when it settles.
    */
-  #run(
-    target: Target,
-    self: unknown,
-    args: unknown[],
-    flight: Flight | undefined,
-  ): Promise<unknown> {
+  #run(run: Run): Promise<unknown> {
     // #read never throws: the client's methods reject instead.
-    return this.#read(target).then(
+    return this.#read(run.target).then(
       (value) => {
         if (!(value instanceof Miss)) {
-          this.#land(target, flight);
+          this.#land(run.target, run.flight);
           return value;
         }
-        return this.#runAndStore(target, self, args, flight, value.generation);
+        return this.#runAndStore(run, value.generation);
       },
-      (error: unknown) => this.#runUncached(error, target, self, args, flight),
+      (error: unknown) => this.#runUncached(run, error),
     );
   }
 
   /** The backend is down or slow: run uncached and skip the write, which would fail too. */
-  async #runUncached(
-    error: unknown,
-    target: Target,
-    self: unknown,
-    args: unknown[],
-    flight: Flight | undefined,
-  ): Promise<unknown> {
+  async #runUncached(run: Run, error: unknown): Promise<unknown> {
     try {
-      this.#report(error, target);
-      return await this.#fn.apply(self, args);
+      this.#report(error, run.target);
+      return await this.#fn.apply(run.self, run.args);
     } finally {
-      this.#land(target, flight);
+      this.#land(run.target, run.flight);
     }
   }
 
-  async #runAndStore(
-    target: Target,
-    self: unknown,
-    args: unknown[],
-    flight: Flight | undefined,
-    generation: string | undefined,
-  ): Promise<unknown> {
+  async #runAndStore(run: Run, generation: string | undefined): Promise<unknown> {
+    const { target, flight } = run;
     try {
-      const result = await this.#fn.apply(self, args);
+      const result = await this.#fn.apply(run.self, run.args);
       if (
         superseded(flight) ||
         result === undefined ||

@@ -13,8 +13,7 @@ export const MISS: unique symbol = Symbol('miss');
  * plus a warning), and the bookkeeping of hits and misses. An in-process backend's answer is
  * handled synchronously, without a promise.
  *
- * Private helpers take up to four positional arguments where an object would be allocated on
- * every hit.
+ * `#received` takes four positional arguments: an object would be allocated on every hit.
  */
 export class ReadPath {
   readonly #core: ClientCore;
@@ -31,46 +30,37 @@ export class ReadPath {
    * counted and reported.
    */
   one(operation: CacheOperation, key: string, fullKey: string): unknown {
-    const ledger = this.#ledger;
-    const started = ledger.started();
+    const started = this.#ledger.started();
     let entry;
     try {
       entry = this.#core.port.get(operation, fullKey);
     } catch (error) {
-      throw this.#failed(operation, key, fullKey, started, error);
+      throw this.#failed(operation, error, { key, fullKey, started });
     }
     if (isPromise(entry)) {
       return entry.then(
-        (found) => this.#answered(operation, key, fullKey, started, found),
+        (found) => this.#timed(operation, started, this.#received(operation, key, fullKey, found)),
         (error: unknown) => {
-          throw this.#failed(operation, key, fullKey, started, error);
+          throw this.#failed(operation, error, { key, fullKey, started });
         },
       );
     }
-    return this.#answered(operation, key, fullKey, started, entry);
+    return this.#timed(operation, started, this.#received(operation, key, fullKey, entry));
   }
 
-  #answered(
-    operation: CacheOperation,
-    key: string,
-    fullKey: string,
-    started: number,
-    found: StoredEntry | undefined,
-  ): unknown {
-    const value = this.#received(operation, key, fullKey, found);
+  /** Emits the timing of a one-key read that began at `started` (`-1`: nobody listens). */
+  #timed(operation: CacheOperation, started: number, value: unknown): unknown {
     if (started >= 0) this.#ledger.timing(operation, started, value === MISS ? 'miss' : 'hit');
     return value;
   }
 
   #failed(
     operation: CacheOperation,
-    key: string,
-    fullKey: string,
-    started: number,
     error: unknown,
+    at: { readonly key: string; readonly fullKey: string; readonly started: number },
   ): CacheError {
-    this.#ledger.timing(operation, started, 'error');
-    return this.#ledger.failed(operation, error, { key, fullKey });
+    this.#ledger.timing(operation, at.started, 'error');
+    return this.#ledger.failed(operation, error, at);
   }
 
   /** Decodes what a read found and books the hit or the miss. */

@@ -133,6 +133,107 @@ export function retainedBytes(entry: StoredEntry): number {
   return entry.value.byteLength + (text === undefined ? 0 : text.length);
 }
 
+/** The JSON text of an object, or `CacheValueError` for one JSON would refuse or change. */
+function jsonOf(input: object | null, key: string): string {
+  let text: string | undefined;
+  if (
+    input instanceof Map ||
+    input instanceof Set ||
+    ArrayBuffer.isView(input) ||
+    input instanceof ArrayBuffer
+  ) {
+    throw new CacheValueError(
+      `value is not cacheable: a ${describe(input)} does not survive JSON; convert it or pass a \`serializer\``,
+      key,
+    );
+  }
+  try {
+    text = JSON.stringify(input);
+  } catch (error) {
+    throw new CacheValueError(
+      `value is not cacheable: ${(error as Error).message.split('\n')[0] ?? 'JSON.stringify failed'}`,
+      key,
+      { cause: error },
+    );
+  }
+  if (text === undefined)
+    throw new CacheValueError('value is not cacheable: it has no JSON form', key);
+  // Checked after stringify, which has refused cycles and bigints already.
+  const lossy = findLossy(input);
+  if (lossy !== undefined) {
+    throw new CacheValueError(
+      `value is not cacheable: value${lossy.path} is ${lossy.what}, which does not survive JSON; convert it or pass a \`serializer\``,
+      key,
+    );
+  }
+  return text;
+}
+
+/** A value's Q2 flags, its payload bytes, and for String and JSON entries the payload as text. */
+interface Payload {
+  readonly flags: number;
+  readonly payload: Buffer;
+  /** The payload as text (see `EncodedEntry`); `undefined` for integers. */
+  readonly text: string | undefined;
+}
+
+/**
+ * Encodes a (serialised) value by Q2's flags: strings are String, safe integers and bigints
+ * Integer, everything else JSON. Throws `CacheValueError` for what JSON would lose or refuse.
+ */
+function payloadOf(input: unknown, key: string): Payload {
+  let flags: number;
+  let payload: Buffer;
+  // The payload as text, for String and JSON entries (see EncodedEntry).
+  let text: string | undefined;
+  switch (typeof input) {
+    case 'string':
+      if (LONE_SURROGATE.test(input)) {
+        // UTF-8 cannot carry a lone surrogate; JSON escapes it, so the string survives intact.
+        flags = CacheReturnCode.Json;
+        text = JSON.stringify(input);
+      } else {
+        flags = CacheReturnCode.String;
+        text = input;
+      }
+      payload = Buffer.from(text, 'utf8');
+      break;
+    case 'number':
+      if (!Number.isFinite(input)) {
+        throw new CacheValueError(
+          `value is not cacheable: ${String(input)} is not a finite number`,
+          key,
+        );
+      }
+      if (Number.isSafeInteger(input)) {
+        flags = CacheReturnCode.Integer;
+        payload = Buffer.from(String(input), 'latin1');
+      } else {
+        flags = CacheReturnCode.Json;
+        text = JSON.stringify(input);
+        payload = Buffer.from(text, 'latin1');
+      }
+      break;
+    case 'bigint':
+      flags = CacheReturnCode.Integer;
+      payload = Buffer.from(input.toString(), 'latin1');
+      break;
+    case 'boolean':
+      flags = CacheReturnCode.Json;
+      text = input ? 'true' : 'false';
+      payload = Buffer.from(text, 'latin1');
+      break;
+    case 'object':
+      text = jsonOf(input, key);
+      flags = CacheReturnCode.Json;
+      payload = Buffer.from(text, 'utf8');
+      break;
+    default:
+      throw new CacheValueError(`value is not cacheable: ${describe(input)}`, key);
+  }
+  return { flags, payload, text };
+}
+
 /**
  * Encodes values into stored entries and back, following Q2's flags: strings are
  * `CacheReturnCode.String`, safe integers and bigints `Integer`, everything else JSON. Then it
@@ -165,86 +266,7 @@ export class Codec {
         throw new CacheValueError('the `serializer` hook threw', key, { cause: error });
       }
     }
-    let flags: number;
-    let payload: Buffer;
-    // The payload as text, for String and JSON entries (see EncodedEntry).
-    let text: string | undefined;
-    switch (typeof input) {
-      case 'string':
-        if (LONE_SURROGATE.test(input)) {
-          // UTF-8 cannot carry a lone surrogate; JSON escapes it, so the string survives intact.
-          flags = CacheReturnCode.Json;
-          text = JSON.stringify(input);
-        } else {
-          flags = CacheReturnCode.String;
-          text = input;
-        }
-        payload = Buffer.from(text, 'utf8');
-        break;
-      case 'number':
-        if (!Number.isFinite(input)) {
-          throw new CacheValueError(
-            `value is not cacheable: ${String(input)} is not a finite number`,
-            key,
-          );
-        }
-        if (Number.isSafeInteger(input)) {
-          flags = CacheReturnCode.Integer;
-          payload = Buffer.from(String(input), 'latin1');
-        } else {
-          flags = CacheReturnCode.Json;
-          text = JSON.stringify(input);
-          payload = Buffer.from(text, 'latin1');
-        }
-        break;
-      case 'bigint':
-        flags = CacheReturnCode.Integer;
-        payload = Buffer.from(input.toString(), 'latin1');
-        break;
-      case 'boolean':
-        flags = CacheReturnCode.Json;
-        text = input ? 'true' : 'false';
-        payload = Buffer.from(text, 'latin1');
-        break;
-      case 'object': {
-        if (
-          input instanceof Map ||
-          input instanceof Set ||
-          ArrayBuffer.isView(input) ||
-          input instanceof ArrayBuffer
-        ) {
-          throw new CacheValueError(
-            `value is not cacheable: a ${describe(input)} does not survive JSON; convert it or pass a \`serializer\``,
-            key,
-          );
-        }
-        try {
-          text = JSON.stringify(input);
-        } catch (error) {
-          throw new CacheValueError(
-            `value is not cacheable: ${(error as Error).message.split('\n')[0] ?? 'JSON.stringify failed'}`,
-            key,
-            { cause: error },
-          );
-        }
-        if (text === undefined)
-          throw new CacheValueError('value is not cacheable: it has no JSON form', key);
-        // Checked after stringify, which has refused cycles and bigints already.
-        const lossy = findLossy(input);
-        if (lossy !== undefined) {
-          throw new CacheValueError(
-            `value is not cacheable: value${lossy.path} is ${lossy.what}, which does not survive JSON; convert it or pass a \`serializer\``,
-            key,
-          );
-        }
-        flags = CacheReturnCode.Json;
-        payload = Buffer.from(text, 'utf8');
-        break;
-      }
-      default:
-        throw new CacheValueError(`value is not cacheable: ${describe(input)}`, key);
-    }
-
+    const { flags, payload, text } = payloadOf(input, key);
     const cipher = options.cipher;
     if (cipher !== undefined) {
       // The cipher says where compression goes; only the codec orders the steps.
