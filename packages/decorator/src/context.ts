@@ -146,23 +146,26 @@ export function resolveContext(
     }
     fromInstance = checkContext(provided, 'this[cacheContext]');
   }
-  const fromScope = storage.getStore();
+  const sources: Sources = [fromOptions, fromInstance, storage.getStore()];
   return {
-    client: pick('client', fromOptions, fromInstance, fromScope),
-    storageLevel: pick('storageLevel', fromOptions, fromInstance, fromScope),
-    service: pick('service', fromOptions, fromInstance, fromScope),
-    stack: pick('stack', fromOptions, fromInstance, fromScope),
-    session: pick('session', fromOptions, fromInstance, fromScope),
+    client: pick('client', sources),
+    storageLevel: pick('storageLevel', sources),
+    service: pick('service', sources),
+    stack: pick('stack', sources),
+    session: pick('session', sources),
   };
 }
 
-/** The first of the three sources that has `field` decides it (a module function: no closure per call). */
-function pick<F extends keyof CacheContext>(
-  field: F,
+/** Where a call's context comes from, in order: the options, the instance, the request scope. */
+type Sources = readonly [
   fromOptions: CacheContext | undefined,
   fromInstance: CacheContext | undefined,
   fromScope: CacheContext | undefined,
-): CacheContext[F] {
+];
+
+/** The first of the three sources that has `field` decides it (a module function: no closure per call). */
+function pick<F extends keyof CacheContext>(field: F, sources: Sources): CacheContext[F] {
+  const [fromOptions, fromInstance, fromScope] = sources;
   if (fromOptions !== undefined && field in fromOptions) return fromOptions[field];
   if (fromInstance !== undefined && field in fromInstance) return fromInstance[field];
   return fromScope?.[field];

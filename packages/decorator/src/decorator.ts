@@ -52,13 +52,16 @@ function memberName(name: string | symbol): string {
   return typeof name === 'symbol' ? `[${name.description ?? 'symbol'}]` : name;
 }
 
-/** The name of the class that defines `wrapper` as `name`, searching from `self` upwards. */
-function definingClass(
-  self: unknown,
-  name: string | symbol,
-  wrapper: unknown,
-  isStatic: boolean,
-): string | undefined {
+/** A decorated member: its name, the function that replaced it, whether it is static. */
+interface Member {
+  readonly name: string | symbol;
+  readonly wrapper: unknown;
+  readonly isStatic: boolean;
+}
+
+/** The name of the class that defines `member.wrapper` as `member.name`, from `self` upwards. */
+function definingClass(self: unknown, member: Member): string | undefined {
+  const { name, wrapper, isStatic } = member;
   let owner: unknown = self;
   while ((typeof owner === 'object' && owner !== null) || typeof owner === 'function') {
     if (Object.getOwnPropertyDescriptor(owner, name)?.value === wrapper) {
@@ -87,7 +90,7 @@ function decorateStandard(
   // the keys of the class that defines it.
   const nameOf = (self: unknown): string => {
     if (owner === undefined) {
-      const found = isPrivate ? undefined : definingClass(self, name, wrapper, isStatic);
+      const found = isPrivate ? undefined : definingClass(self, { name, wrapper, isStatic });
       const fallback = isStatic
         ? (self as { name?: string } | undefined)?.name
         : (self as { constructor?: { name?: string } } | undefined)?.constructor?.name;
@@ -105,12 +108,15 @@ function decorateStandard(
   return wrapper;
 }
 
-function decorateLegacy(
-  target: unknown,
-  key: unknown,
-  descriptor: PropertyDescriptor,
-  options: NormalizedOptions,
-): PropertyDescriptor {
+/** The arguments a legacy (`experimentalDecorators`) method decorator receives. */
+interface LegacyTarget {
+  readonly target: unknown;
+  readonly key: unknown;
+  readonly descriptor: PropertyDescriptor;
+}
+
+function decorateLegacy(legacy: LegacyTarget, options: NormalizedOptions): PropertyDescriptor {
+  const { target, key, descriptor } = legacy;
   const method: unknown = descriptor.value;
   if (typeof method !== 'function') {
     throw new CacheConfigError('@cache decorates methods; it was put on an accessor or a field');
@@ -134,7 +140,7 @@ function apply(args: readonly unknown[], options: NormalizedOptions): unknown {
     return decorateStandard(args[0], args[1], options);
   }
   if (args.length === 3 && isDescriptor(args[2])) {
-    return decorateLegacy(args[0], args[1], args[2], options);
+    return decorateLegacy({ target: args[0], key: args[1], descriptor: args[2] }, options);
   }
   return undefined;
 }

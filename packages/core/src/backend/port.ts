@@ -79,9 +79,17 @@ export class BackendPort {
     return this.backend.capabilities;
   }
 
-  /** What a call is about, for errors. */
-  info(operation: string, key: string | undefined, write: boolean): CallInfo {
-    return { backend: this.backend.name, operation, key, write };
+  /** What a call that changes nothing on the server is about, for errors (never indeterminate). */
+  reading(operation: string, key: string | undefined): CallInfo {
+    return { backend: this.backend.name, operation, key, write: false };
+  }
+
+  /**
+   * What a call that changes the server is about — a write, delete, touch or counter — for
+   * errors: its failure is indeterminate when it may have been sent.
+   */
+  writing(operation: string, key: string | undefined): CallInfo {
+    return { backend: this.backend.name, operation, key, write: true };
   }
 
   /** Maps anything a backend threw for `info` to the `CacheError` to throw. */
@@ -118,9 +126,9 @@ export class BackendPort {
     try {
       answer = this.backend.get(fullKey);
     } catch (error) {
-      throw this.#thrown(error, this.info(operation, fullKey, false));
+      throw this.#thrown(error, this.reading(operation, fullKey));
     }
-    return isPromise(answer) ? this.pending(answer, this.info(operation, fullKey, false)) : answer;
+    return isPromise(answer) ? this.pending(answer, this.reading(operation, fullKey)) : answer;
   }
 
   /** `backend.getMany`; synchronous when the backend is. */
@@ -132,11 +140,9 @@ export class BackendPort {
     try {
       answer = this.backend.getMany(fullKeys);
     } catch (error) {
-      throw this.#thrown(error, this.info(operation, undefined, false));
+      throw this.#thrown(error, this.reading(operation, undefined));
     }
-    return isPromise(answer)
-      ? this.pending(answer, this.info(operation, undefined, false))
-      : answer;
+    return isPromise(answer) ? this.pending(answer, this.reading(operation, undefined)) : answer;
   }
 
   /** True when the backend reads a write back in the same round trip (`setAndRead`). */
@@ -150,10 +156,10 @@ export class BackendPort {
     try {
       answer = this.backend.set(write.fullKey, write.entry, write.ttlSeconds);
     } catch (error) {
-      throw this.#thrown(error, this.info(operation, write.fullKey, true));
+      throw this.#thrown(error, this.writing(operation, write.fullKey));
     }
     return isPromise(answer)
-      ? this.pending(answer, this.info(operation, write.fullKey, true))
+      ? this.pending(answer, this.writing(operation, write.fullKey))
       : answer;
   }
 
@@ -167,10 +173,10 @@ export class BackendPort {
         write.ttlSeconds,
       );
     } catch (error) {
-      throw this.#thrown(error, this.info(operation, write.fullKey, true));
+      throw this.#thrown(error, this.writing(operation, write.fullKey));
     }
     return isPromise(answer)
-      ? this.pending(answer, this.info(operation, write.fullKey, true))
+      ? this.pending(answer, this.writing(operation, write.fullKey))
       : answer;
   }
 
@@ -181,7 +187,7 @@ export class BackendPort {
 
   /** Closes the backend; idempotent as the backend is. */
   async close(): Promise<void> {
-    const info = this.info('close', undefined, false);
+    const info = this.reading('close', undefined);
     try {
       const pending = this.backend.close();
       if (isPromise(pending)) await pending;

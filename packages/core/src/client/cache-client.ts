@@ -218,7 +218,11 @@ export class CacheClient<T = unknown> {
       return rejection(error);
     }
     this.#core.supersede(write.fullKey);
-    return this.#writes.one('set', { ...write, verify: options?.skipIntegrityCheck !== true });
+    return this.#writes.one({
+      ...write,
+      operation: 'set',
+      verify: options?.skipIntegrityCheck !== true,
+    });
   }
 
   /**
@@ -292,7 +296,7 @@ export class CacheClient<T = unknown> {
   ): Promise<R> {
     const port = this.#core.port;
     try {
-      const pending = port.run(port.info(operation, at.fullKey, true), send);
+      const pending = port.run(port.writing(operation, at.fullKey), send);
       return isPromise(pending) ? await pending : pending;
     } catch (error) {
       throw this.#ledger.failed(operation, error, at);

@@ -83,20 +83,20 @@ export class ClientCore {
             // Compare-and-delete where the backend has it, so a newer write by anyone survives;
             // otherwise delete outright: a miss is always safe.
             delete: async (fullKey, expected) =>
-              this.port.run(this.port.info('quarantine', fullKey, true), (store) =>
+              this.port.run(this.port.writing('quarantine', fullKey), (store) =>
                 expected !== undefined && store.deleteIf !== undefined
                   ? store.deleteIf(fullKey, expected)
                   : store.delete(fullKey),
               ),
             onGiveUp: (fullKey, error) => {
-              const cacheError = toCacheError(error, this.port.info('quarantine', fullKey, true));
+              const cacheError = toCacheError(error, this.port.writing('quarantine', fullKey));
               this.keyless.warn('quarantine', cacheError, { operation: 'quarantine', fullKey });
             },
           });
     this.books = { stats, events, recent, quarantine, now: options.now, backend: backend.name };
     this.keyless = new Ledger(this.books, '');
     this.detachWarnings = backend.onWarning?.((warning) => {
-      const info = this.port.info(warning.operation, warning.key, false);
+      const info = this.port.reading(warning.operation, warning.key);
       const error = isCacheError(warning.error) ? warning.error : toCacheError(warning.error, info);
       this.keyless.warn('backend', error, {
         operation: warning.operation as CacheOperation,

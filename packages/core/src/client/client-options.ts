@@ -245,8 +245,10 @@ function resolveKeys<T>(options: CacheClientOptions<T>, maxKeyBytes: number): Ke
     );
   }
   const prefix = options.prefix ?? '';
-  if (prefix !== '') checkSegment(prefix, '`prefix`', separator);
-  if (options.service !== undefined) checkSegment(options.service, '`service`', separator);
+  if (prefix !== '') checkSegment(prefix, { what: '`prefix`', separator });
+  if (options.service !== undefined) {
+    checkSegment(options.service, { what: '`service`', separator });
+  }
   const longKeys = options.longKeys ?? LongKeys.Error;
   if (longKeys !== LongKeys.Error && longKeys !== LongKeys.Hash) {
     throw new CacheConfigError("`longKeys` must be 'error' or 'hash'");

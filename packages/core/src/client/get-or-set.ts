@@ -178,7 +178,8 @@ export class GetOrSet {
     if (value === undefined || readFailed || state.flight.superseded) return value;
     try {
       const entry = this.#writes.encode(call.key, call.fullKey, value);
-      await this.#writes.one('getOrSet', {
+      await this.#writes.one({
+        operation: 'getOrSet',
         key: call.key,
         fullKey: call.fullKey,
         entry,

@@ -8,6 +8,13 @@ import type { Ledger } from './ledger.js';
 /** What a read returns for a key it did not find (or found nothing it could decode). */
 export const MISS: unique symbol = Symbol('miss');
 
+/** One `getMany`: the caller keys, their full keys, and when it began (`-1`: not timed). */
+interface Batch {
+  readonly callerKeys: readonly string[];
+  readonly fullKeys: readonly string[];
+  readonly started: number;
+}
+
 /**
  * The read path of one client: backend read, quarantine overlay, decoding (a failure is a miss
  * plus a warning), and the bookkeeping of hits and misses. An in-process backend's answer is
@@ -95,48 +102,40 @@ export class ReadPath {
     callerKeys: readonly string[],
     fullKeys: readonly string[],
   ): Map<string, unknown> | Promise<Map<string, unknown>> {
-    const started = this.#ledger.started();
+    const batch: Batch = { callerKeys, fullKeys, started: this.#ledger.started() };
     let entries;
     try {
       entries = this.#core.port.getMany('getMany', fullKeys);
     } catch (error) {
-      return this.#manyFailed(callerKeys, fullKeys, started, error);
+      return this.#manyFailed(batch, error);
     }
     if (isPromise(entries)) {
       return entries.then(
-        (found) => this.#gotMany(callerKeys, fullKeys, started, found),
-        (error: unknown) => this.#manyFailed(callerKeys, fullKeys, started, error),
+        (found) => this.#gotMany(batch, found),
+        (error: unknown) => this.#manyFailed(batch, error),
       );
     }
-    return this.#gotMany(callerKeys, fullKeys, started, entries);
+    return this.#gotMany(batch, entries);
   }
 
-  #manyFailed(
-    callerKeys: readonly string[],
-    fullKeys: readonly string[],
-    started: number,
-    error: unknown,
-  ): Map<string, unknown> {
-    this.#ledger.timingOf('getMany', { started, keys: fullKeys.length, outcome: 'error' });
+  #manyFailed(batch: Batch, error: unknown): Map<string, unknown> {
+    const keys = batch.fullKeys.length;
+    this.#ledger.timingOf('getMany', { started: batch.started, keys, outcome: 'error' });
     const failure = this.#ledger.failed('getMany', error);
     const partial = asBatchError(failure);
     if (
       partial?.entries === undefined ||
-      partial.entries.length !== fullKeys.length ||
+      partial.entries.length !== keys ||
       this.#core.settings.partialBatches === 'throw'
     ) {
       throw failure;
     }
-    // The healthy part's answer; the failed part's keys read as misses.
-    return this.#gotMany(callerKeys, fullKeys, -1, partial.entries);
+    // The healthy part's answer; the failed part's keys read as misses (timing already sent).
+    return this.#gotMany({ ...batch, started: -1 }, partial.entries);
   }
 
-  #gotMany(
-    callerKeys: readonly string[],
-    fullKeys: readonly string[],
-    started: number,
-    entries: ReadonlyArray<StoredEntry | undefined>,
-  ): Map<string, unknown> {
+  #gotMany(batch: Batch, entries: ReadonlyArray<StoredEntry | undefined>): Map<string, unknown> {
+    const { callerKeys, fullKeys } = batch;
     const result = new Map<string, unknown>();
     for (let i = 0; i < fullKeys.length; i++) {
       const key = callerKeys[i] as string;
@@ -144,7 +143,7 @@ export class ReadPath {
       if (value !== MISS) result.set(key, value);
     }
     const outcome = result.size > 0 ? 'hit' : 'miss';
-    this.#ledger.timingOf('getMany', { started, keys: fullKeys.length, outcome });
+    this.#ledger.timingOf('getMany', { started: batch.started, keys: fullKeys.length, outcome });
     return result;
   }
 }

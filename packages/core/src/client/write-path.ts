@@ -8,6 +8,8 @@ import { isIndeterminate, type KeyedWrite, type Ledger } from './ledger.js';
 
 /** One write of `set` or `getOrSet`, and whether its integrity check runs. */
 export interface CheckedWrite extends KeyedWrite {
+  /** The client operation it serves (`set`, `getOrSet`). */
+  readonly operation: CacheOperation;
   /** Read the value back and compare (the integrity check); `false` trusts the server's answer. */
   readonly verify: boolean;
 }
@@ -47,38 +49,36 @@ export class WritePath {
    * Writes one entry. With `verify`, what the server holds afterwards is read back and must be
    * the bytes and flags sent. Resolves whether the server holds it; never throws (rejects).
    */
-  one(operation: CacheOperation, write: CheckedWrite): Promise<boolean> {
+  one(write: CheckedWrite): Promise<boolean> {
+    const operation = write.operation;
     const port = this.#core.port;
     const started = this.#ledger.started();
     let answer;
     try {
       if (!write.verify) answer = port.set(operation, write);
       else if (port.readsBack) answer = port.setAndRead(operation, write);
-      else return this.#setThenGet(operation, write, started);
+      else return this.#setThenGet(write, started);
     } catch (error) {
-      return rejection(this.#failed(operation, write, started, error));
+      return rejection(this.#failed(write, started, error));
     }
     if (isPromise(answer)) {
       return answer.then(
-        (result) => this.#written(operation, write, started, result),
+        (result) => this.#written(write, started, result),
         (error: unknown) => {
-          throw this.#failed(operation, write, started, error);
+          throw this.#failed(write, started, error);
         },
       );
     }
     try {
-      return Promise.resolve(this.#written(operation, write, started, answer));
+      return Promise.resolve(this.#written(write, started, answer));
     } catch (error) {
       return rejection(error);
     }
   }
 
   /** The integrity check on a backend without `setAndRead`: `set`, then `get` when it stored. */
-  async #setThenGet(
-    operation: CacheOperation,
-    write: CheckedWrite,
-    started: number,
-  ): Promise<boolean> {
+  async #setThenGet(write: CheckedWrite, started: number): Promise<boolean> {
+    const { operation } = write;
     const port = this.#core.port;
     let readBack: StoredEntry | undefined;
     try {
@@ -88,19 +88,14 @@ export class WritePath {
         readBack = isPromise(pendingGet) ? await pendingGet : pendingGet;
       }
     } catch (error) {
-      throw this.#failed(operation, write, started, error);
+      throw this.#failed(write, started, error);
     }
-    return this.#written(operation, write, started, readBack);
+    return this.#written(write, started, readBack);
   }
 
-  #failed(
-    operation: CacheOperation,
-    write: CheckedWrite,
-    started: number,
-    error: unknown,
-  ): CacheError {
-    this.#ledger.timing(operation, started, 'error');
-    return this.#ledger.failed(operation, error, write);
+  #failed(write: CheckedWrite, started: number, error: unknown): CacheError {
+    this.#ledger.timing(write.operation, started, 'error');
+    return this.#ledger.failed(write.operation, error, write);
   }
 
   /**
@@ -108,11 +103,11 @@ export class WritePath {
    * back, which must be the bytes and flags that were sent.
    */
   #written(
-    operation: CacheOperation,
     write: CheckedWrite,
     started: number,
     result: boolean | StoredEntry | undefined,
   ): boolean {
+    const { operation } = write;
     const ledger = this.#ledger;
     const stored = write.verify
       ? sameEntry(result as StoredEntry | undefined, write.entry)
@@ -149,7 +144,7 @@ export class WritePath {
     }));
     let refused: readonly string[];
     try {
-      const pending = core.port.run(core.port.info('setMany', undefined, true), (backend) =>
+      const pending = core.port.run(core.port.writing('setMany', undefined), (backend) =>
         backend.setMany(sent, ttlSeconds),
       );
       refused = isPromise(pending) ? await pending : pending;
@@ -199,7 +194,7 @@ export class WritePath {
     const core = this.#core;
     let added: boolean;
     try {
-      const pending = core.port.run(core.port.info('add', write.fullKey, true), (backend) =>
+      const pending = core.port.run(core.port.writing('add', write.fullKey), (backend) =>
         backend.add(write.fullKey, write.entry, write.ttlSeconds),
       );
       added = isPromise(pending) ? await pending : pending;

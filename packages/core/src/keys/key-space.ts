@@ -61,6 +61,16 @@ function overlapWithSeparator(value: string, separator: string): string {
   return '';
 }
 
+/** What {@link checkSegment} checks a segment against. */
+export interface SegmentRule {
+  /** What the segment is, for the message (`` `prefix` ``, `stack id`). */
+  readonly what: string;
+  /** The key separator. */
+  readonly separator: string;
+  /** Makes the error to throw. @default a `CacheConfigError` */
+  readonly makeError?: ((message: string) => Error) | undefined;
+}
+
 /**
  * Checks a prefix, scope id or separator at construction time: it must be a non-empty string
  * with no whitespace, control characters or lone surrogates; it must not contain the separator
@@ -69,12 +79,9 @@ function overlapWithSeparator(value: string, separator: string): string {
  * make the first separator after a segment always the one that ends it, so no two scopes or keys
  * can produce the same full key.
  */
-export function checkSegment(
-  value: unknown,
-  what: string,
-  separator: string,
-  makeError: (message: string) => Error = (message) => new CacheConfigError(message),
-): string {
+export function checkSegment(value: unknown, rule: SegmentRule): string {
+  const { what, separator } = rule;
+  const makeError = rule.makeError ?? ((message: string) => new CacheConfigError(message));
   if (typeof value !== 'string' || value.length === 0) {
     throw makeError(`${what} must be a non-empty string`);
   }
@@ -198,12 +205,11 @@ export class KeySpace {
     const resolved = KeySpace.resolveScope(level, scope, service);
     const separator = this.#options.separator;
     const checkId = (value: unknown, segmentLevel: StorageLevel): string =>
-      checkSegment(
-        value,
-        `${segmentLevel} id`,
+      checkSegment(value, {
+        what: `${segmentLevel} id`,
         separator,
-        (message) => new CacheScopeError(message, segmentLevel),
-      );
+        makeError: (message) => new CacheScopeError(message, segmentLevel),
+      });
     const segments: ScopeSegment[] = [];
     if (resolved.level === StorageLevel.Session) {
       const stack =
