@@ -167,20 +167,19 @@ export class CachedCall {
   /**
    * @param fn - the original function.
    * @param options - validated options.
-   * @param nameOf - the default name part for a call on `self` (`Class.method`); may throw
-   *   `CacheConfigError` when none can be found.
-   * @param label - what reports call the function until a call has resolved its name.
+   * @param naming.nameOf - the default name part for a call on `self` (`Class.method`); may
+   *   throw `CacheConfigError` when none can be found.
+   * @param naming.label - what reports call the function until a call has resolved its name.
    */
   constructor(
     fn: (...args: unknown[]) => unknown,
     options: NormalizedOptions,
-    nameOf: (self: unknown) => string,
-    label: string,
+    naming: { readonly nameOf: (self: unknown) => string; readonly label: string },
   ) {
     this.#fn = fn;
     this.#options = options;
-    this.#nameOf = nameOf;
-    this.#label = typeof options.key === 'string' ? options.key : label;
+    this.#nameOf = naming.nameOf;
+    this.#label = typeof options.key === 'string' ? options.key : naming.label;
     this.#generationTtl =
       options.ttlSeconds === 0 ? 0 : Math.max(options.ttlSeconds, MIN_GENERATION_TTL_SECONDS);
   }

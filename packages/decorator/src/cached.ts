@@ -83,7 +83,7 @@ export function cached<This, A extends unknown[], R>(
       'the name of a cached function (give it a name or pass a string `key`)',
     );
   }
-  const controller = new CachedCall(original, normalized, () => name, name);
+  const controller = new CachedCall(original, normalized, { nameOf: () => name, label: name });
   return wrapWith(controller, original) as CachedFunction<This, A, Awaited<R>>;
 }
 

@@ -104,7 +104,7 @@ function decorateStandard(
     return `${owner}.${member}`;
   };
   const original = method as (...args: unknown[]) => unknown;
-  const wrapper = wrapWith(new CachedCall(original, options, nameOf, member), original);
+  const wrapper = wrapWith(new CachedCall(original, options, { nameOf, label: member }), original);
   return wrapper;
 }
 
@@ -131,7 +131,10 @@ function decorateLegacy(legacy: LegacyTarget, options: NormalizedOptions): Prope
     qualified = `${checkName(className, `the class name of @cache method ${member} (anonymous classes need a string \`key\`)`)}.${member}`;
   }
   const original = method as (...args: unknown[]) => unknown;
-  const controller = new CachedCall(original, options, () => qualified, qualified);
+  const controller = new CachedCall(original, options, {
+    nameOf: () => qualified,
+    label: qualified,
+  });
   return { ...descriptor, value: wrapWith(controller, original) };
 }
 

@@ -21,6 +21,8 @@ function fail(path: string, why: string): never {
   throw new CacheKeyError(`argument ${path} cannot be keyed safely: ${why}`);
 }
 
+// Four positional parameters: a recursive walk over every nested value, where an object per level
+// would be allocated for each one.
 function serialize(value: unknown, path: string, seen: Set<object>, depth: number): string {
   switch (typeof value) {
     case 'string':
