@@ -32,8 +32,9 @@ describe('the in-process hot path', () => {
     expect(promisesCreatedBy(() => client.getMany(['k']))).toBe(1);
     expect(promisesCreatedBy(() => client.getOrSet('k', () => ({ id: 8 })))).toBe(1);
     expect(await client.get('k')).toEqual({ id: 7 });
-    // The count sees more than one: a verified set without `setAndRead` awaits set, then get.
-    expect(promisesCreatedBy(() => client.set('k', { id: 9 }))).toBeGreaterThan(1);
+    // The count sees more where there are more: a backend answering with promises.
+    const remote = new CacheClient({ backend: new RecordingBackend({ async: true }) });
+    expect(promisesCreatedBy(() => remote.get('k'))).toBeGreaterThan(1);
   });
 
   it('arms no timer for a synchronous answer, and one for a promise', async () => {
