@@ -25,7 +25,7 @@ import { GetOrSet } from './get-or-set.js';
 import { Ledger, type KeyedWrite } from './ledger.js';
 import { MISS, ReadPath } from './read-path.js';
 import type { RecentKey } from './recent-keys.js';
-import { WritePath } from './write-path.js';
+import { WritePath, type CheckedWrite } from './write-path.js';
 
 /**
  * What `scoped()` hands the constructor of the client it builds: set just before `new
@@ -210,19 +210,25 @@ export class CacheClient<T = unknown> {
    * @throws CacheBackendError / CacheTimeoutError when the backend fails (`indeterminate: true`).
    */
   set(key: string, value: T, options?: SetOptions): Promise<boolean> {
-    let write: KeyedWrite;
+    let write: CheckedWrite;
     try {
       this.#assertOpen();
-      write = this.#keyedWrite(key, value, options?.ttl);
+      const fullKey = this.#keys.full(key);
+      const ttlSeconds = this.#ttl(options?.ttl);
+      // One object literal of a fixed shape: a spread here costs more than the write itself.
+      write = {
+        operation: 'set',
+        key,
+        fullKey,
+        entry: this.#writes.encode(key, fullKey, value),
+        ttlSeconds,
+        verify: options?.skipIntegrityCheck !== true,
+      };
     } catch (error) {
       return rejection(error);
     }
     this.#core.supersede(write.fullKey);
-    return this.#writes.one({
-      ...write,
-      operation: 'set',
-      verify: options?.skipIntegrityCheck !== true,
-    });
+    return this.#writes.one(write);
   }
 
   /**
