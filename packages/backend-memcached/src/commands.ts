@@ -75,6 +75,20 @@ export class GetRequest extends Request<StoredEntry | undefined> {
  * `getkq` × n then `noop`, to one server: one round trip. Hits answer with their key, misses stay
  * silent, the `noop` answer ends the batch.
  */
+/** Where a `getMany` share's keys are in its frames and where its answers go. */
+export interface GetManyFrames {
+  /** The frames sent (their keys are compared with the echoed ones). */
+  readonly writer: FrameWriter;
+  /** Offset of frame i's key in the writer. */
+  readonly keyOffsets: readonly number[];
+  /** Length of frame i's key on the wire (prefix included). */
+  readonly keyLengths: readonly number[];
+  /** Result slot of frame i. */
+  readonly slots: readonly number[];
+  /** The results of the whole batch, aligned with its keys. */
+  readonly results: Array<StoredEntry | undefined>;
+}
+
 export class GetManyRequest extends Request<void> {
   override readonly quiet = true;
   readonly #writer: FrameWriter;
@@ -90,21 +104,14 @@ export class GetManyRequest extends Request<void> {
   readonly #hits: Array<StoredEntry | undefined>;
   #error: Error | undefined;
 
-  constructor(
-    info: RequestInfo,
-    writer: FrameWriter,
-    keyOffsets: readonly number[],
-    keyLengths: readonly number[],
-    slots: readonly number[],
-    results: Array<StoredEntry | undefined>,
-  ) {
+  constructor(info: RequestInfo, frames: GetManyFrames) {
     super(info);
-    this.#writer = writer;
-    this.#keyOffsets = keyOffsets;
-    this.#keyLengths = keyLengths;
-    this.#slots = slots;
-    this.#results = results;
-    this.#hits = new Array<StoredEntry | undefined>(slots.length);
+    this.#writer = frames.writer;
+    this.#keyOffsets = frames.keyOffsets;
+    this.#keyLengths = frames.keyLengths;
+    this.#slots = frames.slots;
+    this.#results = frames.results;
+    this.#hits = new Array<StoredEntry | undefined>(frames.slots.length);
   }
 
   onFrame(frame: ResponseFrame, index: number): string | undefined {
@@ -186,7 +193,7 @@ export class SetManyRequest extends Request<number[]> {
 }
 
 /** `delete`, `touch`: resolves `true` when the key existed. */
-export class KeyRequest extends Request<boolean> {
+export class ExistsRequest extends Request<boolean> {
   #found = false;
   #error: Error | undefined;
 

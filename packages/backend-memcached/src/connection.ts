@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net';
-import { Server as MemjsServer } from 'memjs';
 import { HEADER_BYTES, Magic, Opcode, Status, type ResponseFrame } from './protocol.js';
 import { FailureKind, type Failure, type Request } from './request.js';
+import { listMechanismsFrame, plainAuthFrame } from './sasl-plain.js';
 
 /** Settings of one server connection. */
 export interface ConnectionOptions {
@@ -25,14 +25,12 @@ export interface ConnectionOptions {
 const TCP_KEEPALIVE_MS = 30_000;
 
 /**
- * One connection to one memcached server, built on memjs's `Server` object.
- *
- * memjs 1.3.2 keeps per-server state across sockets and that is where its worst defects live:
- * the response buffer is never reset (a cut reply is spliced with the next socket's bytes, so a
- * `get` returns another key's value), a clean close with requests in flight never settles them,
- * and a stale socket's `close` handler orphans the new socket and switches its timeouts off. This
- * subclass keeps memjs's constructor and SASL PLAIN handshake (`listSasl`, `saslAuth`) and
- * replaces the socket lifecycle, the parser and the timers:
+ * One connection to one memcached server: the socket, the request queue, the response parser and
+ * the deadline timer. memjs (1.3.2) supplies only the SASL PLAIN frames (`sasl-plain.ts`); its
+ * `Server` object is not used, because its per-server state is where its worst defects live (a
+ * response buffer never reset, so a cut reply is spliced with the next socket's bytes and a `get`
+ * returns another key's value; a clean close that never settles requests in flight; a stale
+ * socket's `close` handler that orphans the new socket and switches its timeouts off). Here:
  *
  * - every socket is a generation: its handlers act only while it is the current socket, and it is
  *   destroyed (never half-closed) when replaced, so no byte of an old socket reaches the parser;
@@ -41,7 +39,7 @@ const TCP_KEEPALIVE_MS = 30_000;
  *   resets the connection and fails every request on it; nothing is ever delivered after that;
  * - one deadline timer per connection, re-armed lazily, that no other event can switch off.
  */
-export class Connection extends MemjsServer {
+export class Connection {
   /** `host:port`. */
   readonly address: string;
   readonly #options: ConnectionOptions;
@@ -62,17 +60,7 @@ export class Connection extends MemjsServer {
   #rxNeed = HEADER_BYTES;
 
   constructor(options: ConnectionOptions) {
-    // memjs's constructor falls back to MEMCACHIER_*/MEMCACHE_* environment variables when no
-    // credentials are given; overwrite its choice with exactly what the options say.
-    super(options.host, options.port, undefined, undefined, {
-      timeout: options.timeoutMs / 1000,
-      conntimeout: options.connectTimeoutMs / 1000,
-      keepAlive: true,
-      keepAliveDelay: TCP_KEEPALIVE_MS / 1000,
-    });
-    const credentials = this as unknown as { username?: string; password?: string };
-    credentials.username = options.username;
-    credentials.password = options.password;
+    // Credentials come from the options only, never from MEMCACHIER_*/MEMCACHE_* variables.
     this.#options = options;
     this.address = `${options.host.includes(':') ? `[${options.host}]` : options.host}:${options.port}`;
   }
@@ -126,14 +114,15 @@ export class Connection extends MemjsServer {
     const current = (): boolean => this.#socket === socket;
     socket.on('connect', () => {
       if (!current()) return;
-      if (this.username !== undefined && this.password !== undefined) {
-        this.listSasl(); // memjs: list mechanisms, then `saslAuth` when the list arrives
+      if (this.#options.username !== undefined && this.#options.password !== undefined) {
+        // List the mechanisms first, as memjs does; PLAIN follows when the list arrives.
+        socket.write(listMechanismsFrame());
       } else {
         this.#onReady(socket);
       }
     });
     socket.on('data', (chunk: Buffer) => {
-      if (current()) this.responseHandler(chunk);
+      if (current()) this.#receive(chunk);
     });
     socket.on('end', () => {
       if (current()) {
@@ -162,27 +151,8 @@ export class Connection extends MemjsServer {
     for (const request of waiting) this.#write(socket, request);
   }
 
-  /**
-   * memjs's SASL methods send through `sock(true, go)`; our socket is connected by the time they
-   * run. Any other use of memjs's socket management is refused.
-   */
-  override sock(sasl: boolean, go: (socket: Socket) => void): void {
-    const socket = this.#socket;
-    if (!sasl || socket === undefined) return;
-    go(socket);
-  }
-
-  /** memjs's error hook: resets the connection instead of memjs's partial cleanup. */
-  override error(error: Error | string): void {
-    this.#reset({
-      kind: FailureKind.Connection,
-      message: typeof error === 'string' ? error : error.message,
-      cause: error,
-    });
-  }
-
   /** Parses answers: bounded, checked, never spliced across sockets. */
-  override responseHandler(chunk: Buffer): void {
+  #receive(chunk: Buffer): void {
     this.#rxChunks.push(chunk);
     this.#rxBytes += chunk.length;
     if (this.#rxBytes < this.#rxNeed) return;
@@ -276,8 +246,14 @@ export class Connection extends MemjsServer {
   }
 
   #authenticate(frame: ResponseFrame): void {
-    if (frame.opcode === Opcode.SaslListMechs && frame.status === Status.Ok) {
-      this.saslAuth(); // memjs: PLAIN with this.username / this.password
+    const { username, password } = this.#options;
+    if (
+      frame.opcode === Opcode.SaslListMechs &&
+      frame.status === Status.Ok &&
+      username !== undefined &&
+      password !== undefined
+    ) {
+      this.#socket?.write(plainAuthFrame(username, password));
       return;
     }
     if (frame.opcode === Opcode.SaslAuth && frame.status === Status.Ok && this.#socket) {
@@ -365,7 +341,7 @@ export class Connection extends MemjsServer {
   }
 
   /** Closes for good: pending requests fail with a `Closed` error. Idempotent. */
-  override close(): void {
+  close(): void {
     if (this.#closed) return;
     this.#reset({ kind: FailureKind.Closed, message: 'the memcached backend is closed' });
     this.#closed = true;

@@ -1,4 +1,5 @@
-import { CacheBackendError, CacheError, CacheErrorCode, CacheTimeoutError } from '@stowage/core';
+import { CacheBackendError, CacheTimeoutError, type CacheError } from '@stowage/core';
+import { closedError, transportError } from '@stowage/core/backend';
 import type { ResponseFrame } from './protocol.js';
 
 /** Why a request failed at the transport level. */
@@ -42,9 +43,7 @@ export interface RequestInfo {
 export function failureError(failure: Failure, info: RequestInfo, written: boolean): CacheError {
   const indeterminate = info.write && written;
   const where = `memcached ${info.operation} on ${info.server}`;
-  if (failure.kind === FailureKind.Closed) {
-    return new CacheError(CacheErrorCode.Closed, failure.message, { cause: failure.cause });
-  }
+  if (failure.kind === FailureKind.Closed) return closedError('memcached');
   if (failure.kind === FailureKind.Timeout) {
     return new CacheTimeoutError(`${where} ${failure.message}`, {
       backend: 'memcached',
@@ -55,11 +54,14 @@ export function failureError(failure: Failure, info: RequestInfo, written: boole
       cause: failure.cause,
     });
   }
-  return new CacheBackendError(`${where} failed: ${failure.message}`, {
+  // The one rule for `indeterminate`: a write (deletes included) that may have been sent.
+  return transportError({
     backend: 'memcached',
     operation: info.operation,
     key: info.key,
-    indeterminate,
+    write: info.write,
+    sent: written,
+    message: `${where} failed: ${failure.message}`,
     cause: failure.cause,
   });
 }

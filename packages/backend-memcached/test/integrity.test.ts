@@ -7,7 +7,7 @@
 // What cannot be caught: bytes changed in place, same length, inside an unencrypted value. The
 // frame still parses where it should; only the payload differs. `CacheClient`'s encryption
 // (authenticated) catches that; the README says so.
-import { isCacheError, type StoredEntry } from '@stowage/core';
+import { CacheBatchError, isCacheError, type StoredEntry } from '@stowage/core';
 import {
   FaultProxy,
   hasBinary,
@@ -185,7 +185,7 @@ describe.skipIf(!hasBinary('memcached'))('a damaged answer from one server of a 
     await Promise.all([healthy?.stop(), damaged?.stop()]);
   });
 
-  it('getMany turns the damaged server’s keys into misses, never into its damaged bytes', async () => {
+  it('getMany reports the damaged server’s share as failed, never its damaged bytes', async () => {
     const keys = Array.from({ length: 16 }, (_, i) => `ring-${i}`);
     for (const key of keys) expect(await backend.set(key, entry(valueOf(key)), 0)).toBe(true);
     const behindProxy = keys.filter((key) => backend.serverFor(key) === proxy.address);
@@ -199,7 +199,15 @@ describe.skipIf(!hasBinary('memcached'))('a damaged answer from one server of a 
       { kind: 'tamper', offset: answerBytes(first) + middleOf(second), drop: 7 },
       'existing',
     );
-    const results = await backend.getMany(keys);
+    // The damaged share fails the batch partly: a CacheBatchError carries the healthy part.
+    const failure = await backend.getMany(keys).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(failure).toBeInstanceOf(CacheBatchError);
+    const batch = failure as CacheBatchError;
+    expect([...batch.failedKeys].sort()).toEqual([...behindProxy].sort());
+    const results = batch.entries!;
     keys.forEach((key, i) => {
       const found = results[i];
       if (found !== undefined) expect(textOf(found), key).toBe(valueOf(key));

@@ -25,6 +25,14 @@ export function describeBatches(ctx: SuiteContext): void {
       await ctx.backend().set(a, entry('A'), 0);
       expect((await ctx.backend().getMany([a, a])).map(textOf)).toEqual(['A', 'A']);
       expect(await ctx.backend().getMany([])).toEqual([]);
+      // A duplicate before later distinct keys: every key is still asked for and answered.
+      const [b, c, d] = [key('dup-b'), key('dup-c'), key('dup-d')];
+      await ctx.backend().setMany(
+        [b, c, d].map((k) => ({ key: k, entry: entry(`v:${k}`) })),
+        0,
+      );
+      const found = await ctx.backend().getMany([a, b, a, c, b, d]);
+      expect(found.map(textOf)).toEqual(['A', `v:${b}`, 'A', `v:${c}`, `v:${b}`, `v:${d}`]);
     });
 
     it('getMany of 200 keys keeps their order', async () => {
