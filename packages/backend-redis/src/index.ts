@@ -1,28 +1,23 @@
 export { CLUSTER_SLOTS, keySlot } from './cluster-slot.js';
-export {
-  parseRedisUrl,
-  reconnectDelay,
-  safeClusterOptions,
-  safeRedisOptions,
-  URL_PARAMS,
-} from './connection.js';
 export type {
   CorkableStream,
-  ParsedRedisUrl,
   RedisArg,
   RedisClientLike,
   RedisPipelineLike,
-  UrlParam,
-} from './connection.js';
+} from './client-like.js';
+export { createBackendFromUrl, createRedisBackend, RedisBackend } from './redis-backend.js';
 export {
-  createBackendFromUrl,
-  createRedisBackend,
   DEFAULT_BATCH_SIZE,
   DEFAULT_MAX_VALUE_BYTES,
   MAX_VALUE_BYTES_LIMIT,
-  RedisBackend,
-} from './redis-backend.js';
-export type { RedisBackendOptions, RedisDriver } from './redis-backend.js';
+} from './redis-options.js';
+export type { RedisBackendOptions, RedisDriver } from './redis-options.js';
+// Public on purpose: a caller who owns the ioredis client builds it from the same URL with the
+// same safe defaults (see the README's "Caller-owned clients").
+export { parseRedisUrl } from './redis-url.js';
+export type { ParsedRedisUrl } from './redis-url.js';
+export { safeClusterOptions, safeRedisOptions } from './safe-options.js';
+// Public on purpose: the stored format, for tools that read the server directly.
 export {
   decodeStored,
   encodeStored,

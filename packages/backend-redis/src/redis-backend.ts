@@ -3,11 +3,13 @@ import {
   CacheConfigError,
   CacheDecodeError,
   CacheError,
-  CacheErrorCode,
   CacheTimeoutError,
   CacheValueError,
-  DEFAULT_TIMEOUT_MS,
-  MEMCACHED_MAX_KEY_BYTES,
+} from '@stowage/core';
+import {
+  closedError,
+  transportError,
+  ttlToMilliseconds,
   type BackendCapabilities,
   type BackendLimits,
   type BackendUrlOptions,
@@ -15,188 +17,34 @@ import {
   type BackendWrite,
   type CacheBackend,
   type StoredEntry,
-  DEFAULT_MAX_VALUE_BYTES as CORE_DEFAULT_MAX_VALUE_BYTES,
-} from '@stowage/core';
-import { integerOption } from '@stowage/core/backend';
-import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
+} from '@stowage/core/backend';
+import type { CorkableStream, RedisArg, RedisClientLike } from './client-like.js';
 import { groupBySlot } from './cluster-slot.js';
-import {
-  ConnectionWatch,
-  NotConnectedError,
-  type CorkableStream,
-  parseRedisUrl,
-  safeClusterOptions,
-  safeRedisOptions,
-  type RedisArg,
-  type RedisClientLike,
-  type UrlParam,
-} from './connection.js';
+import { ConnectionWatch, NotConnectedError } from './connection-watch.js';
+import { openClient, resolveRedisOptions, type RedisBackendOptions } from './redis-options.js';
 import { COUNTER_SCRIPT, DELETE_IF_SCRIPT, type LuaScript } from './scripts.js';
 import { encodeStored, HEADER_BYTES, readStored, StoredProblem } from './stored-format.js';
 
-/**
- * Default largest value, in bytes: core's `DEFAULT_MAX_VALUE_BYTES` (1 MiB − 512), the same on
- * every bundled backend, so a value the memory backend accepts in a unit test is one production
- * memcached stores too.
- */
-export const DEFAULT_MAX_VALUE_BYTES: number = CORE_DEFAULT_MAX_VALUE_BYTES;
-/** Largest `maxValueBytes` accepted: Redis's 512 MiB string limit minus the stored header (10 bytes). */
-export const MAX_VALUE_BYTES_LIMIT: number = 512 * 1024 * 1024 - HEADER_BYTES;
-/** Default number of keys per `UNLINK` of `deleteMany` and per `SCAN` step of `clear()`. */
-export const DEFAULT_BATCH_SIZE = 1000;
+/** Operations that only read: their failures are never indeterminate. */
+const READS: ReadonlySet<string> = new Set(['get', 'getMany']);
 
-/**
- * The ioredis-compatible module the backend opens connections with: `ioredis` 5 or 6, or
- * `iovalkey`. Pass it when your application uses a different copy than the one this package
- * resolves (for example `import * as iovalkey from 'iovalkey'`).
- */
-export interface RedisDriver {
-  /** The standalone / Sentinel client class, called as `new Redis(options)`. */
-  readonly Redis: new (...args: never[]) => unknown;
-  /** The Redis Cluster client class, called as `new Cluster(nodes, options)`. */
-  readonly Cluster: new (...args: never[]) => unknown;
+/** One call through `#run`: what it is, how it is sent and how its reply is read. */
+interface RedisCall<T, R> {
+  /** The backend method (`get`, `setMany`, …); every one but a read changes the server. */
+  readonly operation: string;
+  /** The backend's key, when the call concerns one. */
+  readonly key: string | undefined;
+  /** Sends the command(s); resolves the raw reply. */
+  readonly send: () => Promise<T>;
+  /** Turns the reply into the result. */
+  readonly decode: (reply: T) => R;
+  /** May turn an error into a result (`OOM` into `false`). */
+  readonly recover?: ((error: unknown) => { readonly value: R } | undefined) | undefined;
 }
-
-/** How the backend calls a driver's constructors. */
-interface DriverConstructors {
-  readonly Redis: new (options: RedisOptions) => RedisClientLike;
-  readonly Cluster: new (nodes: ClusterNode[], options: ClusterOptions) => RedisClientLike;
-}
-
-/** Options of {@link createRedisBackend}. Give a `url` and/or `redisOptions`, `clusterNodes`, or a `client`. */
-export interface RedisBackendOptions {
-  /**
-   * `redis://[user:password@]host[:port][/db]`, or `rediss://…` for TLS (Node's certificate
-   * checks; add a CA or client certificate with `redisOptions.tls`). Query parameters set
-   * `keyPrefix`, `maxKeyBytes` and `maxValueBytes`: `redis://cache:6379/0?keyPrefix=billing:`.
-   * @default 'redis://localhost:6379' when neither `url`, `redisOptions`, `clusterNodes` nor `client` is given
-   */
-  readonly url?: string | URL | undefined;
-  /**
-   * ioredis options for the connection the backend opens, applied over the URL and over the
-   * backend's safe defaults (`lazyConnect`, `commandTimeout` and `socketTimeout` = `timeoutMs`,
-   * `maxRetriesPerRequest: 1`, `autoResendUnfulfilledCommands: false`, no offline queue, capped
-   * reconnect backoff). Sentinel: `{ sentinels: [{ host, port }], name: 'mymaster' }`.
-   * ioredis's own `keyPrefix` is refused (use this backend's `keyPrefix`), and so is
-   * `enableAutoPipelining: true` (ioredis sends `callBuffer` commands under the wrong name then).
-   * @default undefined
-   */
-  readonly redisOptions?: RedisOptions | undefined;
-  /**
-   * Seed nodes of a Redis Cluster (`[{ host, port }]` or `'host:port'` strings): the backend opens
-   * an ioredis `Cluster`. Batch calls are split by hash slot; see the README on hash tags.
-   * @default undefined (a standalone connection)
-   */
-  readonly clusterNodes?: readonly ClusterNode[] | undefined;
-  /**
-   * ioredis `Cluster` options, with `clusterNodes`; applied over the safe defaults. Node
-   * connection options go in `clusterOptions.redisOptions` (TLS, password, …). `keyPrefix` and
-   * `enableAutoPipelining: true` are refused here too, as in `redisOptions`.
-   * @default undefined
-   */
-  readonly clusterOptions?: ClusterOptions | undefined;
-  /**
-   * A client you created and keep owning: an ioredis 5/6 `Redis` (standalone or Sentinel),
-   * a `Cluster`, or an iovalkey client. The backend never closes it and adds no `error` listener;
-   * give it `commandTimeout`, `maxRetriesPerRequest: 1` and `autoResendUnfulfilledCommands: false`
-   * (see the README). It must not have a `keyPrefix` nor `enableAutoPipelining: true`.
-   * @default undefined
-   */
-  readonly client?: RedisClientLike | undefined;
-  /**
-   * The module connections are opened with.
-   * @default the `ioredis` this package resolves
-   */
-  readonly driver?: RedisDriver | undefined;
-  /**
-   * Namespace put before every key, owned by this backend (`'billing:'`). `clear()` removes only
-   * keys that start with it, with `SCAN` + `UNLINK`. Put a hash tag in it (`'{billing}:'`) only if
-   * every key should live in one cluster slot.
-   * @default '' (no namespace; `clear()` then refuses to run)
-   */
-  readonly keyPrefix?: string | undefined;
-  /**
-   * Deadline of every call, in milliseconds: a call that has not settled by then rejects with
-   * `CacheTimeoutError`. Also ioredis's `commandTimeout` and `socketTimeout` on connections the
-   * backend opens.
-   * @default 1000
-   */
-  readonly timeoutMs?: number | undefined;
-  /**
-   * Largest key the client may use, in UTF-8 bytes, not counting `keyPrefix`. memcached's limit by
-   * default, so code tested against one backend runs on the other.
-   * @default 250
-   */
-  readonly maxKeyBytes?: number | undefined;
-  /**
-   * Largest value, in bytes, after the client's compression and encryption (the stored value is
-   * up to 10 bytes more, see the README's stored format). Writes over it are refused, and reads
-   * never fetch more than this plus the header: a larger value (another program's) reads as a
-   * miss plus a warning. At most 536870902 (Redis's 512 MiB limit).
-   * @default 1048064 (core's `DEFAULT_MAX_VALUE_BYTES`, 1 MiB − 512, what memcached stores)
-   */
-  readonly maxValueBytes?: number | undefined;
-  /**
-   * Keys per `UNLINK` command of `deleteMany` and per `SCAN` step of `clear()`; larger batches
-   * are split and pipelined. (`getMany` sends one bounded `GETRANGE` per key.)
-   * @default 1000
-   */
-  readonly batchSize?: number | undefined;
-}
-
-const DEFAULT_DRIVER: RedisDriver = { Redis, Cluster };
 
 const GLOB_SPECIAL = /[*?[\]\\]/g;
 const TIMED_OUT = 'Command timed out';
 const NOT_WRITABLE = "Stream isn't writeable";
-const ILLEGAL_PREFIX_CHAR = /[\s\p{Cc}\p{Cs}]/u;
-
-function fromParam(text: string | undefined, name: UrlParam): number | undefined {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value)) {
-    throw new CacheConfigError(
-      `redis URL parameter '${name}' must be a positive integer; got '${text}'`,
-    );
-  }
-  return value;
-}
-
-function hasOwnKeyPrefix(options: object | undefined): boolean {
-  const prefix = (options as { keyPrefix?: unknown } | undefined)?.keyPrefix;
-  return typeof prefix === 'string' ? prefix !== '' : prefix !== undefined && prefix !== null;
-}
-
-function hasAutoPipelining(options: object | undefined): boolean {
-  return (options as { enableAutoPipelining?: unknown } | undefined)?.enableAutoPipelining === true;
-}
-
-/**
- * Refuses ioredis options this backend cannot run under, for the options of a connection (and
- * the `redisOptions` of a Cluster's nodes). `whose` names them in the message.
- *
- * - `keyPrefix`: ioredis does not apply it to SCAN, so `clear()` would miss or over-reach.
- * - `enableAutoPipelining`: ioredis (5, 6) and iovalkey send a `callBuffer` command under the
- *   name of its first argument when auto-pipelining is on (redis/ioredis#1923), so `GET k` goes
- *   out as the command `k` — an error at best, and a key named like a command (`flushdb`) would
- *   run it. Every command of this backend is a `callBuffer`.
- */
-function checkDriverOptions(
-  options: object | undefined,
-  nested: object | undefined,
-  whose: string,
-): void {
-  if (hasOwnKeyPrefix(options) || hasOwnKeyPrefix(nested)) {
-    throw new CacheConfigError(
-      `${whose} ioredis's own \`keyPrefix\`, which is not supported (ioredis does not apply it to SCAN); pass \`keyPrefix\` to the redis backend instead`,
-    );
-  }
-  if (hasAutoPipelining(options) || hasAutoPipelining(nested)) {
-    throw new CacheConfigError(
-      `${whose} \`enableAutoPipelining: true\`, which is not supported: ioredis then sends the backend's commands under the wrong name (redis/ioredis#1923); use a connection without it`,
-    );
-  }
-}
 
 /** A decimal counter value as the counter script returns it (anything else is a damaged reply). */
 const DECIMAL_REPLY = /^-?\d{1,20}$/;
@@ -238,7 +86,7 @@ function isReplyError(error: unknown): boolean {
 
 function ttlArgs(ttlSeconds: number): RedisArg[] {
   // Round up so a sub-millisecond TTL never becomes 0 (which means "no expiry").
-  return ttlSeconds === 0 ? [] : ['px', Math.max(1, Math.ceil(ttlSeconds * 1000))];
+  return ttlSeconds === 0 ? [] : ['px', ttlToMilliseconds(ttlSeconds)];
 }
 
 function chunk<T>(items: readonly T[], size: number): T[][] {
@@ -306,25 +154,8 @@ export class RedisBackend implements CacheBackend {
   };
 
   constructor(options: RedisBackendOptions = {}) {
-    if (typeof options !== 'object' || options === null) {
-      throw new CacheConfigError('redis backend options must be an object');
-    }
-    const sources = [
-      options.url !== undefined || options.redisOptions !== undefined,
-      options.clusterNodes !== undefined,
-      options.client !== undefined,
-    ].filter(Boolean).length;
-    if (sources > 1) {
-      throw new CacheConfigError(
-        'give the redis backend one of `url`/`redisOptions`, `clusterNodes` or `client`, not several',
-      );
-    }
-    const parsed = options.url === undefined ? undefined : parseRedisUrl(options.url);
-    const params = parsed?.params;
-
-    this.timeoutMs = integerOption(options.timeoutMs, 'timeoutMs', DEFAULT_TIMEOUT_MS, {
-      max: 2 ** 31 - 1,
-    });
+    const resolved = resolveRedisOptions(options);
+    this.timeoutMs = resolved.timeoutMs;
     this.capabilities = {
       ttlPrecision: 'milliseconds',
       scopedClear: true,
@@ -332,94 +163,19 @@ export class RedisBackend implements CacheBackend {
       delayedFlush: false,
       timeoutMs: this.timeoutMs,
     };
-    this.limits = {
-      maxKeyBytes: integerOption(
-        options.maxKeyBytes ?? fromParam(params?.maxKeyBytes, 'maxKeyBytes'),
-        'maxKeyBytes',
-        MEMCACHED_MAX_KEY_BYTES,
-        { max: MAX_VALUE_BYTES_LIMIT },
-      ),
-      maxValueBytes: integerOption(
-        options.maxValueBytes ?? fromParam(params?.maxValueBytes, 'maxValueBytes'),
-        'maxValueBytes',
-        DEFAULT_MAX_VALUE_BYTES,
-        { max: MAX_VALUE_BYTES_LIMIT },
-      ),
-    };
+    this.limits = resolved.limits;
     this.#maxStored = this.limits.maxValueBytes + HEADER_BYTES;
     // GETRANGE's end is inclusive: up to #maxStored + 1 bytes, one more than any value we accept,
     // so a longer value shows as one byte too long without being fetched.
     this.#rangeEnd = String(this.#maxStored);
-    this.#batchSize = integerOption(options.batchSize, 'batchSize', DEFAULT_BATCH_SIZE, {
-      max: 100_000,
-    });
-    const keyPrefix = options.keyPrefix ?? params?.keyPrefix ?? '';
-    if (typeof keyPrefix !== 'string' || ILLEGAL_PREFIX_CHAR.test(keyPrefix)) {
-      throw new CacheConfigError(
-        '`keyPrefix` must be a string without whitespace, control characters or lone surrogates',
-      );
-    }
-    this.keyPrefix = keyPrefix;
-    this.#pattern = `${keyPrefix.replace(GLOB_SPECIAL, '\\$&')}*`;
-
-    const driver = (options.driver ?? DEFAULT_DRIVER) as unknown as DriverConstructors;
-    if (typeof driver.Redis !== 'function' || typeof driver.Cluster !== 'function') {
-      throw new CacheConfigError(
-        '`driver` must be the ioredis module (with `Redis` and `Cluster`)',
-      );
-    }
-    if (options.client !== undefined) {
-      const client = options.client;
-      if (
-        typeof client !== 'object' ||
-        client === null ||
-        typeof client.callBuffer !== 'function'
-      ) {
-        throw new CacheConfigError(
-          '`client` must be an ioredis (or iovalkey) Redis or Cluster instance',
-        );
-      }
-      const nested = (client.options as { redisOptions?: object }).redisOptions;
-      checkDriverOptions(client.options, nested, 'the `client` has');
-      this.#client = client;
-      this.#owned = false;
-      this.#cluster = client.isCluster === true;
-      const commandTimeout = (client.options as { commandTimeout?: unknown }).commandTimeout;
-      this.#ownTimer =
-        this.#cluster || typeof commandTimeout !== 'number' || commandTimeout > this.timeoutMs;
-    } else if (options.clusterNodes !== undefined) {
-      // Array.isArray narrows to any[]: keep the declared type for the spread below.
-      const nodes: readonly ClusterNode[] = options.clusterNodes;
-      if (!Array.isArray(options.clusterNodes) || nodes.length === 0) {
-        throw new CacheConfigError('`clusterNodes` must be a non-empty array of nodes');
-      }
-      const user = options.clusterOptions ?? {};
-      checkDriverOptions(user, user.redisOptions, '`clusterOptions` has');
-      const safe = safeClusterOptions(this.timeoutMs);
-      this.#client = new driver.Cluster([...nodes], {
-        ...safe,
-        ...user,
-        redisOptions: { ...safe.redisOptions, ...user.redisOptions },
-      });
-      this.#owned = true;
-      this.#cluster = true;
-      this.#ownTimer = true;
-    } else {
-      checkDriverOptions(options.redisOptions, undefined, '`redisOptions` has');
-      const merged: RedisOptions = {
-        ...safeRedisOptions(this.timeoutMs),
-        ...parsed?.redisOptions,
-        ...options.redisOptions,
-      };
-      if (parsed?.redisOptions.tls !== undefined && options.redisOptions?.tls !== undefined) {
-        merged.tls = { ...parsed.redisOptions.tls, ...options.redisOptions.tls };
-      }
-      this.#client = new driver.Redis(merged);
-      this.#owned = true;
-      this.#cluster = false;
-      this.#ownTimer =
-        typeof merged.commandTimeout !== 'number' || merged.commandTimeout > this.timeoutMs;
-    }
+    this.#batchSize = resolved.batchSize;
+    this.keyPrefix = resolved.keyPrefix;
+    this.#pattern = `${resolved.keyPrefix.replace(GLOB_SPECIAL, '\\$&')}*`;
+    const opened = openClient(options, resolved);
+    this.#client = opened.client;
+    this.#owned = opened.owned;
+    this.#cluster = opened.cluster;
+    this.#ownTimer = opened.ownTimer;
     this.#watch = new ConnectionWatch(this.#client, this.#owned);
   }
 
@@ -437,25 +193,20 @@ export class RedisBackend implements CacheBackend {
     return this.keyPrefix === '' ? key : this.keyPrefix + key;
   }
 
-  /** Maps anything a call threw to a Stowage error. `sent`: the command may have reached the server. */
+  /**
+   * Maps anything a call threw to a Stowage error. `sent`: the command may have reached the
+   * server; `write`: it changes the server.
+   */
   #error(
     error: unknown,
-    operation: string,
-    key: string | undefined,
-    write: boolean,
-    sent: boolean,
+    call: { operation: string; key: string | undefined; write: boolean; sent: boolean },
   ): CacheError {
     if (error instanceof CacheError) return error;
+    const { operation, key, write } = call;
     const cause = error instanceof Error ? error : new Error(String(error));
-    if (cause instanceof NotConnectedError || cause.message.startsWith(NOT_WRITABLE)) {
-      return new CacheBackendError(`redis ${operation} failed: ${cause.message}`, {
-        backend: this.name,
-        operation,
-        key,
-        indeterminate: false,
-        cause,
-      });
-    }
+    // Not connected, or not writable: nothing was sent.
+    const sent =
+      call.sent && !(cause instanceof NotConnectedError || cause.message.startsWith(NOT_WRITABLE));
     if (cause.message === TIMED_OUT) {
       return new CacheTimeoutError(
         `redis ${operation} did not answer within ${this.timeoutMs} ms`,
@@ -469,12 +220,14 @@ export class RedisBackend implements CacheBackend {
         },
       );
     }
-    return new CacheBackendError(`redis ${operation} failed: ${cause.message}`, {
+    return transportError({
       backend: this.name,
       operation,
       key,
-      // A server error reply means the command was not applied.
-      indeterminate: write && sent && !isReplyError(cause),
+      write,
+      // A server error reply means the command was not applied: as good as not sent.
+      sent: sent && !isReplyError(cause),
+      message: `redis ${operation} failed: ${cause.message}`,
       cause,
     });
   }
@@ -501,21 +254,16 @@ export class RedisBackend implements CacheBackend {
    * into `false`). The fast path (connection ready, ioredis's `commandTimeout` in force, one round
    * trip) adds no timer and one promise.
    */
-  #run<T, R>(
-    operation: string,
-    key: string | undefined,
-    write: boolean,
-    send: () => Promise<T>,
-    decode: (reply: T) => R,
-    recover?: (error: unknown) => { readonly value: R } | undefined,
-  ): Promise<R> {
-    if (this.#closing !== undefined) {
-      return Promise.reject(new CacheError(CacheErrorCode.Closed, 'the redis backend is closed'));
-    }
+  #run<T, R>(call: RedisCall<T, R>): Promise<R> {
+    const { operation, key, send, decode, recover } = call;
+    // Every operation but a read changes the server (deletes and touches too): its failure is
+    // indeterminate when the command may have been sent — the one rule of the backend kit.
+    const write = !READS.has(operation);
+    if (this.#closing !== undefined) return Promise.reject(closedError('redis'));
     const fail = (error: unknown, sent: boolean): R => {
       const recovered = recover?.(error);
       if (recovered !== undefined) return recovered.value;
-      throw this.#error(error, operation, key, write, sent);
+      throw this.#error(error, { operation, key, write, sent });
     };
     const gate = this.#watch.ready();
     // ioredis's `commandTimeout` bounds each command; a script call that has to send its source
@@ -526,7 +274,7 @@ export class RedisBackend implements CacheBackend {
         this.#cork();
         pending = send();
       } catch (error) {
-        return Promise.reject(this.#error(error, operation, key, write, false));
+        return Promise.reject(this.#error(error, { operation, key, write, sent: false }));
       }
       return pending.then(decode, (error: unknown) => fail(error, true));
     }
@@ -569,7 +317,7 @@ export class RedisBackend implements CacheBackend {
             settled = true;
             clearTimeout(timer);
             // Already a Stowage error (`fail` mapped it), unless `decode` threw.
-            reject(this.#error(error, operation, key, write, sent));
+            reject(this.#error(error, { operation, key, write, sent }));
           },
         );
     });
@@ -627,14 +375,12 @@ export class RedisBackend implements CacheBackend {
    */
   #readReply(
     reply: unknown,
-    full: string,
-    key: string,
-    operation: string,
-    write: boolean,
+    at: { full: string; key: string; operation: string },
   ): StoredEntry | undefined {
+    const { full, key, operation } = at;
     if (reply === null) return undefined;
     if (!Buffer.isBuffer(reply)) {
-      throw this.#desync(operation, key, write, `a reply of type ${typeof reply}`);
+      throw this.#desync(operation, key, `a reply of type ${typeof reply}`);
     }
     if (reply.length === 0) return undefined;
     if (reply.length > this.#maxStored) return this.#oversize(operation, key);
@@ -644,7 +390,6 @@ export class RedisBackend implements CacheBackend {
     throw this.#desync(
       operation,
       key,
-      write,
       read === StoredProblem.Checksum ? 'a value that fails its checksum' : 'a truncated value',
     );
   }
@@ -660,7 +405,7 @@ export class RedisBackend implements CacheBackend {
    * out on the new connection. Returns the error the call rejects with. On a Cluster every node
    * connection is dropped (which node answered is not known here).
    */
-  #desync(operation: string, key: string | undefined, write: boolean, what: string): CacheError {
+  #desync(operation: string, key: string | undefined, what: string): CacheError {
     const nodes = this.#cluster ? (this.#client.nodes?.('all') ?? []) : [this.#client];
     for (const node of nodes) {
       const stream = node.stream;
@@ -673,26 +418,30 @@ export class RedisBackend implements CacheBackend {
         backend: this.name,
         operation,
         key,
-        // The write was sent; whether it was applied is unknown once replies cannot be trusted.
-        indeterminate: write,
+        // A write was sent; whether it was applied is unknown once replies cannot be trusted.
+        indeterminate: !READS.has(operation),
       },
     );
   }
 
   /**
-   * The reply to a `SET`: `OK`, or nil for a `SET NX` that found the key (`nilMeansRefused`).
-   * Any other reply belongs to another command: the stream is out of step (`#desync`).
+   * The reply to a `SET`: `OK`. Any other reply belongs to another command: the stream is out of
+   * step (`#desync`).
    */
-  #stored(reply: unknown, operation: string, key: string, nilMeansRefused: boolean): boolean {
+  #stored(reply: unknown, operation: string, key: string): true {
     if (isOk(reply)) return true;
-    if (nilMeansRefused && reply === null) return false;
-    throw this.#desync(operation, key, true, 'a reply that is not a SET reply');
+    throw this.#desync(operation, key, 'a reply that is not a SET reply');
+  }
+
+  /** The reply to a `SET NX`: `OK`, or nil when the key exists; else as `#stored`. */
+  #added(reply: unknown, key: string): boolean {
+    return reply === null ? false : this.#stored(reply, 'add', key);
   }
 
   /** An integer reply (`UNLINK`, `PEXPIRE`, a script's count); anything else is `#desync`. */
-  #integer(reply: unknown, operation: string, key: string | undefined, write: boolean): number {
+  #integer(reply: unknown, operation: string, key: string | undefined): number {
     if (typeof reply === 'number') return reply;
-    throw this.#desync(operation, key, write, 'a reply that is not an integer');
+    throw this.#desync(operation, key, 'a reply that is not an integer');
   }
 
   /**
@@ -721,14 +470,13 @@ export class RedisBackend implements CacheBackend {
    */
   get(key: string): Promise<StoredEntry | undefined> {
     const full = this.#full(key);
-    return this.#run(
-      'get',
+    return this.#run({
+      operation: 'get',
       key,
-      false,
-      () => this.#client.callBuffer('getrange', full, '0', this.#rangeEnd),
-      (reply) => this.#readReply(reply, full, key, 'get', false),
-      missWhenNotString,
-    );
+      send: () => this.#client.callBuffer('getrange', full, '0', this.#rangeEnd),
+      decode: (reply) => this.#readReply(reply, { full, key, operation: 'get' }),
+      recover: missWhenNotString,
+    });
   }
 
   /**
@@ -742,11 +490,10 @@ export class RedisBackend implements CacheBackend {
   getMany(keys: readonly string[]): Promise<Array<StoredEntry | undefined>> {
     if (keys.length === 0) return Promise.resolve([]);
     const full = keys.map((key) => this.#full(key));
-    return this.#run(
-      'getMany',
-      undefined,
-      false,
-      () => {
+    return this.#run({
+      operation: 'getMany',
+      key: undefined,
+      send: () => {
         const pending = full.map((k) =>
           this.#client.callBuffer('getrange', k, '0', this.#rangeEnd),
         );
@@ -757,11 +504,15 @@ export class RedisBackend implements CacheBackend {
           return Promise.all(pending.map((reply) => reply.catch(nilWhenNotString)));
         });
       },
-      (replies) =>
+      decode: (replies) =>
         replies.map((reply, i) =>
-          this.#readReply(reply, full[i] as string, keys[i] as string, 'getMany', false),
+          this.#readReply(reply, {
+            full: full[i] as string,
+            key: keys[i] as string,
+            operation: 'getMany',
+          }),
         ),
-    );
+    });
   }
 
   /**
@@ -785,14 +536,13 @@ export class RedisBackend implements CacheBackend {
     const full = this.#full(key);
     if (entry.value.byteLength > this.limits.maxValueBytes) return this.#refuseLarge(key, full);
     const stored = encodeStored(entry, full);
-    return this.#run(
-      'set',
+    return this.#run({
+      operation: 'set',
       key,
-      true,
-      () => this.#client.callBuffer('set', full, stored, ...ttlArgs(ttlSeconds)),
-      (reply) => this.#stored(reply, 'set', key, false),
-      refusedWhenFull,
-    );
+      send: () => this.#client.callBuffer('set', full, stored, ...ttlArgs(ttlSeconds)),
+      decode: (reply) => this.#stored(reply, 'set', key),
+      recover: refusedWhenFull,
+    });
   }
 
   /**
@@ -800,13 +550,12 @@ export class RedisBackend implements CacheBackend {
    * an oversized SET, so no stale value outlives the failed write.
    */
   #refuseLarge(key: string, full: string): Promise<false> {
-    return this.#run(
-      'set',
+    return this.#run({
+      operation: 'set',
       key,
-      true,
-      () => this.#client.callBuffer('unlink', full),
-      () => false as const,
-    );
+      send: () => this.#client.callBuffer('unlink', full),
+      decode: () => false as const,
+    });
   }
 
   /**
@@ -825,11 +574,10 @@ export class RedisBackend implements CacheBackend {
       return this.#refuseLarge(key, full).then(() => undefined);
     }
     const stored = encodeStored(entry, full);
-    return this.#run(
-      'set',
+    return this.#run({
+      operation: 'set',
       key,
-      true,
-      () => {
+      send: () => {
         // Both commands leave in the same tick on the same connection: one round trip.
         const write = this.#client.callBuffer('set', full, stored, ...ttlArgs(ttlSeconds));
         const read = this.#client.callBuffer('getrange', full, '0', this.#rangeEnd);
@@ -837,7 +585,7 @@ export class RedisBackend implements CacheBackend {
           (reply) => {
             if (!isOk(reply)) {
               read.catch(noop); // its connection is being dropped: nobody awaits it any more
-              this.#stored(reply, 'set', key, false);
+              this.#stored(reply, 'set', key);
             }
             return read;
           },
@@ -847,9 +595,9 @@ export class RedisBackend implements CacheBackend {
           },
         );
       },
-      (reply) => this.#readReply(reply, full, key, 'set', true),
-      (error) => (isOutOfMemory(error) ? NOT_HELD : undefined),
-    );
+      decode: (reply) => this.#readReply(reply, { full, key, operation: 'set' }),
+      recover: (error) => (isOutOfMemory(error) ? NOT_HELD : undefined),
+    });
   }
 
   /** @inheritdoc */
@@ -862,11 +610,10 @@ export class RedisBackend implements CacheBackend {
         ? undefined
         : encodeStored(write.entry, keys[i] as string),
     );
-    return this.#run(
-      'setMany',
-      undefined,
-      true,
-      async () => {
+    return this.#run({
+      operation: 'setMany',
+      key: undefined,
+      send: async () => {
         let failed: Set<number> | undefined;
         // One pipeline; `positions` (a Cluster slot's share) or every write in order.
         const send = async (positions?: readonly number[]): Promise<void> => {
@@ -890,7 +637,7 @@ export class RedisBackend implements CacheBackend {
             if (values[i] !== undefined && error === null) {
               // `OK`, or the stream is out of step (reset, and the call is indeterminate).
               const key = (writes[i] as BackendWrite).key;
-              this.#stored((reply as [Error | null, unknown])[1], 'setMany', key, false);
+              this.#stored((reply as [Error | null, unknown])[1], 'setMany', key);
               continue;
             }
             // A command that timed out or lost its connection may still be applied: the whole
@@ -909,8 +656,8 @@ export class RedisBackend implements CacheBackend {
         }
         return [...failedKeys];
       },
-      same,
-    );
+      decode: same,
+    });
   }
 
   /** @inheritdoc */
@@ -918,30 +665,24 @@ export class RedisBackend implements CacheBackend {
     const full = this.#full(key);
     if (entry.value.byteLength > this.limits.maxValueBytes) return Promise.resolve(false);
     const stored = encodeStored(entry, full);
-    return this.#run(
-      'add',
+    return this.#run({
+      operation: 'add',
       key,
-      true,
-      () => this.#client.callBuffer('set', full, stored, 'nx', ...ttlArgs(ttlSeconds)),
-      (reply) => this.#stored(reply, 'add', key, true),
-      refusedWhenFull,
-    );
+      send: () => this.#client.callBuffer('set', full, stored, 'nx', ...ttlArgs(ttlSeconds)),
+      decode: (reply) => this.#added(reply, key),
+      recover: refusedWhenFull,
+    });
   }
 
   /** @inheritdoc */
   touch(key: string, ttlSeconds: number): Promise<boolean> {
     const full = this.#full(key);
-    return this.#run(
-      'touch',
+    return this.#run({
+      operation: 'touch',
       key,
-      false,
-      () => {
+      send: () => {
         if (ttlSeconds !== 0) {
-          return this.#client.callBuffer(
-            'pexpire',
-            full,
-            Math.max(1, Math.ceil(ttlSeconds * 1000)),
-          );
+          return this.#client.callBuffer('pexpire', full, ttlToMilliseconds(ttlSeconds));
         }
         // PERSIST answers 0 both for a missing key and for one without a TTL; EXISTS tells them
         // apart. Same connection, same tick: one round trip.
@@ -955,8 +696,8 @@ export class RedisBackend implements CacheBackend {
           },
         );
       },
-      (reply) => this.#integer(reply, 'touch', key, false) === 1,
-    );
+      decode: (reply) => this.#integer(reply, 'touch', key) === 1,
+    });
   }
 
   /** @inheritdoc */
@@ -982,11 +723,10 @@ export class RedisBackend implements CacheBackend {
       operation === 'incr' ? 'INCRBY' : 'DECRBY',
       delta.toString(),
     ];
-    return this.#run(
+    return this.#run({
       operation,
       key,
-      true,
-      () =>
+      send: () =>
         this.#eval(COUNTER_SCRIPT, args, performance.now()).catch((error: unknown) => {
           if (
             isReplyError(error) &&
@@ -1000,28 +740,27 @@ export class RedisBackend implements CacheBackend {
           }
           throw error;
         }),
-      (reply) => {
+      decode: (reply) => {
         if (reply === null || reply === undefined || reply === false) return undefined;
         const text = Buffer.isBuffer(reply) ? reply.toString('latin1') : undefined;
         // The script answers decimal text only: anything else came from a damaged stream.
         if (text === undefined || !DECIMAL_REPLY.test(text)) {
-          throw this.#desync(operation, key, true, 'a counter reply that is not a decimal');
+          throw this.#desync(operation, key, 'a counter reply that is not a decimal');
         }
         return BigInt(text);
       },
-    );
+    });
   }
 
   /** @inheritdoc */
   delete(key: string): Promise<boolean> {
     const full = this.#full(key);
-    return this.#run(
-      'delete',
+    return this.#run({
+      operation: 'delete',
       key,
-      false,
-      () => this.#client.callBuffer('unlink', full),
-      (reply) => this.#integer(reply, 'delete', key, false) > 0,
-    );
+      send: () => this.#client.callBuffer('unlink', full),
+      decode: (reply) => this.#integer(reply, 'delete', key) > 0,
+    });
   }
 
   /**
@@ -1033,32 +772,30 @@ export class RedisBackend implements CacheBackend {
   deleteIf(key: string, expected: StoredEntry): Promise<boolean> {
     const full = this.#full(key);
     const args: RedisArg[] = [1, full, encodeStored(expected, full)];
-    return this.#run(
-      'deleteIf',
+    return this.#run({
+      operation: 'deleteIf',
       key,
-      false,
-      () => this.#eval(DELETE_IF_SCRIPT, args, performance.now()),
-      (reply) => this.#integer(reply, 'deleteIf', key, false) === 1,
-    );
+      send: () => this.#eval(DELETE_IF_SCRIPT, args, performance.now()),
+      decode: (reply) => this.#integer(reply, 'deleteIf', key) === 1,
+    });
   }
 
   /** @inheritdoc */
   deleteMany(keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return Promise.resolve();
     const full = keys.map((key) => this.#full(key));
-    return this.#run(
-      'deleteMany',
-      undefined,
-      false,
-      async () => {
+    return this.#run({
+      operation: 'deleteMany',
+      key: undefined,
+      send: async () => {
         await Promise.all(
           this.#batches(full).map((positions) =>
             this.#client.callBuffer('unlink', ...positions.map((i) => full[i] as string)),
           ),
         );
       },
-      nothing,
-    );
+      decode: nothing,
+    });
   }
 
   /** The connections that hold data: the client itself, or every Cluster master. */
@@ -1081,21 +818,19 @@ export class RedisBackend implements CacheBackend {
         'the redis backend has no `keyPrefix`, so clear() would remove every key in the database; set `keyPrefix`, or use flush() to empty the database on purpose',
       );
     }
-    const nodes = await this.#run(
-      'clear',
-      undefined,
-      false,
-      () => Promise.resolve(this.#dataNodes()),
-      same,
-    );
+    const nodes = await this.#run({
+      operation: 'clear',
+      key: undefined,
+      send: () => Promise.resolve(this.#dataNodes()),
+      decode: same,
+    });
     for (const node of nodes) {
       let cursor = '0';
       do {
-        const [next, found] = await this.#run(
-          'clear',
-          undefined,
-          false,
-          async () => {
+        const [next, found] = await this.#run({
+          operation: 'clear',
+          key: undefined,
+          send: async () => {
             const reply = (await node.callBuffer(
               'scan',
               cursor,
@@ -1106,24 +841,23 @@ export class RedisBackend implements CacheBackend {
             )) as [Buffer, Buffer[]];
             return [reply[0].toString('latin1'), reply[1]] as const;
           },
-          same,
-        );
+          decode: same,
+        });
         cursor = next;
         if (found.length === 0) continue;
         // Multi-key commands cannot cross slots on a Cluster node.
         const groups = this.#cluster ? [...groupBySlot(found).values()] : [found.map((_, i) => i)];
-        await this.#run(
-          'clear',
-          undefined,
-          false,
-          () =>
+        await this.#run({
+          operation: 'clear',
+          key: undefined,
+          send: () =>
             Promise.all(
               groups.map((group) =>
                 node.callBuffer('unlink', ...group.map((i) => found[i] as Buffer)),
               ),
             ),
-          nothing,
-        );
+          decode: nothing,
+        });
       } while (cursor !== '0');
     }
   }
@@ -1139,15 +873,14 @@ export class RedisBackend implements CacheBackend {
         new CacheValueError('the redis backend cannot delay a flush; `delaySeconds` must be 0'),
       );
     }
-    return this.#run(
-      'flush',
-      undefined,
-      true,
-      async () => {
+    return this.#run({
+      operation: 'flush',
+      key: undefined,
+      send: async () => {
         await Promise.all(this.#dataNodes().map((node) => node.callBuffer('flushdb', 'async')));
       },
-      nothing,
-    );
+      decode: nothing,
+    });
   }
 
   /**

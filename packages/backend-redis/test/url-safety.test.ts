@@ -1,7 +1,7 @@
 // Issue 10 §3: a redis:// URL that failed to parse put its password into the error.
 import { CacheConfigError } from '@stowage/core';
 import { describe, expect, it } from 'vitest';
-import { parseRedisUrl } from '../src/connection.js';
+import { parseRedisUrl } from '../src/redis-url.js';
 
 describe('redis:// URL safety', () => {
   it.each([['redis://app:S3CRET@h1:99999'], ['rediss://app:S3CRET@[::1']])(

@@ -41,7 +41,7 @@ export interface LateWriteObservations {
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * Issue 10 §1 on a real server: process A's write `v1` times out but lands late; A then writes
+ * The late write on a real server: process A's write `v1` times out but lands late; A then writes
  * `v2` (confirmed) and B writes the newer `v3`. Under the write model A must not read its own
  * older `v2` while the server holds `v3`, and when A's window ends `v3` must survive (the old
  * quarantine wrote `v2` back over it). Returns what each process saw; the test asserts.
