@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Proves a user can pick and install Stowage's packages alone: packs every publishable package,
 // runs publint and attw on each tarball, installs the tarballs into a fresh project outside the
-// workspace with npm, and runs every package's `pack-smoke/*.mjs` and `*.cjs` scripts there (ESM
+// workspace with npm, and runs every package's `scripts/pack-smoke/<package>.mjs` and `.cjs` there (ESM
 // and CommonJS consumers). With --json the last line is a JSON summary for scripts/test-all.mjs.
 import { spawnSync } from 'node:child_process';
 import {
@@ -98,13 +98,14 @@ try {
   );
   record('npm install of the tarballs into a fresh project', install.ok, install.output);
   if (install.ok) {
+    // The smoke scripts test the installed set, not one package: they live outside the packages,
+    // one pair per package (`<package directory>.mjs` / `.cjs`).
+    const smokeDir = join(root, 'scripts', 'pack-smoke');
     for (const { dir, manifest } of installable) {
-      const smokeDir = join(dir, 'pack-smoke');
-      if (!existsSync(smokeDir)) continue;
-      for (const script of readdirSync(smokeDir)
-        .filter((file) => /\.(mjs|cjs)$/.test(file))
-        .sort()) {
-        const target = join(app, `${manifest.name.replace('@stowage/', '')}-${script}`);
+      const base = dir.split('/').at(-1);
+      for (const script of [`${base}.mjs`, `${base}.cjs`]) {
+        if (!existsSync(join(smokeDir, script))) continue;
+        const target = join(app, script);
         cpSync(join(smokeDir, script), target);
         const run = sh(process.execPath, [target], app);
         record(`${manifest.name}: ${script} runs from the installed tarball`, run.ok, run.output);

@@ -13,6 +13,10 @@ const { createMemoryBackend } = require('@stowage/backend-memory');
   await viaUrl.set('x', 1);
   assert.equal(await viaUrl.get('x'), 1);
   await viaUrl.close();
+  // The backend kit, a second entry point: the same error classes as the main entry.
+  const { checkWireKey } = require('@stowage/core/backend');
+  assert.equal(checkWireKey('fine', 250), 4);
+  assert.throws(() => checkWireKey('a b', 250), CacheKeyError);
   console.log('core CommonJS ok');
 })().catch((error) => {
   console.error(error);

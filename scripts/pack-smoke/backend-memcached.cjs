@@ -10,8 +10,9 @@ const { createBackendFromUrl, MemcachedBackend } = require('@stowage/backend-mem
   });
   assert.ok(backend instanceof MemcachedBackend);
   assert.equal(backend.limits.maxKeyBytes, 246);
+  // Checked before any I/O: flags must be an unsigned 32-bit integer.
   await assert.rejects(
-    () => backend.set('k', { value: Buffer.alloc(2 * 1024 * 1024), flags: 1 }, 0),
+    () => backend.set('k', { value: Buffer.from('v'), flags: 2 ** 32 }, 0),
     (error) => isCacheError(error, CacheErrorCode.Value),
   );
   await assert.rejects(

@@ -25,4 +25,10 @@ const error = await getCache({
 }).catch((e) => e);
 assert.ok(isCacheError(error, CacheErrorCode.Config), String(error));
 assert.match(error.message, /@stowage\/backend-redis/);
+
+// The backend kit, a second entry point: the same error classes as the main entry.
+const { checkWireKey } = await import('@stowage/core/backend');
+const { CacheKeyError } = await import('@stowage/core');
+assert.equal(checkWireKey('fine', 250), 4);
+assert.throws(() => checkWireKey('a b', 250), CacheKeyError);
 console.log('core ESM ok');
