@@ -16,3 +16,17 @@ export const baseConfig: UserConfig = {
   publint: true,
   outputOptions: { exports: 'named' },
 };
+
+/**
+ * Build options of the private tools (bench, soak): ESM only, no declarations, never published,
+ * so no publint. Each tool adds its own `entry`.
+ */
+export const privateToolConfig: UserConfig = {
+  format: ['esm'],
+  platform: 'node',
+  target: 'node20',
+  sourcemap: true,
+  clean: true,
+  dts: false,
+  publint: false,
+};

@@ -1,13 +1,5 @@
 import { defineConfig } from 'tsdown';
+import { privateToolConfig } from '../tsdown.base.ts';
 
-// Private and never published: the CLI and the worker it forks, ESM, no declarations.
-export default defineConfig({
-  entry: ['src/cli.ts', 'src/worker.ts'],
-  format: ['esm'],
-  platform: 'node',
-  target: 'node20',
-  sourcemap: true,
-  clean: true,
-  dts: false,
-  publint: false,
-});
+// Private and never published: the CLI and the worker it forks.
+export default defineConfig({ ...privateToolConfig, entry: ['src/cli.ts', 'src/worker.ts'] });

@@ -12,8 +12,9 @@ export {
   startRedis,
 } from './servers.js';
 export type { MemcachedOptions, RedisOptions, ServerHandle } from './servers.js';
-export { lateWriteScenario, lateWriteViolations } from './late-write.js';
+export { checkLateWrite, lateWriteScenario, lateWriteViolations } from './late-write.js';
 export type {
+  ClosableScenarioClient,
   LateWriteObservations,
   LateWriteScenarioOptions,
   ScenarioClient,

@@ -102,3 +102,27 @@ export function lateWriteViolations(seen: LateWriteObservations): string[] {
   expect(seen.aAfterWindow === 'v3', 'A reads v3 after the window', seen.aAfterWindow);
   return problems;
 }
+
+/** A scenario client that can be closed (a `CacheClient`). */
+export interface ClosableScenarioClient extends ScenarioClient {
+  close(): Promise<void>;
+}
+
+/**
+ * Runs {@link lateWriteScenario} on clients made for it and closes both whatever happens;
+ * resolves the violations ({@link lateWriteViolations}), `[]` when the write model held. The one
+ * way every backend's test drives the scenario.
+ */
+export async function checkLateWrite(
+  options: LateWriteScenarioOptions & {
+    readonly a: ClosableScenarioClient;
+    readonly b: ClosableScenarioClient;
+  },
+): Promise<string[]> {
+  try {
+    return lateWriteViolations(await lateWriteScenario(options));
+  } finally {
+    await options.a.close();
+    await options.b.close();
+  }
+}
