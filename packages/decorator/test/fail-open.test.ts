@@ -64,7 +64,7 @@ describe('backend down', () => {
   it('returns the result when only writes fail, and caches again once the backend is back', async () => {
     const { client, backend } = faultyClient();
     backend.fault = 'fail';
-    backend.only.add('set').add('add');
+    backend.only.add('set').add('setAndRead').add('add');
     const log = errorLog();
     const { read, runs } = serviceRead(client, {
       onError: log.onError,
@@ -135,7 +135,7 @@ describe('a generation write in doubt (DESIGN D14)', () => {
     expect(await readB()).toBe('v');
     expect(runs()).toBe(1);
     backendA.fault = 'hang';
-    backendA.only.add('set');
+    backendA.only.add('set').add('setAndRead');
     await expect(invalidateAll(readA)).rejects.toBeInstanceOf(CacheTimeoutError);
     backendA.fault = 'none';
     expect(await a.get('read:version')).toBeUndefined(); // in doubt here, although the server has it
@@ -167,7 +167,7 @@ describe('backend silent', () => {
   it('reports a write that times out after a good read, and still returns', async () => {
     const { client, backend } = faultyClient(100);
     backend.fault = 'hang';
-    backend.only.add('add').add('set');
+    backend.only.add('add').add('set').add('setAndRead');
     const log = errorLog();
     const { read } = serviceRead(client, {
       onError: log.onError,
@@ -201,7 +201,7 @@ describe('reporting', () => {
       'E_CACHE_SCOPE',
     ]);
     expect(String(warn.mock.calls[0]?.[0])).toMatch(
-      /^read: faulty get failed: connect ECONNREFUSED .*; caching was skipped for this call/,
+      /^read: fault\(memory\) get failed: connect ECONNREFUSED .*; caching was skipped for this call/,
     );
   });
 
@@ -257,9 +257,9 @@ describe('an invalidation while the result is being stored (found by the soak)',
     await invalidate(read);
     // The next call misses and stores v2; its write is held on the way to the server.
     backend.fault = 'hold';
-    backend.only.add('set');
+    backend.only.add('set').add('setAndRead');
     const pending = read();
-    while (backend.held.length === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+    while (backend.pending === 0) await new Promise((resolve) => setTimeout(resolve, 1));
     backend.fault = 'none';
     // The invalidation deletes the entry before the held write lands.
     await invalidate(read);

@@ -5,6 +5,7 @@ import { CacheClient, type CacheBackend, type CacheClientOptions } from '@stowag
 import { createMemoryBackend, type MemoryBackend } from '@stowage/backend-memory';
 import type { CacheErrorInfo } from '../src/index.js';
 import type { CacheError } from '@stowage/core';
+import { FaultBackend, refusedError } from '@stowage/testkit';
 
 /** A clock the memory backend and the client read; tests move it instead of sleeping. */
 export interface ManualClock {
@@ -89,72 +90,44 @@ export function counted<A extends unknown[], R>(
 export type Fault = 'none' | 'fail' | 'hang' | 'hold';
 
 /**
- * Wraps a backend and injects faults: `fail` throws like a refused connection, `hang` never
- * answers. Its answers are promises, so the client puts its deadline on
- * every call, as it does for memcached and Redis.
+ * testkit's fault-injecting wrapper with the decorator tests' vocabulary: `fail` rejects like a
+ * refused connection, `hang` never answers (the client's deadline ends the call), `hold` answers
+ * at `release()`. `only` limits the fault to some operations (all when empty); `close` is never
+ * faulted, so a test can always clean up.
  */
-export class FaultyBackend implements CacheBackend {
-  readonly name: string = 'faulty';
-  readonly capabilities: CacheBackend['capabilities'];
-  readonly limits: CacheBackend['limits'];
-  fault: Fault = 'none';
+export class FaultyBackend extends FaultBackend<CacheBackend> {
   /** Operations the fault applies to; all when empty. */
   readonly only: Set<string> = new Set();
-  calls = 0;
-  readonly #inner: CacheBackend;
+  #fault: Fault = 'none';
+  readonly #wrapped: CacheBackend;
 
   constructor(inner: CacheBackend) {
-    this.#inner = inner;
-    this.capabilities = inner.capabilities;
-    this.limits = inner.limits;
+    super(inner);
+    this.#wrapped = inner;
+    this.ops = this.only;
   }
 
-  #run<R>(operation: string, run: () => R | Promise<R>): Promise<R> {
-    this.calls++;
-    const faulty = this.only.size === 0 || this.only.has(operation);
-    if (faulty && this.fault === 'fail') {
-      return Promise.reject(
-        Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:11211'), { code: 'ECONNREFUSED' }),
-      );
-    }
-    if (faulty && this.fault === 'hang') return new Promise<R>(() => {});
-    if (faulty && this.fault === 'hold') {
-      return new Promise<R>((resolve, reject) => {
-        this.held.push(() => {
-          Promise.resolve().then(run).then(resolve, reject);
-        });
-      });
-    }
-    return Promise.resolve(run());
+  /** The fault in force. */
+  get fault(): Fault {
+    return this.#fault;
   }
 
-  /** Calls held by the `hold` fault, in order. */
-  readonly held: Array<() => void> = [];
+  set fault(fault: Fault) {
+    this.#fault = fault;
+    this.mode =
+      fault === 'fail'
+        ? { kind: 'alwaysReject', error: refusedError() }
+        : fault === 'none'
+          ? { kind: 'pass' }
+          : { kind: 'neverAnswer' };
+  }
 
-  /** Runs the held calls now, in order. */
+  /** Runs the calls held by `hold` now, in order. */
   release(): void {
-    for (const run of this.held.splice(0)) run();
+    void this.answerLate();
   }
 
-  get: CacheBackend['get'] = (key) => this.#run('get', () => this.#inner.get(key));
-  getMany: CacheBackend['getMany'] = (keys) =>
-    this.#run('getMany', () => this.#inner.getMany(keys));
-  set: CacheBackend['set'] = (key, entry, ttl) =>
-    this.#run('set', () => this.#inner.set(key, entry, ttl));
-  setMany: CacheBackend['setMany'] = (writes, ttl) =>
-    this.#run('setMany', () => this.#inner.setMany(writes, ttl));
-  add: CacheBackend['add'] = (key, entry, ttl) =>
-    this.#run('add', () => this.#inner.add(key, entry, ttl));
-  touch: CacheBackend['touch'] = (key, ttl) =>
-    this.#run('touch', () => this.#inner.touch(key, ttl));
-  incr: CacheBackend['incr'] = (key, delta) =>
-    this.#run('incr', () => this.#inner.incr(key, delta));
-  decr: CacheBackend['decr'] = (key, delta) =>
-    this.#run('decr', () => this.#inner.decr(key, delta));
-  delete: CacheBackend['delete'] = (key) => this.#run('delete', () => this.#inner.delete(key));
-  deleteMany: CacheBackend['deleteMany'] = (keys) =>
-    this.#run('deleteMany', () => this.#inner.deleteMany(keys));
-  clear: CacheBackend['clear'] = () => this.#run('clear', () => this.#inner.clear());
-  flush: CacheBackend['flush'] = (delay) => this.#run('flush', () => this.#inner.flush(delay));
-  close: CacheBackend['close'] = () => this.#inner.close();
+  override close(): ReturnType<CacheBackend['close']> {
+    return this.#wrapped.close();
+  }
 }

@@ -19,3 +19,9 @@ export type {
   LateWriteScenarioOptions,
   ScenarioClient,
 } from './late-write.js';
+export { contractError, VALUE_ERROR } from './backend-shape.js';
+export type { Answer, Entry, Write } from './backend-shape.js';
+export { FaultBackend, refusedError } from './fault-backend.js';
+export type { BackendFaultMode, WrappableBackend } from './fault-backend.js';
+export { RecordingBackend } from './recording-backend.js';
+export type { BackendCall, RecordingBackendOptions } from './recording-backend.js';
