@@ -3,7 +3,12 @@
 // crash or leave an unhandled rejection, no read may return another key's bytes, and the backend
 // must recover by itself.
 import { createServer, type Server, type Socket } from 'node:net';
-import { CacheBatchError, CacheErrorCode, isCacheError, type CacheBackendError } from '@stowage/core';
+import {
+  CacheBatchError,
+  CacheErrorCode,
+  isCacheError,
+  type CacheBackendError,
+} from '@stowage/core';
 import {
   FaultProxy,
   freePort,
