@@ -250,7 +250,7 @@ export function renderSummary(results: BenchResults, format: 'markdown' | 'text'
   const codec = codecTable(results);
   if (codec !== undefined) {
     out.push(
-      heading(3, 'Per-value cost of compression and AES-256-GCM (@stowage/core Codec)'),
+      heading(3, 'Per-value cost of compression and AES-256-GCM (through CacheClient)'),
       '',
       render(codec),
       '',

@@ -110,7 +110,7 @@ describe('HTTP service with a per-request cache scope', () => {
     expect(second['version']).toBe((first['version'] as number) + 1);
     expect((await get('/stats'))['plan']).toBe(before + 2);
     expect(
-      stderr.match(/CacheScopeError: ProfileService\.plan: Stack level needs a stack id/g),
+      stderr.match(/CacheScopeError: ProfileService\.plan: Stack level needs `scope\.stack`/g),
     ).toHaveLength(1);
   });
 });

@@ -17,6 +17,6 @@ it('caches through the options and the instance, and reports a missing session',
   expect(stdout).toContain('upstream activity calls: 2, warnings: 1');
   expect(stdout).toMatch(/demo:stack=acme:AccountHandler\.accounts:v[\w-]{8}\n/);
   expect(stderr).toContain(
-    'CacheScopeError: AccountHandler.recentActivity: Session level needs a session id',
+    'CacheScopeError: AccountHandler.recentActivity: Session level needs `scope.session`',
   );
 });
