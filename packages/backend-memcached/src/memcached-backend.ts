@@ -144,6 +144,8 @@ export class MemcachedBackend implements CacheBackend {
   readonly #prefix: string;
   readonly #prefixBytes: number;
   readonly #timeoutMs: number;
+  /** What the key limit is made of, for the too-long message: built once, not on every call. */
+  readonly #keyLimitNote: string;
   #closed = false;
 
   constructor(options: MemcachedBackendOptions) {
@@ -151,6 +153,7 @@ export class MemcachedBackend implements CacheBackend {
     this.#prefix = resolved.keyPrefix;
     this.#prefixBytes = resolved.prefixBytes;
     this.#timeoutMs = resolved.timeoutMs;
+    this.#keyLimitNote = ` (memcached's ${MEMCACHED_MAX_KEY_BYTES} less the ${this.#prefixBytes}-byte \`keyPrefix\`)`;
     this.capabilities = {
       ttlPrecision: 'seconds',
       scopedClear: false,
@@ -186,11 +189,7 @@ export class MemcachedBackend implements CacheBackend {
 
   /** Validates a key (the kit's rule, as the client's); returns its UTF-8 length. */
   #keyBytes(key: unknown): number {
-    return checkWireKey(
-      key,
-      this.limits.maxKeyBytes,
-      ` (memcached's ${MEMCACHED_MAX_KEY_BYTES} less the ${this.#prefixBytes}-byte \`keyPrefix\`)`,
-    );
+    return checkWireKey(key, this.limits.maxKeyBytes, this.#keyLimitNote);
   }
 
   /** True when `entry` is over `maxValueBytes`: the write is refused and the old value deleted. */
@@ -237,8 +236,10 @@ export class MemcachedBackend implements CacheBackend {
 
   /** Closes a batch with `noop` (whose answer ends it) and sends it. */
   #sendBatch<T>(node: Node, request: Request<T>, framed: Framed): Promise<T> {
-    framed.writer.frame(Opcode.Noop, framed.base + framed.frames, 0, -1, 0);
-    return this.#send(node, request, { ...framed, frames: framed.frames + 1 });
+    const { writer, base, frames } = framed;
+    writer.frame(Opcode.Noop, base + frames, 0, -1, 0);
+    // A literal, not a spread of `framed`: this is on every read's path.
+    return this.#send(node, request, { writer, base, frames: frames + 1 });
   }
 
   // ---- single-key operations --------------------------------------------------------------
@@ -315,8 +316,8 @@ export class MemcachedBackend implements CacheBackend {
     writer.value(entry.value);
   }
 
+  /** Sends a checked `set` or `add` (its callers check the entry and refuse oversized ones). */
   #store(operation: 'set' | 'add', key: string, entry: StoredEntry, ttl: number): Promise<boolean> {
-    checkEntry(key, entry);
     const expiration = toExpiration(ttl);
     const prepared = this.#prepare(key, { frames: 1, extra: 8 + inlineValueBytes(entry.value) });
     const opcode = operation === 'set' ? Opcode.Set : Opcode.Add;

@@ -46,8 +46,10 @@ export interface PortWrite {
  *   (`transportError` in `@stowage/core/backend` applies the same rule with what it knows: sent
  *   or not).
  *
- * Methods answer what the backend answered, synchronously when it did; they throw (or reject
- * with) `CacheError` only.
+ * Methods answer what the backend answered, synchronously when it did. `run` throws or rejects
+ * with `CacheError` only; the hot-path methods (`get`, `getMany`, `set`, `setAndRead`) hand a
+ * backend's rejection on as it is when no deadline of the port's own is needed, so no promise is
+ * added per call — their callers map it in `Ledger.failed`.
  */
 export class BackendPort {
   /** The backend behind the port. */
@@ -128,7 +130,11 @@ export class BackendPort {
     } catch (error) {
       throw this.#thrown(error, this.reading(operation, fullKey));
     }
-    return isPromise(answer) ? this.pending(answer, this.reading(operation, fullKey)) : answer;
+    if (!isPromise(answer)) return answer;
+    // No extra promise on the hot path: the read path maps a rejection in `Ledger.failed`.
+    return this.#timed
+      ? withDeadline(answer, this.timeoutMs, this.reading(operation, fullKey))
+      : answer;
   }
 
   /** `backend.getMany`; synchronous when the backend is. */
@@ -142,7 +148,10 @@ export class BackendPort {
     } catch (error) {
       throw this.#thrown(error, this.reading(operation, undefined));
     }
-    return isPromise(answer) ? this.pending(answer, this.reading(operation, undefined)) : answer;
+    if (!isPromise(answer)) return answer;
+    return this.#timed
+      ? withDeadline(answer, this.timeoutMs, this.reading(operation, undefined))
+      : answer;
   }
 
   /** True when the backend reads a write back in the same round trip (`setAndRead`). */
@@ -158,8 +167,10 @@ export class BackendPort {
     } catch (error) {
       throw this.#thrown(error, this.writing(operation, write.fullKey));
     }
-    return isPromise(answer)
-      ? this.pending(answer, this.writing(operation, write.fullKey))
+    if (!isPromise(answer)) return answer;
+    // No extra promise on the hot path: the write path maps a rejection in `Ledger.failed`.
+    return this.#timed
+      ? withDeadline(answer, this.timeoutMs, this.writing(operation, write.fullKey))
       : answer;
   }
 
@@ -175,8 +186,10 @@ export class BackendPort {
     } catch (error) {
       throw this.#thrown(error, this.writing(operation, write.fullKey));
     }
-    return isPromise(answer)
-      ? this.pending(answer, this.writing(operation, write.fullKey))
+    if (!isPromise(answer)) return answer;
+    // No extra promise on the hot path: the write path maps a rejection in `Ledger.failed`.
+    return this.#timed
+      ? withDeadline(answer, this.timeoutMs, this.writing(operation, write.fullKey))
       : answer;
   }
 
