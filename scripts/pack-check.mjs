@@ -104,7 +104,11 @@ try {
     for (const { dir, manifest } of installable) {
       const base = dir.split('/').at(-1);
       for (const script of [`${base}.mjs`, `${base}.cjs`]) {
-        if (!existsSync(join(smokeDir, script))) continue;
+        // A missing script is a failure, not a skip: a new package must not pass unsmoked.
+        if (!existsSync(join(smokeDir, script))) {
+          record(`${manifest.name}: scripts/pack-smoke/${script} exists`, false, 'no smoke script');
+          continue;
+        }
         const target = join(app, script);
         cpSync(join(smokeDir, script), target);
         const run = sh(process.execPath, [target], app);

@@ -8,7 +8,7 @@ import {
   type WarningEvent,
 } from '../src/index.js';
 import { collect } from './helpers/events.js';
-import { RecordingBackend } from './helpers/recording-backend.js';
+import { RecordingBackend } from '@stowage/testkit';
 
 const K1 = Buffer.alloc(32, 1);
 const K2 = Buffer.alloc(32, 2);

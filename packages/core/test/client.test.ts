@@ -10,8 +10,8 @@ import {
   CacheWriteError,
   isCacheError,
 } from '../src/index.js';
-import { FaultBackend } from './helpers/fault-backend.js';
-import { RecordingBackend, recordingClient } from './helpers/recording-backend.js';
+import { FaultBackend, RecordingBackend } from '@stowage/testkit';
+import { recordingClient } from './helpers/clients.js';
 
 describe('new CacheClient', () => {
   it.each<[string, unknown]>([

@@ -13,7 +13,7 @@ import {
 import { Codec } from '../src/codec/codec.js';
 import { looksLikeZlib } from '../src/codec/zlib.js';
 import { collect } from './helpers/events.js';
-import { RecordingBackend } from './helpers/recording-backend.js';
+import { RecordingBackend } from '@stowage/testkit';
 
 function setup(options: Omit<CacheClientOptions, 'backend'> = {}): {
   client: CacheClient;

@@ -7,8 +7,8 @@ import {
   DEFAULT_TIMEOUT_MS,
   type CacheClientOptions,
 } from '../src/index.js';
-import { FaultBackend, faultClient } from './helpers/fault-backend.js';
-import { RecordingBackend } from './helpers/recording-backend.js';
+import { FaultBackend, RecordingBackend } from '@stowage/testkit';
+import { faultClient } from './helpers/clients.js';
 
 const TIMEOUT_MS = 100;
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { CacheBackendError, CacheClient, CacheDecodeError } from '../src/index.js';
 import { collect } from './helpers/events.js';
-import { FaultBackend } from './helpers/fault-backend.js';
-import { RecordingBackend, recordingClient } from './helpers/recording-backend.js';
+import { FaultBackend, RecordingBackend } from '@stowage/testkit';
+import { recordingClient } from './helpers/clients.js';
 
 describe('CacheClient.on', () => {
   it('emits hit and miss with the operation, caller key and full key', async () => {

@@ -12,7 +12,7 @@ import {
 } from '../src/index.js';
 import { collect } from './helpers/events.js';
 import { runPython } from './helpers/python.js';
-import { RecordingBackend } from './helpers/recording-backend.js';
+import { RecordingBackend } from '@stowage/testkit';
 
 const PASSPHRASE = 'supersecretpassword';
 

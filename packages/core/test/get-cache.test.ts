@@ -12,7 +12,7 @@ import {
 } from '../src/index.js';
 import { looksLikeZlib } from '../src/codec/zlib.js';
 import { BACKEND_PACKAGES } from '../src/get-cache.js';
-import { RecordingBackend } from './helpers/recording-backend.js';
+import { RecordingBackend } from '@stowage/testkit';
 import { testBackendLoader } from './helpers/test-backend-module.js';
 
 // Modules outside the workspace, so Node's own resolver answers (under node_modules, vitest

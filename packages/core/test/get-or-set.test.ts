@@ -7,8 +7,8 @@ import {
   type CacheError,
   type ErrorEvent,
 } from '../src/index.js';
-import { FaultBackend } from './helpers/fault-backend.js';
-import { RecordingBackend, recordingClient } from './helpers/recording-backend.js';
+import { FaultBackend, RecordingBackend } from '@stowage/testkit';
+import { recordingClient } from './helpers/clients.js';
 
 function failing(ops?: string[]): {
   client: CacheClient;

@@ -4,7 +4,7 @@
 import { createHook } from 'node:async_hooks';
 import { describe, expect, it, vi } from 'vitest';
 import { CacheClient } from '../src/index.js';
-import { RecordingBackend } from './helpers/recording-backend.js';
+import { RecordingBackend } from '@stowage/testkit';
 
 /** How many promises `run` creates synchronously. */
 function promisesCreatedBy(run: () => unknown): number {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CacheWriteError } from '../src/index.js';
 import { collect } from './helpers/events.js';
-import { recordingClient } from './helpers/recording-backend.js';
+import { recordingClient } from './helpers/clients.js';
 
 describe('CacheClient.set integrity check', () => {
   it('reads the value back after writing by default (set, then get)', async () => {

@@ -8,7 +8,8 @@ import {
   CacheValueError,
   StorageLevel,
 } from '../src/index.js';
-import { RecordingBackend, recordingClient } from './helpers/recording-backend.js';
+import { RecordingBackend } from '@stowage/testkit';
+import { recordingClient } from './helpers/clients.js';
 
 const HASHED = /#[0-9a-f]{64}$/;
 const utf8 = (text: string): number => Buffer.byteLength(text, 'utf8');

@@ -6,8 +6,8 @@ import {
   StorageLevel,
   isCacheError,
 } from '../src/index.js';
-import { FaultBackend } from './helpers/fault-backend.js';
-import { RecordingBackend, recordingClient } from './helpers/recording-backend.js';
+import { FaultBackend, RecordingBackend } from '@stowage/testkit';
+import { recordingClient } from './helpers/clients.js';
 
 const calls: Array<[string, (c: CacheClient) => Promise<unknown>]> = [
   ['get', (c) => c.get('k')],

@@ -14,7 +14,7 @@ import {
   type ErrorEvent,
   type StoredEntry,
 } from '../src/index.js';
-import { RecordingBackend } from './helpers/recording-backend.js';
+import { RecordingBackend } from '@stowage/testkit';
 
 /** Keys whose "server" is down: their share of a batch fails. */
 const DOWN = /^down/;

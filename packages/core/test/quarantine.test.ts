@@ -5,8 +5,8 @@
 import { describe, expect, it, vi } from 'vitest';
 import { CacheClient, CacheTimeoutError, type CacheClientOptions } from '../src/index.js';
 import { collect } from './helpers/events.js';
-import { FaultBackend, faultClient } from './helpers/fault-backend.js';
-import { RecordingBackend } from './helpers/recording-backend.js';
+import { FaultBackend, RecordingBackend } from '@stowage/testkit';
+import { faultClient } from './helpers/clients.js';
 
 const QUARANTINE_MS = 150;
 

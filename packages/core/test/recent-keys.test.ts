@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RECENT_KEYS, RecentKey, RecentKeysStack, StorageLevel } from '../src/index.js';
-import { recordingClient } from './helpers/recording-backend.js';
+import { recordingClient } from './helpers/clients.js';
 
 const keysOf = (stack: Iterable<RecentKey>): string[] => [...stack].map((entry) => entry.fullKey);
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CacheClient, CacheScopeError, StorageLevel, isStorageLevel } from '../src/index.js';
-import { RecordingBackend, recordingClient } from './helpers/recording-backend.js';
+import { RecordingBackend } from '@stowage/testkit';
+import { recordingClient } from './helpers/clients.js';
 
 describe('CacheClient.scoped', () => {
   it.each([

@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { CacheClient, CacheReturnCode, type StoredEntry } from '../src/index.js';
 import { retainedBytes } from '../src/backend/kit.js';
-import { RecordingBackend, recordingClient } from './helpers/recording-backend.js';
+import { RecordingBackend } from '@stowage/testkit';
+import { recordingClient } from './helpers/clients.js';
 
 /** Length of the text the codec attached to `entry` (0 when none). */
 const textLength = (entry: StoredEntry | undefined): number =>

@@ -7,7 +7,8 @@ import {
   toTtlSeconds,
   type CacheClient as Client,
 } from '../src/index.js';
-import { RecordingBackend, recordingClient } from './helpers/recording-backend.js';
+import { RecordingBackend } from '@stowage/testkit';
+import { recordingClient } from './helpers/clients.js';
 
 describe('toTtlSeconds', () => {
   it.each<[unknown, number]>([

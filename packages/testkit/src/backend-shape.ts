@@ -19,6 +19,13 @@ export interface Write {
   readonly entry: Entry;
 }
 
+/** A failure a backend reports without failing the call (core's `BackendWarning`). */
+export interface Warning {
+  readonly operation: string;
+  readonly key?: string | undefined;
+  readonly error: Error;
+}
+
 /**
  * An error core recognises as its own by `name` and `code` (`isCacheError` and its error mapping
  * check those, not `instanceof`), thrown where a real backend would throw a Stowage error.

@@ -2,7 +2,7 @@
 // answers (until released), or answers late. Its answers are promises unless the mode is
 // `alwaysThrow`, or `pass` over a synchronous backend. Wraps any backend of core's contract
 // (structurally; see backend-shape.ts), so core's and the decorator's tests share it.
-import type { Answer, Entry, Write } from './backend-shape.js';
+import type { Answer, Entry, Warning, Write } from './backend-shape.js';
 import type { RecordingBackend } from './recording-backend.js';
 
 /** What the wrapper does with a call. */
@@ -36,6 +36,7 @@ export interface WrappableBackend {
   deleteMany(keys: readonly string[]): Answer<void>;
   clear(): Answer<void>;
   flush(delay: number): Answer<void>;
+  onWarning?(listener: (warning: Warning) => void): () => void;
   close(): Answer<void>;
 }
 
@@ -66,6 +67,7 @@ export class FaultBackend<B extends WrappableBackend = RecordingBackend> {
   readonly #held: Held[] = [];
   setAndRead?: (key: string, entry: Entry, ttl: number) => Answer<Entry | undefined>;
   deleteIf?: (key: string, expected: Entry) => Answer<boolean>;
+  onWarning?: (listener: (warning: Warning) => void) => () => void;
 
   /**
    * @param options.timeoutMs - declared as `capabilities.timeoutMs` (a deadline the wrapper claims
@@ -89,6 +91,11 @@ export class FaultBackend<B extends WrappableBackend = RecordingBackend> {
     if (inner.deleteIf !== undefined) {
       this.deleteIf = (key, expected) =>
         this.#apply('deleteIf', () => inner.deleteIf?.(key, expected)) as Answer<boolean>;
+    }
+    // Never faulted: subscribing does not talk to a server, and the inner backend's warnings
+    // must still reach the client through the wrapper.
+    if (inner.onWarning !== undefined) {
+      this.onWarning = (listener) => inner.onWarning?.(listener) ?? ((): void => {});
     }
   }
 

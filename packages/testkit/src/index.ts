@@ -20,7 +20,7 @@ export type {
   ScenarioClient,
 } from './late-write.js';
 export { contractError, VALUE_ERROR } from './backend-shape.js';
-export type { Answer, Entry, Write } from './backend-shape.js';
+export type { Answer, Entry, Warning, Write } from './backend-shape.js';
 export { FaultBackend, refusedError } from './fault-backend.js';
 export type { BackendFaultMode, WrappableBackend } from './fault-backend.js';
 export { RecordingBackend } from './recording-backend.js';

@@ -64,10 +64,13 @@ export class RecordingBackend {
    * nothing while still answering "stored".
    */
   tamper: ((key: string, entry: Entry) => Entry | undefined) | undefined;
-  /** Answer for `set`/`setMany` per key: `false` refuses the write. */
+  /** Per key, whether a write (`set`, `setMany`, `add`, `setAndRead`) is refused. */
   refuse: ((key: string) => boolean) | undefined;
+  /** How many times `close` was called. */
   closeCount = 0;
+  /** Present only with the `setAndRead` option, as the contract's optional method. */
   setAndRead?: (key: string, entry: Entry, ttl: number) => Answer<Entry | undefined>;
+  /** Present only with the `deleteIf` option, as the contract's optional method. */
   deleteIf?: (key: string, expected: Entry) => Answer<boolean>;
   readonly #slots = new Map<string, Slot>();
   readonly #async: boolean;
@@ -121,10 +124,13 @@ export class RecordingBackend {
     return this.#read(key);
   }
 
-  /** Writes an entry without recording a call (data "written by another process"). */
-  put(key: string, value: Uint8Array | string, flags: number, ttlSeconds = 0): void {
+  /**
+   * Writes an entry, without expiry, without recording a call (data "written by another
+   * process"). A string is stored as its UTF-8 bytes.
+   */
+  put(key: string, value: Uint8Array | string, flags: number): void {
     const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
-    this.#slots.set(key, { entry: { value: bytes, flags }, expiresAt: this.#expiry(ttlSeconds) });
+    this.#slots.set(key, { entry: { value: bytes, flags }, expiresAt: undefined });
   }
 
   #expiry(ttlSeconds: number): number | undefined {
@@ -152,6 +158,8 @@ export class RecordingBackend {
     else this.#slots.set(key, { entry: kept, expiresAt: this.#expiry(ttl) });
     return true;
   }
+
+  // The contract's methods (core's `CacheBackend`), each recorded in `calls`.
 
   get(key: string): Answer<Entry | undefined> {
     this.calls.push({ op: 'get', keys: [key] });
@@ -191,15 +199,16 @@ export class RecordingBackend {
 
   incr(key: string, delta: bigint): Answer<bigint | undefined> {
     this.calls.push({ op: 'incr', keys: [key] });
-    return this.#answer(this.#count(key, delta, true));
+    return this.#answer(this.#count(key, delta, 'up'));
   }
 
   decr(key: string, delta: bigint): Answer<bigint | undefined> {
     this.calls.push({ op: 'decr', keys: [key] });
-    return this.#answer(this.#count(key, delta, false));
+    return this.#answer(this.#count(key, delta, 'down'));
   }
 
-  #count(key: string, delta: bigint, up: boolean): bigint | undefined {
+  // memcached's counter rules: incr wraps at 2^64, decr stops at 0.
+  #count(key: string, delta: bigint, direction: 'up' | 'down'): bigint | undefined {
     const entry = this.#read(key);
     if (entry === undefined) return undefined;
     const text = Buffer.from(entry.value).toString('latin1').trimEnd();
@@ -207,7 +216,7 @@ export class RecordingBackend {
       throw contractError(VALUE_ERROR, 'not an unsigned 64-bit decimal integer');
     }
     const current = BigInt(text);
-    let next = up ? (current + delta) % UNSIGNED_64 : current - delta;
+    let next = direction === 'up' ? (current + delta) % UNSIGNED_64 : current - delta;
     if (next < 0n) next = 0n;
     const slot = this.#slots.get(key) as Slot;
     slot.entry = { value: Buffer.from(next.toString(), 'latin1'), flags: entry.flags };

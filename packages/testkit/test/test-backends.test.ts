@@ -1,7 +1,7 @@
 // The test backends core's and the decorator's tests share: they must keep the backend contract
 // where the tests rely on it, and inject exactly the fault asked for.
-import { describe, expect, it } from 'vitest';
-import { FaultBackend, RecordingBackend, refusedError } from '../src/index.js';
+import { describe, expect, it, vi } from 'vitest';
+import { FaultBackend, RecordingBackend, refusedError, type Warning } from '../src/index.js';
 
 const bytes = (text: string): Buffer => Buffer.from(text, 'utf8');
 
@@ -37,6 +37,20 @@ describe('RecordingBackend', () => {
     expect(await remote.deleteIf?.('k', { value: bytes('other'), flags: 1 })).toBe(false);
     expect(await remote.deleteIf?.('k', { value: bytes('v'), flags: 1 })).toBe(true);
   });
+
+  it('stores what tamper returns and answers stored, and reports refused keys of a batch', () => {
+    const backend = new RecordingBackend();
+    backend.tamper = (key, entry) => (key === 'gone' ? undefined : { ...entry, flags: 9 });
+    expect(backend.set('k', { value: bytes('v'), flags: 1 }, 0)).toBe(true);
+    expect(backend.peek('k')?.flags).toBe(9);
+    expect(backend.set('gone', { value: bytes('v'), flags: 1 }, 0)).toBe(true);
+    expect(backend.peek('gone')).toBeUndefined();
+    backend.refuse = (key) => key === 'b';
+    const entry = { value: bytes('v'), flags: 1 };
+    const writes = ['a', 'b'].map((key) => ({ key, entry }));
+    expect(backend.setMany(writes, 0)).toEqual(['b']);
+    expect(backend.keys()).toEqual(['k', 'a']);
+  });
 });
 
 describe('FaultBackend', () => {
@@ -67,5 +81,42 @@ describe('FaultBackend', () => {
     const backend = new FaultBackend(new RecordingBackend(), { timeoutMs: 250 });
     expect(backend.capabilities.timeoutMs).toBe(250);
     expect(backend.capabilities.ttlPrecision).toBe('milliseconds');
+  });
+});
+
+describe('FaultBackend modes and optional methods', () => {
+  it('throws synchronously in alwaysThrow, and runs the call late in delay', async () => {
+    vi.useFakeTimers();
+    try {
+      const inner = new RecordingBackend();
+      const backend = new FaultBackend(inner);
+      backend.mode = { kind: 'alwaysThrow', error: refusedError() };
+      expect(() => backend.get('k')).toThrow(/ECONNREFUSED/);
+      backend.mode = { kind: 'delay', ms: 50 };
+      const late = backend.set('k', { value: bytes('v'), flags: 1 }, 0);
+      expect(inner.peek('k')).toBeUndefined();
+      await vi.advanceTimersByTimeAsync(50);
+      expect(await late).toBe(true);
+      expect(inner.peek('k')).toBeDefined();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("forwards the inner backend's warnings, unfaulted, and has no onWarning when it has none", () => {
+    expect(new FaultBackend(new RecordingBackend()).onWarning).toBeUndefined();
+    const listeners: Array<(warning: Warning) => void> = [];
+    const inner = Object.assign(new RecordingBackend(), {
+      onWarning: (listener: (warning: Warning) => void) => {
+        listeners.push(listener);
+        return () => {};
+      },
+    });
+    const backend = new FaultBackend(inner);
+    backend.mode = { kind: 'alwaysThrow' };
+    const seen: Warning[] = [];
+    backend.onWarning?.((warning) => seen.push(warning));
+    listeners[0]?.({ operation: 'get', error: new Error('replica lag') });
+    expect(seen.map((warning) => warning.error.message)).toEqual(['replica lag']);
   });
 });

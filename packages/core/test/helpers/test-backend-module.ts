@@ -1,7 +1,7 @@
 // A backend module for getCache tests: what `loadBackendModule` hands back instead of a real
 // backend package (core cannot depend on @stowage/backend-memory: that would be a turbo cycle).
 import type { BackendModule, BackendUrlOptions, CacheBackend } from '../../src/index.js';
-import { RecordingBackend } from './recording-backend.js';
+import { RecordingBackend } from '@stowage/testkit';
 
 /** One call of `createBackendFromUrl`. */
 export interface CreatedBackend {
