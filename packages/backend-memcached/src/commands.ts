@@ -31,31 +31,38 @@ function notStored(status: number): boolean {
   );
 }
 
+/** Where the key a read asked for sits in the frames sent, to compare with the key answered. */
+export interface SentKey {
+  /** The frames sent. */
+  readonly writer: FrameWriter;
+  /** Offset of the key in the writer's buffer. */
+  readonly offset: number;
+  /** Length of the key on the wire, in bytes (prefix included). */
+  readonly length: number;
+}
+
 /**
  * `getk` then `noop`: one key; the answer's key is compared with the key asked for, and the value
  * resolves only once the `noop` answer shows where it ended.
  */
 export class GetRequest extends Request<StoredEntry | undefined> {
-  readonly #writer: FrameWriter;
-  readonly #keyOffset: number;
-  readonly #keyLength: number;
+  readonly #key: SentKey;
   #entry: StoredEntry | undefined;
   /** The item's CAS value when the key was found (see `ResponseFrame`); read by `deleteIf`. */
   casHigh = 0;
   casLow = 0;
   protected error: Error | undefined;
 
-  constructor(info: RequestInfo, writer: FrameWriter, keyOffset: number, keyLength: number) {
+  constructor(info: RequestInfo, key: SentKey) {
     super(info);
-    this.#writer = writer;
-    this.#keyOffset = keyOffset;
-    this.#keyLength = keyLength;
+    this.#key = key;
   }
 
   onFrame(frame: ResponseFrame, index: number): string | undefined {
     if (index === this.last) return endOfRequest(frame);
     if (frame.status === Status.Ok) {
-      if (!this.#writer.matches(this.#keyOffset, this.#keyLength, frame.key)) return WRONG_KEY;
+      const key = this.#key;
+      if (!key.writer.matches(key.offset, key.length, frame.key)) return WRONG_KEY;
       this.#entry = entryOf(frame);
       this.casHigh = frame.casHigh;
       this.casLow = frame.casLow;
@@ -71,10 +78,6 @@ export class GetRequest extends Request<StoredEntry | undefined> {
   }
 }
 
-/**
- * `getkq` × n then `noop`, to one server: one round trip. Hits answer with their key, misses stay
- * silent, the `noop` answer ends the batch.
- */
 /** Where a `getMany` share's keys are in its frames and where its answers go. */
 export interface GetManyFrames {
   /** The frames sent (their keys are compared with the echoed ones). */
@@ -89,6 +92,10 @@ export interface GetManyFrames {
   readonly results: Array<StoredEntry | undefined>;
 }
 
+/**
+ * `getkq` × n then `noop`, to one server: one round trip. Hits answer with their key, misses stay
+ * silent, the `noop` answer ends the batch.
+ */
 export class GetManyRequest extends Request<void> {
   override readonly quiet = true;
   readonly #writer: FrameWriter;
@@ -173,16 +180,34 @@ export class SetAndReadRequest extends GetRequest {
   }
 }
 
-/** `setq` × n then `noop`: only refusals answer; resolves the indexes that were not stored. */
+/**
+ * `setq` × n then `noop`: only refusals answer; resolves the frame indexes that were not stored.
+ * The frame of an entry the backend refused itself (oversized) is a `deleteq` of its key instead,
+ * which removes the old value in the same round trip; "not found" is fine for those.
+ */
 export class SetManyRequest extends Request<number[]> {
   override readonly quiet = true;
+  /** Indexes of the `deleteq` frames; `undefined` when there are none (the usual case). */
+  readonly #deletes: ReadonlySet<number> | undefined;
   readonly #failed: number[] = [];
   #error: Error | undefined;
 
+  constructor(info: RequestInfo, deletes: ReadonlySet<number> | undefined) {
+    super(info);
+    this.#deletes = deletes;
+  }
+
   onFrame(frame: ResponseFrame, index: number): string | undefined {
     if (index === this.last) return endOfRequest(frame);
-    if (notStored(frame.status)) this.#failed.push(index);
-    else if (frame.status !== Status.Ok) this.#error ??= this.statusError(statusText(frame.status));
+    if (this.#deletes?.has(index) === true) {
+      if (frame.status !== Status.Ok && frame.status !== Status.KeyNotFound) {
+        this.#error ??= this.statusError(statusText(frame.status));
+      }
+    } else if (notStored(frame.status)) {
+      this.#failed.push(index);
+    } else if (frame.status !== Status.Ok) {
+      this.#error ??= this.statusError(statusText(frame.status));
+    }
     return undefined;
   }
 

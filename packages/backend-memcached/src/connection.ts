@@ -1,5 +1,12 @@
 import { connect, type Socket } from 'node:net';
-import { HEADER_BYTES, Magic, Opcode, Status, type ResponseFrame } from './protocol.js';
+import {
+  HEADER_BYTES,
+  HeaderOffset,
+  Magic,
+  Opcode,
+  Status,
+  type ResponseFrame,
+} from './protocol.js';
 import { FailureKind, type Failure, type Request } from './request.js';
 import { listMechanismsFrame, plainAuthFrame } from './sasl-plain.js';
 
@@ -168,15 +175,15 @@ export class Connection {
         this.#rxNeed = HEADER_BYTES;
         break;
       }
-      if (data[offset] !== Magic.Response) {
+      if (data[offset + HeaderOffset.Magic] !== Magic.Response) {
         this.#protocolError(
           `expected a binary-protocol response, got byte 0x${(data[offset] as number).toString(16)}`,
         );
         return;
       }
-      const keyBytes = data.readUInt16BE(offset + 2);
-      const extrasBytes = data[offset + 4] as number;
-      const bodyBytes = data.readUInt32BE(offset + 8);
+      const keyBytes = data.readUInt16BE(offset + HeaderOffset.KeyLength);
+      const extrasBytes = data[offset + HeaderOffset.ExtrasLength] as number;
+      const bodyBytes = data.readUInt32BE(offset + HeaderOffset.BodyLength);
       if (bodyBytes > this.#options.maxBodyBytes || keyBytes + extrasBytes > bodyBytes) {
         this.#protocolError(`malformed or oversized response frame (${bodyBytes} bytes)`);
         return;
@@ -190,11 +197,11 @@ export class Connection {
       const keyStart = extrasStart + extrasBytes;
       const valueStart = keyStart + keyBytes;
       this.#dispatch({
-        opcode: data[offset + 1] as number,
-        status: data.readUInt16BE(offset + 6),
-        opaque: data.readUInt32BE(offset + 12),
-        casHigh: data.readUInt32BE(offset + 16),
-        casLow: data.readUInt32BE(offset + 20),
+        opcode: data[offset + HeaderOffset.Opcode] as number,
+        status: data.readUInt16BE(offset + HeaderOffset.Status),
+        opaque: data.readUInt32BE(offset + HeaderOffset.Opaque),
+        casHigh: data.readUInt32BE(offset + HeaderOffset.CasHigh),
+        casLow: data.readUInt32BE(offset + HeaderOffset.CasLow),
         extras: data.subarray(extrasStart, keyStart),
         key: data.subarray(keyStart, valueStart),
         value: data.subarray(valueStart, end),

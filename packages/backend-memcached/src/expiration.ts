@@ -23,3 +23,17 @@ export function toExpiration(ttlSeconds: number, nowMs: number = Date.now()): nu
   const seconds = Math.ceil(ttlSeconds);
   return seconds <= RELATIVE_TTL_LIMIT ? seconds : Math.floor(nowMs / 1000) + seconds;
 }
+
+/**
+ * memcached's `flush_all` delay for a delay in whole seconds below 30 days. memcached (with CAS,
+ * the default) invalidates items up to `now + delay − 1`, so a delay of 1 would flush at once;
+ * one more second makes the delay mean what the caller said.
+ */
+export function toFlushDelay(delaySeconds: number): number {
+  if (!Number.isInteger(delaySeconds) || delaySeconds < 0 || delaySeconds >= RELATIVE_TTL_LIMIT) {
+    throw new CacheValueError(
+      `\`delaySeconds\` must be an integer from 0 to ${RELATIVE_TTL_LIMIT - 1}; got ${String(delaySeconds)}`,
+    );
+  }
+  return delaySeconds === 0 ? 0 : delaySeconds + 1;
+}

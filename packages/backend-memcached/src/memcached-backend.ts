@@ -1,9 +1,4 @@
-import {
-  CacheBatchError,
-  CacheValueError,
-  type CacheBackendError,
-  type CacheError,
-} from '@stowage/core';
+import { CacheValueError } from '@stowage/core';
 import {
   checkEntry,
   checkWireKey,
@@ -16,7 +11,15 @@ import {
   type CacheBackend,
   type StoredEntry,
 } from '@stowage/core/backend';
-import { Breaker, type BreakerState } from './breaker.js';
+import {
+  allIndexes,
+  byServer,
+  copyDuplicates,
+  distinctKeys,
+  settleShares,
+  type Share,
+} from './batch.js';
+import type { BreakerState } from './breaker.js';
 import {
   AckRequest,
   CompareDeleteRequest,
@@ -28,37 +31,21 @@ import {
   SetManyRequest,
   StoreRequest,
 } from './commands.js';
-import { Connection } from './connection.js';
-import { RELATIVE_TTL_LIMIT, toExpiration } from './expiration.js';
+import { toExpiration, toFlushDelay } from './expiration.js';
 import { FrameWriter, inlineValueBytes } from './frame-writer.js';
 import { HashRing } from './hash-ring.js';
 import { resolveMemcachedOptions, type MemcachedBackendOptions } from './memcached-options.js';
 import { HEADER_BYTES, NO_AUTOVIVIFY, Opcode } from './protocol.js';
-import { FailureKind, failureError, type Request, type RequestInfo } from './request.js';
+import { ServerNode, type Framed } from './server-node.js';
 
 const MAX_DELTA = 2n ** 64n - 1n;
-/** Room in a response frame for the key and extras beside the largest value. */
-const FRAME_SLACK_BYTES = 1024;
-/** Operations that read only: their failures are never indeterminate. */
-const READS: ReadonlySet<string> = new Set(['get', 'getMany']);
-
-interface Node {
-  readonly address: string;
-  readonly connection: Connection;
-  readonly breaker: Breaker;
-}
-
-/** Frames being built for one server: the buffer, the first opaque, how many frames. */
-interface Framed {
-  readonly writer: FrameWriter;
-  readonly base: number;
-  readonly frames: number;
-}
+/** Extras of a `set`/`add` frame: flags and expiration, 4 bytes each. */
+const STORE_EXTRAS_BYTES = 8;
 
 /** A single-key request being built. */
 interface Prepared extends Framed {
   readonly keyBytes: number;
-  readonly node: Node;
+  readonly node: ServerNode;
 }
 
 /** How many frames of one key a request has, and what else goes in its buffer. */
@@ -72,52 +59,35 @@ interface FrameShape {
 
 /** A `set` or `add` frame's fields. */
 interface StoreFrame {
-  readonly opcode: number;
+  readonly opcode: typeof Opcode.Set | typeof Opcode.Add;
   readonly key: string;
   readonly entry: StoredEntry;
   readonly expiration: number;
 }
 
-/** One server's share of a batch: its keys and its pending answer. */
-interface Share {
+/** A `getMany` being framed: what every server's share reads and where the answers go. */
+interface GetManyBatch {
   readonly keys: readonly string[];
-  readonly done: Promise<unknown>;
+  readonly keyBytes: readonly number[];
+  readonly results: Array<StoredEntry | undefined>;
 }
 
-/** The failed shares of a batch: their keys and errors. */
-interface FailedShares {
-  readonly keys: string[];
-  readonly failures: CacheBackendError[];
-}
-
-/**
- * The indexes of a batch (into the caller's list) grouped by server: `locate(index)` names the
- * server. The groups hold the indexes themselves, in order, never positions in `indexes`.
- */
-function byServer(
-  indexes: readonly number[],
-  locate: (index: number) => number,
-): Map<number, number[]> {
-  const groups = new Map<number, number[]>();
-  for (const index of indexes) {
-    const node = locate(index);
-    const group = groups.get(node);
-    if (group === undefined) groups.set(node, [index]);
-    else group.push(index);
-  }
-  return groups;
-}
-
-/** `0, 1, …, length − 1`. */
-function allIndexes(length: number): number[] {
-  return Array.from({ length }, (_, index) => index);
+/** A `setMany` being framed: what every server's share reads. */
+interface SetManyBatch {
+  readonly writes: readonly BackendWrite[];
+  readonly keyBytes: readonly number[];
+  readonly expiration: number;
+  /** Keys not stored: the oversized ones up front, the servers' refusals as they answer. */
+  readonly refused: string[];
 }
 
 /**
  * The memcached backend: the binary protocol over its own connections (memjs supplies the SASL
- * PLAIN frames), with options, URL and expiration in their own files.
+ * PLAIN frames). This file routes keys to servers and frames calls; options, URL, expiration,
+ * batch outcomes, the connection and the answers' parsing each live in their own file.
  *
- * - flags travel in memcached's own item flags, so other clients (pymemcache, …) see Q2's codes;
+ * - flags travel in memcached's own item flags, so other clients (pymemcache, …) read the same
+ *   codes: 1 string, 2 JSON, 3 integer, 4 encrypted;
  * - `getMany`, `setMany` and `deleteMany` are one round trip per server (quiet commands + `noop`);
  *   when one server's share fails and another's answers, the call throws `CacheBatchError`
  *   carrying the healthy part's answer — the client decides what the caller gets;
@@ -139,11 +109,10 @@ export class MemcachedBackend implements CacheBackend {
   readonly limits: BackendLimits;
   /** The server addresses, `host:port`, in configuration order. */
   readonly servers: readonly string[];
-  readonly #nodes: readonly Node[];
+  readonly #nodes: readonly ServerNode[];
   readonly #ring: HashRing | undefined;
   readonly #prefix: string;
   readonly #prefixBytes: number;
-  readonly #timeoutMs: number;
   /** What the key limit is made of, for the too-long message: built once, not on every call. */
   readonly #keyLimitNote: string;
   #closed = false;
@@ -152,7 +121,6 @@ export class MemcachedBackend implements CacheBackend {
     const resolved = resolveMemcachedOptions(options);
     this.#prefix = resolved.keyPrefix;
     this.#prefixBytes = resolved.prefixBytes;
-    this.#timeoutMs = resolved.timeoutMs;
     this.#keyLimitNote = ` (memcached's ${MEMCACHED_MAX_KEY_BYTES} less the ${this.#prefixBytes}-byte \`keyPrefix\`)`;
     this.capabilities = {
       ttlPrecision: 'seconds',
@@ -162,21 +130,7 @@ export class MemcachedBackend implements CacheBackend {
       timeoutMs: resolved.timeoutMs,
     };
     this.limits = { maxKeyBytes: resolved.maxKeyBytes, maxValueBytes: resolved.maxValueBytes };
-    this.#nodes = resolved.servers.map((address) => {
-      const breaker = new Breaker({ ...resolved.breaker, now: () => performance.now() });
-      const connection = new Connection({
-        host: address.host,
-        port: address.port,
-        username: resolved.username,
-        password: resolved.password,
-        timeoutMs: resolved.timeoutMs,
-        connectTimeoutMs: resolved.connectTimeoutMs,
-        maxBodyBytes: resolved.maxValueBytes + FRAME_SLACK_BYTES,
-        onFailure: (failure) => breaker.failure(failure.message),
-        onSuccess: () => breaker.success(),
-      });
-      return { address: connection.address, connection, breaker };
-    });
+    this.#nodes = resolved.servers.map((server) => new ServerNode(server, resolved));
     this.servers = this.#nodes.map((node) => node.address);
     this.#ring = this.#nodes.length > 1 ? new HashRing(this.servers) : undefined;
   }
@@ -203,57 +157,16 @@ export class MemcachedBackend implements CacheBackend {
     return this.#ring === undefined ? 0 : this.#ring.locate(this.#prefix + key);
   }
 
-  /** What a request is about; every operation but a read changes the server. */
-  #info(node: Node, operation: string, key: string | undefined): RequestInfo {
-    const write = !READS.has(operation);
-    return { operation, key, write, server: node.address, timeoutMs: this.#timeoutMs };
-  }
-
-  /** The error for a call refused by an open breaker (nothing was sent). */
-  #downError(node: Node, info: RequestInfo): CacheError {
-    return failureError(
-      {
-        kind: FailureKind.Down,
-        message: `the server is marked down after repeated failures (last: ${node.breaker.lastFailure}); next attempt in ${node.breaker.retryInMs} ms`,
-      },
-      info,
-      false,
-    );
-  }
-
-  /**
-   * Sends `request` (its `frames` frames from opaque `base` on, in `writer`) to `node` unless its
-   * breaker is open; returns the request's promise.
-   */
-  #send<T>(node: Node, request: Request<T>, framed: Framed): Promise<T> {
-    if (!node.breaker.allow()) return Promise.reject(this.#downError(node, request.info));
-    request.base = framed.base;
-    request.last = framed.frames - 1;
-    request.chunks = framed.writer.finish();
-    node.connection.send(request as Request<unknown>);
-    return request.promise;
-  }
-
-  /** Closes a batch with `noop` (whose answer ends it) and sends it. */
-  #sendBatch<T>(node: Node, request: Request<T>, framed: Framed): Promise<T> {
-    const { writer, base, frames } = framed;
-    writer.frame(Opcode.Noop, base + frames, 0, -1, 0);
-    // A literal, not a spread of `framed`: this is on every read's path.
-    return this.#send(node, request, { writer, base, frames: frames + 1 });
-  }
-
-  // ---- single-key operations --------------------------------------------------------------
-
   /**
    * Checks `key`, picks its server, sizes a frame buffer for `shape.frames` frames of that key
    * plus `shape.extra` bytes (extras and inline values), and reserves their opaque values. With
-   * `shape.closing`, also room and an opaque for the `noop` that `#sendBatch` appends (requests
-   * whose answer carries a value). No I/O.
+   * `shape.closing`, also room and an opaque for the `noop` that `ServerNode.sendBatch` appends
+   * (requests whose answer carries a value). No I/O.
    */
   #prepare(key: string, shape: FrameShape): Prepared {
     this.#assertOpen();
     const keyBytes = this.#keyBytes(key);
-    const node = this.#nodes[this.#locate(key)] as Node;
+    const node = this.#nodes[this.#locate(key)] as ServerNode;
     const closing = shape.closing === true;
     const writer = new FrameWriter(
       shape.frames * (HEADER_BYTES + this.#prefixBytes + keyBytes) +
@@ -262,16 +175,16 @@ export class MemcachedBackend implements CacheBackend {
       this.#prefix,
       this.#prefixBytes,
     );
-    const base = node.connection.reserve(closing ? shape.frames + 1 : shape.frames);
+    const base = node.reserve(closing ? shape.frames + 1 : shape.frames);
     return { keyBytes, node, writer, base, frames: shape.frames };
   }
 
   /**
    * Sizes the frame buffer of one server's share of a batch (one frame per index, plus the
-   * closing `noop`; `moreBytes(index)` adds extras and inline values) and reserves its opaques.
+   * closing `noop`; `sizes.more(index)` adds extras and inline values) and reserves its opaques.
    */
   #prepareBatch(
-    node: Node,
+    node: ServerNode,
     indexes: readonly number[],
     sizes: { readonly keyBytes: readonly number[]; readonly more?: (index: number) => number },
   ): Framed {
@@ -281,15 +194,17 @@ export class MemcachedBackend implements CacheBackend {
       if (sizes.more !== undefined) size += sizes.more(index);
     }
     const writer = new FrameWriter(size, this.#prefix, this.#prefixBytes);
-    return { writer, base: node.connection.reserve(indexes.length + 1), frames: indexes.length };
+    return { writer, base: node.reserve(indexes.length + 1), frames: indexes.length };
   }
+
+  // ---- single-key operations --------------------------------------------------------------
 
   /** @inheritdoc */
   async get(key: string): Promise<StoredEntry | undefined> {
     return this.#getk(key, 'get');
   }
 
-  /** One `getk`; `onRequest` sees the request, whose CAS fields `deleteIf` reads. */
+  /** One `getk`, a read; `onRequest` sees the request, whose CAS fields `deleteIf` reads. */
   #getk(
     key: string,
     operation: string,
@@ -297,60 +212,64 @@ export class MemcachedBackend implements CacheBackend {
   ): Promise<StoredEntry | undefined> {
     const prepared = this.#prepare(key, { frames: 1, extra: 0, closing: true });
     const { keyBytes, node, writer, base } = prepared;
-    writer.frame(Opcode.GetK, base, 0, keyBytes, 0);
-    const keyOffset = writer.key(key, keyBytes);
-    const info = this.#info(node, operation, key);
-    const request = new GetRequest(info, writer, keyOffset, this.#prefixBytes + keyBytes);
+    writer.frame(Opcode.GetK, base);
+    const offset = writer.key(key, keyBytes);
+    const request = new GetRequest(node.readInfo(operation, key), {
+      writer,
+      offset,
+      length: this.#prefixBytes + keyBytes,
+    });
     onRequest?.(request);
-    return this.#sendBatch(node, request, prepared);
+    return node.sendBatch(request, prepared);
   }
 
   /** Writes a `set`/`add` frame (header, flags, expiration, key, value) as the request's first. */
   #storeFrame(prepared: Prepared, store: StoreFrame): void {
     const { writer, keyBytes, base } = prepared;
-    const { entry } = store;
-    writer.frame(store.opcode, base, 8, keyBytes, entry.value.byteLength);
-    writer.u32(entry.flags);
+    writer.frame(store.opcode, base);
+    writer.u32(store.entry.flags);
     writer.u32(store.expiration);
     writer.key(store.key, keyBytes);
-    writer.value(entry.value);
+    writer.value(store.entry.value);
   }
 
   /** Sends a checked `set` or `add` (its callers check the entry and refuse oversized ones). */
-  #store(operation: 'set' | 'add', key: string, entry: StoredEntry, ttl: number): Promise<boolean> {
-    const expiration = toExpiration(ttl);
-    const prepared = this.#prepare(key, { frames: 1, extra: 8 + inlineValueBytes(entry.value) });
-    const opcode = operation === 'set' ? Opcode.Set : Opcode.Add;
-    this.#storeFrame(prepared, { opcode, key, entry, expiration });
-    const request = new StoreRequest(this.#info(prepared.node, operation, key));
-    return this.#send(prepared.node, request, prepared);
+  #store(operation: 'set' | 'add', store: StoreFrame): Promise<boolean> {
+    const extra = STORE_EXTRAS_BYTES + inlineValueBytes(store.entry.value);
+    const prepared = this.#prepare(store.key, { frames: 1, extra });
+    this.#storeFrame(prepared, store);
+    const request = new StoreRequest(prepared.node.info(operation, store.key));
+    return prepared.node.send(request, prepared);
   }
 
   /** @inheritdoc */
   async set(key: string, entry: StoredEntry, ttlSeconds: number): Promise<boolean> {
     checkEntry(key, entry);
-    if (this.#oversize(entry)) return this.#refuse(key);
-    return this.#store('set', key, entry, ttlSeconds);
+    const expiration = toExpiration(ttlSeconds);
+    if (this.#oversize(entry)) return this.#refuse(key, 'set');
+    return this.#store('set', { opcode: Opcode.Set, key, entry, expiration });
   }
 
   /** @inheritdoc */
   async add(key: string, entry: StoredEntry, ttlSeconds: number): Promise<boolean> {
     checkEntry(key, entry);
+    const expiration = toExpiration(ttlSeconds);
     // memcached refuses an oversized add without touching the item it would not replace.
     if (this.#oversize(entry)) {
       this.#assertOpen();
       this.#keyBytes(key);
       return false;
     }
-    return this.#store('add', key, entry, ttlSeconds);
+    return this.#store('add', { opcode: Opcode.Add, key, entry, expiration });
   }
 
   /**
    * A refused oversized write: the key's old value is deleted, as memcached itself unlinks an
-   * item on "object too large", so no stale value outlives the write. Resolves `false`.
+   * item on "object too large", so no stale value outlives the write. Resolves `false`; a failed
+   * delete rejects under the caller's `operation` (a write: indeterminate once sent).
    */
-  async #refuse(key: string): Promise<false> {
-    await this.delete(key);
+  async #refuse(key: string, operation: 'set' | 'setAndRead'): Promise<false> {
+    await this.#delete(key, operation);
     return false;
   }
 
@@ -364,20 +283,23 @@ export class MemcachedBackend implements CacheBackend {
     ttlSeconds: number,
   ): Promise<StoredEntry | undefined> {
     checkEntry(key, entry);
+    const expiration = toExpiration(ttlSeconds);
     if (this.#oversize(entry)) {
-      await this.#refuse(key);
+      await this.#refuse(key, 'setAndRead');
       return undefined;
     }
-    const expiration = toExpiration(ttlSeconds);
-    const extra = 8 + inlineValueBytes(entry.value);
+    const extra = STORE_EXTRAS_BYTES + inlineValueBytes(entry.value);
     const prepared = this.#prepare(key, { frames: 2, extra, closing: true });
     const { keyBytes, node, writer, base } = prepared;
     this.#storeFrame(prepared, { opcode: Opcode.Set, key, entry, expiration });
-    writer.frame(Opcode.GetK, base + 1, 0, keyBytes, 0);
-    const keyOffset = writer.key(key, keyBytes);
-    const info = this.#info(node, 'setAndRead', key);
-    const request = new SetAndReadRequest(info, writer, keyOffset, this.#prefixBytes + keyBytes);
-    return this.#sendBatch(node, request, prepared);
+    writer.frame(Opcode.GetK, base + 1);
+    const offset = writer.key(key, keyBytes);
+    const request = new SetAndReadRequest(node.info('setAndRead', key), {
+      writer,
+      offset,
+      length: this.#prefixBytes + keyBytes,
+    });
+    return node.sendBatch(request, prepared);
   }
 
   /** @inheritdoc */
@@ -385,10 +307,10 @@ export class MemcachedBackend implements CacheBackend {
     const expiration = toExpiration(ttlSeconds);
     const prepared = this.#prepare(key, { frames: 1, extra: 4 });
     const { keyBytes, node, writer, base } = prepared;
-    writer.frame(Opcode.Touch, base, 4, keyBytes, 0);
+    writer.frame(Opcode.Touch, base);
     writer.u32(expiration);
     writer.key(key, keyBytes);
-    return this.#send(node, new ExistsRequest(this.#info(node, 'touch', key)), prepared);
+    return node.send(new ExistsRequest(node.info('touch', key)), prepared);
   }
 
   /** @inheritdoc */
@@ -410,31 +332,36 @@ export class MemcachedBackend implements CacheBackend {
     }
     const prepared = this.#prepare(key, { frames: 1, extra: 20, closing: true });
     const { keyBytes, node, writer, base } = prepared;
-    const opcode = operation === 'incr' ? Opcode.Increment : Opcode.Decrement;
-    writer.frame(opcode, base, 20, keyBytes, 0);
+    writer.frame(operation === 'incr' ? Opcode.Increment : Opcode.Decrement, base);
     writer.u64(delta);
     writer.u64(0n); // initial value, unused: NO_AUTOVIVIFY keeps a missing key missing
     writer.u32(NO_AUTOVIVIFY);
     writer.key(key, keyBytes);
     // The client never retries or quarantines a counter; `indeterminate` still tells callers that
     // an increment that timed out may have happened.
-    return this.#sendBatch(node, new CounterRequest(this.#info(node, operation, key)), prepared);
+    return node.sendBatch(new CounterRequest(node.info(operation, key)), prepared);
   }
 
   /** @inheritdoc */
   async delete(key: string): Promise<boolean> {
+    return this.#delete(key, 'delete');
+  }
+
+  /** One `delete`; `operation` names the call for its errors (`delete`, or a refused write). */
+  #delete(key: string, operation: string): Promise<boolean> {
     const prepared = this.#prepare(key, { frames: 1, extra: 0 });
     const { keyBytes, node, writer, base } = prepared;
-    writer.frame(Opcode.Delete, base, 0, keyBytes, 0);
+    writer.frame(Opcode.Delete, base);
     writer.key(key, keyBytes);
-    return this.#send(node, new ExistsRequest(this.#info(node, 'delete', key)), prepared);
+    return node.send(new ExistsRequest(node.info(operation, key)), prepared);
   }
 
   /**
    * Compare-and-delete with memcached's CAS: a `getk` reads the item and its CAS value; when the
    * bytes and flags are exactly `expected`, a `delete` carrying that CAS removes it — unless
    * anyone wrote the key in between (the server then answers `key exists` and keeps the newer
-   * value). Two round trips; used when a write quarantine ends, not on the hot path.
+   * value). Two round trips; used when a write quarantine ends, not on the hot path. A failure of
+   * the read is not indeterminate: nothing was deleted yet.
    */
   async deleteIf(key: string, expected: StoredEntry): Promise<boolean> {
     let read: GetRequest | undefined;
@@ -444,49 +371,16 @@ export class MemcachedBackend implements CacheBackend {
     if (read === undefined || !sameEntry(held, expected)) return false;
     const prepared = this.#prepare(key, { frames: 1, extra: 0 });
     const { keyBytes, node, writer, base } = prepared;
-    writer.frame(Opcode.Delete, base, 0, keyBytes, 0);
+    writer.frame(Opcode.Delete, base);
     // A server started with `-C` has no CAS values (0): the delete is then unconditional, which
     // still keeps the rule — the item held the write in doubt, and a miss is always safe.
     writer.cas(read.casHigh, read.casLow);
     writer.key(key, keyBytes);
-    const request = new CompareDeleteRequest(this.#info(node, 'deleteIf', key));
-    return this.#send(node, request, prepared);
+    const request = new CompareDeleteRequest(node.info('deleteIf', key));
+    return node.send(request, prepared);
   }
 
   // ---- batches: one round trip per server ---------------------------------------------------
-
-  /**
-   * Waits for every share of a batch (one per server). All answered: nothing to do. Some failed
-   * while others answered: throws `CacheBatchError` with what `partial()` builds from the failed
-   * shares. All failed: throws the first failure as it is.
-   */
-  async #settleShares(
-    batch: { readonly operation: string; readonly shares: readonly Share[] },
-    partial: (failed: FailedShares) => object,
-  ): Promise<void> {
-    const { operation, shares } = batch;
-    const outcomes = await Promise.allSettled(shares.map((share) => share.done));
-    const failed: FailedShares = { keys: [], failures: [] };
-    outcomes.forEach((outcome, i) => {
-      if (outcome.status === 'fulfilled') return;
-      failed.failures.push(outcome.reason as CacheBackendError);
-      failed.keys.push(...(shares[i] as Share).keys);
-    });
-    if (failed.failures.length === 0) return;
-    const firstFailure = failed.failures[0] as CacheBackendError;
-    if (failed.failures.length === outcomes.length) throw firstFailure;
-    throw new CacheBatchError(
-      `memcached ${operation} failed on ${failed.failures.length} of ${outcomes.length} servers: ${firstFailure.message}`,
-      {
-        backend: 'memcached',
-        operation,
-        indeterminate: failed.failures.some((failure) => failure.indeterminate),
-        failures: failed.failures,
-        failedKeys: failed.keys,
-        ...partial(failed),
-      },
-    );
-  }
 
   /**
    * Reads many keys with one round trip per server (`getkq` × n, then `noop`). When a server
@@ -496,97 +390,106 @@ export class MemcachedBackend implements CacheBackend {
     this.#assertOpen();
     const results = new Array<StoredEntry | undefined>(keys.length).fill(undefined);
     if (keys.length === 0) return results;
-    const keyBytes = keys.map((key) => this.#keyBytes(key));
+    const batch: GetManyBatch = { keys, keyBytes: keys.map((key) => this.#keyBytes(key)), results };
     // One frame per distinct key; duplicates are copied from their first occurrence.
-    const first = new Map<string, number>();
-    const unique: number[] = [];
-    keys.forEach((key, index) => {
-      if (!first.has(key)) {
-        first.set(key, index);
-        unique.push(index);
-      }
-    });
-    const copyDuplicates = (): void => {
-      if (first.size < keys.length) {
-        keys.forEach((key, index) => (results[index] = results[first.get(key) as number]));
-      }
-    };
+    const distinct = distinctKeys(keys);
     const shares: Share[] = [];
-    for (const [nodeIndex, indexes] of byServer(unique, (i) => this.#locate(keys[i] as string))) {
-      const node = this.#nodes[nodeIndex] as Node;
-      const framed = this.#prepareBatch(node, indexes, { keyBytes });
-      const offsets: number[] = [];
-      const lengths: number[] = [];
-      indexes.forEach((index, frame) => {
-        const bytes = keyBytes[index] as number;
-        framed.writer.frame(Opcode.GetKQ, framed.base + frame, 0, bytes, 0);
-        offsets.push(framed.writer.key(keys[index] as string, bytes));
-        lengths.push(this.#prefixBytes + bytes);
-      });
-      const request = new GetManyRequest(this.#info(node, 'getMany', undefined), {
-        writer: framed.writer,
-        keyOffsets: offsets,
-        keyLengths: lengths,
-        slots: indexes,
-        results,
-      });
-      const sharedKeys = indexes.map((index) => keys[index] as string);
-      shares.push({ keys: sharedKeys, done: this.#sendBatch(node, request, framed) });
+    for (const [node, indexes] of byServer(distinct.indexes, (i) => this.#locate(keys[i]!))) {
+      shares.push(this.#getManyShare(this.#nodes[node] as ServerNode, indexes, batch));
     }
-    await this.#settleShares({ operation: 'getMany', shares }, () => {
-      copyDuplicates();
+    await settleShares({ operation: 'getMany', shares }, () => {
+      copyDuplicates(keys, results, distinct);
       return { entries: [...results] };
     });
-    copyDuplicates();
+    copyDuplicates(keys, results, distinct);
     return results;
+  }
+
+  /** Frames and sends one server's share of a `getMany`; its hits land in `batch.results`. */
+  #getManyShare(node: ServerNode, indexes: readonly number[], batch: GetManyBatch): Share {
+    const { keys, keyBytes } = batch;
+    const framed = this.#prepareBatch(node, indexes, { keyBytes });
+    const { writer, base } = framed;
+    const keyOffsets: number[] = [];
+    const keyLengths: number[] = [];
+    for (let frame = 0; frame < indexes.length; frame++) {
+      const index = indexes[frame] as number;
+      const bytes = keyBytes[index] as number;
+      writer.frame(Opcode.GetKQ, base + frame);
+      keyOffsets.push(writer.key(keys[index] as string, bytes));
+      keyLengths.push(this.#prefixBytes + bytes);
+    }
+    const request = new GetManyRequest(node.readInfo('getMany', undefined), {
+      writer,
+      keyOffsets,
+      keyLengths,
+      slots: indexes,
+      results: batch.results,
+    });
+    const done = node.sendBatch(request, framed);
+    return { keys: indexes.map((index) => keys[index] as string), done };
   }
 
   /**
    * Stores many entries with one round trip per server (`setq` × n, then `noop`); resolves the
-   * keys the servers refused. An oversized entry is refused and its key deleted. When a server
-   * fails and another answers, throws `CacheBatchError` whose `notStored` lists the refused keys
-   * and those of the failed share.
+   * keys not stored. An oversized entry is refused and its frame is a `deleteq` of the key, so
+   * its old value goes in the same round trip. When a server fails and another answers, throws
+   * `CacheBatchError` whose `notStored` lists the refused keys and those of the failed share.
    */
   async setMany(writes: readonly BackendWrite[], ttlSeconds: number): Promise<string[]> {
     this.#assertOpen();
     if (writes.length === 0) return [];
     const keyBytes = writes.map((write) => this.#keyBytes(write.key));
     for (const write of writes) checkEntry(write.key, write.entry);
-    const expiration = toExpiration(ttlSeconds);
-    const refused: string[] = [];
-    const sendable: number[] = [];
-    writes.forEach((write, index) => {
-      if (this.#oversize(write.entry)) refused.push(write.key);
-      else sendable.push(index);
-    });
+    const batch: SetManyBatch = {
+      writes,
+      keyBytes,
+      expiration: toExpiration(ttlSeconds),
+      refused: writes.filter((write) => this.#oversize(write.entry)).map((write) => write.key),
+    };
     const shares: Share[] = [];
-    if (refused.length > 0) {
-      // Oversized: refused, and the old values deleted (as the server does for an oversized set).
-      shares.push({ keys: refused, done: this.deleteMany(refused) });
+    const all = allIndexes(writes.length);
+    for (const [node, indexes] of byServer(all, (i) => this.#locate(writes[i]!.key))) {
+      shares.push(this.#setManyShare(this.#nodes[node] as ServerNode, indexes, batch));
     }
-    for (const [nodeIndex, indexes] of byServer(sendable, (i) => this.#locate(writes[i]!.key))) {
-      const node = this.#nodes[nodeIndex] as Node;
-      const more = (index: number): number => 8 + inlineValueBytes(writes[index]!.entry.value);
-      const framed = this.#prepareBatch(node, indexes, { keyBytes, more });
-      indexes.forEach((index, frame) => {
-        const { key, entry } = writes[index] as BackendWrite;
-        const bytes = keyBytes[index] as number;
-        framed.writer.frame(Opcode.SetQ, framed.base + frame, 8, bytes, entry.value.byteLength);
-        framed.writer.u32(entry.flags);
-        framed.writer.u32(expiration);
-        framed.writer.key(key, bytes);
-        framed.writer.value(entry.value);
-      });
-      const request = new SetManyRequest(this.#info(node, 'setMany', undefined));
-      const done = this.#sendBatch(node, request, framed).then((frames) => {
-        for (const frame of frames) refused.push(writes[indexes[frame] as number]!.key);
-      });
-      shares.push({ keys: indexes.map((index) => writes[index]!.key), done });
-    }
-    await this.#settleShares({ operation: 'setMany', shares }, (failed) => ({
-      notStored: [...new Set([...refused, ...failed.keys])],
+    await settleShares({ operation: 'setMany', shares }, (failed) => ({
+      notStored: [...new Set([...batch.refused, ...failed.keys])],
     }));
-    return [...new Set(refused)];
+    return [...new Set(batch.refused)];
+  }
+
+  /** Frames and sends one server's share of a `setMany`; its refusals join `batch.refused`. */
+  #setManyShare(node: ServerNode, indexes: readonly number[], batch: SetManyBatch): Share {
+    const { writes, keyBytes, expiration } = batch;
+    const more = (index: number): number => {
+      const { entry } = writes[index]!;
+      return this.#oversize(entry) ? 0 : STORE_EXTRAS_BYTES + inlineValueBytes(entry.value);
+    };
+    const framed = this.#prepareBatch(node, indexes, { keyBytes, more });
+    const { writer, base } = framed;
+    /** Frames that delete an oversized entry's key instead of storing it. */
+    let deletes: Set<number> | undefined;
+    for (let frame = 0; frame < indexes.length; frame++) {
+      const index = indexes[frame] as number;
+      const { key, entry } = writes[index]!;
+      if (this.#oversize(entry)) {
+        (deletes ??= new Set()).add(frame);
+        writer.frame(Opcode.DeleteQ, base + frame);
+        writer.key(key, keyBytes[index] as number);
+        continue;
+      }
+      writer.frame(Opcode.SetQ, base + frame);
+      writer.u32(entry.flags);
+      writer.u32(expiration);
+      writer.key(key, keyBytes[index] as number);
+      writer.value(entry.value);
+    }
+    const request = new SetManyRequest(node.info('setMany', undefined), deletes);
+    const sent = node.sendBatch(request, framed);
+    const done = sent.then((frames) => {
+      for (const frame of frames) batch.refused.push(writes[indexes[frame]!]!.key);
+    });
+    return { keys: indexes.map((index) => writes[index]!.key), done };
   }
 
   /**
@@ -600,20 +503,20 @@ export class MemcachedBackend implements CacheBackend {
     const keyBytes = keys.map((key) => this.#keyBytes(key));
     const shares: Share[] = [];
     for (const [nodeIndex, indexes] of byServer(allIndexes(keys.length), (i) =>
-      this.#locate(keys[i] as string),
+      this.#locate(keys[i]!),
     )) {
-      const node = this.#nodes[nodeIndex] as Node;
+      const node = this.#nodes[nodeIndex] as ServerNode;
       const framed = this.#prepareBatch(node, indexes, { keyBytes });
-      indexes.forEach((index, frame) => {
-        const bytes = keyBytes[index] as number;
-        framed.writer.frame(Opcode.DeleteQ, framed.base + frame, 0, bytes, 0);
-        framed.writer.key(keys[index] as string, bytes);
-      });
-      const request = new AckRequest(this.#info(node, 'deleteMany', undefined));
-      const done = this.#sendBatch(node, request, framed);
+      for (let frame = 0; frame < indexes.length; frame++) {
+        const index = indexes[frame] as number;
+        framed.writer.frame(Opcode.DeleteQ, framed.base + frame);
+        framed.writer.key(keys[index] as string, keyBytes[index] as number);
+      }
+      const request = new AckRequest(node.info('deleteMany', undefined));
+      const done = node.sendBatch(request, framed);
       shares.push({ keys: indexes.map((index) => keys[index] as string), done });
     }
-    await this.#settleShares({ operation: 'deleteMany', shares }, () => ({}));
+    await settleShares({ operation: 'deleteMany', shares }, () => ({}));
   }
 
   // ---- server-wide ----------------------------------------------------------------------------
@@ -623,25 +526,24 @@ export class MemcachedBackend implements CacheBackend {
    * not only this backend's `keyPrefix` (memcached cannot list keys).
    */
   async clear(): Promise<void> {
-    return this.flush(0);
+    return this.#flushAll(0, 'clear');
   }
 
   /** @inheritdoc */
   async flush(delaySeconds: number): Promise<void> {
+    return this.#flushAll(delaySeconds, 'flush');
+  }
+
+  /** `flush_all` on every server; `operation` names the call for its errors. */
+  async #flushAll(delaySeconds: number, operation: 'clear' | 'flush'): Promise<void> {
     this.#assertOpen();
-    if (!Number.isInteger(delaySeconds) || delaySeconds < 0 || delaySeconds >= RELATIVE_TTL_LIMIT) {
-      throw new CacheValueError(
-        `\`delaySeconds\` must be an integer from 0 to ${RELATIVE_TTL_LIMIT - 1}; got ${String(delaySeconds)}`,
-      );
-    }
+    const delay = toFlushDelay(delaySeconds);
     const pending = this.#nodes.map((node) => {
       const writer = new FrameWriter(HEADER_BYTES + 4, '', 0);
-      const base = node.connection.reserve(1);
-      writer.frame(Opcode.Flush, base, 4, -1, 0);
-      // memcached (with CAS, the default) invalidates items up to `now + delay - 1`, so a delay
-      // of 1 would flush at once; one more second makes the delay mean what the caller said.
-      writer.u32(delaySeconds === 0 ? 0 : delaySeconds + 1);
-      return this.#send(node, new AckRequest(this.#info(node, 'flush', undefined)), {
+      const base = node.reserve(1);
+      writer.frame(Opcode.Flush, base);
+      writer.u32(delay);
+      return node.send(new AckRequest(node.info(operation, undefined)), {
         writer,
         base,
         frames: 1,
@@ -653,11 +555,11 @@ export class MemcachedBackend implements CacheBackend {
     }
   }
 
-  /** Closes every connection; pending calls reject with a `Closed` error. Idempotent. */
+  /** Closes every connection; pending and later calls reject with `CacheClosedError`. Idempotent. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const node of this.#nodes) node.connection.close();
+    for (const node of this.#nodes) node.close();
   }
 
   /** State of each server's breaker (`closed`, `open`, `probing`), keyed by `host:port`. */
@@ -670,7 +572,7 @@ export class MemcachedBackend implements CacheBackend {
   /** The server (`host:port`) that holds `key`. */
   serverFor(key: string): string {
     this.#keyBytes(key);
-    return (this.#nodes[this.#locate(key)] as Node).address;
+    return (this.#nodes[this.#locate(key)] as ServerNode).address;
   }
 }
 

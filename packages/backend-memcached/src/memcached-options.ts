@@ -89,7 +89,9 @@ export interface MemcachedBackendOptions {
 
 /** A parsed server address. */
 export interface ServerAddress {
+  /** Host name or IP address; an IPv6 address without its brackets. */
   readonly host: string;
+  /** TCP port, 1–65535. */
   readonly port: number;
 }
 
@@ -139,17 +141,24 @@ function credential(value: unknown, name: string): string | undefined {
 
 /** The options of a memcached backend, checked and with their defaults. */
 export interface ResolvedMemcachedOptions {
+  /** The servers, in configuration order, each once. */
   readonly servers: readonly ServerAddress[];
+  /** See {@link MemcachedBackendOptions.keyPrefix}; `''` for none. */
   readonly keyPrefix: string;
   /** UTF-8 bytes of `keyPrefix`. */
   readonly prefixBytes: number;
   /** Largest key, in bytes: memcached's 250 less the prefix. */
   readonly maxKeyBytes: number;
+  /** Largest value, in bytes. */
   readonly maxValueBytes: number;
+  /** Per-call deadline, in milliseconds. */
   readonly timeoutMs: number;
+  /** Deadline of TCP connect plus SASL, in milliseconds. */
   readonly connectTimeoutMs: number;
+  /** SASL PLAIN credentials: both set, or both `undefined`. */
   readonly username: string | undefined;
   readonly password: string | undefined;
+  /** Each server's circuit breaker: threshold in failures, periods in milliseconds. */
   readonly breaker: {
     readonly threshold: number;
     readonly cooldownMs: number;

@@ -1,9 +1,34 @@
-// memcached binary protocol: the constants and frame writers the backend needs. Requests are
-// written straight into one buffer per batch; memjs's `makeRequestBuffer` allocates four buffers
-// per frame and has no quiet opcodes.
+// memcached's binary protocol: the constants and layout the backend's own frame writer and parser
+// use. Requests are written straight into one buffer per batch (frame-writer.ts), because memjs's
+// `makeRequestBuffer` allocates four buffers per frame and has no quiet opcodes; it builds only
+// the two SASL frames of a handshake (sasl-plain.ts).
 
 /** Size of a binary-protocol header, in bytes. */
 export const HEADER_BYTES = 24;
+
+/**
+ * Where each field of a 24-byte header sits (requests and responses share the layout; a request
+ * has the vbucket where a response has its status). Lengths and numbers are big-endian.
+ */
+export const HeaderOffset = {
+  /** 1 byte: {@link Magic}. */
+  Magic: 0,
+  /** 1 byte: {@link Opcode}. */
+  Opcode: 1,
+  /** 2 bytes: key length. */
+  KeyLength: 2,
+  /** 1 byte: extras length. */
+  ExtrasLength: 4,
+  /** 2 bytes: a response's {@link Status} (a request's vbucket, always 0 here). */
+  Status: 6,
+  /** 4 bytes: extras + key + value length. */
+  BodyLength: 8,
+  /** 4 bytes: echoed unchanged in the answer; matches answers to requests. */
+  Opaque: 12,
+  /** 8 bytes: the item's CAS value, read and written as two 4-byte halves. */
+  CasHigh: 16,
+  CasLow: 20,
+} as const;
 
 /** First byte of every request and every response. */
 export const Magic = {
@@ -68,27 +93,6 @@ export function statusText(status: number): string {
  * server would create the counter (memjs sends 0, which creates it).
  */
 export const NO_AUTOVIVIFY = 0xffffffff;
-
-/** Writes a request header at `offset`. CAS, data type and vbucket are zero. */
-export function writeHeader(
-  buffer: Buffer,
-  offset: number,
-  opcode: number,
-  keyBytes: number,
-  extrasBytes: number,
-  bodyBytes: number,
-  opaque: number,
-): void {
-  buffer[offset] = Magic.Request;
-  buffer[offset + 1] = opcode;
-  buffer.writeUInt16BE(keyBytes, offset + 2);
-  buffer[offset + 4] = extrasBytes;
-  buffer[offset + 5] = 0;
-  buffer.writeUInt16BE(0, offset + 6);
-  buffer.writeUInt32BE(bodyBytes, offset + 8);
-  buffer.writeUInt32BE(opaque >>> 0, offset + 12);
-  buffer.fill(0, offset + 16, offset + HEADER_BYTES);
-}
 
 /** One parsed response frame. The buffers are views into the receive buffer; never mutated. */
 export interface ResponseFrame {

@@ -31,7 +31,10 @@ export interface RequestInfo {
   readonly operation: string;
   /** The full key for single-key operations. */
   readonly key: string | undefined;
-  /** Writes may have been applied when they fail after being sent (`indeterminate`). */
+  /**
+   * True for every request that changes the server (deletes, touches and counters included):
+   * only these can be `indeterminate`. False for reads, also the read half of `deleteIf`.
+   */
   readonly write: boolean;
   /** `host:port` of the server. */
   readonly server: string;
@@ -39,12 +42,25 @@ export interface RequestInfo {
   readonly timeoutMs: number;
 }
 
-/** Builds the Stowage error for a failure. `written` is whether any byte may have reached the server. */
-export function failureError(failure: Failure, info: RequestInfo, written: boolean): CacheError {
-  const indeterminate = info.write && written;
+/** What {@link failureError} needs of a request: what it was, and whether it left. */
+export interface FailedRequest {
+  readonly info: RequestInfo;
+  /** True once any byte of it may have reached the server. */
+  readonly written: boolean;
+}
+
+/**
+ * Builds the Stowage error for a failure, with the kit's one rule for `indeterminate`: a write
+ * (deletes included) that may have reached the server; never a read, never anything unsent.
+ */
+export function failureError(failure: Failure, request: FailedRequest): CacheError {
+  const { info, written } = request;
   const where = `memcached ${info.operation} on ${info.server}`;
   if (failure.kind === FailureKind.Closed) return closedError('memcached');
   if (failure.kind === FailureKind.Timeout) {
+    // The kit's `transportError` builds a CacheBackendError; a timeout keeps its own class (and
+    // `timeoutMs`) but the same rule.
+    const indeterminate = info.write && written;
     return new CacheTimeoutError(`${where} ${failure.message}`, {
       backend: 'memcached',
       operation: info.operation,
@@ -54,7 +70,6 @@ export function failureError(failure: Failure, info: RequestInfo, written: boole
       cause: failure.cause,
     });
   }
-  // The one rule for `indeterminate`: a write (deletes included) that may have been sent.
   return transportError({
     backend: 'memcached',
     operation: info.operation,
@@ -133,7 +148,7 @@ export abstract class Request<T> {
     this.#settled = true;
     // A server that answered an error status (say "authentication error") and then closed the
     // connection before the closing `noop` was answered: its own answer explains the failure.
-    this.#reject(this.#statusError ?? failureError(failure, this.info, this.written));
+    this.#reject(this.#statusError ?? failureError(failure, this));
   }
 
   /** Builds an error for an unexpected status answered by the server (the connection is fine). */

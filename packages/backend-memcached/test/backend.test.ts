@@ -9,7 +9,6 @@ import {
   createFernetCipher,
   getCache,
   isCacheError,
-  MAX_TTL_SECONDS,
   type WarningEvent,
 } from '@stowage/core';
 import { hasBinary, serversRequired, startMemcached, type ServerHandle } from '@stowage/testkit';
@@ -18,10 +17,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   createBackendFromUrl,
   createMemcachedBackend,
-  DEFAULT_MAX_VALUE_BYTES,
-  MemcachedBackend,
+  type MemcachedBackend,
 } from '../src/index.js';
-import { toExpiration } from '../src/expiration.js';
 import { Opcode } from '../src/protocol.js';
 import {
   entry,
@@ -96,98 +93,13 @@ function saslpasswd2(): string | undefined {
 
 trackProcessErrors();
 
-describe('options', () => {
-  it('declares its capabilities and memcached limits', () => {
-    const backend = createMemcachedBackend({ servers: '127.0.0.1:11211' });
-    expect(backend).toBeInstanceOf(MemcachedBackend);
-    expect(backend.capabilities).toEqual({
-      ttlPrecision: 'seconds',
-      scopedClear: false,
-      counters: 'unsigned64',
-      delayedFlush: true,
-      timeoutMs: 1000,
-    });
-    expect(backend.limits).toEqual({ maxKeyBytes: 250, maxValueBytes: DEFAULT_MAX_VALUE_BYTES });
-    // The deadline it enforces itself is its own `timeoutMs`.
-    expect(createMemcachedBackend({ servers: 'h', timeoutMs: 250 }).capabilities.timeoutMs).toBe(
-      250,
-    );
-    expect(DEFAULT_MAX_VALUE_BYTES).toBe(1024 * 1024 - 512);
-  });
-
-  it('counts the keyPrefix bytes against the 250-byte key limit', () => {
-    expect(createMemcachedBackend({ servers: 'h', keyPrefix: 'app:' }).limits.maxKeyBytes).toBe(
-      246,
-    );
-    expect(createMemcachedBackend({ servers: 'h', keyPrefix: 'é:' }).limits.maxKeyBytes).toBe(247);
-    const error = errorOf(() =>
-      createMemcachedBackend({ servers: 'h', keyPrefix: 'p'.repeat(250) }),
-    );
-    return expect(error).resolves.toMatchObject({ code: CacheErrorCode.Config });
-  });
-
-  it('parses server lists, default port and IPv6', () => {
-    expect(createMemcachedBackend({ servers: 'a:1, b ,[::1]:3' }).servers).toEqual([
-      'a:1',
-      'b:11211',
-      '[::1]:3',
-    ]);
-    expect(createMemcachedBackend({ servers: ['x:5', 'y:6'] }).servers).toEqual(['x:5', 'y:6']);
-  });
-
-  it.each([
-    ['no servers', {}],
-    ['an empty string', { servers: '' }],
-    ['port 0', { servers: 'h:0' }],
-    ['port 70000', { servers: 'h:70000' }],
-    ['a space in a host', { servers: 'a b:1' }],
-    ['a duplicate server', { servers: 'h:1,h:1' }],
-    ['a keyPrefix with a space', { servers: 'h', keyPrefix: 'a b' }],
-    ['a username without password', { servers: 'h', username: 'u' }],
-    ['a zero timeout', { servers: 'h', timeoutMs: 0 }],
-    ['a fractional maxValueBytes', { servers: 'h', maxValueBytes: 1.5 }],
-    [
-      'a max cooldown below the cooldown',
-      { servers: 'h', breakerCooldownMs: 500, breakerMaxCooldownMs: 100 },
-    ],
-  ])('throws CacheConfigError for %s', (_label, options) => {
-    expect(() => createMemcachedBackend(options as never)).toThrow(
-      expect.objectContaining({ code: CacheErrorCode.Config }) as Error,
-    );
-  });
-
-  it('never takes servers or credentials from memjs environment variables', async () => {
-    const vars = {
-      ...MEMJS_CREDENTIALS,
-      MEMCACHIER_SERVERS: '127.0.0.1:1',
-      MEMCACHE_SERVERS: '127.0.0.1:2',
-    };
-    await withEnv(vars, () => {
-      expect(() => createMemcachedBackend({} as never)).toThrow(/servers/);
-      expect(() => createBackendFromUrl('memcached://')).toThrow(/servers/);
-    });
-  });
-
+describe('API', () => {
   it('has no prepend or append (memjs prepend appends)', () => {
     const backend = createMemcachedBackend({ servers: 'h' }) as unknown as Record<string, unknown>;
     expect('prepend' in backend).toBe(false);
     expect('append' in backend).toBe(false);
     expect(Object.values(Opcode)).not.toContain(0x0e);
     expect(Object.values(Opcode)).not.toContain(0x0f);
-  });
-
-  it('converts TTLs: seconds, fractions up, over 30 days to absolute Unix time', () => {
-    const now = Date.UTC(2030, 0, 1);
-    expect(toExpiration(0, now)).toBe(0);
-    expect(toExpiration(0.2, now)).toBe(1);
-    expect(toExpiration(59.5, now)).toBe(60);
-    expect(toExpiration(30 * 86_400, now)).toBe(30 * 86_400);
-    expect(toExpiration(30 * 86_400 + 1, now)).toBe(now / 1000 + 30 * 86_400 + 1);
-    for (const bad of [-1, Number.NaN, Infinity, MAX_TTL_SECONDS + 1]) {
-      expect(() => toExpiration(bad, now)).toThrow(
-        expect.objectContaining({ code: CacheErrorCode.Value }) as Error,
-      );
-    }
   });
 });
 
@@ -522,7 +434,7 @@ describe.runIf(available)('with a real memcached', () => {
     });
   });
 
-  describe('user hooks (F13)', () => {
+  describe('user hooks', () => {
     it('a throwing serializer rejects the write; a throwing deserializer reads as a miss plus a warning', async () => {
       const cache = new CacheClient<unknown>({
         backend,

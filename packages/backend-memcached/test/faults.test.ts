@@ -1,5 +1,6 @@
-// Fault scenarios of research part C2 against real memcached processes (stopped, killed, frozen
-// by PID) and testkit's FaultProxy. Every call must settle by its deadline + 50 ms, nothing may
+// Fault scenarios against real memcached processes (stopped, killed, frozen by PID) and testkit's
+// FaultProxy: a refused start, a kill and restart, a clean close, latency, a reply cut or reset
+// mid-value, a frozen server, a wrong protocol, one server of three down. Every call must settle by its deadline + 50 ms, nothing may
 // crash or leave an unhandled rejection, no read may return another key's bytes, and the backend
 // must recover by itself.
 import { createServer, type Server, type Socket } from 'node:net';
@@ -90,7 +91,7 @@ afterEach(() => {
 });
 
 describe.runIf(memcachedAvailable)('memcached faults', () => {
-  it('F1: refused at start — no throw, fast failures, breaker, recovery when the server appears', async () => {
+  it('refused at start — no throw, fast failures, breaker, recovery when the server appears', async () => {
     const port = await freePort();
     const backend = faultBackend(`127.0.0.1:${port}`);
     let server: ServerHandle | undefined;
@@ -120,7 +121,7 @@ describe.runIf(memcachedAvailable)('memcached faults', () => {
     }
   });
 
-  it('F2: killed and restarted — fast failures while down, recovery by itself, data gone', async () => {
+  it('killed and restarted — fast failures while down, recovery by itself, data gone', async () => {
     const server = await startMemcached();
     const backend = faultBackend(server.address);
     try {
@@ -166,7 +167,7 @@ describe.runIf(memcachedAvailable)('memcached faults', () => {
       await server.stop();
     });
 
-    it('F4: a clean close (FIN) with requests in flight settles every one of them at once', async () => {
+    it('a clean close (FIN) with requests in flight settles every one of them at once', async () => {
       expect(await backend.set('f4', entry('value'), 0)).toBe(true);
       proxy.setMode({ kind: 'blackhole' });
       const calls = [
@@ -189,7 +190,7 @@ describe.runIf(memcachedAvailable)('memcached faults', () => {
       expect(['value', 'maybe']).toContain(textOf(await backend.get('f4')));
     });
 
-    it('F7: latency above the deadline then back — every call settles, timeouts never switch off', async () => {
+    it('latency above the deadline then back — every call settles, timeouts never switch off', async () => {
       await backend.set('f7', entry('slow'), 0);
       proxy.setMode({ kind: 'latency', ms: 40 });
       expect(textOf(await backend.get('f7'))).toBe('slow');
@@ -210,7 +211,7 @@ describe.runIf(memcachedAvailable)('memcached faults', () => {
       expect(recovered).toBeGreaterThanOrEqual(0);
     });
 
-    it('F9: a reply cut mid-frame then FIN never yields wrong bytes (the memjs splice)', async () => {
+    it('a reply cut mid-frame then FIN never yields wrong bytes (the memjs splice)', async () => {
       const first = Buffer.alloc(10_000, 'A');
       first.write('FIRST-KEY-START', 0);
       const second = Buffer.from('SECOND-VALUE-'.repeat(10));
@@ -244,7 +245,7 @@ describe.runIf(memcachedAvailable)('memcached faults', () => {
       expect(Buffer.from((await backend.get('g1'))!.value).equals(first)).toBe(true);
     });
 
-    it('F9 control: raw memjs 1.3.2 in the same scenario does not return the right bytes', async () => {
+    it('control: raw memjs 1.3.2 in the same scenario does not return the right bytes', async () => {
       const first = Buffer.alloc(10_000, 'A');
       // Large enough that its reply completes the cut frame in memjs's stale buffer.
       const second = Buffer.from('SECOND-VALUE-'.repeat(2000));
@@ -274,7 +275,7 @@ describe.runIf(memcachedAvailable)('memcached faults', () => {
       }
     });
 
-    it('F10: a reset mid-value fails the read by its deadline, no partial value, then recovers', async () => {
+    it('a reset mid-value fails the read by its deadline, no partial value, then recovers', async () => {
       const big = Buffer.alloc(900_000);
       for (let i = 0; i < big.length; i += 4) big.writeUInt32BE(i, i);
       await backend.set('big', entry(big, 2), 0);
@@ -289,7 +290,7 @@ describe.runIf(memcachedAvailable)('memcached faults', () => {
     });
   });
 
-  it('F6: a frozen server (SIGSTOP) — deadline, breaker, late replies discarded, recovery', async () => {
+  it('a frozen server (SIGSTOP) — deadline, breaker, late replies discarded, recovery', async () => {
     const server = await startMemcached();
     const backend = faultBackend(server.address);
     try {
@@ -333,7 +334,7 @@ describe.runIf(memcachedAvailable)('memcached faults', () => {
     }
   });
 
-  it('F12: a wrong protocol (ascii-only memcached, Redis, garbage, oversize frame) fails fast or by the deadline', async () => {
+  it('a wrong protocol (ascii-only memcached, Redis, garbage, oversize frame) fails fast or by the deadline', async () => {
     const ascii = await startMemcached({ args: ['-B', 'ascii'] });
     const redis = hasBinary('redis-server') ? await startRedis() : undefined;
     const http = await mockServer((socket) => socket.end('HTTP/1.1 400 Bad Request\r\n\r\n'));
@@ -384,7 +385,7 @@ describe.runIf(memcachedAvailable)('memcached faults', () => {
     }
   });
 
-  it('F14: one of three servers down — fast failures for its keys only, partial batches, recovery', async () => {
+  it('one of three servers down — fast failures for its keys only, partial batches, recovery', async () => {
     const servers = [await startMemcached(), await startMemcached(), await startMemcached()];
     const backend = faultBackend(servers.map((server) => server.address));
     try {

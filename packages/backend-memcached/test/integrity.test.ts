@@ -1,4 +1,4 @@
-// Issue 10 §5: a damaged reply stream never becomes a hit. A fault proxy between the backend and a
+// A damaged reply stream never becomes a hit. A fault proxy between the backend and a
 // real memcached drops or inserts response bytes once, inside one value's answer (a faulty
 // middlebox), while other reads are in flight behind it. Expected: no call resolves bytes the
 // server does not hold for that key — the damaged read rejects with `CacheBackendError` — and the
@@ -57,7 +57,7 @@ function expectNoWrongHit(outcomes: ReadonlyArray<readonly [string, Outcome]>): 
   }
 }
 
-describe.skipIf(!hasBinary('memcached'))('a damaged reply stream never becomes a hit (§5)', () => {
+describe.skipIf(!hasBinary('memcached'))('a damaged reply stream never becomes a hit', () => {
   let server: ServerHandle;
   let proxy: FaultProxy;
   let backend: MemcachedBackend;
@@ -166,7 +166,7 @@ describe.skipIf(!hasBinary('memcached'))('a damaged reply stream never becomes a
   });
 });
 
-describe.skipIf(!hasBinary('memcached'))('a damaged answer from one server of a ring (§5)', () => {
+describe.skipIf(!hasBinary('memcached'))('a damaged answer from one server of a ring', () => {
   let healthy: ServerHandle;
   let damaged: ServerHandle;
   let proxy: FaultProxy;

@@ -1,4 +1,4 @@
-// Issue 10 §3: a memcached:// URL with a path was silently accepted (the path ignored), and a URL
+// A memcached:// URL with a path used to be silently accepted (the path ignored), and a URL
 // that failed to parse put its password into the error.
 import { CacheConfigError } from '@stowage/core';
 import { describe, expect, it } from 'vitest';

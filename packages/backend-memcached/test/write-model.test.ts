@@ -1,5 +1,6 @@
-// Issue 10 §1 on a real memcached: a write that times out and lands late must never make a
-// process read, or write back, a value older than a newer confirmed write (DESIGN D14).
+// The client's write model on a real memcached: a write that times out and lands late must never
+// make a process read, or write back, a value older than a newer confirmed write (the client
+// quarantines the key, then removes only the write in doubt with `deleteIf`).
 import { CacheClient, CacheReturnCode } from '@stowage/core';
 import {
   FaultProxy,
