@@ -41,6 +41,11 @@ export interface RedisClientLike {
   removeListener(event: string, listener: (error: Error) => void): unknown;
   /** Cluster only: the node connections of a role. */
   nodes?(role?: 'master' | 'slave' | 'all'): RedisClientLike[];
+  /**
+   * Cluster only: ioredis's slot map, the `host:port` of the nodes serving each hash slot, master
+   * first. Read to say which node a failed part of a batch was on.
+   */
+  readonly slots?: ReadonlyArray<readonly string[] | undefined>;
   /** The socket ioredis writes commands to (set once it connects; a Cluster's nodes have one each). */
   readonly stream?: CorkableStream | undefined;
 }

@@ -1,6 +1,5 @@
 import type { RedisClientLike } from './client-like.js';
-
-const noop = (): void => undefined;
+import { ignoreRejection } from './replies.js';
 
 /** Why the backend could not send a command: the connection is down or not ready in time. */
 export class NotConnectedError extends Error {
@@ -29,6 +28,7 @@ export class ConnectionWatch {
   #wasReady = false;
   /** A connection attempt failed since the last `ready`. */
   #failing = false;
+  /** The last connection error seen (owned clients only): the reason in the fail-fast message. */
   #lastError: Error | undefined;
   #waiter: { promise: Promise<void>; resolve: () => void; reject: (e: Error) => void } | undefined;
 
@@ -68,11 +68,6 @@ export class ConnectionWatch {
     if (client.status === 'ready') this.#wasReady = true;
   }
 
-  /** The last connection error seen (owned clients only). */
-  get lastError(): Error | undefined {
-    return this.#lastError;
-  }
-
   /**
    * `undefined` when a command can be sent now; otherwise a promise that resolves once the
    * connection is ready or rejects with {@link NotConnectedError}. It never resolves late on its
@@ -85,18 +80,20 @@ export class ConnectionWatch {
       return Promise.reject(new NotConnectedError('the redis connection has been closed'));
     }
     if (status === 'wait') {
-      this.#client.connect().catch(noop);
+      // Its failure reaches the waiters through `close`; the rejection itself is not needed.
+      this.#client.connect().catch(ignoreRejection);
     } else if (this.#failing) {
       return Promise.reject(this.#unreachable());
     }
     if (this.#waiter === undefined) {
-      let resolve: () => void = noop;
-      let reject: (e: Error) => void = noop;
+      let resolve!: () => void;
+      let reject!: (e: Error) => void;
       const promise = new Promise<void>((res, rej) => {
         resolve = res;
         reject = rej;
       });
-      promise.catch(noop); // a waiter nobody awaits any more must not be an unhandled rejection
+      // A waiter nobody awaits any more (its call timed out) must not be an unhandled rejection.
+      promise.catch(ignoreRejection);
       this.#waiter = { promise, resolve, reject };
     }
     return this.#waiter.promise;

@@ -1,4 +1,6 @@
+// The Cluster hash slot of a key, to choose hash tags for keys read together.
 export { CLUSTER_SLOTS, keySlot } from './cluster-slot.js';
+// The types of the `client` option and getter, for code that passes or wraps its own client.
 export type {
   CorkableStream,
   RedisArg,
@@ -6,24 +8,14 @@ export type {
   RedisPipelineLike,
 } from './client-like.js';
 export { createBackendFromUrl, createRedisBackend, RedisBackend } from './redis-backend.js';
+// The options' defaults and bounds, named as the other bundled backends name theirs.
 export {
   DEFAULT_BATCH_SIZE,
   DEFAULT_MAX_VALUE_BYTES,
   MAX_VALUE_BYTES_LIMIT,
 } from './redis-options.js';
 export type { RedisBackendOptions, RedisDriver } from './redis-options.js';
-// Public on purpose: a caller who owns the ioredis client builds it from the same URL with the
-// same safe defaults (see the README's "Caller-owned clients").
+// A client you own, built from the same CACHE_URL, must not get the URL's query as ioredis
+// options (ioredis would take `?keyPrefix=` as its own prefix, which the backend refuses).
 export { parseRedisUrl } from './redis-url.js';
-export type { ParsedRedisUrl } from './redis-url.js';
-export { safeClusterOptions, safeRedisOptions } from './safe-options.js';
-// Public on purpose: the stored format, for tools that read the server directly.
-export {
-  decodeStored,
-  encodeStored,
-  FOREIGN_FLAGS,
-  HEADER_BYTES,
-  LEGACY_HEADER_BYTES,
-  readStored,
-  StoredProblem,
-} from './stored-format.js';
+export type { ParsedRedisUrl, RedisUrlOptions } from './redis-url.js';

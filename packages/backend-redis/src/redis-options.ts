@@ -25,7 +25,9 @@ export const DEFAULT_MAX_VALUE_BYTES: number = CORE_DEFAULT_MAX_VALUE_BYTES;
 /** Largest `maxValueBytes` accepted: Redis's 512 MiB string limit minus the stored header (10 bytes). */
 export const MAX_VALUE_BYTES_LIMIT: number = 512 * 1024 * 1024 - HEADER_BYTES;
 /** Default number of keys per `UNLINK` of `deleteMany` and per `SCAN` step of `clear()`. */
-export const DEFAULT_BATCH_SIZE = 1000;
+export const DEFAULT_BATCH_SIZE: number = 1000;
+/** Largest `batchSize` accepted: larger commands would hold Redis's one thread for long. */
+const MAX_BATCH_SIZE = 100_000;
 
 /**
  * The ioredis-compatible module the backend opens connections with: `ioredis` 5 or 6, or
@@ -100,8 +102,8 @@ export interface RedisBackendOptions {
   /**
    * Deadline of every call, in milliseconds: a call that has not settled by then rejects with
    * `CacheTimeoutError`. Also ioredis's `commandTimeout` and `socketTimeout` on connections the
-   * backend opens.
-   * @default 1000
+   * backend opens. At most 2147483647 (Node's longest timer).
+   * @default 1000 (core's `DEFAULT_TIMEOUT_MS`)
    */
   readonly timeoutMs?: number | undefined;
   /**
@@ -120,7 +122,7 @@ export interface RedisBackendOptions {
   readonly maxValueBytes?: number | undefined;
   /**
    * Keys per `UNLINK` command of `deleteMany` and per `SCAN` step of `clear()`; larger batches
-   * are split and pipelined. (`getMany` sends one bounded `GETRANGE` per key.)
+   * are split and pipelined. (`getMany` sends one bounded `GETRANGE` per key.) At most 100000.
    * @default 1000
    */
   readonly batchSize?: number | undefined;
@@ -128,19 +130,25 @@ export interface RedisBackendOptions {
 
 const DEFAULT_DRIVER: RedisDriver = { Redis, Cluster };
 
-/** The backend's own settings, checked and with their defaults. */
+/** The backend's own settings, checked and with their defaults (see {@link RedisBackendOptions}). */
 export interface ResolvedRedisOptions {
+  /** The per-call deadline, in milliseconds. */
   readonly timeoutMs: number;
+  /** `maxKeyBytes` and `maxValueBytes`, from the options, else the URL, else the defaults. */
   readonly limits: BackendLimits;
+  /** Keys per `UNLINK` of `deleteMany` and per `SCAN` step of `clear()`. */
   readonly batchSize: number;
+  /** The namespace before every key, from the options, else the URL, else `''`. */
   readonly keyPrefix: string;
   /** The URL's connection options, when a `url` was given. */
   readonly parsed: ParsedRedisUrl | undefined;
 }
 
 /**
- * Checks the backend's own options (not the connection) and applies the defaults, or throws
- * `CacheConfigError` naming the option. Pure: opens nothing.
+ * Checks the backend's own options and applies the defaults, or throws `CacheConfigError` naming
+ * the option. An option given directly wins over the same one in the URL's query. Pure: it
+ * creates no client and opens nothing, so it is tested without a server; the connection options
+ * are checked by {@link openClient}.
  */
 export function resolveRedisOptions(options: RedisBackendOptions): ResolvedRedisOptions {
   if (typeof options !== 'object' || options === null) {
@@ -170,42 +178,33 @@ export function resolveRedisOptions(options: RedisBackendOptions): ResolvedRedis
     }),
     limits: {
       maxKeyBytes: integerOption(
-        options.maxKeyBytes ?? fromParam(params?.maxKeyBytes, 'maxKeyBytes'),
+        options.maxKeyBytes ?? params?.maxKeyBytes,
         'maxKeyBytes',
         MEMCACHED_MAX_KEY_BYTES,
         { max: MAX_VALUE_BYTES_LIMIT },
       ),
       maxValueBytes: integerOption(
-        options.maxValueBytes ?? fromParam(params?.maxValueBytes, 'maxValueBytes'),
+        options.maxValueBytes ?? params?.maxValueBytes,
         'maxValueBytes',
         DEFAULT_MAX_VALUE_BYTES,
         { max: MAX_VALUE_BYTES_LIMIT },
       ),
     },
     batchSize: integerOption(options.batchSize, 'batchSize', DEFAULT_BATCH_SIZE, {
-      max: 100_000,
+      max: MAX_BATCH_SIZE,
     }),
     keyPrefix,
     parsed,
   };
 }
 
-function fromParam(text: string | undefined, name: string): number | undefined {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value)) {
-    throw new CacheConfigError(
-      `redis URL parameter '${name}' must be a positive integer; got '${text}'`,
-    );
-  }
-  return value;
-}
-
 /** The connection the backend runs on, and what it needs to know about it. */
 export interface OpenedClient {
+  /** The ioredis (or iovalkey) client. */
   readonly client: RedisClientLike;
   /** The backend opened it and closes it. */
   readonly owned: boolean;
+  /** It is a Cluster: batches are split by hash slot, and the socket is never corked. */
   readonly cluster: boolean;
   /** Calls need the backend's own timer: ioredis's `commandTimeout` alone does not cover them. */
   readonly ownTimer: boolean;

@@ -1,18 +1,31 @@
 import { CacheConfigError, redactUrl } from '@stowage/core';
+import { parseUrlOptions } from '@stowage/core/backend';
 import type { RedisOptions } from 'ioredis';
+
+/** The query options a Redis URL may carry; they configure the backend, never ioredis. */
+const URL_OPTIONS = {
+  keyPrefix: 'string',
+  maxKeyBytes: 'integer',
+  maxValueBytes: 'integer',
+} as const;
+
+/** The backend options a Redis URL's query sets (`?keyPrefix=billing:&maxValueBytes=2048`). */
+export interface RedisUrlOptions {
+  /** The backend's `keyPrefix`. */
+  readonly keyPrefix?: string;
+  /** The backend's `maxKeyBytes`, in bytes: a positive integer. */
+  readonly maxKeyBytes?: number;
+  /** The backend's `maxValueBytes`, in bytes: a positive integer. */
+  readonly maxValueBytes?: number;
+}
 
 /** What a Redis URL (`redis://` or `rediss://`) configures. */
 export interface ParsedRedisUrl {
-  /** Connection options for ioredis. */
+  /** Connection options for ioredis: host, port, user, password, database, TLS. */
   readonly redisOptions: RedisOptions;
-  /** Backend options given as query parameters. */
-  readonly params: Readonly<Record<UrlParam, string | undefined>>;
+  /** Backend options given as query parameters; never passed to ioredis. */
+  readonly params: RedisUrlOptions;
 }
-
-/** Query parameters a Redis URL may carry; they configure the backend, never ioredis. */
-export const URL_PARAMS = ['keyPrefix', 'maxKeyBytes', 'maxValueBytes'] as const;
-/** One of {@link URL_PARAMS}. */
-export type UrlParam = (typeof URL_PARAMS)[number];
 
 /**
  * Reads a `redis://[user:password@]host[:port][/db][?keyPrefix=…]` or `rediss://…` URL. It is
@@ -35,7 +48,7 @@ export function parseRedisUrl(input: string | URL): ParsedRedisUrl {
     );
   }
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-  if (host === '') throw new CacheConfigError(`redis URL '${redact(url)}' has no host`);
+  if (host === '') throw new CacheConfigError(`redis URL '${redactUrl(url)}' has no host`);
   const port = url.port === '' ? 6379 : Number(url.port);
   if (!Number.isInteger(port) || port < 1 || port > 65_535) {
     throw new CacheConfigError(
@@ -56,22 +69,7 @@ export function parseRedisUrl(input: string | URL): ParsedRedisUrl {
     options.db = db;
   }
   if (url.protocol === 'rediss:') options.tls = {};
-  const params: Partial<Record<UrlParam, string>> = {};
-  for (const [name, value] of url.searchParams) {
-    if (!(URL_PARAMS as readonly string[]).includes(name)) {
-      throw new CacheConfigError(
-        `unknown redis URL parameter '${name}'; known: ${URL_PARAMS.join(', ')} (other ioredis options go in \`redisOptions\`)`,
-      );
-    }
-    params[name as UrlParam] = value;
-  }
-  return { redisOptions: options, params: params as ParsedRedisUrl['params'] };
-}
-
-/** The URL without its password, for error messages. */
-function redact(url: URL): string {
-  if (url.password === '') return url.href;
-  const copy = new URL(url.href);
-  copy.password = '***';
-  return copy.href;
+  // `redis` or `rediss`, so a message names the scheme the caller wrote.
+  const scheme = url.protocol.slice(0, -1);
+  return { redisOptions: options, params: parseUrlOptions(scheme, url.searchParams, URL_OPTIONS) };
 }

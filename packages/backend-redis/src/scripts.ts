@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import type { RedisArg, RedisClientLike } from './client-like.js';
+import { ignoreRejection, isNoScript, TIMED_OUT } from './replies.js';
 
 /** A Lua script the backend runs with `EVALSHA`, sending the source with `EVAL` when the server lacks it. */
 export interface LuaScript {
@@ -86,3 +88,39 @@ export const DELETE_IF_SCRIPT: LuaScript = script(
     "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end " +
     "return redis.call('UNLINK', KEYS[1])",
 );
+
+/** One run of a script, for {@link runScript}. */
+export interface ScriptRun {
+  /** The connection to run it on. */
+  readonly client: RedisClientLike;
+  /** The script. */
+  readonly script: LuaScript;
+  /** `numkeys`, the keys, then the arguments, as `EVALSHA` takes them. */
+  readonly args: readonly RedisArg[];
+  /** The call's deadline, in milliseconds from `startedAt`. */
+  readonly timeoutMs: number;
+  /** When the call started, from `performance.now()`. */
+  readonly startedAt: number;
+}
+
+/**
+ * Runs a script: `EVALSHA`, then — when the server does not have it (first use, after a restart
+ * or `SCRIPT FLUSH`) — `EVAL` with the source. The `EVAL` is bounded by what is left of the
+ * call's deadline, not by ioredis's `commandTimeout`, which would give it a whole one more.
+ */
+export function runScript(run: ScriptRun): Promise<unknown> {
+  const { client, script, args } = run;
+  return client.callBuffer('evalsha', script.sha, ...args).catch((error: unknown) => {
+    if (!isNoScript(error)) throw error;
+    const left = run.timeoutMs - (performance.now() - run.startedAt);
+    if (left <= 0) throw new Error(TIMED_OUT);
+    const withSource = client.callBuffer('eval', script.source, ...args);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(TIMED_OUT)), left);
+    });
+    // Rejected after the deadline won the race: nobody awaits it any more.
+    withSource.catch(ignoreRejection);
+    return Promise.race([withSource, late]).finally(() => clearTimeout(timer));
+  });
+}

@@ -1,14 +1,16 @@
-// Issue 10 §4: Redis returned a 200 MiB value another program stored as a hit, although its limit
-// is 1 MiB. Reads now never fetch more than `maxValueBytes` + the header: a larger value is a miss
+// A read once returned a 200 MiB value another program stored as a hit, although the limit was
+// 1 MiB. Reads now never fetch more than `maxValueBytes` + the header: a larger value is a miss
 // plus a `backend` warning, and the bytes never cross the network.
 //
-// This file imports nothing from the package but `createRedisBackend` and `HEADER_BYTES`, so it
-// runs unchanged against earlier releases, where it fails (the value is fetched in full).
+// This file uses nothing of the package but `createRedisBackend` and the stored format's
+// `HEADER_BYTES`, so it runs unchanged against earlier releases, where it fails (the value is
+// fetched in full).
 import { CacheClient, CacheErrorCode, DEFAULT_MAX_VALUE_BYTES, isCacheError } from '@stowage/core';
 import type { WarningEvent } from '@stowage/core';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createRedisBackend, HEADER_BYTES, type RedisBackend } from '../src/index.js';
+import { createRedisBackend, type RedisBackend } from '../src/index.js';
+import { HEADER_BYTES } from '../src/stored-format.js';
 import { drivers, redisAvailable, useRedisServer } from './helpers.js';
 
 /** Bytes the server has sent to all its clients so far (`INFO stats`). */
@@ -16,7 +18,7 @@ async function netOutput(raw: Redis): Promise<number> {
   return Number(/total_net_output_bytes:(\d+)/.exec(await raw.info('stats'))?.[1]);
 }
 
-describe.skipIf(!redisAvailable)('bounded reads (§4)', () => {
+describe.skipIf(!redisAvailable)('bounded reads', () => {
   const redis = useRedisServer();
   afterEach(async () => {
     await redis.raw.flushdb();

@@ -1,6 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { CacheClient, CacheErrorCode, getCache, isCacheError } from '@stowage/core';
+import {
+  CacheClient,
+  CacheClosedError,
+  CacheErrorCode,
+  getCache,
+  isCacheError,
+  type StoredEntry,
+} from '@stowage/core';
 import { freePort, startRedis, type ServerHandle } from '@stowage/testkit';
 import { Redis } from 'ioredis';
 import * as ioredis5 from 'ioredis5';
@@ -11,9 +18,9 @@ import {
   createRedisBackend,
   parseRedisUrl,
   RedisBackend,
-  safeRedisOptions,
   type RedisBackendOptions,
 } from '../src/index.js';
+import { safeRedisOptions } from '../src/safe-options.js';
 import { drivers, inspector, redisAvailable, startServer, timed } from './helpers.js';
 
 const fixture = (name: string): Buffer =>
@@ -80,8 +87,10 @@ describe('configuration', () => {
       [{ url: 'http://localhost' }, /redis:\/\/ or rediss:\/\//],
       [{ url: 'not a url' }, /not a valid URL/],
       [{ url: 'redis://localhost:6379/abc' }, /database number/],
-      [{ url: 'redis://localhost?keyprefix=x' }, /unknown redis URL parameter 'keyprefix'/],
+      [{ url: 'redis://localhost?keyprefix=x' }, /unknown redis:\/\/ option 'keyprefix'/],
+      [{ url: 'rediss://localhost?db=1' }, /unknown rediss:\/\/ option 'db'; known: keyPrefix/],
       [{ url: 'redis://localhost?maxValueBytes=-1' }, /'maxValueBytes' must be a positive integer/],
+      [{ url: 'redis://localhost?maxKeyBytes=0' }, /'maxKeyBytes' must be a positive integer/],
       [{ url: 'redis://localhost', clusterNodes: [{ port: 7000 }] }, /one of/],
       [{ clusterNodes: [] }, /`clusterNodes`/],
       [{ redisOptions: { keyPrefix: 'x:' } }, /`keyPrefix`/],
@@ -151,7 +160,7 @@ describe('configuration', () => {
       password: 'p:ss',
       db: 4,
     });
-    expect(full.params).toEqual({ keyPrefix: 'billing:', maxValueBytes: '2048' });
+    expect(full.params).toEqual({ keyPrefix: 'billing:', maxValueBytes: 2048 });
     expect(parseRedisUrl('redis://:secret@[::1]:7000/').redisOptions).toEqual({
       host: '::1',
       port: 7000,
@@ -186,6 +195,55 @@ describe('configuration', () => {
     );
     expect(isCacheError(error, CacheErrorCode.Config), String(error)).toBe(true);
     expect((error as Error).message).toMatch(/one server; got 2 .*clusterNodes/);
+  });
+
+  it('rejects every call after close() with CacheClosedError (E_CACHE_CLOSED), also those that send nothing', async () => {
+    const backend = createRedisBackend({
+      url: 'redis://127.0.0.1:1',
+      keyPrefix: 'closed:',
+      maxValueBytes: 1024,
+    });
+    const unprefixed = createRedisBackend({ url: 'redis://127.0.0.1:1' });
+    await backend.close();
+    await unprefixed.close();
+    const small: StoredEntry = { value: Buffer.from('v'), flags: 0 };
+    const large: StoredEntry = { value: Buffer.alloc(2048), flags: 0 };
+    const calls: Record<string, () => unknown> = {
+      get: () => backend.get('k'),
+      getMany: () => backend.getMany(['k']),
+      'getMany([])': () => backend.getMany([]),
+      set: () => backend.set('k', small, 0),
+      'set (oversize)': () => backend.set('k', large, 0),
+      setAndRead: () => backend.setAndRead('k', small, 0),
+      'setAndRead (oversize)': () => backend.setAndRead('k', large, 0),
+      setMany: () => backend.setMany([{ key: 'k', entry: small }], 0),
+      'setMany([])': () => backend.setMany([], 0),
+      add: () => backend.add('k', small, 0),
+      'add (oversize)': () => backend.add('k', large, 0),
+      touch: () => backend.touch('k', 1),
+      incr: () => backend.incr('k', 1n),
+      decr: () => backend.decr('k', 1n),
+      delete: () => backend.delete('k'),
+      deleteIf: () => backend.deleteIf('k', small),
+      deleteMany: () => backend.deleteMany(['k']),
+      'deleteMany([])': () => backend.deleteMany([]),
+      clear: () => backend.clear(),
+      'clear (no keyPrefix)': () => unprefixed.clear(),
+      flush: () => backend.flush(0),
+      'flush (with a delay)': () => backend.flush(5),
+    };
+    for (const [name, call] of Object.entries(calls)) {
+      const error = await Promise.resolve()
+        .then(call)
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect(error, name).toBeInstanceOf(CacheClosedError);
+      expect((error as CacheClosedError).code, name).toBe(CacheErrorCode.Closed);
+      expect((error as Error).message, name).toBe('the redis backend is closed');
+    }
+    expect(await backend.close()).toBeUndefined(); // idempotent
   });
 
   it('opens connections with the safe defaults, under the caller’s redisOptions', async () => {
@@ -284,20 +342,60 @@ describe.skipIf(!redisAvailable)('with a server', () => {
     client.disconnect();
   });
 
-  it('refuses a value above maxValueBytes and removes the old value', async () => {
-    const backend = createRedisBackend({
-      url: `redis://127.0.0.1:${server.port}`,
-      keyPrefix: 'big:',
-      maxValueBytes: 1024,
+  describe('a value over maxValueBytes', () => {
+    const small = (text: string): StoredEntry => ({ value: Buffer.from(text), flags: 1 });
+    const large: StoredEntry = { value: Buffer.alloc(2000, 0x78), flags: 1 };
+    const textOf = (found: StoredEntry | undefined): string | undefined =>
+      found === undefined ? undefined : Buffer.from(found.value).toString();
+    let backend: RedisBackend;
+    let raw: ReturnType<typeof inspector>;
+    beforeAll(() => {
+      backend = createRedisBackend({
+        url: `redis://127.0.0.1:${server.port}`,
+        keyPrefix: 'big:',
+        maxValueBytes: 1024,
+      });
+      raw = inspector(server.port);
     });
-    const cache = new CacheClient({ backend, compress: false });
-    expect(await cache.set('k', 'small')).toBe(true);
-    const tooLarge = await cache.set('k', 'x'.repeat(2000)).catch((e: unknown) => e);
-    expect(isCacheError(tooLarge, CacheErrorCode.Value)).toBe(true);
-    // Straight on the backend (the client refuses before calling it): refused, old value gone.
-    expect(await backend.set('k', { value: Buffer.alloc(2000), flags: 1 }, 0)).toBe(false);
-    expect(await backend.get('k')).toBeUndefined();
-    await cache.close();
+    afterAll(async () => {
+      raw.disconnect();
+      await backend.close();
+    });
+
+    it('set resolves false and the old value is gone (the client refuses before calling it)', async () => {
+      const cache = new CacheClient({ backend, compress: false, ownsBackend: false });
+      expect(await cache.set('k', 'small')).toBe(true);
+      const tooLarge = await cache.set('k', 'x'.repeat(2000)).catch((e: unknown) => e);
+      expect(isCacheError(tooLarge, CacheErrorCode.Value)).toBe(true);
+      expect(await backend.set('k', large, 0)).toBe(false);
+      expect(await raw.exists('big:k')).toBe(0);
+      await cache.close();
+    });
+
+    it('setMany lists the key as not stored, removes its old value, and stores the rest', async () => {
+      expect(await backend.setMany([{ key: 'a', entry: small('old a') }], 0)).toEqual([]);
+      const writes = [
+        { key: 'a', entry: large },
+        { key: 'b', entry: small('new b') },
+      ];
+      expect(await backend.setMany(writes, 0)).toEqual(['a']);
+      expect(await raw.exists('big:a')).toBe(0);
+      expect(textOf(await backend.get('b'))).toBe('new b');
+    });
+
+    it('setAndRead resolves undefined and the old value is gone', async () => {
+      expect(textOf(await backend.setAndRead('r', small('old r'), 0))).toBe('old r');
+      expect(await backend.setAndRead('r', large, 0)).toBeUndefined();
+      expect(await raw.exists('big:r')).toBe(0);
+    });
+
+    it('add resolves false and leaves an existing value alone; a missing key stays missing', async () => {
+      expect(await backend.add('held', small('first'), 0)).toBe(true);
+      expect(await backend.add('held', large, 0)).toBe(false);
+      expect(textOf(await backend.get('held'))).toBe('first');
+      expect(await backend.add('free', large, 0)).toBe(false);
+      expect(await raw.exists('big:free')).toBe(0);
+    });
   });
 
   it('rediss:// connects over TLS with the CA, and fails by the deadline without it', async () => {

@@ -1,7 +1,9 @@
-// Fault scenarios F1, F2, F3, F6, F7 and F11 of the research test plan (part C2), each against a
-// real redis-server the test kills, freezes or restarts by PID, or behind an in-process fault
-// proxy. Expected: every call settles by its deadline (plus a margin for a loaded machine), only
-// Stowage errors reach callers, nothing is left unhandled, and the backend recovers by itself.
+// What the backend does when the server or the network fails: refused at start, killed idle or
+// with calls in flight, frozen, slow, a reply lost after the command was applied, a late write.
+// Each runs against a real redis-server the test kills, freezes or restarts by PID, or behind an
+// in-process fault proxy. Expected: every call settles by its deadline (plus a margin for a
+// loaded machine), only Stowage errors reach callers, nothing is left unhandled, and the backend
+// recovers by itself.
 import {
   CacheClient,
   CacheErrorCode,
@@ -12,7 +14,8 @@ import {
 import { FaultProxy, freePort, startRedis, type ServerHandle } from '@stowage/testkit';
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createRedisBackend, decodeStored, type RedisBackend } from '../src/index.js';
+import { createRedisBackend, type RedisBackend, type RedisClientLike } from '../src/index.js';
+import { decodeStored } from '../src/stored-format.js';
 import {
   drivers,
   errorText,
@@ -27,7 +30,7 @@ import {
 const T = 500;
 /** Slack for a loaded 2-core machine. A hang is seconds; this still catches it. */
 const MARGIN = 300;
-/** Longest reconnect backoff (2000 ms + jitter) plus a second, per the plan's recovery bound. */
+/** Longest reconnect backoff (2000 ms + jitter) plus a second: recovery must not take longer. */
 const RECOVERY_MS = 2100 + 1000;
 
 const entry = (text: string): StoredEntry => ({ value: Buffer.from(text), flags: 1 });
@@ -110,7 +113,7 @@ describe.skipIf(!redisAvailable)('fault behaviour', () => {
           ...extra,
         });
 
-      it('F1: refused at start — calls fail by the deadline, then recover once the server appears', async () => {
+      it('refused at start — calls fail by the deadline, then recover once the server appears', async () => {
         const port = await freePort();
         const backend = open(port);
         const cache = new CacheClient({ backend, timeoutMs: T });
@@ -158,7 +161,7 @@ describe.skipIf(!redisAvailable)('fault behaviour', () => {
           await server.stop();
         });
 
-        it('F2: killed while idle, restarted 1.5 s later — fails fast while down, recovers by itself', async () => {
+        it('killed while idle, restarted 1.5 s later — fails fast while down, recovers by itself', async () => {
           await server.kill();
           await sleep(100);
           expectSettledInTime(await everyCall(backend, 'f2'), true);
@@ -172,7 +175,7 @@ describe.skipIf(!redisAvailable)('fault behaviour', () => {
           expect(await cache.get('after')).toBe('restart');
         });
 
-        it('F3: killed with calls in flight — they settle by the deadline, writes as indeterminate', async () => {
+        it('killed with calls in flight — they settle by the deadline, writes as indeterminate', async () => {
           server.pause();
           const inFlight = everyCall(backend, 'f3');
           await sleep(100);
@@ -196,7 +199,7 @@ describe.skipIf(!redisAvailable)('fault behaviour', () => {
           );
         });
 
-        it('F6: frozen server (SIGSTOP) — every call rejects by the deadline, no reconnect storm, replies never cross', async () => {
+        it('frozen server (SIGSTOP) — every call rejects by the deadline, no reconnect storm, replies never cross', async () => {
           for (let i = 0; i < 20; i++) await cache.set(`key${i}`, `value${i}`);
           const raw = inspector(server.port);
           const connectionsBefore = Number(
@@ -226,7 +229,7 @@ describe.skipIf(!redisAvailable)('fault behaviour', () => {
           raw.disconnect();
         });
 
-        it('F3: an INCR in flight when the connection resets is applied once (raw ioredis applies it twice)', async () => {
+        it('an INCR in flight when the connection resets is applied once (raw ioredis applies it twice)', async () => {
           const proxy = await FaultProxy.start(server.port);
           const raw = inspector(server.port);
           try {
@@ -273,7 +276,39 @@ describe.skipIf(!redisAvailable)('fault behaviour', () => {
           }
         });
 
-        it('F7: latency above the deadline, then back — calls time out, timeouts keep working, it recovers', async () => {
+        it('a delete whose reply is lost after it was applied is indeterminate; a read is not', async () => {
+          const proxy = await FaultProxy.start(server.port);
+          const raw = inspector(server.port);
+          const viaProxy = open(proxy.port);
+          try {
+            for (const k of ['d1', 'd2', 'd3', 'r']) {
+              expect(await viaProxy.set(k, entry('v'), 0)).toBe(true);
+            }
+            const calls: Array<[string, () => Promise<unknown>, string[]]> = [
+              ['delete', () => viaProxy.delete('d1'), ['f:d1']],
+              ['deleteMany', () => viaProxy.deleteMany(['d2', 'd3']), ['f:d2', 'f:d3']],
+              ['get', () => viaProxy.get('r'), []],
+            ];
+            for (const [operation, call, removed] of calls) {
+              // The command reaches the server; its reply is cut after one byte and the connection
+              // reset. ioredis resends nothing, so the call rejects by its deadline.
+              proxy.setMode({ kind: 'cut', bytes: 1, reset: true }, 'existing');
+              const failed = await timed(call);
+              expect(failed.ms).toBeLessThanOrEqual(T + MARGIN);
+              expect(isCacheError(failed.error), errorText(failed.error)).toBe(true);
+              expect(failed.error).toMatchObject({ operation, indeterminate: operation !== 'get' });
+              // The deletes were applied: why a caller must not take them as not done.
+              for (const k of removed) expect(await raw.exists(k), k).toBe(0);
+              await recoveryTime(() => viaProxy.get('r'), RECOVERY_MS);
+            }
+          } finally {
+            raw.disconnect();
+            await viaProxy.close();
+            await proxy.close();
+          }
+        });
+
+        it('latency above the deadline, then back — calls time out, timeouts keep working, it recovers', async () => {
           const proxy = await FaultProxy.start(server.port);
           const slow = open(proxy.port);
           const viaProxy = new CacheClient({ backend: slow, timeoutMs: T });
@@ -321,7 +356,7 @@ describe.skipIf(!redisAvailable)('fault behaviour', () => {
           }
         });
 
-        it('F11: a timed-out set(k, v1) that lands after a confirmed set(k, v2) never surfaces through the client and is deleted when the window ends', async () => {
+        it('a timed-out set(k, v1) that lands after a confirmed set(k, v2) never surfaces through the client and is deleted when the window ends', async () => {
           const proxy = await FaultProxy.start(server.port);
           const raw = inspector(server.port);
           const quarantineMs = 2500;
@@ -350,7 +385,7 @@ describe.skipIf(!redisAvailable)('fault behaviour', () => {
             // The fault really happened: the stale write reached the server after v2 …
             expect(sawResurrectionOnServer).toBe(true);
             // … and the client never returned it, before or after the quarantine ended: it read
-            // v2 while the server held v2, a miss once it held v1 (DESIGN D14) …
+            // v2 while the server held v2, and a miss once it held v1 — never an older value …
             expect(seen.has('v1')).toBe(false);
             expect([...seen].every((value) => value === 'v2' || value === undefined)).toBe(true);
             expect(seen.has('v2')).toBe(true);
@@ -366,4 +401,79 @@ describe.skipIf(!redisAvailable)('fault behaviour', () => {
       });
     });
   }
+});
+
+/**
+ * A client that is connected and sends every command, but whose commands all fail with `error`:
+ * the failure path of every call without a server.
+ */
+function failingClient(error: () => Error): RedisClientLike {
+  return {
+    status: 'ready',
+    // commandTimeout within the backend's deadline: the calls take the path without a timer.
+    options: { commandTimeout: 1000 },
+    callBuffer: () => Promise.reject(error()),
+    pipeline: () => ({ callBuffer: () => undefined, exec: () => Promise.reject(error()) }),
+    connect: () => Promise.resolve(),
+    disconnect: () => undefined,
+    quit: () => Promise.resolve(),
+    on: () => undefined,
+    removeListener: () => undefined,
+  };
+}
+
+describe('indeterminate: one rule for every call', () => {
+  const v: StoredEntry = entry('v');
+  const calls: Record<string, (backend: RedisBackend) => Promise<unknown>> = {
+    get: (b) => b.get('k'),
+    getMany: (b) => b.getMany(['k', 'l']),
+    set: (b) => b.set('k', v, 0),
+    setAndRead: (b) => b.setAndRead('k', v, 0),
+    setMany: (b) => b.setMany([{ key: 'k', entry: v }], 0),
+    add: (b) => b.add('k', v, 0),
+    touch: (b) => b.touch('k', 1),
+    incr: (b) => b.incr('k', 1n),
+    decr: (b) => b.decr('k', 1n),
+    delete: (b) => b.delete('k'),
+    deleteIf: (b) => b.deleteIf('k', v),
+    deleteMany: (b) => b.deleteMany(['k', 'l']),
+  };
+  const reads = new Set(['get', 'getMany']);
+  const failureOf = async (
+    error: () => Error,
+    call: (backend: RedisBackend) => Promise<unknown>,
+  ): Promise<unknown> => {
+    const backend = createRedisBackend({ client: failingClient(error), keyPrefix: 'i:' });
+    try {
+      return await call(backend).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    } finally {
+      await backend.close();
+    }
+  };
+
+  it('a command lost after it was sent: every write is indeterminate — deletes too — and no read', async () => {
+    for (const [name, call] of Object.entries(calls)) {
+      const error = await failureOf(() => new Error('Connection is closed.'), call);
+      expect(isCacheError(error, CacheErrorCode.Backend), `${name}: ${String(error)}`).toBe(true);
+      // setAndRead reports as 'set', the write it is.
+      const operation = name === 'setAndRead' ? 'set' : name;
+      expect(error, name).toMatchObject({ operation, indeterminate: !reads.has(name) });
+      expect((error as Error).cause, name).toBeInstanceOf(Error);
+    }
+  });
+
+  it('an error reply of the server (READONLY): nothing was applied, so never indeterminate', async () => {
+    const readOnly = (): Error =>
+      Object.assign(new Error("READONLY You can't write against a read only replica."), {
+        name: 'ReplyError',
+      });
+    for (const [name, call] of Object.entries(calls)) {
+      const error = await failureOf(readOnly, call);
+      expect(isCacheError(error, CacheErrorCode.Backend), `${name}: ${String(error)}`).toBe(true);
+      expect(error, name).toMatchObject({ indeterminate: false });
+    }
+  });
 });

@@ -7,16 +7,15 @@ import {
 } from '@stowage/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { crc32 } from 'node:zlib';
+import { createRedisBackend, type RedisBackend } from '../src/index.js';
 import {
-  createRedisBackend,
   decodeStored,
   encodeStored,
   HEADER_BYTES,
+  isCanonicalInt64,
   readStored,
   StoredProblem,
-  type RedisBackend,
-} from '../src/index.js';
-import { isCanonicalInt64 } from '../src/stored-format.js';
+} from '../src/stored-format.js';
 import { drivers, redisAvailable, useRedisServer } from './helpers.js';
 
 const bytes = (text: string): Buffer => Buffer.from(text, 'latin1');

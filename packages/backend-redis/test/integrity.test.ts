@@ -1,4 +1,4 @@
-// Issue 10 §5: a damaged reply stream never becomes a hit. A fault proxy between the backend and a
+// A damaged reply stream never becomes a hit. A fault proxy between the backend and a
 // real redis-server drops, inserts or changes response bytes once, inside one value's reply (a
 // faulty middlebox), while other reads are in flight behind it. Expected: no call resolves a
 // value other than the one the server holds — a damaged read rejects (or misses) — and the
@@ -68,7 +68,7 @@ async function bulkLength(raw: Redis, fullKey: string): Promise<number> {
 /** Where, in a stored value, the payload's middle is: past any header of ours. */
 const MIDDLE = 64;
 
-describe.skipIf(!redisAvailable)('a damaged reply stream never becomes a hit (§5)', () => {
+describe.skipIf(!redisAvailable)('a damaged reply stream never becomes a hit', () => {
   let server: ServerHandle;
   let raw: Redis;
   beforeAll(async () => {

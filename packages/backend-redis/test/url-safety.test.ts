@@ -1,4 +1,4 @@
-// Issue 10 §3: a redis:// URL that failed to parse put its password into the error.
+// A redis:// URL that fails to parse must not put its password into the error (it once did).
 import { CacheConfigError } from '@stowage/core';
 import { describe, expect, it } from 'vitest';
 import { parseRedisUrl } from '../src/redis-url.js';

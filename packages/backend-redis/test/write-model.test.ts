@@ -1,5 +1,5 @@
-// Issue 10 §1 on a real redis-server: a write that times out and lands late must never make a
-// process read, or write back, a value older than a newer confirmed write (DESIGN D14).
+// On a real redis-server: a write that times out and lands late must never make a process read,
+// or write back, a value older than a newer confirmed write (the client's write quarantine).
 import { CacheClient } from '@stowage/core';
 import { FaultProxy, checkLateWrite, startRedis, type ServerHandle } from '@stowage/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
