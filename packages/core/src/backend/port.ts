@@ -94,11 +94,6 @@ export class BackendPort {
     return { backend: this.backend.name, operation, key, write: true };
   }
 
-  /** Maps anything a backend threw for `info` to the `CacheError` to throw. */
-  error(error: unknown, info: CallInfo): CacheError {
-    return toCacheError(error, info);
-  }
-
   /**
    * Calls `call` on the backend: a synchronous answer is returned as it is, a promise gets the
    * deadline and error mapping. `info.write` marks calls that change the server.

@@ -227,7 +227,7 @@ export class CacheClient<T = unknown> {
     } catch (error) {
       return rejection(error);
     }
-    this.#core.supersede(write.fullKey);
+    this.#core.flights.supersede(write.fullKey);
     return this.#writes.one(write);
   }
 
@@ -266,7 +266,7 @@ export class CacheClient<T = unknown> {
       });
     }
     if (byFullKey.size === 0) return [];
-    for (const fullKey of byFullKey.keys()) this.#core.supersede(fullKey);
+    for (const fullKey of byFullKey.keys()) this.#core.flights.supersede(fullKey);
     return this.#writes.many([...byFullKey.values()], ttlSeconds);
   }
 
@@ -274,7 +274,7 @@ export class CacheClient<T = unknown> {
   async add(key: string, value: T, options?: Pick<SetOptions, 'ttl'>): Promise<boolean> {
     this.#assertOpen();
     const write = this.#keyedWrite(key, value, options?.ttl);
-    this.#core.supersede(write.fullKey);
+    this.#core.flights.supersede(write.fullKey);
     return this.#writes.add(write);
   }
 
@@ -347,7 +347,7 @@ export class CacheClient<T = unknown> {
       );
     }
     const big = BigInt(delta);
-    this.#core.supersede(fullKey);
+    this.#core.flights.supersede(fullKey);
     // A counter is never quarantined (no entry is passed): a late increment is applied once, it
     // resurrects nothing.
     const result = await this.#call(operation, { key, fullKey }, (backend) =>
@@ -369,7 +369,7 @@ export class CacheClient<T = unknown> {
   async delete(key: string): Promise<boolean> {
     this.#assertOpen();
     const fullKey = this.#keys.full(key);
-    this.#core.supersede(fullKey);
+    this.#core.flights.supersede(fullKey);
     const deleted = await this.#call('delete', { key, fullKey }, (backend) =>
       backend.delete(fullKey),
     );
@@ -398,7 +398,7 @@ export class CacheClient<T = unknown> {
     callerKeys: readonly string[],
     fullKeys: readonly string[],
   ): Promise<void> {
-    for (const fullKey of fullKeys) this.#core.supersede(fullKey);
+    for (const fullKey of fullKeys) this.#core.flights.supersede(fullKey);
     await this.#call(operation, {}, (backend) => backend.deleteMany(fullKeys));
     this.#ledger.deleted(operation, callerKeys, fullKeys);
   }
@@ -418,7 +418,7 @@ export class CacheClient<T = unknown> {
     if (delay > 0 && !port.capabilities.delayedFlush) {
       throw new CacheValueError(`the ${port.name} backend cannot delay a flush`);
     }
-    this.#core.supersedeAll();
+    this.#core.flights.supersedeAll();
     await this.#call('flushAll', {}, (backend) => backend.flush(delay));
     this.#ledger.flushed();
     return true;

@@ -35,7 +35,11 @@ export class ClientCore {
   readonly codec: Codec;
   /** Stats, events, recent keys and quarantine. */
   readonly books: Books;
-  /** `getOrSet` flights of this process by full key (single-flight). */
+  /**
+   * `getOrSet` flights of this process by full key (single-flight). A write or delete of a key by
+   * this process supersedes its flight before it is sent: later callers must not join a run that
+   * read the key before that write, and the run must not store over it.
+   */
   readonly flights: SingleFlight = new SingleFlight();
   /** See {@link ClientSettings}. */
   readonly settings: ClientSettings;
@@ -103,20 +107,5 @@ export class ClientCore {
         fullKey: warning.key,
       });
     });
-  }
-
-  /**
-   * A write or delete of `fullKey` by this process is about to be sent. The `getOrSet` flight in
-   * progress for it read the key before that: later callers must not join it (they would get a
-   * value older than their own write, or one their own delete removed), and it must not store
-   * its factory's result over the newer write or the delete.
-   */
-  supersede(fullKey: string): void {
-    this.flights.supersede(fullKey);
-  }
-
-  /** {@link ClientCore.supersede} for every key (`flushAll`). */
-  supersedeAll(): void {
-    this.flights.supersedeAll();
   }
 }

@@ -71,11 +71,6 @@ export class Ledger {
     this.#head = head;
   }
 
-  /** The books this ledger writes to. */
-  get books(): Books {
-    return this.#books;
-  }
-
   /** `performance.now()` when someone listens to `timing`, else `-1` (no clock read). */
   started(): number {
     return this.#books.events.has('timing') ? performance.now() : -1;
