@@ -247,6 +247,23 @@ export class MemoryBackend implements CacheBackend {
     return true;
   }
 
+  /**
+   * Compare-and-set, the commit of a lease: stores `entry` only while `key` holds exactly
+   * `expected` (same flags and bytes), and resolves what it holds afterwards (`false` when the
+   * compare failed). Atomic: the store lives in this thread.
+   */
+  setIf(
+    key: string,
+    expected: StoredEntry,
+    entry: StoredEntry,
+    ttlSeconds: number,
+  ): StoredEntry | false | undefined {
+    this.#check();
+    const held = this.#lru.peek(key);
+    if (held === undefined || !sameEntry(held, expected)) return false;
+    return this.#store(key, entry, ttlSeconds) ? this.#lru.peek(key) : undefined;
+  }
+
   /** @inheritdoc */
   delete(key: string): boolean {
     this.#check();

@@ -172,6 +172,26 @@ export interface CacheBackend {
    * client deletes the key unconditionally (a miss is always safe).
    */
   deleteIf?(key: string, expected: StoredEntry): Awaitable<boolean>;
+  /**
+   * Optional: compare-and-set, the commit of a lease. Stores `entry` with `ttlSeconds` only while
+   * `key` holds exactly `expected` — the same bytes and flags — atomically with respect to other
+   * writers (memcached: a `set` carrying the item's CAS value; Redis: one script comparing the
+   * stored bytes). A key that was deleted, expired, flushed or overwritten since does not hold
+   * `expected`, so the write is refused: that is what makes a lease safe against a delete.
+   *
+   * Resolves `false` when the key did not hold `expected` (nothing was written); otherwise what
+   * the key holds right after the write, read back in the same round trip (the client's
+   * integrity check compares it with `entry`), or `undefined` when the server holds nothing.
+   * A value over `limits.maxValueBytes` is refused as by `set`: the key is deleted, and the call
+   * resolves `undefined`. Without this method the client takes no leases: `getOrSet` falls back
+   * to single-flight within the process (see the core README, "Leases").
+   */
+  setIf?(
+    key: string,
+    expected: StoredEntry,
+    entry: StoredEntry,
+    ttlSeconds: number,
+  ): Awaitable<StoredEntry | false | undefined>;
   /** Deletes many entries, pipelined. */
   deleteMany(keys: readonly string[]): Awaitable<void>;
   /**

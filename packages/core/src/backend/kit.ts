@@ -27,6 +27,7 @@ export type {
 } from './contract.js';
 export { DEFAULT_MAX_VALUE_BYTES } from './contract.js';
 export { MAX_TIMER_MS } from './deadline.js';
+export { isLeaseMarker, LEASE_FLAGS, LEASE_MARKER_PREFIX, newLeaseMarker } from './lease-marker.js';
 export { integerOption } from '../options.js';
 export type { IntegerRange } from '../options.js';
 export { retainedBytes } from '../codec/codec.js';
