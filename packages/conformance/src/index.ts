@@ -10,6 +10,7 @@ import { describeFailures } from './suites/failures.js';
 import { describeFlags } from './suites/flags.js';
 import { describeFlush } from './suites/flush.js';
 import { describeKeys } from './suites/keys.js';
+import { describeLeases } from './suites/leases.js';
 import { describeNamespaces } from './suites/namespaces.js';
 import { describePayloads } from './suites/payloads.js';
 import { describeReadWrite } from './suites/read-write.js';
@@ -38,7 +39,7 @@ const SUITES: ReadonlyArray<(ctx: SuiteContext) => void> = [
 /**
  * Registers the shared backend conformance suite in the current vitest file: one `describe` per
  * concern (contract, read-write, payloads, batches, flags, keys, ttl, counters, namespaces,
- * flush, close, failures, client pass). Every Stowage backend runs it; run it against your own
+ * flush, close, failures, client pass, leases). Every Stowage backend runs it; run it against your own
  * backend to check it keeps the `CacheBackend` contract.
  *
  * @param name - label of the outer `describe` (`'<name> backend conformance'`).
@@ -67,6 +68,7 @@ export function describeBackendConformance<B extends CacheBackend>(
   describe(`${name} backend conformance`, () => {
     const ctx = createSuiteContext(options);
     for (const suite of SUITES) suite(ctx);
+    describeLeases(ctx, options.leases ?? true);
     options.extra?.(() => ctx.backend());
   });
 }

@@ -54,6 +54,13 @@ export interface ConformanceOptions<B extends CacheBackend> {
   readonly createPartial?:
     (() => PartialBatchFixture<B> | Promise<PartialBatchFixture<B>>) | undefined;
   /**
+   * Whether the backend implements `setIf` (compare-and-set), which leases need. `false` for a
+   * backend without it: the lease tests are skipped and one test checks that it really has none
+   * (the client then falls back to single-flight within the process).
+   * @default true
+   */
+  readonly leases?: boolean | undefined;
+  /**
    * Smallest key limit, in UTF-8 bytes, the created backends may declare. A backend whose
    * namespace prefix counts against memcached's 250 bytes declares less; the key tests use the
    * declared `limits.maxKeyBytes`.
