@@ -23,6 +23,8 @@ export const CacheErrorCode = {
   Decode: 'E_CACHE_DECODE',
   /** The client or backend was closed. */
   Closed: 'E_CACHE_CLOSED',
+  /** `getOrSet` waited for another caller's lease and gave up (`lease.onTimeout: 'throw'`). */
+  LeaseTimeout: 'E_CACHE_LEASE_TIMEOUT',
 } as const;
 
 /** One of the {@link CacheErrorCode} values. */
@@ -160,6 +162,25 @@ export class CacheClosedError extends CacheError {
   constructor(message: string, options?: CacheErrorOptions) {
     super(CacheErrorCode.Closed, message, options);
     this.name = 'CacheClosedError';
+  }
+}
+
+/**
+ * `getOrSet` (or a cached function) found the key leased by another caller — another process
+ * computing the value — and the value did not appear within `lease.wait`; thrown only with
+ * `lease.onTimeout: 'throw'` (the default runs the factory instead). Nothing was written.
+ */
+export class CacheLeaseTimeoutError extends CacheError {
+  /** The caller's key. */
+  readonly key: string;
+  /** How long the call waited, in milliseconds. */
+  readonly waitedMs: number;
+
+  constructor(message: string, at: { key: string; waitedMs: number }) {
+    super(CacheErrorCode.LeaseTimeout, message);
+    this.name = 'CacheLeaseTimeoutError';
+    this.key = at.key;
+    this.waitedMs = at.waitedMs;
   }
 }
 

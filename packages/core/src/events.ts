@@ -110,6 +110,14 @@ export interface CacheStats {
   decodeErrors: number;
   integrityFailures: number;
   listenerErrors: number;
+  /** Leases `getOrSet` took on a miss (it then ran the factory). */
+  leasesTaken: number;
+  /** `getOrSet` calls that found another caller's lease and waited for its value. */
+  leaseWaits: number;
+  /** Lease waits that ended without a value (the factory ran, or `CacheLeaseTimeoutError`). */
+  leaseTimeouts: number;
+  /** Results not stored because the lease was lost: the key was deleted, overwritten or flushed meanwhile, or the lease expired. */
+  leasesLost: number;
 }
 
 /** A tiny typed event emitter with no `'error'`-throws-when-unheard semantics. */

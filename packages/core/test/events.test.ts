@@ -154,6 +154,10 @@ describe('CacheClient.stats', () => {
       decodeErrors: 1,
       integrityFailures: 1,
       listenerErrors: 0,
+      leasesTaken: 0,
+      leaseWaits: 0,
+      leaseTimeouts: 0,
+      leasesLost: 0,
     });
   });
 

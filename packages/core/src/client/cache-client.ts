@@ -22,6 +22,7 @@ import {
   type SetOptions,
 } from './client-options.js';
 import { GetOrSet } from './get-or-set.js';
+import type { ResolvedLease } from './lease-options.js';
 import { Ledger, type KeyedWrite } from './ledger.js';
 import { MISS, ReadPath } from './read-path.js';
 import type { RecentKey } from './recent-keys.js';
@@ -74,7 +75,11 @@ export class CacheClient<T = unknown> {
     this.#ledger = new Ledger(this.#core.books, this.#keys.head);
     this.#reads = new ReadPath(this.#core, this.#ledger);
     this.#writes = new WritePath(this.#core, this.#ledger);
-    this.#getOrSet = new GetOrSet(this.#core, { reads: this.#reads, writes: this.#writes });
+    this.#getOrSet = new GetOrSet(this.#core, {
+      reads: this.#reads,
+      writes: this.#writes,
+      ledger: this.#ledger,
+    });
   }
 
   /** The backend this client stores into. */
@@ -465,6 +470,7 @@ export class CacheClient<T = unknown> {
   ): Promise<V> {
     let fullKey: string;
     let ttlSeconds: number;
+    let lease: ResolvedLease | false;
     try {
       this.#assertOpen();
       if (typeof factory !== 'function') {
@@ -472,10 +478,11 @@ export class CacheClient<T = unknown> {
       }
       fullKey = this.#keys.full(key);
       ttlSeconds = this.#ttl(options?.ttl);
+      lease = this.#getOrSet.leaseOf(options);
     } catch (error) {
       return rejection(error);
     }
-    return this.#getOrSet.run({ key, fullKey, ttlSeconds, factory, options });
+    return this.#getOrSet.run({ key, fullKey, ttlSeconds, factory, options, lease });
   }
 
   /**

@@ -4,6 +4,7 @@ import type { Codec } from '../codec/codec.js';
 import { isCacheError } from '../errors.js';
 import { CacheEvents, type CacheOperation, type CacheStats } from '../events.js';
 import type { PartialBatches, ResolvedClientOptions } from './client-options.js';
+import type { ResolvedLease } from './lease-options.js';
 import { SingleFlight } from './get-or-set.js';
 import { Ledger, type Books } from './ledger.js';
 import { WriteQuarantine } from './quarantine.js';
@@ -21,6 +22,8 @@ export interface ClientSettings {
   readonly partialBatches: PartialBatches;
   /** Largest stored payload, in bytes (the backend's limit). */
   readonly maxValueBytes: number;
+  /** The client's leases for `getOrSet`; `false` when off or the backend has no `setIf`. */
+  readonly lease: ResolvedLease | false;
 }
 
 /**
@@ -62,6 +65,7 @@ export class ClientCore {
       ownsBackend: options.ownsBackend,
       partialBatches: options.partialBatches,
       maxValueBytes: backend.limits.maxValueBytes,
+      lease: backend.setIf === undefined ? false : options.lease,
     };
     const stats: CacheStats = {
       hits: 0,
@@ -73,6 +77,10 @@ export class ClientCore {
       decodeErrors: 0,
       integrityFailures: 0,
       listenerErrors: 0,
+      leasesTaken: 0,
+      leaseWaits: 0,
+      leaseTimeouts: 0,
+      leasesLost: 0,
     };
     const events = new CacheEvents(() => {
       stats.listenerErrors++;

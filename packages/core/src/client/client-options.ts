@@ -14,6 +14,7 @@ import {
 } from '../keys/key-space.js';
 import { integerOption } from '../options.js';
 import { toTtlSeconds, type Ttl } from '../ttl.js';
+import { resolveLease, type LeaseOptions, type ResolvedLease } from './lease-options.js';
 import { DEFAULT_RECENT_KEYS } from './recent-keys.js';
 
 /** Default per-call deadline, in milliseconds (Q2's one-second socket timeout). */
@@ -127,6 +128,13 @@ export interface CacheClientOptions<T = unknown> {
    * @default 'return'
    */
   readonly partialBatches?: PartialBatches | undefined;
+  /**
+   * Leases for `getOrSet` misses (see {@link LeaseOptions}): `true` or options turn them on,
+   * `false` keeps single-flight within the process only (one round trip less on a miss, no
+   * protection across processes). A backend without `setIf` takes no leases whatever this says.
+   * @default true ({ ttl: '5s', wait: '10s', onTimeout: 'compute' })
+   */
+  readonly lease?: boolean | LeaseOptions | undefined;
 }
 
 /** See {@link CacheClientOptions.partialBatches}. */
@@ -160,6 +168,26 @@ export interface GetOrSetOptions extends SetOptions {
   readonly strict?: boolean | undefined;
   /** Called with backend errors that were not thrown because `strict` is off. */
   readonly onError?: ((error: CacheError) => void) | undefined;
+  /**
+   * This call's lease, over the client's `lease` option: `false` skips it, options override
+   * the client's fields.
+   * @default the client's `lease`
+   */
+  readonly lease?: boolean | LeaseOptions | undefined;
+  /**
+   * `false`: this call neither joins nor is joined by concurrent calls for the key in this
+   * process, and does not wait for another caller's lease (it runs the factory and stores
+   * nothing when the key is leased). It still stores only under its own lease.
+   * @default true
+   */
+  readonly singleFlight?: boolean | undefined;
+  /**
+   * The caller has just read the key and missed: skip the read and go straight to the lease
+   * (saves a round trip). Safe when wrong: a key that holds a value makes the lease's `add`
+   * fail, and the value is read and returned.
+   * @default false
+   */
+  readonly afterMiss?: boolean | undefined;
 }
 
 /** Options of {@link CacheClient.flushAll}. */
@@ -187,6 +215,7 @@ export interface ResolvedClientOptions {
   readonly recentKeys: number;
   readonly quarantineMs: number;
   readonly partialBatches: PartialBatches;
+  readonly lease: ResolvedLease | false;
 }
 
 /**
@@ -225,6 +254,7 @@ export function resolveClientOptions<T>(options: CacheClientOptions<T>): Resolve
       max: MAX_TIMER_MS,
     }),
     partialBatches,
+    lease: resolveLease(options.lease, false),
   };
 }
 

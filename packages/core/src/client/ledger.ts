@@ -126,6 +126,17 @@ export class Ledger {
       books.events.emit('set', { operation, key, fullKey, stored: false });
   }
 
+  /**
+   * A write under a lease was refused because the lease was gone (the key was deleted,
+   * overwritten or flushed meanwhile, or the lease expired): not a failure, nothing changed.
+   */
+  leaseLost(operation: CacheOperation, key: string, fullKey: string): void {
+    const books = this.#books;
+    books.stats.leasesLost++;
+    if (books.events.has('set'))
+      books.events.emit('set', { operation, key, fullKey, stored: false });
+  }
+
   /** An `add` found the key taken: nothing changed, nothing is counted as a failure. */
   notAdded(key: string, fullKey: string): void {
     const events = this.#books.events;

@@ -1,4 +1,5 @@
 import type { StoredEntry } from '../backend/contract.js';
+import { LEASE_FLAGS } from '../backend/lease-marker.js';
 import { isPromise } from '../backend/port.js';
 import { asBatchError, type CacheError } from '../errors.js';
 import type { CacheOperation } from '../events.js';
@@ -7,6 +8,10 @@ import type { Ledger } from './ledger.js';
 
 /** What a read returns for a key it did not find (or found nothing it could decode). */
 export const MISS: unique symbol = Symbol('miss');
+/** What a `getOrSet` read returns for a key that holds another caller's lease marker. */
+export const LEASED: unique symbol = Symbol('leased');
+/** What {@link ReadPath.peek} returns for a key that holds a value this process cannot read. */
+export const UNREADABLE: unique symbol = Symbol('unreadable');
 
 /** One `getMany`: the caller keys, their full keys, and when it began (`-1`: not timed). */
 interface Batch {
@@ -78,6 +83,11 @@ export class ReadPath {
     found: StoredEntry | undefined,
   ): unknown {
     const ledger = this.#ledger;
+    if (found !== undefined && found.flags === LEASE_FLAGS) {
+      // Another caller is computing this key: a miss, never a value (and no decode warning).
+      ledger.miss(operation, key, fullKey);
+      return operation === 'getOrSet' ? LEASED : MISS;
+    }
     // A key in doubt after a timed-out write reads only what this process confirmed since.
     const entry = ledger.admit(fullKey, found);
     if (entry !== undefined) {
@@ -91,6 +101,34 @@ export class ReadPath {
     }
     ledger.miss(operation, key, fullKey);
     return MISS;
+  }
+
+  /**
+   * A `getOrSet` waiter's poll: the decoded value (booked as a hit), {@link MISS} when the key
+   * holds nothing, {@link LEASED} for a lease marker, {@link UNREADABLE} for a value that does
+   * not decode or a key in doubt here. Misses and markers are not booked: one call polls many
+   * times. Failures reject already counted and reported.
+   */
+  async peek(key: string, fullKey: string): Promise<unknown> {
+    let found: StoredEntry | undefined;
+    try {
+      const pending = this.#core.port.get('getOrSet', fullKey);
+      found = isPromise(pending) ? await pending : pending;
+    } catch (error) {
+      throw this.#ledger.failed('getOrSet', error, { key, fullKey });
+    }
+    if (found === undefined) return MISS;
+    if (found.flags === LEASE_FLAGS) return LEASED;
+    const entry = this.#ledger.admit(fullKey, found);
+    if (entry === undefined) return UNREADABLE;
+    try {
+      const value = this.#core.codec.decode(entry, fullKey);
+      this.#ledger.hit('getOrSet', key, fullKey);
+      return value;
+    } catch (error) {
+      this.#ledger.warn('decode', error as CacheError, { operation: 'getOrSet', key, fullKey });
+      return UNREADABLE;
+    }
   }
 
   /**

@@ -76,6 +76,40 @@ export class WritePath {
     }
   }
 
+  /**
+   * Writes one entry under a lease: stores it only while the key still holds the lease marker
+   * `expected` (`setIf`, compare-and-set). Resolves `'lost'` when it did not (the key was deleted,
+   * overwritten, flushed or the lease expired: nothing was written), else whether the server
+   * holds the entry — with `verify`, what `setIf` read back must be the bytes and flags sent.
+   * Failures reject already counted; a write in doubt is quarantined like any other.
+   */
+  async replace(write: CheckedWrite, expected: StoredEntry): Promise<boolean | 'lost'> {
+    const port = this.#core.port;
+    const started = this.#ledger.started();
+    let result: StoredEntry | false | undefined;
+    try {
+      const pending = port.run(port.writing(write.operation, write.fullKey), (backend) =>
+        (backend.setIf as NonNullable<typeof backend.setIf>)(
+          write.fullKey,
+          expected,
+          write.entry,
+          write.ttlSeconds,
+        ),
+      );
+      result = isPromise(pending) ? await pending : pending;
+    } catch (error) {
+      throw this.#failed(write, started, error);
+    }
+    if (result === false) {
+      this.#ledger.leaseLost(write.operation, write.key, write.fullKey);
+      // Not a failure: someone deleted or replaced the key, which is what a lease is for.
+      this.#ledger.timing(write.operation, started, 'ok');
+      return 'lost';
+    }
+    // Without the check, whatever the server reports holding counts as stored.
+    return this.#written(write, started, write.verify ? result : result !== undefined);
+  }
+
   /** The integrity check on a backend without `setAndRead`: `set`, then `get` when it stored. */
   async #setThenGet(write: CheckedWrite, started: number): Promise<boolean> {
     const { operation } = write;

@@ -1,0 +1,202 @@
+import type { StoredEntry } from '../backend/contract.js';
+import { newLeaseMarker } from '../backend/lease-marker.js';
+import { isPromise } from '../backend/port.js';
+import { CacheClosedError } from '../errors.js';
+import type { ClientCore } from './client-core.js';
+import type { ResolvedLease } from './lease-options.js';
+import type { Ledger } from './ledger.js';
+import { LEASED, MISS, UNREADABLE, type ReadPath } from './read-path.js';
+
+/** First pause between two polls of a waiter, in milliseconds; doubles up to {@link MAX_POLL_MS}. */
+export const FIRST_POLL_MS = 10;
+/** Longest pause between two polls of a waiter, in milliseconds. */
+export const MAX_POLL_MS = 200;
+// A key that keeps refusing `add` yet reads as empty (a backend whose reads and writes disagree,
+// or a key this process holds in doubt): give up on the lease after this many rounds.
+const MAX_EMPTY_ROUNDS = 3;
+
+/** The key a lease is about: the caller's key and its full key. */
+export interface LeaseTarget {
+  /** The caller's key. */
+  readonly key: string;
+  /** Its full key. */
+  readonly fullKey: string;
+}
+
+/** A lease this process holds: the marker it stored under the key, renewed until settled. */
+export interface HeldLease extends LeaseTarget {
+  /** The marker: the bytes that must still be under the key for the commit to land. */
+  readonly marker: StoredEntry;
+  /** Set when a renewal found the marker gone: the commit will be refused. */
+  lost: boolean;
+  /** Stops the renewal; called once the lease is committed or released. */
+  stop: () => void;
+}
+
+/** What {@link Leases.acquire} ended with. */
+export type Acquired =
+  /** This process holds the lease: run the factory, then commit or release. */
+  | { readonly status: 'held'; readonly lease: HeldLease }
+  /** The key holds a value (someone stored it meanwhile, or while we waited). */
+  | { readonly status: 'hit'; readonly value: unknown }
+  /** Another caller holds the lease and the wait ended without a value. */
+  | { readonly status: 'busy'; readonly waitedMs: number }
+  /** The key holds something this process cannot read: no lease can be taken over it. */
+  | { readonly status: 'unreadable' };
+
+const UNREADABLE_KEY: Acquired = { status: 'unreadable' };
+
+/** Resolves after `ms` milliseconds. */
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Leases of one client (Facebook memcache's leases, NSDI 2013 §3.2.1, built from `add`, `setIf`
+ * and `deleteIf`): the first caller to miss stores a unique marker under the key with `add` and
+ * computes; others find the marker and poll for the value; the result is stored with `setIf`
+ * only while the marker is still there, so a delete by anyone in between wins.
+ */
+export class Leases {
+  readonly #core: ClientCore;
+  readonly #ledger: Ledger;
+  readonly #reads: ReadPath;
+
+  constructor(core: ClientCore, paths: { ledger: Ledger; reads: ReadPath }) {
+    this.#core = core;
+    this.#ledger = paths.ledger;
+    this.#reads = paths.reads;
+  }
+
+  /**
+   * Takes the lease on `target`, or waits for the value of whoever holds it, for at most
+   * `waitMs`. `seenMarker`: the caller's read already found a marker (skip the first `add`).
+   * Backend failures reject, already counted and reported.
+   */
+  async acquire(
+    target: LeaseTarget,
+    lease: ResolvedLease,
+    start: { readonly seenMarker: boolean; readonly waitMs: number },
+  ): Promise<Acquired> {
+    const stats = this.#core.books.stats;
+    const began = performance.now();
+    let delay = FIRST_POLL_MS;
+    let tryAdd = !start.seenMarker;
+    let waited = false;
+    for (let empty = 0; ;) {
+      if (this.#core.closed) throw new CacheClosedError('the cache client is closed');
+      if (tryAdd) {
+        const held = await this.#take(target, lease);
+        if (held !== undefined) return { status: 'held', lease: held };
+      }
+      const found = await this.#reads.peek(target.key, target.fullKey);
+      if (found === UNREADABLE) return UNREADABLE_KEY;
+      if (found === MISS) {
+        // The marker went away (released, expired, deleted) since `add` failed: take it now.
+        if (++empty > MAX_EMPTY_ROUNDS) return UNREADABLE_KEY;
+        tryAdd = true;
+        continue;
+      }
+      if (found !== LEASED) return { status: 'hit', value: found };
+      const waitedMs = performance.now() - began;
+      if (waitedMs >= start.waitMs) {
+        if (waited || start.waitMs > 0) stats.leaseTimeouts++;
+        return { status: 'busy', waitedMs };
+      }
+      if (!waited) {
+        waited = true;
+        stats.leaseWaits++;
+      }
+      // Full jitter between half and all of the step, so waiters of many processes spread out.
+      const step = delay * (0.5 + Math.random() / 2);
+      await pause(Math.min(step, start.waitMs - waitedMs));
+      delay = Math.min(delay * 2, MAX_POLL_MS);
+      tryAdd = false;
+    }
+  }
+
+  /** Stores a new marker under the key with `add`; the held lease, or `undefined` when taken. */
+  async #take(target: LeaseTarget, lease: ResolvedLease): Promise<HeldLease | undefined> {
+    const port = this.#core.port;
+    const marker = newLeaseMarker();
+    const ttlSeconds = lease.ttlMs / 1000;
+    let added: boolean;
+    try {
+      const pending = port.run(port.writing('getOrSet', target.fullKey), (backend) =>
+        backend.add(target.fullKey, marker, ttlSeconds),
+      );
+      added = isPromise(pending) ? await pending : pending;
+    } catch (error) {
+      // An `add` in doubt may have left the marker: the quarantine removes it (compare-and-
+      // delete) when its window ends, and this process reads the key as a miss meanwhile.
+      throw this.#ledger.failed('getOrSet', error, { ...target, entry: marker });
+    }
+    if (!added) return undefined;
+    this.#core.books.stats.leasesTaken++;
+    return this.#hold(target, marker, lease);
+  }
+
+  /** A held lease whose marker is renewed every half of its TTL until `stop()`. */
+  #hold(target: LeaseTarget, marker: StoredEntry, lease: ResolvedLease): HeldLease {
+    const port = this.#core.port;
+    const ttlSeconds = lease.ttlMs / 1000;
+    let renewing = false;
+    const held: HeldLease = {
+      key: target.key,
+      fullKey: target.fullKey,
+      marker,
+      lost: false,
+      stop: () => {
+        clearInterval(timer);
+      },
+    };
+    const renew = async (): Promise<void> => {
+      if (renewing || held.lost) return;
+      renewing = true;
+      try {
+        const pending = port.run(port.writing('getOrSet', target.fullKey), (backend) =>
+          (backend.setIf as NonNullable<typeof backend.setIf>)(
+            target.fullKey,
+            marker,
+            marker,
+            ttlSeconds,
+          ),
+        );
+        if ((isPromise(pending) ? await pending : pending) === false) {
+          held.lost = true;
+          held.stop();
+        }
+      } catch {
+        // A failed renewal is not fatal: the marker lives out its TTL, and the commit's own
+        // compare decides whether the result lands.
+      } finally {
+        renewing = false;
+      }
+    };
+    const timer = setInterval(() => void renew(), Math.max(1, Math.floor(lease.ttlMs / 2)));
+    // The factory's own work keeps the process alive; a renewal timer must not.
+    timer.unref();
+    return held;
+  }
+
+  /**
+   * Gives a lease up without storing: deletes the marker if it is still this lease's
+   * (compare-and-delete), so waiters take over at once instead of after its TTL. Never rejects:
+   * a failure is counted and reported, and the marker expires by its TTL.
+   */
+  async release(held: HeldLease): Promise<void> {
+    held.stop();
+    if (held.lost) return;
+    const port = this.#core.port;
+    // Without compare-and-delete a plain delete could remove a newer value: let the marker expire.
+    if (port.backend.deleteIf === undefined) return;
+    try {
+      const pending = port.run(port.writing('getOrSet', held.fullKey), (backend) =>
+        (backend.deleteIf as NonNullable<typeof backend.deleteIf>)(held.fullKey, held.marker),
+      );
+      if (isPromise(pending)) await pending;
+    } catch (error) {
+      this.#ledger.failed('getOrSet', error, { key: held.key, fullKey: held.fullKey });
+    }
+  }
+}
