@@ -33,6 +33,12 @@ export interface WrappableBackend {
   decr(key: string, delta: bigint): Answer<bigint | undefined>;
   delete(key: string): Answer<boolean>;
   deleteIf?(key: string, expected: Entry): Answer<boolean>;
+  setIf?(
+    key: string,
+    expected: Entry,
+    entry: Entry,
+    ttl: number,
+  ): Answer<Entry | false | undefined>;
   deleteMany(keys: readonly string[]): Answer<void>;
   clear(): Answer<void>;
   flush(delay: number): Answer<void>;
@@ -67,6 +73,12 @@ export class FaultBackend<B extends WrappableBackend = RecordingBackend> {
   readonly #held: Held[] = [];
   setAndRead?: (key: string, entry: Entry, ttl: number) => Answer<Entry | undefined>;
   deleteIf?: (key: string, expected: Entry) => Answer<boolean>;
+  setIf?: (
+    key: string,
+    expected: Entry,
+    entry: Entry,
+    ttl: number,
+  ) => Answer<Entry | false | undefined>;
   onWarning?: (listener: (warning: Warning) => void) => () => void;
 
   /**
@@ -91,6 +103,12 @@ export class FaultBackend<B extends WrappableBackend = RecordingBackend> {
     if (inner.deleteIf !== undefined) {
       this.deleteIf = (key, expected) =>
         this.#apply('deleteIf', () => inner.deleteIf?.(key, expected)) as Answer<boolean>;
+    }
+    if (inner.setIf !== undefined) {
+      this.setIf = (key, expected, entry, ttl) =>
+        this.#apply('setIf', () => inner.setIf?.(key, expected, entry, ttl)) as Answer<
+          Entry | false | undefined
+        >;
     }
     // Never faulted: subscribing does not talk to a server, and the inner backend's warnings
     // must still reach the client through the wrapper.

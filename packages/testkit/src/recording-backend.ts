@@ -30,6 +30,8 @@ export interface RecordingBackendOptions {
   readonly setAndRead?: boolean;
   /** Offer `deleteIf` (compare-and-delete). @default false */
   readonly deleteIf?: boolean;
+  /** Offer `setIf` (compare-and-set, which leases need). @default false */
+  readonly setIf?: boolean;
   /** Declared `capabilities.delayedFlush`. @default true */
   readonly delayedFlush?: boolean;
   readonly maxKeyBytes?: number;
@@ -72,6 +74,13 @@ export class RecordingBackend {
   setAndRead?: (key: string, entry: Entry, ttl: number) => Answer<Entry | undefined>;
   /** Present only with the `deleteIf` option, as the contract's optional method. */
   deleteIf?: (key: string, expected: Entry) => Answer<boolean>;
+  /** Present only with the `setIf` option, as the contract's optional method. */
+  setIf?: (
+    key: string,
+    expected: Entry,
+    entry: Entry,
+    ttl: number,
+  ) => Answer<Entry | false | undefined>;
   readonly #slots = new Map<string, Slot>();
   readonly #async: boolean;
   readonly #now: () => number;
@@ -98,15 +107,28 @@ export class RecordingBackend {
     if (options.deleteIf === true) {
       this.deleteIf = (key, expected) => {
         this.calls.push({ op: 'deleteIf', keys: [key] });
-        const held = this.#read(key);
-        const same =
-          held !== undefined &&
-          held.flags === expected.flags &&
-          Buffer.from(held.value).equals(Buffer.from(expected.value));
+        const same = this.#holds(key, expected);
         if (same) this.#slots.delete(key);
         return this.#answer(same);
       };
     }
+    if (options.setIf === true) {
+      this.setIf = (key, expected, entry, ttl) => {
+        this.calls.push({ op: 'setIf', keys: [key], ttl });
+        if (!this.#holds(key, expected)) return this.#answer(false);
+        return this.#answer(this.#store(key, entry, ttl) ? this.#read(key) : undefined);
+      };
+    }
+  }
+
+  /** Whether `key` holds exactly `expected` (flags and bytes). */
+  #holds(key: string, expected: Entry): boolean {
+    const held = this.#read(key);
+    return (
+      held !== undefined &&
+      held.flags === expected.flags &&
+      Buffer.from(held.value).equals(Buffer.from(expected.value))
+    );
   }
 
   /** Ops of the recorded calls, in order. */
