@@ -27,8 +27,12 @@ export type {
   SetOptions,
 } from './client/client-options.js';
 export { failOpen, SingleFlight } from './client/get-or-set.js';
-export { DEFAULT_LEASE_TTL_MS, DEFAULT_LEASE_WAIT_MS } from './client/lease-options.js';
-export type { LeaseOptions, LeaseTimeoutAction } from './client/lease-options.js';
+export {
+  DEFAULT_LEASE_TTL_MS,
+  DEFAULT_LEASE_WAIT_MS,
+  resolveLease,
+} from './client/lease-options.js';
+export type { LeaseOptions, LeaseTimeoutAction, ResolvedLease } from './client/lease-options.js';
 export type { FailOpenPolicy, Flight } from './client/get-or-set.js';
 export { cacheKey, hashArgs, stableStringify } from './keys/cache-key.js';
 export { CacheReturnCode } from './codec/cache-return-code.js';

@@ -339,31 +339,69 @@ export class CachedCall {
     }
   }
 
+  /**
+   * A miss: runs the function through core's `getOrSet` on the entry key, which takes the
+   * entry's lease, so callers in other processes wait for this run, and the result is stored only
+   * if nobody invalidated the entry meanwhile (an `invalidate()` deletes the lease; an
+   * `invalidateAll()` moves the generation, orphaning the entry key).
+   */
   async #runAndStore(run: Run, generation: string | undefined): Promise<unknown> {
     const { target, flight } = run;
     try {
-      const result = await this.#fn.apply(run.self, run.args);
-      if (
-        superseded(flight) ||
-        result === undefined ||
-        (result === null && !this.#options.cacheNullish)
-      ) {
-        return result;
-      }
-      try {
-        const entryKey = await this.#write(target, generation, result);
-        // An invalidation that began while the write was on its way may have deleted the entry
-        // before the write landed: delete it again once it has. A miss is always safe.
-        if (superseded(flight) && entryKey !== undefined) {
-          await target.client.delete(entryKey);
+      let token = generation;
+      if (token === undefined) {
+        try {
+          token = await this.#generation(target);
+        } catch (error) {
+          this.#report(error, target);
+          return await this.#fn.apply(run.self, run.args);
         }
-      } catch (error) {
-        this.#report(error, target);
+      }
+      const entryKey = this.#entryKey(target, token);
+      const result = await this.#leased(run, entryKey);
+      // Without a lease (off, or a backend without compare-and-set) an invalidation that began
+      // while the write was on its way may have deleted the entry before the write landed:
+      // delete it again. A miss is always safe.
+      if (superseded(flight)) {
+        await target.client.delete(entryKey).catch((error: unknown) => {
+          this.#report(error, target);
+        });
       }
       return result;
     } finally {
       this.#land(target, flight);
     }
+  }
+
+  /** Runs the function under the entry's lease (`getOrSet` straight after our miss). */
+  async #leased(run: Run, entryKey: string): Promise<unknown> {
+    const { target } = run;
+    const options = this.#options;
+    // `null` is not stored without `cacheNullish`: the factory hands getOrSet `undefined` (never
+    // stored, and the lease is released) and the call still returns the `null`.
+    let nullResult = false;
+    const value = await target.client.getOrSet(
+      entryKey,
+      async () => {
+        const result = await this.#fn.apply(run.self, run.args);
+        if (result === null && !options.cacheNullish) {
+          nullResult = true;
+          return undefined;
+        }
+        return result;
+      },
+      {
+        ttl: options.ttlSeconds,
+        afterMiss: true,
+        singleFlight: options.singleFlight,
+        lease: options.lease,
+        strict: options.strict,
+        onError: (error) => {
+          this.#report(error, target);
+        },
+      },
+    );
+    return nullResult ? null : value;
   }
 
   /**
@@ -407,38 +445,30 @@ export class CachedCall {
   }
 
   /**
-   * Stores a result under the generation seen when reading, or under a new one if there was none.
-   * Resolves the entry key it stored under, or `undefined` when it stored nothing.
+   * The generation to store a first entry under, created now when the scope has none — before
+   * the function runs, so an `invalidateAll()` from here on moves past it. Someone else's
+   * generation, created since our read, is used as it is.
    */
-  async #write(
-    target: Target,
-    generation: string | undefined,
-    result: unknown,
-  ): Promise<string | undefined> {
+  async #generation(target: Target): Promise<string> {
     const { client } = target;
-    let token = generation;
-    if (token === undefined) {
-      const fresh = randomBytes(6).toString('base64url');
-      const ttl = this.#generationTtl;
-      if (await client.add(target.generationKey, fresh, { ttl })) {
-        token = fresh;
-      } else {
-        // Someone created or bumped the generation since our read: our result may predate an
-        // invalidation, so it must not land under the new generation.
-        if (isToken(await client.get(target.generationKey))) return undefined;
+    const fresh = randomBytes(6).toString('base64url');
+    const ttl = this.#generationTtl;
+    let token = fresh;
+    if (!(await client.add(target.generationKey, fresh, { ttl }))) {
+      const held = await client.get(target.generationKey);
+      if (isToken(held)) {
+        token = held;
+      } else if (!(await client.set(target.generationKey, fresh, { ttl }))) {
         // The key holds something unreadable (for example written under a retired encryption
-        // key); replacing it busts nothing that could still be read.
-        if (!(await client.set(target.generationKey, fresh, { ttl }))) return undefined;
-        token = fresh;
+        // key) and cannot be replaced: there is no generation to store under.
+        throw new CacheWriteError(
+          `could not store a generation for ${target.name}; the result was not cached`,
+          target.generationKey,
+        );
       }
-      remember(this.#generations, target.scopeKey, token);
     }
-    const entryKey = this.#entryKey(target, token);
-    const stored = await client.set(entryKey, result, { ttl: this.#options.ttlSeconds });
-    if (!stored) {
-      throw new CacheWriteError(`the cache did not store the result of ${target.name}`, entryKey);
-    }
-    return entryKey;
+    remember(this.#generations, target.scopeKey, token);
+    return token;
   }
 
   async #bypass(error: unknown, self: unknown, args: unknown[]): Promise<unknown> {

@@ -2,8 +2,10 @@ import {
   cacheKey,
   CacheConfigError,
   isStorageLevel,
+  resolveLease,
   toTtlSeconds,
   type CacheError,
+  type LeaseOptions,
   type StorageLevel,
   type Ttl,
 } from '@stowage/core';
@@ -66,10 +68,19 @@ export interface CacheOptions<A extends unknown[] = unknown[], This = unknown> {
   readonly cacheNullish?: boolean | undefined;
   /**
    * Concurrent calls with the same arguments in the same scope share one run of the function in
-   * this process (and one cache read), instead of each missing and running it.
+   * this process (and one cache read), and calls in other processes wait for the run that holds
+   * the entry's lease instead of each running the function. `false`: every call runs the
+   * function unless the entry is cached, and stores its result only under its own lease.
    * @default true
    */
   readonly singleFlight?: boolean | undefined;
+  /**
+   * The lease a miss takes on the entry (see core's `LeaseOptions`): `false` skips it (one
+   * round trip less on a miss; no protection across processes against a stale result after an
+   * `invalidate()`), options override the client's.
+   * @default the client's `lease` (on, `{ ttl: '5s', wait: '10s', onTimeout: 'compute' }`)
+   */
+  readonly lease?: boolean | LeaseOptions | undefined;
   /**
    * Called with every cache problem that did not fail the call: backend down or too slow, scope id
    * missing, arguments that cannot be keyed, a result that cannot be stored. Without it, the
@@ -100,6 +111,7 @@ export interface NormalizedOptions {
   readonly storageLevel: StorageLevel | undefined;
   readonly cacheNullish: boolean;
   readonly singleFlight: boolean;
+  readonly lease: boolean | LeaseOptions | undefined;
   readonly onError: CacheErrorHandler | undefined;
   readonly strict: boolean;
   readonly context: CacheContext | ((self: unknown) => CacheContext | undefined) | undefined;
@@ -164,6 +176,9 @@ export function normalizeOptions(options: unknown): NormalizedOptions {
   }
   const context = raw['context'];
   if (typeof context !== 'function') checkContext(context, '`context`');
+  const lease = raw['lease'] as boolean | LeaseOptions | undefined;
+  // Core's own check, so a bad lease fails where the function is wrapped, not on a miss.
+  resolveLease(lease, false);
   return {
     ttlSeconds,
     key: key as NormalizedOptions['key'],
@@ -171,6 +186,7 @@ export function normalizeOptions(options: unknown): NormalizedOptions {
     storageLevel: storageLevel,
     cacheNullish: flag(raw['cacheNullish'], 'cacheNullish', false),
     singleFlight: flag(raw['singleFlight'], 'singleFlight', true),
+    lease,
     onError: onError as CacheErrorHandler | undefined,
     strict: flag(raw['strict'], 'strict', false),
     context: context as NormalizedOptions['context'],

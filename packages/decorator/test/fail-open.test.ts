@@ -255,9 +255,10 @@ describe('an invalidation while the result is being stored (found by the soak)',
     });
     expect(await read()).toBe('v1');
     await invalidate(read);
-    // The next call misses and stores v2; its write is held on the way to the server.
+    // The next call misses and stores v2; its write (under its lease: setIf) is held on the way
+    // to the server.
     backend.fault = 'hold';
-    backend.only.add('set').add('setAndRead');
+    backend.only.add('set').add('setAndRead').add('setIf');
     const pending = read();
     while (backend.pending === 0) await new Promise((resolve) => setTimeout(resolve, 1));
     backend.fault = 'none';

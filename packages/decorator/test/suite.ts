@@ -233,10 +233,11 @@ export function describeDecoratorSuite(name: string, suite: DecoratorSuiteOption
         expect(runs()).toBe(2);
       });
 
-      it('shares a flight only between calls through the same root client', async () => {
+      it('shares a flight within a root client, and the lease across root clients', async () => {
         const first = await newClient();
         // Another root client of the same service on the same backend and prefix (another
-        // process, or a client with its own codec settings): same entry keys, its own flights.
+        // process, or a client with its own codec settings): same entry keys, its own flights,
+        // but the same lease on the entry: it waits for the first run instead of its own.
         const second = sibling(first);
         const { fn, runs } = counted(() => 'x', 20);
         const read = cached(fn, { key: 'read-root' });
@@ -246,7 +247,86 @@ export function describeDecoratorSuite(name: string, suite: DecoratorSuiteOption
           runWithCacheScope({ client: second, stack: 'acme' }, () => read()),
           runWithCacheScope({ client: second, stack: 'acme' }, () => read()),
         ]);
+        expect(runs()).toBe(1);
+      });
+    });
+
+    describe('leases', () => {
+      /** A function that signals when it starts and takes `ms`. */
+      function gated(ms: number): {
+        fn: () => Promise<string>;
+        runs: () => number;
+        started: Promise<void>;
+      } {
+        let signal: () => void = () => {};
+        const started = new Promise<void>((resolve) => {
+          signal = resolve;
+        });
+        let runs = 0;
+        const fn = async (): Promise<string> => {
+          const run = ++runs;
+          signal();
+          await sleep(ms);
+          return `run ${run}`;
+        };
+        return { fn, runs: () => runs, started };
+      }
+
+      it('an invalidate() from another process during the run leaves no stale entry', async () => {
+        const first = await newClient();
+        const second = sibling(first);
+        const { fn, runs, started } = gated(60);
+        const read = cached(fn, { key: 'lease-inv' });
+        const pending = runWithCacheScope({ client: first, stack: 'acme' }, () => read());
+        await started;
+        await runWithCacheScope({ client: second, stack: 'acme' }, () => invalidate(read));
+        expect(await pending).toBe('run 1');
+        // The run began before the invalidation: its result must not be served afterwards.
+        expect(await runWithCacheScope({ client: second, stack: 'acme' }, () => read())).toBe(
+          'run 2',
+        );
         expect(runs()).toBe(2);
+      });
+
+      it('singleFlight: false never stores a result computed before an invalidate()', async () => {
+        const first = await newClient();
+        const second = sibling(first);
+        const { fn, started } = gated(60);
+        const read = cached(fn, { key: 'lease-nosf', singleFlight: false });
+        const pending = runWithCacheScope({ client: first, stack: 'acme' }, () => read());
+        await started;
+        await runWithCacheScope({ client: second, stack: 'acme' }, () => invalidate(read));
+        expect(await pending).toBe('run 1');
+        expect(await runWithCacheScope({ client: second, stack: 'acme' }, () => read())).toBe(
+          'run 2',
+        );
+      });
+
+      it('singleFlight: false runs the function for a caller that finds the lease taken', async () => {
+        const client = await newClient();
+        const { fn, runs } = gated(30);
+        const read = cached(fn, { key: 'lease-own', singleFlight: false });
+        const results = await runWithCacheScope({ client, stack: 'acme' }, () =>
+          Promise.all([read(), read()]),
+        );
+        expect(runs()).toBe(2);
+        expect(new Set(results).size).toBe(2);
+      });
+
+      it('lease: false keeps single-flight within each process only', async () => {
+        const first = await newClient();
+        const second = sibling(first);
+        const { fn, runs } = counted(() => 'x', 30);
+        const read = cached(fn, { key: 'lease-off', lease: false });
+        await Promise.all([
+          runWithCacheScope({ client: first, stack: 'acme' }, () => read()),
+          runWithCacheScope({ client: second, stack: 'acme' }, () => read()),
+        ]);
+        expect(runs()).toBe(2);
+      });
+
+      it('a bad lease option fails where the function is wrapped', () => {
+        expect(() => cached(async () => 1, { lease: { ttl: -1 } })).toThrow(/lease\.ttl/);
       });
     });
 
