@@ -34,7 +34,13 @@ import {
   nilWhenNotString,
   notStoredWhenFull,
 } from './replies.js';
-import { COUNTER_SCRIPT, DELETE_IF_SCRIPT, runScript } from './scripts.js';
+import {
+  COUNTER_SCRIPT,
+  DELETE_IF_SCRIPT,
+  runScript,
+  SET_IF_SCRIPT,
+  type LuaScript,
+} from './scripts.js';
 import { encodeStored } from './stored-format.js';
 
 function ttlArgs(ttlSeconds: number): RedisArg[] {
@@ -63,8 +69,9 @@ interface WriteBatch {
  *   one write, `set` = `SET … PX`, `setMany` = one pipeline of `SET … PX`,
  *   `setAndRead` = `SET` + `GETRANGE` in one round trip, `add` = `SET NX`, `touch` =
  *   `PEXPIRE`/`PERSIST`, `delete`/`deleteMany` = `UNLINK`, `deleteIf` = a compare-and-delete
- *   script, `incr`/`decr` = a script around `INCRBY`/`DECRBY` that leaves a missing key missing
- *   and works on digits stored with any flags;
+ *   script, `setIf` = a compare-and-set script that reads back (one round trip), `incr`/`decr` =
+ *   a script around `INCRBY`/`DECRBY` that leaves a missing key missing and works on digits
+ *   stored with any flags;
  * - a value over `maxValueBytes` is refused without throwing, and `set`, `setMany` and
  *   `setAndRead` then remove the key's old value (`add` leaves it alone);
  * - a read whose reply fails its checksum rejects with `CacheBackendError` and resets the
@@ -160,6 +167,20 @@ export class RedisBackend implements CacheBackend {
   /** `GETRANGE key 0 <maxValueBytes + header>`: never more than the limit crosses the network. */
   #getRange(full: string): Promise<unknown> {
     return this.#client.callBuffer('getrange', full, '0', this.#rangeEnd);
+  }
+
+  /**
+   * `EVALSHA` of `script` (its source by `EVAL` after a `NOSCRIPT`), the fallback bounded by what
+   * is left of the call's deadline. `args`: `numkeys`, the keys, then the arguments.
+   */
+  #script(script: LuaScript, args: readonly RedisArg[]): Promise<unknown> {
+    return runScript({
+      client: this.#client,
+      script,
+      args,
+      timeoutMs: this.timeoutMs,
+      startedAt: performance.now(),
+    });
   }
 
   /** Throws for a batch whose parts did not all answer (see `checkParts`). */
@@ -478,17 +499,11 @@ export class RedisBackend implements CacheBackend {
     const full = this.#full(key);
     const command = operation === 'incr' ? 'INCRBY' : 'DECRBY';
     const args: RedisArg[] = [1, full, command, delta.toString()];
-    const script = {
-      client: this.#client,
-      script: COUNTER_SCRIPT,
-      args,
-      timeoutMs: this.timeoutMs,
-    };
     return this.#runner.run({
       operation,
       key,
       send: () =>
-        runScript({ ...script, startedAt: performance.now() }).catch((error: unknown) => {
+        this.#script(COUNTER_SCRIPT, args).catch((error: unknown) => {
           const message = isReplyError(error) ? (error as Error).message : '';
           if (!/not an integer|out of range|overflow/i.test(message)) throw error;
           throw new CacheValueError(
@@ -521,17 +536,64 @@ export class RedisBackend implements CacheBackend {
   deleteIf(key: string, expected: StoredEntry): Promise<boolean> {
     const full = this.#full(key);
     const args: RedisArg[] = [1, full, encodeStored(expected, full)];
-    const script = {
-      client: this.#client,
-      script: DELETE_IF_SCRIPT,
-      args,
-      timeoutMs: this.timeoutMs,
-    };
     return this.#runner.run({
       operation: 'deleteIf',
       key,
-      send: () => runScript({ ...script, startedAt: performance.now() }),
+      send: () => this.#script(DELETE_IF_SCRIPT, args),
       decode: (reply) => this.#replies.integer(reply, 'deleteIf', key) === 1,
+    });
+  }
+
+  /**
+   * @inheritdoc
+   * One script, one round trip (see `SET_IF_SCRIPT`): it compares the stored bytes with
+   * `expected` in the stored format, `SET`s `entry` with `PX` (no expiry for a TTL of 0) on
+   * equality, and reads it back with the bounded `GETRANGE` of every read. The read-back passes
+   * the checks of any read (checksum, limit): a damaged one rejects, as an indeterminate write,
+   * and resets the connection. An `OOM` refusal resolves `undefined`, as `setAndRead` does.
+   * A value over `maxValueBytes` runs the compare-and-delete instead: the key loses its value only
+   * while it holds `expected`, and the call resolves `undefined` (`false` when the compare failed).
+   */
+  setIf(
+    key: string,
+    expected: StoredEntry,
+    entry: StoredEntry,
+    ttlSeconds: number,
+  ): Promise<StoredEntry | false | undefined> {
+    const full = this.#full(key);
+    const held = encodeStored(expected, full);
+    if (entry.value.byteLength > this.limits.maxValueBytes) {
+      return this.#refuseLargeIf(key, full, held);
+    }
+    const args: RedisArg[] = [
+      1,
+      full,
+      held,
+      encodeStored(entry, full),
+      // Rounded up by the kit, as `ttlArgs`: a sub-millisecond TTL never becomes 0 (no expiry).
+      ttlToMilliseconds(ttlSeconds),
+      this.#rangeEnd,
+    ];
+    return this.#runner.run({
+      operation: 'setIf',
+      key,
+      send: () => this.#script(SET_IF_SCRIPT, args),
+      decode: (reply) => this.#replies.compareSet(reply, { full, key, operation: 'setIf' }),
+      recover: missWhenFull,
+    });
+  }
+
+  /**
+   * `setIf` of a value over `maxValueBytes`: refused, and — like `set` — the key's value removed,
+   * but only while it holds `held` (the compare-and-delete script), so a lease that was lost
+   * never deletes what a newer writer stored. `undefined` when it deleted, `false` otherwise.
+   */
+  #refuseLargeIf(key: string, full: string, held: Buffer): Promise<false | undefined> {
+    return this.#runner.run({
+      operation: 'setIf',
+      key,
+      send: () => this.#script(DELETE_IF_SCRIPT, [1, full, held]),
+      decode: (reply) => (this.#replies.integer(reply, 'setIf', key) === 1 ? undefined : false),
     });
   }
 

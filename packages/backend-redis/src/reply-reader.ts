@@ -7,6 +7,7 @@
 import { CacheDecodeError, type CacheBackendError } from '@stowage/core';
 import type { BackendWarning, StoredEntry } from '@stowage/core/backend';
 import { isOk } from './replies.js';
+import { SET_IF_MISMATCH } from './scripts.js';
 import { HEADER_BYTES, readStored, StoredProblem } from './stored-format.js';
 
 /** A decimal counter value as the counter script returns it (anything else is a damaged reply). */
@@ -76,6 +77,19 @@ export class ReplyReader {
       key,
       read === StoredProblem.Checksum ? 'a value that fails its checksum' : 'a truncated value',
     );
+  }
+
+  /**
+   * The reply of the compare-and-set script: `false` for its mismatch reply (nothing written),
+   * otherwise the read-back, checked as {@link entry} checks any read — so a damaged read-back
+   * is `desync`, never a hit. Any other integer belongs to another command: `desync`.
+   */
+  compareSet(reply: unknown, at: ReadAt): StoredEntry | false | undefined {
+    if (reply === SET_IF_MISMATCH) return false;
+    if (typeof reply === 'number') {
+      throw this.#desync(at.operation, at.key, 'an integer that is not a compare-and-set reply');
+    }
+    return this.entry(reply, at);
   }
 
   /** The reply to a `SET`: `OK`. Any other reply belongs to another command (`desync`). */

@@ -89,6 +89,33 @@ export const DELETE_IF_SCRIPT: LuaScript = script(
     "return redis.call('UNLINK', KEYS[1])",
 );
 
+/**
+ * What {@link SET_IF_SCRIPT} answers when the key did not hold the expected bytes: an integer
+ * reply no other command of the backend answers (a read-back is a bulk string; `UNLINK`,
+ * `PEXPIRE`, `EXISTS` and the compare-and-delete answer 0 or more), so a reply that strays in
+ * from another command on a damaged stream can never pass for "compare failed".
+ */
+export const SET_IF_MISMATCH: number = -1;
+
+/**
+ * `setIf`, a compare-and-set that reads back. KEYS[1]: the key. ARGV[1]: the stored form of the
+ * expected entry; ARGV[2]: the stored form of the new entry; ARGV[3]: the TTL in milliseconds,
+ * `0` for no expiry; ARGV[4]: the last byte index the read-back may fetch (the `GETRANGE` bound of
+ * every read). Returns {@link SET_IF_MISMATCH} when the key holds other bytes, nothing, or
+ * another type (nothing written); otherwise sets the new bytes (a plain `SET`, which also drops
+ * an old TTL, for `0`) and returns them as `GETRANGE` reads them, so the client checks what the
+ * server holds, not what it sent. Lengths are compared first, as in {@link DELETE_IF_SCRIPT}.
+ */
+export const SET_IF_SCRIPT: LuaScript = script(
+  `local mismatch = ${SET_IF_MISMATCH} ` +
+    "local n = redis.pcall('STRLEN', KEYS[1]) " +
+    "if type(n) ~= 'number' or n ~= #ARGV[1] then return mismatch end " +
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return mismatch end " +
+    "if ARGV[3] == '0' then redis.call('SET', KEYS[1], ARGV[2]) " +
+    "else redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end " +
+    "return redis.call('GETRANGE', KEYS[1], 0, ARGV[4])",
+);
+
 /** One run of a script, for {@link runScript}. */
 export interface ScriptRun {
   /** The connection to run it on. */

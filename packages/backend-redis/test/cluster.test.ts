@@ -16,6 +16,7 @@ import {
 import { Redis } from 'ioredis';
 import * as ioredis5 from 'ioredis5';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LEASE_FLAGS, newLeaseMarker } from '@stowage/core/backend';
 import { createRedisBackend, keySlot, type RedisBackend } from '../src/index.js';
 import { drivers, redisAvailable, sleep, timed } from './helpers.js';
 
@@ -187,6 +188,42 @@ describe.skipIf(!clusterAvailable)('redis cluster', () => {
         expect(await cache.add('counter', 1)).toBe(false);
         expect(await cache.touch('counter', 60)).toBe(true);
         expect(await cache.get('counter')).toBe(15);
+      });
+
+      it('setIf (lease commit) is one script on the owning node, on every node, and refuses after a raw DEL there', async () => {
+        // One key per master, each with its scripts flushed so EVALSHA falls back to EVAL there.
+        const keys = new Map<number, string>();
+        for (let i = 0; keys.size < 3; i++) {
+          const port = owner.get(keySlot(`cl:lease:${i}`))!;
+          if (!keys.has(port)) keys.set(port, `lease:${i}`);
+        }
+        for (const [port, key] of keys) {
+          const node = nodeClient(port);
+          try {
+            await node.script('FLUSH');
+            const marker = newLeaseMarker();
+            expect(await backend.add(key, marker, 5)).toBe(true);
+            expect(await backend.setIf(key, marker, marker, 30)).toEqual({
+              value: marker.value,
+              flags: LEASE_FLAGS,
+            });
+            expect(await node.pttl(`cl:${key}`)).toBeGreaterThan(29_000);
+            expect(await backend.setIf(key, marker, entry('computed'), 60)).toEqual({
+              value: Buffer.from('computed'),
+              flags: 1,
+            });
+            expect(await backend.setIf(key, marker, entry('again'), 60)).toBe(false);
+
+            const again = newLeaseMarker();
+            expect(await backend.delete(key)).toBe(true);
+            expect(await backend.add(key, again, 5)).toBe(true);
+            expect(await node.del(`cl:${key}`)).toBe(1);
+            expect(await backend.setIf(key, again, entry('stale'), 60)).toBe(false);
+            expect(await node.exists(`cl:${key}`)).toBe(0);
+          } finally {
+            node.disconnect();
+          }
+        }
       });
 
       it('a damaged reply from one node rejects, resets the connections, and later reads are right', async () => {

@@ -54,6 +54,7 @@ async function everyCall(backend: RedisBackend, tag: string): Promise<Outcome[]>
     add: () => backend.add(`${tag}-add`, entry('v'), 0),
     touch: () => backend.touch(`${tag}-get`, 10),
     incr: () => backend.incr(`${tag}-n`, 1n),
+    setIf: () => backend.setIf(`${tag}-lease`, entry('marker'), entry('v'), 0),
     delete: () => backend.delete(`${tag}-get`),
     deleteMany: () => backend.deleteMany([`${tag}-a`]),
   };
@@ -436,6 +437,7 @@ describe('indeterminate: one rule for every call', () => {
     decr: (b) => b.decr('k', 1n),
     delete: (b) => b.delete('k'),
     deleteIf: (b) => b.deleteIf('k', v),
+    setIf: (b) => b.setIf('k', v, entry('w'), 0),
     deleteMany: (b) => b.deleteMany(['k', 'l']),
   };
   const reads = new Set(['get', 'getMany']);
