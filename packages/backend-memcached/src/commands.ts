@@ -151,12 +151,23 @@ export class GetManyRequest extends Request<void> {
 
 /** `set` or `add`: resolves whether the server stored the item. */
 export class StoreRequest extends Request<boolean> {
+  /**
+   * The stored item's CAS value, from the answer's header (0 when not stored, or on a server
+   * started with `-C`): `add` remembers it so a lease's `setIf` needs no read first.
+   */
+  casHigh = 0;
+  casLow = 0;
   #stored = false;
   #error: Error | undefined;
 
   onFrame(frame: ResponseFrame): string | undefined {
-    if (frame.status === Status.Ok) this.#stored = true;
-    else if (!notStored(frame.status)) this.#error = this.statusError(statusText(frame.status));
+    if (frame.status === Status.Ok) {
+      this.#stored = true;
+      this.casHigh = frame.casHigh;
+      this.casLow = frame.casLow;
+    } else if (!notStored(frame.status)) {
+      this.#error = this.statusError(statusText(frame.status));
+    }
     return undefined;
   }
 
@@ -174,6 +185,50 @@ export class SetAndReadRequest extends GetRequest {
   override onFrame(frame: ResponseFrame, index: number): string | undefined {
     if (index > 0) return super.onFrame(frame, index);
     if (frame.status !== Status.Ok && !notStored(frame.status)) {
+      this.error = this.statusError(statusText(frame.status));
+    }
+    return undefined;
+  }
+}
+
+/** How the CAS `set` of a `setIf` ended. */
+export const CasSetOutcome = {
+  /** The item had the CAS sent: the entry is stored. */
+  Stored: 'stored',
+  /** The item has another CAS (`key exists`): someone wrote it since the CAS was read. */
+  Changed: 'changed',
+  /** No item (`key not found`): deleted, expired or flushed. */
+  Gone: 'gone',
+  /** The server refused to store (too large for its `-I`, out of memory); it unlinks the item. */
+  Refused: 'refused',
+} as const;
+
+/** One of the {@link CasSetOutcome} values. */
+export type CasSetOutcome = (typeof CasSetOutcome)[keyof typeof CasSetOutcome];
+
+/**
+ * `set` carrying a CAS value, `getk`, `noop` on the same connection (`setIf`): one round trip that
+ * says how the set ended ({@link SetIfRequest.outcome}) and resolves what the key holds right
+ * after it. The read-back's CAS (`casHigh`/`casLow`) lets a set refused for a stale CAS be retried
+ * once, when the key still holds the expected bytes.
+ */
+export class SetIfRequest extends GetRequest {
+  outcome: CasSetOutcome = CasSetOutcome.Refused;
+  /** CAS of the item the set stored (when `outcome` is `stored`), from the answer's header. */
+  storedCasHigh = 0;
+  storedCasLow = 0;
+
+  override onFrame(frame: ResponseFrame, index: number): string | undefined {
+    if (index > 0) return super.onFrame(frame, index);
+    if (frame.status === Status.Ok) {
+      this.outcome = CasSetOutcome.Stored;
+      this.storedCasHigh = frame.casHigh;
+      this.storedCasLow = frame.casLow;
+    } else if (frame.status === Status.KeyExists) {
+      this.outcome = CasSetOutcome.Changed;
+    } else if (frame.status === Status.KeyNotFound) {
+      this.outcome = CasSetOutcome.Gone;
+    } else if (!notStored(frame.status)) {
       this.error = this.statusError(statusText(frame.status));
     }
     return undefined;

@@ -59,6 +59,11 @@ export class Connection {
   /** Requests written, in order; the server answers in this order. */
   #inflight: Array<Request<unknown>> = [];
   #opaque = 0;
+  /**
+   * Counts sockets: a CAS value is only meaningful on the server that issued it, and a new socket
+   * may reach a restarted server whose CAS counter began again at 1 (see `readyGeneration`).
+   */
+  #generation = 0;
   #timer: NodeJS.Timeout | undefined;
   #corked = false;
   // Receive buffer: chunks not yet parsed, and how many bytes the next frame needs.
@@ -79,6 +84,16 @@ export class Connection {
     return base;
   }
 
+  /**
+   * The current socket's generation when it is connected and ready, so a request sent now is
+   * written on it at once; `undefined` otherwise. A CAS value read on one generation is sent only
+   * on the same one: after a reconnect the server may have restarted, and another item may then
+   * carry the same CAS.
+   */
+  get readyGeneration(): number | undefined {
+    return this.#ready && this.#socket !== undefined ? this.#generation : undefined;
+  }
+
   /** Sends a request whose `base`, `last` and `chunks` are set; it settles by its deadline. */
   send(request: Request<unknown>): void {
     if (this.#closed) {
@@ -97,6 +112,7 @@ export class Connection {
 
   #write(socket: Socket, request: Request<unknown>): void {
     request.written = true;
+    request.generation = this.#generation;
     this.#inflight.push(request);
     // Requests issued in the same tick leave in one `writev`.
     if (!this.#corked) {
@@ -113,6 +129,7 @@ export class Connection {
 
   #connect(): void {
     this.#ready = false;
+    this.#generation++;
     this.#connectDeadline = performance.now() + this.#options.connectTimeoutMs;
     const socket = connect({ host: this.#options.host, port: this.#options.port });
     this.#socket = socket;

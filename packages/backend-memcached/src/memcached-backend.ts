@@ -1,4 +1,4 @@
-import { CacheValueError } from '@stowage/core';
+import { CacheBackendError, CacheValueError } from '@stowage/core';
 import {
   checkEntry,
   checkWireKey,
@@ -22,14 +22,17 @@ import {
 import type { BreakerState } from './breaker.js';
 import {
   AckRequest,
+  CasSetOutcome,
   CompareDeleteRequest,
   CounterRequest,
   ExistsRequest,
   GetManyRequest,
   GetRequest,
   SetAndReadRequest,
+  SetIfRequest,
   SetManyRequest,
   StoreRequest,
+  type SentKey,
 } from './commands.js';
 import { toExpiration, toFlushDelay } from './expiration.js';
 import { FrameWriter, inlineValueBytes } from './frame-writer.js';
@@ -63,6 +66,26 @@ interface StoreFrame {
   readonly key: string;
   readonly entry: StoredEntry;
   readonly expiration: number;
+  /** A CAS value: the server stores only while the item still has it (`setIf`). */
+  readonly cas?: CasToken | undefined;
+}
+
+/**
+ * An item's CAS value, as its high and low 32 bits, with the server and the socket generation it
+ * was read on. It is sent only on that same generation (see `Connection.readyGeneration`): after a
+ * reconnect the server may have restarted and handed the same number to another item.
+ */
+interface CasToken {
+  readonly node: ServerNode;
+  readonly generation: number;
+  readonly high: number;
+  readonly low: number;
+}
+
+/** What the backend remembers of an entry it stored itself with `add` or `setIf`. */
+interface Written extends CasToken {
+  /** The key it was stored under: a record is never trusted for another key. */
+  readonly key: string;
 }
 
 /** A `getMany` being framed: what every server's share reads and where the answers go. */
@@ -115,6 +138,12 @@ export class MemcachedBackend implements CacheBackend {
   readonly #prefixBytes: number;
   /** What the key limit is made of, for the too-long message: built once, not on every call. */
   readonly #keyLimitNote: string;
+  /**
+   * The CAS value of each entry object this backend stored with `add` or `setIf`, from the
+   * answer's header: a lease's renewals and commit then cost one round trip instead of a read
+   * first. Keyed weakly by the caller's object, so a record lives no longer than the entry.
+   */
+  readonly #written = new WeakMap<StoredEntry, Written>();
   #closed = false;
 
   constructor(options: MemcachedBackendOptions) {
@@ -227,19 +256,19 @@ export class MemcachedBackend implements CacheBackend {
   #storeFrame(prepared: Prepared, store: StoreFrame): void {
     const { writer, keyBytes, base } = prepared;
     writer.frame(store.opcode, base);
+    if (store.cas !== undefined) writer.cas(store.cas.high, store.cas.low);
     writer.u32(store.entry.flags);
     writer.u32(store.expiration);
     writer.key(store.key, keyBytes);
     writer.value(store.entry.value);
   }
 
-  /** Sends a checked `set` or `add` (its callers check the entry and refuse oversized ones). */
-  #store(operation: 'set' | 'add', store: StoreFrame): Promise<boolean> {
+  /** Frames a checked `set` or `add` (its callers check the entry and refuse oversized ones). */
+  #prepareStore(store: StoreFrame): Prepared {
     const extra = STORE_EXTRAS_BYTES + inlineValueBytes(store.entry.value);
     const prepared = this.#prepare(store.key, { frames: 1, extra });
     this.#storeFrame(prepared, store);
-    const request = new StoreRequest(prepared.node.info(operation, store.key));
-    return prepared.node.send(request, prepared);
+    return prepared;
   }
 
   /** @inheritdoc */
@@ -247,7 +276,8 @@ export class MemcachedBackend implements CacheBackend {
     checkEntry(key, entry);
     const expiration = toExpiration(ttlSeconds);
     if (this.#oversize(entry)) return this.#refuse(key, 'set');
-    return this.#store('set', { opcode: Opcode.Set, key, entry, expiration });
+    const prepared = this.#prepareStore({ opcode: Opcode.Set, key, entry, expiration });
+    return prepared.node.send(new StoreRequest(prepared.node.info('set', key)), prepared);
   }
 
   /** @inheritdoc */
@@ -260,7 +290,20 @@ export class MemcachedBackend implements CacheBackend {
       this.#keyBytes(key);
       return false;
     }
-    return this.#store('add', { opcode: Opcode.Add, key, entry, expiration });
+    const prepared = this.#prepareStore({ opcode: Opcode.Add, key, entry, expiration });
+    const { node } = prepared;
+    const request = new StoreRequest(node.info('add', key));
+    const added = await node.send(request, prepared);
+    // A lease is taken with `add`: its CAS lets the lease's `setIf` go out without a read first.
+    if (added) {
+      this.#remember(key, entry, {
+        node,
+        generation: request.generation,
+        high: request.casHigh,
+        low: request.casLow,
+      });
+    }
+    return added;
   }
 
   /**
@@ -288,18 +331,30 @@ export class MemcachedBackend implements CacheBackend {
       await this.#refuse(key, 'setAndRead');
       return undefined;
     }
-    const extra = STORE_EXTRAS_BYTES + inlineValueBytes(entry.value);
-    const prepared = this.#prepare(key, { frames: 2, extra, closing: true });
-    const { keyBytes, node, writer, base } = prepared;
-    this.#storeFrame(prepared, { opcode: Opcode.Set, key, entry, expiration });
+    const store: StoreFrame = { opcode: Opcode.Set, key, entry, expiration };
+    const prepared = this.#prepareStoreThenRead(store);
+    const sent = this.#storeThenRead(prepared, store);
+    const request = new SetAndReadRequest(prepared.node.info('setAndRead', key), sent);
+    return prepared.node.sendBatch(request, prepared);
+  }
+
+  /** Sizes the frames of a `set` then a `getk` of its key (and the closing `noop`). No I/O. */
+  #prepareStoreThenRead(store: StoreFrame): Prepared {
+    const extra = STORE_EXTRAS_BYTES + inlineValueBytes(store.entry.value);
+    return this.#prepare(store.key, { frames: 2, extra, closing: true });
+  }
+
+  /**
+   * Writes a `set` (carrying `store.cas`, if any) then a `getk` of the same key. Sent together on
+   * one connection, which memcached answers in order, so the read sees this write. Returns where
+   * the key sits in the frames, for the read's key check.
+   */
+  #storeThenRead(prepared: Prepared, store: StoreFrame): SentKey {
+    const { keyBytes, writer, base } = prepared;
+    this.#storeFrame(prepared, store);
     writer.frame(Opcode.GetK, base + 1);
-    const offset = writer.key(key, keyBytes);
-    const request = new SetAndReadRequest(node.info('setAndRead', key), {
-      writer,
-      offset,
-      length: this.#prefixBytes + keyBytes,
-    });
-    return node.sendBatch(request, prepared);
+    const offset = writer.key(store.key, keyBytes);
+    return { writer, offset, length: this.#prefixBytes + keyBytes };
   }
 
   /** @inheritdoc */
@@ -364,8 +419,13 @@ export class MemcachedBackend implements CacheBackend {
    * the read is not indeterminate: nothing was deleted yet.
    */
   async deleteIf(key: string, expected: StoredEntry): Promise<boolean> {
+    return this.#deleteIf(key, expected, 'deleteIf');
+  }
+
+  /** {@link MemcachedBackend.deleteIf}; `operation` names the call for its errors. */
+  async #deleteIf(key: string, expected: StoredEntry, operation: string): Promise<boolean> {
     let read: GetRequest | undefined;
-    const held = await this.#getk(key, 'deleteIf', (request) => {
+    const held = await this.#getk(key, operation, (request) => {
       read = request;
     });
     if (read === undefined || !sameEntry(held, expected)) return false;
@@ -376,8 +436,146 @@ export class MemcachedBackend implements CacheBackend {
     // still keeps the rule — the item held the write in doubt, and a miss is always safe.
     writer.cas(read.casHigh, read.casLow);
     writer.key(key, keyBytes);
-    const request = new CompareDeleteRequest(node.info('deleteIf', key));
+    const request = new CompareDeleteRequest(node.info(operation, key));
     return node.send(request, prepared);
+  }
+
+  /**
+   * Compare-and-set with memcached's CAS, the commit (and renewal) of a lease: a `set` carrying
+   * the item's CAS value, with a `getk` of the key pipelined behind it on the same connection, so
+   * the answer says what the server holds right after the write. One round trip when `expected`
+   * is an entry object this backend stored itself under `key` with `add` or `setIf` (it remembers
+   * the CAS from the server's answer); otherwise a `getk` first compares the bytes and flags and
+   * reads the CAS (two round trips). Resolves `false` when the key does not hold `expected` —
+   * deleted (by anyone: a `delete` changes nothing else), expired, flushed or overwritten — and
+   * nothing was written.
+   *
+   * A set refused for a changed CAS is retried once, and only when its read-back still holds
+   * exactly `expected` (someone rewrote the same bytes, such as a renewal through another
+   * backend object). A value over `maxValueBytes` is refused: the key is deleted only while it
+   * holds `expected`, and the call resolves `undefined`. A server started with `-C` keeps no CAS
+   * values, so no compare-and-set can be atomic there: the call rejects with `CacheBackendError`
+   * (not indeterminate: nothing was written) rather than store over a delete.
+   */
+  async setIf(
+    key: string,
+    expected: StoredEntry,
+    entry: StoredEntry,
+    ttlSeconds: number,
+  ): Promise<StoredEntry | false | undefined> {
+    checkEntry(key, expected);
+    checkEntry(key, entry);
+    const expiration = toExpiration(ttlSeconds);
+    if (this.#oversize(entry)) {
+      return (await this.#deleteIf(key, expected, 'setIf')) ? undefined : false;
+    }
+    this.#assertOpen();
+    this.#keyBytes(key);
+    const node = this.#nodes[this.#locate(key)] as ServerNode;
+    // Checked and sent in the same tick: the remembered CAS goes out on the socket it came from.
+    let cas = this.#remembered(key, expected, node) ?? (await this.#readCas(key, expected, node));
+    for (let retried = false; ; retried = true) {
+      // A reconnect since the CAS was read: the server may have restarted (see CasToken).
+      if (cas === undefined || cas.generation !== node.readyGeneration) {
+        return this.#lost(key, expected);
+      }
+      const sent = this.#casSet({ opcode: Opcode.Set, key, entry, expiration, cas });
+      const held = await sent.done;
+      const { request } = sent;
+      if (request.outcome === CasSetOutcome.Stored) {
+        this.#committed(key, { expected, entry, request, node });
+        return held;
+      }
+      // Refused by the server (too large for its `-I`): it unlinked the item; say what is left.
+      if (request.outcome === CasSetOutcome.Refused) return held;
+      if (request.outcome === CasSetOutcome.Gone || retried || !sameEntry(held, expected)) {
+        return this.#lost(key, expected);
+      }
+      cas = { node, generation: request.generation, high: request.casHigh, low: request.casLow };
+      if (cas.high === 0 && cas.low === 0) return this.#lost(key, expected);
+    }
+  }
+
+  /**
+   * The CAS this backend got when it stored `expected` under `key` itself, if it may be sent now:
+   * same key, same server, and the socket it came on is still the connected one.
+   */
+  #remembered(key: string, expected: StoredEntry, node: ServerNode): CasToken | undefined {
+    const written = this.#written.get(expected);
+    if (written === undefined || written.key !== key || written.node !== node) return undefined;
+    return written.generation === node.readyGeneration ? written : undefined;
+  }
+
+  /** Remembers the CAS of an entry just stored; a server with CAS disabled (`-C`) reports 0. */
+  #remember(key: string, entry: StoredEntry, cas: CasToken): void {
+    if (cas.high === 0 && cas.low === 0) this.#written.delete(entry);
+    else this.#written.set(entry, { ...cas, key });
+  }
+
+  /**
+   * `setIf`'s read: a `getk` of the key. Resolves its CAS when it holds exactly `expected`, else
+   * `undefined`. A failure here is not indeterminate (nothing was written yet).
+   */
+  async #readCas(
+    key: string,
+    expected: StoredEntry,
+    node: ServerNode,
+  ): Promise<CasToken | undefined> {
+    let read: GetRequest | undefined;
+    const held = await this.#getk(key, 'setIf', (request) => {
+      read = request;
+    });
+    if (read === undefined || !sameEntry(held, expected)) return undefined;
+    if (read.casHigh === 0 && read.casLow === 0) {
+      // memcached numbers every item from 1; 0 means `-C`. A set carrying 0 is unconditional and
+      // would store over a delete made after this read: refuse loudly instead.
+      throw new CacheBackendError(
+        `memcached setIf on ${node.address} failed: the server keeps no CAS values (started with -C), so it cannot compare-and-set; nothing was written`,
+        { backend: 'memcached', operation: 'setIf', key, indeterminate: false },
+      );
+    }
+    return { node, generation: read.generation, high: read.casHigh, low: read.casLow };
+  }
+
+  /** Sends `setIf`'s CAS `set`, its read-back `getk` and the closing `noop` in one write. */
+  #casSet(store: StoreFrame): {
+    readonly request: SetIfRequest;
+    readonly done: Promise<StoredEntry | undefined>;
+  } {
+    const prepared = this.#prepareStoreThenRead(store);
+    const sent = this.#storeThenRead(prepared, store);
+    const request = new SetIfRequest(prepared.node.info('setIf', store.key), sent);
+    return { request, done: prepared.node.sendBatch(request, prepared) };
+  }
+
+  /** After a stored `setIf`: `entry`'s CAS is the one to send next (a renewal, then a commit). */
+  #committed(
+    key: string,
+    commit: {
+      readonly expected: StoredEntry;
+      readonly entry: StoredEntry;
+      readonly request: SetIfRequest;
+      readonly node: ServerNode;
+    },
+  ): void {
+    const { expected, entry, request, node } = commit;
+    if (entry !== expected) this.#forget(key, expected);
+    this.#remember(key, entry, {
+      node,
+      generation: request.generation,
+      high: request.storedCasHigh,
+      low: request.storedCasLow,
+    });
+  }
+
+  /** A refused `setIf`: `expected`'s record, if any, is of no further use for this key. */
+  #lost(key: string, expected: StoredEntry): false {
+    this.#forget(key, expected);
+    return false;
+  }
+
+  #forget(key: string, entry: StoredEntry): void {
+    if (this.#written.get(entry)?.key === key) this.#written.delete(entry);
   }
 
   // ---- batches: one round trip per server ---------------------------------------------------

@@ -99,6 +99,8 @@ export abstract class Request<T> {
   deadline = 0;
   /** True once any byte of it was handed to the socket. */
   written = false;
+  /** The connection's socket generation it was written on (see `Connection.readyGeneration`). */
+  generation = 0;
   /** The bytes to send. */
   chunks: Buffer[] = [];
   /**

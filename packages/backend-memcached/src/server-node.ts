@@ -51,6 +51,14 @@ export class ServerNode {
     return this.#connection.reserve(frames);
   }
 
+  /**
+   * The connection's socket generation when it is ready (a request sent now goes out on it at
+   * once), else `undefined`; see `Connection.readyGeneration`.
+   */
+  get readyGeneration(): number | undefined {
+    return this.#connection.readyGeneration;
+  }
+
   /** What a request that changes the server is about: its failure once sent is indeterminate. */
   info(operation: string, key: string | undefined): RequestInfo {
     return { operation, key, write: true, server: this.address, timeoutMs: this.#timeoutMs };

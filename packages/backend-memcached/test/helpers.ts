@@ -115,6 +115,8 @@ export interface WireFrame {
   readonly opcode: number;
   readonly key: string;
   readonly opaque: number;
+  /** The CAS value in the request header (0n: none; a `set` then stores unconditionally). */
+  readonly cas: bigint;
 }
 
 /**
@@ -149,6 +151,7 @@ export class RecordingProxy {
             opcode: pending[1] as number,
             key: pending.subarray(24 + extras, 24 + extras + keyLength).toString('utf8'),
             opaque: pending.readUInt32BE(12),
+            cas: pending.readBigUInt64BE(16),
           });
           pending = pending.subarray(24 + body);
         }
