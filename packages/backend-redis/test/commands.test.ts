@@ -1,23 +1,9 @@
 import { CacheClient, CacheErrorCode, isCacheError } from '@stowage/core';
 import { FaultProxy } from '@stowage/testkit';
 import * as ioredis6 from 'ioredis';
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createRedisBackend, type RedisBackend } from '../src/index.js';
-import { drivers, redisAvailable, timed, useRedisServer } from './helpers.js';
-
-/** Calls per command since the last `CONFIG RESETSTAT`, from `INFO commandstats`. */
-async function commandCalls(raw: Redis): Promise<Record<string, number>> {
-  const info = await raw.info('commandstats');
-  const calls: Record<string, number> = {};
-  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
-    calls[match[1] as string] = Number(match[2]);
-  }
-  // The inspector's own INFO and RESETSTAT are not the backend's.
-  delete calls['info'];
-  delete calls['config|resetstat'];
-  return calls;
-}
+import { commandCalls, drivers, redisAvailable, timed, useRedisServer } from './helpers.js';
 
 const keys = (n: number, tag = 'k'): string[] => Array.from({ length: n }, (_, i) => `${tag}${i}`);
 

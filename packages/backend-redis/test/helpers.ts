@@ -88,3 +88,18 @@ export function trackUnhandledRejections(): void {
     process.off('unhandledRejection', onUnhandled);
   });
 }
+
+/**
+ * Calls per command since the last `CONFIG RESETSTAT`, from `INFO commandstats`; the
+ * inspector's own `INFO` and `CONFIG RESETSTAT` are left out, since they are not the backend's.
+ */
+export async function commandCalls(raw: Redis): Promise<Record<string, number>> {
+  const info = await raw.info('commandstats');
+  const calls: Record<string, number> = {};
+  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    calls[match[1] as string] = Number(match[2]);
+  }
+  delete calls['info'];
+  delete calls['config|resetstat'];
+  return calls;
+}

@@ -12,11 +12,11 @@ import {
 } from '@stowage/core';
 import { LEASE_FLAGS, LEASE_MARKER_PREFIX, newLeaseMarker } from '@stowage/core/backend';
 import { FaultProxy } from '@stowage/testkit';
-import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createRedisBackend, type RedisBackend, type RedisClientLike } from '../src/index.js';
 import { encodeStored } from '../src/stored-format.js';
 import {
+  commandCalls,
   drivers,
   errorText,
   inspector,
@@ -37,18 +37,6 @@ const asText = (entry: StoredEntry | false | undefined): unknown =>
   entry === undefined || entry === false ? entry : Buffer.from(entry.value).toString();
 
 trackUnhandledRejections();
-
-/** Calls per command since the last `CONFIG RESETSTAT` (the inspector's own left out). */
-async function commandCalls(raw: Redis): Promise<Record<string, number>> {
-  const info = await raw.info('commandstats');
-  const calls: Record<string, number> = {};
-  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
-    calls[match[1] as string] = Number(match[2]);
-  }
-  delete calls['info'];
-  delete calls['config|resetstat'];
-  return calls;
-}
 
 describe.skipIf(!redisAvailable)('setIf (lease commit) on redis', () => {
   const redis = useRedisServer();

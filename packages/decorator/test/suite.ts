@@ -272,35 +272,27 @@ export function describeDecoratorSuite(name: string, suite: DecoratorSuiteOption
         return { fn, runs: () => runs, started };
       }
 
-      it('an invalidate() from another process during the run leaves no stale entry', async () => {
-        const first = await newClient();
-        const second = sibling(first);
-        const { fn, runs, started } = gated(60);
-        const read = cached(fn, { key: 'lease-inv' });
-        const pending = runWithCacheScope({ client: first, stack: 'acme' }, () => read());
-        await started;
-        await runWithCacheScope({ client: second, stack: 'acme' }, () => invalidate(read));
-        expect(await pending).toBe('run 1');
-        // The run began before the invalidation: its result must not be served afterwards.
-        expect(await runWithCacheScope({ client: second, stack: 'acme' }, () => read())).toBe(
-          'run 2',
-        );
-        expect(runs()).toBe(2);
-      });
-
-      it('singleFlight: false never stores a result computed before an invalidate()', async () => {
-        const first = await newClient();
-        const second = sibling(first);
-        const { fn, started } = gated(60);
-        const read = cached(fn, { key: 'lease-nosf', singleFlight: false });
-        const pending = runWithCacheScope({ client: first, stack: 'acme' }, () => read());
-        await started;
-        await runWithCacheScope({ client: second, stack: 'acme' }, () => invalidate(read));
-        expect(await pending).toBe('run 1');
-        expect(await runWithCacheScope({ client: second, stack: 'acme' }, () => read())).toBe(
-          'run 2',
-        );
-      });
+      it.each([
+        ['a call', true],
+        ['a singleFlight: false call', false],
+      ])(
+        'an invalidate() from another process while %s runs leaves no stale entry',
+        async (_label, singleFlight) => {
+          const first = await newClient();
+          const second = sibling(first);
+          const { fn, runs, started } = gated(60);
+          const read = cached(fn, { key: `lease-inv-${singleFlight}`, singleFlight });
+          const pending = runWithCacheScope({ client: first, stack: 'acme' }, () => read());
+          await started;
+          await runWithCacheScope({ client: second, stack: 'acme' }, () => invalidate(read));
+          expect(await pending).toBe('run 1');
+          // The run began before the invalidation: its result must not be served afterwards.
+          expect(await runWithCacheScope({ client: second, stack: 'acme' }, () => read())).toBe(
+            'run 2',
+          );
+          expect(runs()).toBe(2);
+        },
+      );
 
       it('singleFlight: false runs the function for a caller that finds the lease taken', async () => {
         const client = await newClient();
