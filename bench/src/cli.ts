@@ -2,13 +2,15 @@
 // and the README's "latest run" section.
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { updateReadme } from './readme.js';
+import { updateReadme, updateStampedeReadme } from './readme.js';
 import { renderSummary } from './report.js';
 import { FULL, QUICK, runBench, type BenchOptions } from './run.js';
+import { renderStampede, runStampede, STAMPEDE_DEFAULTS } from './stampede/run.js';
 import { SUBJECTS } from './subjects/index.js';
 import { Backend, PayloadSize, ScenarioId } from './types.js';
 
 const HELP = `Usage: pnpm bench [--quick] [options]
+       pnpm bench --stampede [--rounds=N] [--backends=memcached,redis] [--subjects=LIST] [--no-miss]
 
   --quick              short rounds (under two minutes); the default is the full run
   --rounds=N           timed rounds per cell
@@ -23,6 +25,13 @@ const HELP = `Usage: pnpm bench [--quick] [options]
   --no-heap            skip the memory-per-entry measurement
   --out=DIR            where to write the JSON (default bench/results)
   --no-readme          do not rewrite bench/README.md's latest-run section
+
+  --stampede           instead: ${STAMPEDE_DEFAULTS.processes} processes × ${STAMPEDE_DEFAULTS.calls} concurrent getOrSet on one missing key per
+                       round (factory ${STAMPEDE_DEFAULTS.factoryMs} ms), leases on and off against the peers, then the
+                       miss latency; --rounds is rounds per subject (default ${STAMPEDE_DEFAULTS.rounds}); rewrites the
+                       README's "Stampede and leases" tables
+  --factory-ms=MS      with --stampede: how long the factory takes (default ${STAMPEDE_DEFAULTS.factoryMs})
+  --no-miss            with --stampede: skip the miss-latency scenario
 `;
 
 function list<T extends string>(
@@ -66,11 +75,18 @@ async function main(): Promise<void> {
       'no-heap': { type: 'boolean' },
       out: { type: 'string' },
       'no-readme': { type: 'boolean' },
+      stampede: { type: 'boolean' },
+      'factory-ms': { type: 'string' },
+      'no-miss': { type: 'boolean' },
       help: { type: 'boolean' },
     },
   });
   if (values.help === true) {
     process.stdout.write(HELP);
+    return;
+  }
+  if (values.stampede === true) {
+    await stampedeMain(values);
     return;
   }
   const preset = values.quick === true ? QUICK : FULL;
@@ -113,6 +129,50 @@ async function main(): Promise<void> {
   if (values['no-readme'] !== true && values.out === undefined) {
     await updateReadme(fileURLToPath(new URL('../README.md', import.meta.url)), results);
     process.stdout.write('updated bench/README.md\n');
+  }
+}
+
+/** `--stampede`: the stampede and miss-latency scenarios (src/stampede/). */
+async function stampedeMain(values: {
+  rounds?: string | undefined;
+  backends?: string | undefined;
+  subjects?: string | undefined;
+  out?: string | undefined;
+  'no-readme'?: boolean | undefined;
+  'no-miss'?: boolean | undefined;
+  'factory-ms'?: string | undefined;
+}): Promise<void> {
+  const remote = [Backend.Memcached, Backend.Redis];
+  const outDir = values.out ?? fileURLToPath(new URL('../results', import.meta.url));
+  const filter = values.subjects?.split(',').filter((item) => item !== '');
+  const rounds = positive(values.rounds, 'rounds') ?? STAMPEDE_DEFAULTS.rounds;
+  process.stdout.write(`stowage bench: stampede, ${rounds} rounds per subject\n`);
+  const results = await runStampede({
+    ...STAMPEDE_DEFAULTS,
+    rounds,
+    factoryMs: positive(values['factory-ms'], 'factory-ms') ?? STAMPEDE_DEFAULTS.factoryMs,
+    backends: list(values.backends, remote, 'backends') ?? STAMPEDE_DEFAULTS.backends,
+    ...(filter === undefined ? {} : { filter }),
+    miss: values['no-miss'] === true ? false : STAMPEDE_DEFAULTS.miss,
+    outDir,
+    log: (text) => process.stdout.write(`${text}\n`),
+  });
+  process.stdout.write(`\n${renderStampede(results, 'text')}\n`);
+  process.stdout.write(
+    `wrote ${outDir}/stampede-latest.json (${Math.round(results.durationSec)} s)\n`,
+  );
+  // Only a run of the defaults stands for the README's numbers.
+  const custom = [values.rounds, values.backends, values['factory-ms'], filter].some(
+    (v) => v !== undefined,
+  );
+  if (
+    values['no-readme'] !== true &&
+    values.out === undefined &&
+    !custom &&
+    results.miss !== undefined
+  ) {
+    await updateStampedeReadme(fileURLToPath(new URL('../README.md', import.meta.url)), results);
+    process.stdout.write('updated bench/README.md (Stampede and leases)\n');
   }
 }
 

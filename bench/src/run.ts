@@ -81,8 +81,8 @@ export const QUICK: Omit<BenchOptions, 'outDir' | 'log'> = {
 // Reservoir size per subject and cell: enough for a stable p99, bounded memory.
 const LATENCY_SAMPLES = 50_000;
 
-/** Servers started on first use, stopped by PID when the run ends. */
-class Servers implements BenchContext {
+/** Servers started on first use, stopped by PID when the run ends (the stampede run shares it). */
+export class Servers implements BenchContext {
   readonly #started: ServerHandle[] = [];
   #memcached: Promise<ServerHandle> | undefined;
   #redis: Promise<ServerHandle> | undefined;

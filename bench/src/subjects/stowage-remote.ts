@@ -6,7 +6,7 @@ import { Backend, Kind, ScenarioId, type BenchContext, type Subject } from '../t
 import { stowageHandle } from './stowage-client.js';
 
 /** The memcached backend on this run's server, with its defaults. */
-async function memcachedBackend(ctx: BenchContext): Promise<CacheBackend> {
+export async function memcachedBackend(ctx: BenchContext): Promise<CacheBackend> {
   const server = await ctx.memcached();
   return createMemcachedBackend({ servers: server.address });
 }
@@ -16,7 +16,7 @@ async function memcachedBackend(ctx: BenchContext): Promise<CacheBackend> {
  * (the one the raw baseline and bentocache use), so both sides of the ratio run the same client
  * code. Everything else is the backend's defaults (its safe connection options included).
  */
-async function redisBackend(ctx: BenchContext): Promise<CacheBackend> {
+export async function redisBackend(ctx: BenchContext): Promise<CacheBackend> {
   const server = await ctx.redis();
   return createRedisBackend({
     driver: { Redis, Cluster },
