@@ -25,6 +25,8 @@ export const CacheErrorCode = {
   Closed: 'E_CACHE_CLOSED',
   /** `getOrSet` waited for another caller's lease and gave up (`lease.onTimeout: 'throw'`). */
   LeaseTimeout: 'E_CACHE_LEASE_TIMEOUT',
+  /** A factory failed where the cache answered for it (a stale value served, a background refresh). */
+  Factory: 'E_CACHE_FACTORY',
 } as const;
 
 /** One of the {@link CacheErrorCode} values. */
@@ -181,6 +183,23 @@ export class CacheLeaseTimeoutError extends CacheError {
     this.name = 'CacheLeaseTimeoutError';
     this.key = at.key;
     this.waitedMs = at.waitedMs;
+  }
+}
+
+/**
+ * A `getOrSet` factory threw (or was cut off by `hardTimeout`) where the caller did not see it:
+ * a stale value was served instead, or the refresh ran in the background. Reported through
+ * `onError` and the `error` event, with the factory's own error as `cause`; never thrown to the
+ * caller of `getOrSet`, who gets the factory's error itself when no stale value is served.
+ */
+export class CacheFactoryError extends CacheError {
+  /** The caller's key. */
+  readonly key: string;
+
+  constructor(message: string, key: string, options?: CacheErrorOptions) {
+    super(CacheErrorCode.Factory, message, options);
+    this.name = 'CacheFactoryError';
+    this.key = key;
   }
 }
 

@@ -15,6 +15,7 @@ export type CacheOperation =
   | 'flushAll'
   | 'bustRecent'
   | 'getOrSet'
+  | 'getEntry'
   | 'quarantine';
 
 /** A read found the key. */
@@ -43,7 +44,8 @@ export interface DeleteEvent {
 }
 
 /** What a warning is about. */
-export type WarningKind = 'decode' | 'integrity' | 'quarantine' | 'listener' | 'backend';
+export type WarningKind =
+  'decode' | 'integrity' | 'quarantine' | 'listener' | 'backend' | 'factory';
 
 /** Something went wrong that did not fail the call: an undecodable item, a failed integrity check. */
 export interface WarningEvent {
@@ -116,6 +118,10 @@ export interface CacheStats {
   leaseWaits: number;
   /** Lease waits that ended without a value (the factory ran, or `CacheLeaseTimeoutError`). */
   leaseTimeouts: number;
+  /** Reads that found a value past its `ttl` but within its `grace` (`getOrSet`, `getEntry`). */
+  staleHits: number;
+  /** Calls that answered a stale value (factory failed or too slow, backend down, or `staleWhileRevalidate`). */
+  staleServed: number;
   /** Results not stored because the lease was lost: the key was deleted, overwritten or flushed meanwhile, or the lease expired. */
   leasesLost: number;
 }

@@ -20,20 +20,26 @@ export {
 } from './client/client-options.js';
 export type {
   CacheClientOptions,
+  CacheEntry,
   FlushOptions,
   GetOrSetOptions,
   PartialBatches,
   SetManyOptions,
   SetOptions,
 } from './client/client-options.js';
-export { failOpen, SingleFlight } from './client/get-or-set.js';
+export { failOpen } from './client/fail-open.js';
+export type { Factory, FactoryContext } from './client/factory-run.js';
+export type { ResilienceOptions } from './client/resilience-options.js';
+export { GRACE_FLAGS, NOT_FOUND_FLAGS } from './codec/grace.js';
+export { SingleFlight } from './client/single-flight.js';
 export {
   DEFAULT_LEASE_TTL_MS,
   DEFAULT_LEASE_WAIT_MS,
   resolveLease,
 } from './client/lease-options.js';
 export type { LeaseOptions, LeaseTimeoutAction, ResolvedLease } from './client/lease-options.js';
-export type { FailOpenPolicy, Flight } from './client/get-or-set.js';
+export type { FailOpenPolicy } from './client/fail-open.js';
+export type { Flight } from './client/single-flight.js';
 export { cacheKey, hashArgs, stableStringify } from './keys/cache-key.js';
 export { CacheReturnCode } from './codec/cache-return-code.js';
 export { createAesGcmCipher } from './codec/aes-gcm-cipher.js';
@@ -50,6 +56,7 @@ export {
   CacheDecodeError,
   CacheError,
   CacheErrorCode,
+  CacheFactoryError,
   CacheKeyError,
   CacheLeaseTimeoutError,
   CacheScopeError,

@@ -158,6 +158,8 @@ describe('CacheClient.stats', () => {
       leaseWaits: 0,
       leaseTimeouts: 0,
       leasesLost: 0,
+      staleHits: 0,
+      staleServed: 0,
     });
   });
 

@@ -16,6 +16,7 @@ import { ClientCore } from './client-core.js';
 import {
   resolveClientOptions,
   type CacheClientOptions,
+  type CacheEntry,
   type FlushOptions,
   type GetOrSetOptions,
   type SetManyOptions,
@@ -24,7 +25,9 @@ import {
 import { GetOrSet } from './get-or-set.js';
 import type { ResolvedLease } from './lease-options.js';
 import { Ledger, type KeyedWrite } from './ledger.js';
-import { MISS, ReadPath } from './read-path.js';
+import { Graced, MISS, NOT_FOUND, ReadPath } from './read-path.js';
+import type { Factory } from './factory-run.js';
+import { jittered, resolveResilience, type ResolvedResilience } from './resilience-options.js';
 import type { RecentKey } from './recent-keys.js';
 import { WritePath, type CheckedWrite } from './write-path.js';
 
@@ -144,10 +147,15 @@ export class CacheClient<T = unknown> {
     return ttl === undefined ? this.#core.settings.defaultTtlSeconds : toTtlSeconds(ttl);
   }
 
+  /** The TTL of a write: {@link CacheClient.#ttl} spread by the client's `jitter`. */
+  #writeTtl(ttl: Ttl | undefined): number {
+    return jittered(this.#ttl(ttl), this.#core.settings.jitter);
+  }
+
   /** Checks and maps one key and value to the write the paths send. */
   #keyedWrite(key: string, value: unknown, ttl: Ttl | undefined): KeyedWrite {
     const fullKey = this.#keys.full(key);
-    const ttlSeconds = this.#ttl(ttl);
+    const ttlSeconds = this.#writeTtl(ttl);
     return { key, fullKey, entry: this.#writes.encode(key, fullKey, value), ttlSeconds };
   }
 
@@ -219,7 +227,7 @@ export class CacheClient<T = unknown> {
     try {
       this.#assertOpen();
       const fullKey = this.#keys.full(key);
-      const ttlSeconds = this.#ttl(options?.ttl);
+      const ttlSeconds = this.#writeTtl(options?.ttl);
       // One object literal of a fixed shape: a spread here costs more than the write itself.
       write = {
         operation: 'set',
@@ -258,7 +266,7 @@ export class CacheClient<T = unknown> {
    */
   async setMany(entries: SetManyEntries<T>, options?: SetManyOptions): Promise<string[]> {
     this.#assertOpen();
-    const ttlSeconds = this.#ttl(options?.ttl);
+    const ttlSeconds = this.#writeTtl(options?.ttl);
     const byFullKey = new Map<string, KeyedWrite>();
     for (const [key, value] of toEntryPairs(entries)) {
       const fullKey = this.#keys.full(key);
@@ -458,19 +466,26 @@ export class CacheClient<T = unknown> {
 
   /**
    * Returns the cached value of `key`, or runs `factory`, stores its result and returns it.
-   * Concurrent calls for the same key in this process share one factory run (single-flight).
-   * Backend failures fail open by default: they are reported through `onError` and the `error`
-   * event, and the factory's result is returned; `strict: true` throws them instead. A factory
-   * that resolves `undefined` is not stored. Factory errors are thrown and not cached.
+   * Concurrent calls for the same key in this process share one factory run (single-flight);
+   * calls in other processes wait for it through the key's lease (see the README, "Leases").
+   * With `grace`, a value past its `ttl` is refreshed, and served stale when the factory throws,
+   * passes `hardTimeout` or `softTimeout`, or the backend is down (see "Grace"). Backend failures
+   * fail open by default: they are reported through `onError` and the `error` event, and the
+   * factory's result is returned; `strict: true` throws them instead. A factory that resolves
+   * `undefined` is not stored (unless `negativeTtl`). Factory errors are thrown and not cached
+   * when no stale value answers for them.
+   *
+   * The factory receives `{ signal, stale, key }`: `signal` aborts on `hardTimeout` and `close()`.
    */
   getOrSet<V extends T>(
     key: string,
-    factory: () => V | Promise<V>,
-    options?: GetOrSetOptions,
+    factory: Factory<V>,
+    options?: GetOrSetOptions<V>,
   ): Promise<V> {
     let fullKey: string;
     let ttlSeconds: number;
     let lease: ResolvedLease | false;
+    let resilience: ResolvedResilience;
     try {
       this.#assertOpen();
       if (typeof factory !== 'function') {
@@ -479,10 +494,32 @@ export class CacheClient<T = unknown> {
       fullKey = this.#keys.full(key);
       ttlSeconds = this.#ttl(options?.ttl);
       lease = this.#getOrSet.leaseOf(options);
+      resilience = resolveResilience(options, this.#core.settings.jitter);
     } catch (error) {
       return rejection(error);
     }
-    return this.#getOrSet.run({ key, fullKey, ttlSeconds, factory, options, lease });
+    return this.#getOrSet.run({ key, fullKey, ttlSeconds, factory, options, lease, resilience });
+  }
+
+  /**
+   * Reads a key and says what it found: `{ status: 'hit', value, expiresAt? }`, `{ status:
+   * 'stale', value, expiresAt }` (past its `ttl`, within its `grace`), `{ status: 'notFound' }`
+   * (a `negativeTtl` entry) or `{ status: 'miss' }`. `expiresAt` (epoch ms) is known for entries
+   * written with `grace`: when a hit turns stale, when a stale value is gone.
+   *
+   * @throws CacheKeyError for a bad key, before any I/O.
+   * @throws CacheBackendError / CacheTimeoutError when the backend fails.
+   */
+  async getEntry(key: string): Promise<CacheEntry<T>> {
+    this.#assertOpen();
+    const found = await this.#reads.one('getEntry', key, this.#keys.full(key));
+    if (found === MISS) return { status: 'miss' };
+    if (found === NOT_FOUND) return { status: 'notFound' };
+    if (!(found instanceof Graced)) return { status: 'hit', value: found as T };
+    const { freshUntil, staleUntil } = found.meta;
+    return this.#core.books.now() < freshUntil
+      ? { status: 'hit', value: found.value as T, expiresAt: freshUntil }
+      : { status: 'stale', value: found.value as T, expiresAt: staleUntil };
   }
 
   /**
@@ -499,7 +536,13 @@ export class CacheClient<T = unknown> {
     core.closed = true;
     core.books.quarantine?.clear();
     core.detachWarnings?.();
-    core.closing = core.settings.ownsBackend ? core.port.close() : Promise.resolve();
+    // Factories see their signal abort; background refreshes then settle (storing nothing) and
+    // are waited for, so none of them talks to a backend that is already closed.
+    core.shutdown.abort(new CacheClosedError('the cache client is closed'));
+    const background = Promise.allSettled(core.background);
+    core.closing = background.then(() =>
+      core.settings.ownsBackend ? core.port.close() : undefined,
+    );
     return core.closing;
   }
 

@@ -5,10 +5,11 @@ import { isCacheError } from '../errors.js';
 import { CacheEvents, type CacheOperation, type CacheStats } from '../events.js';
 import type { PartialBatches, ResolvedClientOptions } from './client-options.js';
 import type { ResolvedLease } from './lease-options.js';
-import { SingleFlight } from './get-or-set.js';
+import { SingleFlight } from './single-flight.js';
 import { Ledger, type Books } from './ledger.js';
 import { WriteQuarantine } from './quarantine.js';
 import { RecentKeysStack } from './recent-keys.js';
+import { LastGood } from './last-good.js';
 
 /** The settings every path reads. */
 export interface ClientSettings {
@@ -24,6 +25,8 @@ export interface ClientSettings {
   readonly maxValueBytes: number;
   /** The client's leases for `getOrSet`; `false` when off or the backend has no `setIf`. */
   readonly lease: ResolvedLease | false;
+  /** The client's TTL jitter, a fraction (0 = none). */
+  readonly jitter: number;
 }
 
 /**
@@ -46,6 +49,13 @@ export class ClientCore {
   readonly flights: SingleFlight = new SingleFlight();
   /** See {@link ClientSettings}. */
   readonly settings: ClientSettings;
+  /**
+   * Aborted by `close()`: every factory's `signal` follows it, so running factories and
+   * background refreshes stop when the client closes.
+   */
+  readonly shutdown: AbortController = new AbortController();
+  /** Background refreshes in flight (`staleWhileRevalidate`, `softTimeout`); `close()` waits for them. */
+  readonly background: Set<Promise<unknown>> = new Set();
   /** Set by `close()`. */
   closed = false;
   /** The pending close, once `close()` was called. */
@@ -66,6 +76,7 @@ export class ClientCore {
       partialBatches: options.partialBatches,
       maxValueBytes: backend.limits.maxValueBytes,
       lease: backend.setIf === undefined ? false : options.lease,
+      jitter: options.jitter,
     };
     const stats: CacheStats = {
       hits: 0,
@@ -81,6 +92,8 @@ export class ClientCore {
       leaseWaits: 0,
       leaseTimeouts: 0,
       leasesLost: 0,
+      staleHits: 0,
+      staleServed: 0,
     };
     const events = new CacheEvents(() => {
       stats.listenerErrors++;
@@ -105,7 +118,15 @@ export class ClientCore {
               this.keyless.warn('quarantine', cacheError, { operation: 'quarantine', fullKey });
             },
           });
-    this.books = { stats, events, recent, quarantine, now: options.now, backend: backend.name };
+    this.books = {
+      stats,
+      events,
+      recent,
+      quarantine,
+      lastGood: new LastGood(options.now),
+      now: options.now,
+      backend: backend.name,
+    };
     this.keyless = new Ledger(this.books, '');
     this.detachWarnings = backend.onWarning?.((warning) => {
       const info = this.port.reading(warning.operation, warning.key);

@@ -16,6 +16,7 @@ import { integerOption } from '../options.js';
 import { toTtlSeconds, type Ttl } from '../ttl.js';
 import { resolveLease, type LeaseOptions, type ResolvedLease } from './lease-options.js';
 import { DEFAULT_RECENT_KEYS } from './recent-keys.js';
+import { checkJitter, type ResilienceOptions } from './resilience-options.js';
 
 /** Default per-call deadline, in milliseconds (Q2's one-second socket timeout). */
 export const DEFAULT_TIMEOUT_MS = 1000;
@@ -135,6 +136,13 @@ export interface CacheClientOptions<T = unknown> {
    * @default true ({ ttl: '5s', wait: '10s', onTimeout: 'compute' })
    */
   readonly lease?: boolean | LeaseOptions | undefined;
+  /**
+   * Spreads every write's TTL by up to ± this fraction (`0.1` = ±10 %) so entries written in one
+   * burst do not all expire in the same second; `setMany` draws one TTL per call. From 0 to
+   * below 1; a call's own `jitter` (`getOrSet`) wins.
+   * @default 0
+   */
+  readonly jitter?: number | undefined;
 }
 
 /** See {@link CacheClientOptions.partialBatches}. */
@@ -159,7 +167,13 @@ export interface SetManyOptions {
 }
 
 /** Options of {@link CacheClient.getOrSet}. */
-export interface GetOrSetOptions extends SetOptions {
+export interface GetOrSetOptions<V = unknown> extends SetOptions, ResilienceOptions {
+  /**
+   * Stores the factory's result only when this returns `true` (the result is returned either
+   * way; a stale copy being refreshed is deleted). Not called for `undefined`.
+   * @default every result but `undefined` is stored
+   */
+  readonly cacheIf?: ((value: V) => boolean) | undefined;
   /**
    * `false` (default): a backend failure is reported (`onError`, `error` event) and the factory
    * runs anyway — the cache fails open. `true`: backend errors are thrown.
@@ -190,6 +204,13 @@ export interface GetOrSetOptions extends SetOptions {
   readonly afterMiss?: boolean | undefined;
 }
 
+/** What {@link CacheClient.getEntry} found. `expiresAt`: epoch milliseconds, known for entries written with `grace`. */
+export type CacheEntry<V> =
+  | { readonly status: 'hit'; readonly value: V; readonly expiresAt?: number | undefined }
+  | { readonly status: 'stale'; readonly value: V; readonly expiresAt: number }
+  | { readonly status: 'notFound' }
+  | { readonly status: 'miss' };
+
 /** Options of {@link CacheClient.flushAll}. */
 export interface FlushOptions {
   /** Seconds to wait before flushing (memcached's `flush_all <delay>`). @default 0 */
@@ -216,6 +237,7 @@ export interface ResolvedClientOptions {
   readonly quarantineMs: number;
   readonly partialBatches: PartialBatches;
   readonly lease: ResolvedLease | false;
+  readonly jitter: number;
 }
 
 /**
@@ -255,6 +277,7 @@ export function resolveClientOptions<T>(options: CacheClientOptions<T>): Resolve
     }),
     partialBatches,
     lease: resolveLease(options.lease, false),
+    jitter: checkJitter(options.jitter),
   };
 }
 

@@ -1,122 +1,44 @@
 import { isPromise } from '../backend/port.js';
-import { CacheLeaseTimeoutError, isCacheError, type CacheError } from '../errors.js';
+import { notFoundEntry, wrapGraced } from '../codec/grace.js';
+import {
+  CacheFactoryError,
+  CacheLeaseTimeoutError,
+  CacheValueError,
+  isCacheError,
+} from '../errors.js';
 import type { ClientCore } from './client-core.js';
 import type { GetOrSetOptions } from './client-options.js';
+import { failOpen, type FailOpenPolicy } from './fail-open.js';
+import { runFactory, type Factory, type FactoryRun } from './factory-run.js';
 import { resolveLease, type ResolvedLease } from './lease-options.js';
 import { Leases, type HeldLease } from './leases.js';
 import type { Ledger } from './ledger.js';
-import { LEASED, MISS, type ReadPath } from './read-path.js';
+import { Graced, LEASED, MISS, NOT_FOUND, type ReadPath } from './read-path.js';
+import { jittered, type ResolvedResilience } from './resilience-options.js';
+import type { Flight } from './single-flight.js';
 import type { CheckedWrite, WritePath } from './write-path.js';
-import type { StoredEntry } from '../backend/contract.js';
 
-/** One flight of a {@link SingleFlight}: the promise concurrent callers share, and its state. */
-export interface Flight {
-  /** The key callers join it under. */
-  readonly key: string;
-  /** A group it belongs to, for {@link SingleFlight.supersedeGroup}; `undefined` for none. */
-  readonly group: string | undefined;
-  /** What joiners get: set by the caller of {@link SingleFlight.start} right after it. */
-  promise: Promise<unknown>;
-  /**
-   * Set when something newer than the flight's read happened to its key (a write, a delete, an
-   * invalidation): the flight must not store its result, and nobody joins it any more.
-   */
-  superseded: boolean;
-}
-
-/**
- * Single-flight: concurrent calls for the same key in this process share one run. Used by
- * `getOrSet` and by `@stowage/decorator`, so both follow one rule: a write or delete of the key
- * by this process supersedes the flight in progress — later callers start their own run, and the
- * superseded one does not store its (older) result.
- */
-export class SingleFlight {
-  readonly #flights = new Map<string, Flight>();
-
-  /** The promise of the flight callers can join for `key`, if any. */
-  join(key: string): Promise<unknown> | undefined {
-    return this.#flights.get(key)?.promise;
-  }
-
-  /**
-   * Registers a new flight for `key` (replacing one in progress) and returns it. The caller sets
-   * `flight.promise` at once and calls {@link SingleFlight.land} when that promise settles.
-   */
-  start(key: string, group?: string): Flight {
-    const flight: Flight = { key, group, promise: Promise.resolve(), superseded: false };
-    this.#flights.set(key, flight);
-    return flight;
-  }
-
-  /** Ends `flight`: later calls start their own run. A superseded flight may be gone already. */
-  land(flight: Flight): void {
-    if (this.#flights.get(flight.key) === flight) this.#flights.delete(flight.key);
-  }
-
-  /** Supersedes the flight in progress for `key`, if any. */
-  supersede(key: string): void {
-    const flight = this.#flights.get(key);
-    if (flight === undefined) return;
-    flight.superseded = true;
-    this.#flights.delete(key);
-  }
-
-  /** Supersedes every flight of `group`. */
-  supersedeGroup(group: string): void {
-    for (const flight of this.#flights.values()) {
-      if (flight.group === group) this.supersede(flight.key);
-    }
-  }
-
-  /** Supersedes every flight. */
-  supersedeAll(): void {
-    for (const flight of this.#flights.values()) flight.superseded = true;
-    this.#flights.clear();
-  }
-}
-
-/** How a cache problem is handled where the cache must not fail the caller's work. */
-export interface FailOpenPolicy {
-  /** `true` throws the problem instead of reporting it. */
-  readonly strict: boolean;
-  /** Receives the problem when it is not thrown. A throw from it is absorbed (see `onReportError`). */
-  readonly report: (error: CacheError) => void;
-  /** Told when `report` itself threw. @default ignored */
-  readonly onReportError?: ((error: unknown) => void) | undefined;
-}
-
-/**
- * The fail-open policy in one place (`getOrSet` and the decorator): a Stowage error is handed to
- * `report`, unless `strict`, when it is thrown; anything else is a bug and is always thrown.
- */
-export function failOpen(error: unknown, policy: FailOpenPolicy): void {
-  if (policy.strict || !isCacheError(error)) throw error;
-  try {
-    policy.report(error);
-  } catch (reportError) {
-    policy.onReportError?.(reportError);
-  }
-}
-
-/** One `getOrSet` call once its key and TTL are known. */
+/** One `getOrSet` call once its key, TTL and options are checked. */
 export interface GetOrSetCall<V> {
   /** The caller's key. */
   readonly key: string;
   /** Its full key. */
   readonly fullKey: string;
-  /** TTL of the write, in seconds. */
+  /** TTL of the write, in seconds, before jitter. */
   readonly ttlSeconds: number;
-  /** Computes the value on a miss. */
-  readonly factory: () => V | Promise<V>;
+  /** Computes the value on a miss or a refresh. */
+  readonly factory: Factory<V>;
   /** The call's options. */
-  readonly options: GetOrSetOptions | undefined;
-  /** The call's lease, resolved before any I/O; `false` for none. */
+  readonly options: GetOrSetOptions<V> | undefined;
+  /** The call's lease; `false` for none. */
   readonly lease: ResolvedLease | false;
+  /** Grace, timeouts, negative caching and jitter of the call. */
+  readonly resilience: ResolvedResilience;
 }
 
 /** Where a call's read left it. */
 interface ReadState {
-  /** The read's answer (a value, `MISS`, `LEASED`, or a promise of one); unused after a throw. */
+  /** The read's answer (a value, `MISS`, `LEASED`, `NOT_FOUND`, a `Graced`, or a promise of one). */
   readonly read: unknown;
   /** What the read threw synchronously, if it did. */
   readonly failure: { error: unknown } | undefined;
@@ -124,27 +46,48 @@ interface ReadState {
   readonly flight: Flight | undefined;
 }
 
+/** What travels with a call through its paths. */
+interface At {
+  readonly flight: Flight | undefined;
+  readonly policy: FailOpenPolicy;
+}
+
+/** How a refresh of a stale value ended. */
+type Refreshed<V> =
+  { readonly ok: true; readonly value: V } | { readonly ok: false; readonly error: unknown };
+
 /** Whether a flight was superseded; a function because the flag changes across awaits. */
 function superseded(flight: Flight | undefined): boolean {
   return flight?.superseded === true;
 }
 
+/** Resolves `undefined` after `ms`, or never when `ms` is 0; the timer does not hold the process. */
+function softDeadline(ms: number): Promise<undefined> {
+  return new Promise((resolve) => {
+    if (ms > 0) setTimeout(() => resolve(undefined), ms).unref();
+  });
+}
+
 /**
  * `getOrSet` on one client: read; on a miss take the key's lease, run the factory and store its
- * result under the lease. Concurrent callers in this process share one run (single-flight);
- * callers in other processes find the lease and wait for the value. Backend failures fail open
- * unless `strict`.
+ * result under the lease; on a stale hit (`grace`) refresh it under a lease stamped on the entry,
+ * serving the stale value when the factory fails, is slow, or the backend is down. Concurrent
+ * callers in this process share one run (single-flight); callers in other processes find the
+ * lease and wait for the value (or take the stale one). Backend failures fail open unless
+ * `strict`.
  */
 export class GetOrSet {
   readonly #core: ClientCore;
   readonly #reads: ReadPath;
   readonly #writes: WritePath;
+  readonly #ledger: Ledger;
   readonly #leases: Leases;
 
   constructor(core: ClientCore, paths: { reads: ReadPath; writes: WritePath; ledger: Ledger }) {
     this.#core = core;
     this.#reads = paths.reads;
     this.#writes = paths.writes;
+    this.#ledger = paths.ledger;
     this.#leases = new Leases(core, { ledger: paths.ledger, reads: paths.reads });
   }
 
@@ -152,7 +95,7 @@ export class GetOrSet {
    * The lease a call takes: its `lease` option over the client's, none when the backend has no
    * `setIf`. Throws `CacheConfigError` for a bad option, before any I/O.
    */
-  leaseOf(options: GetOrSetOptions | undefined): ResolvedLease | false {
+  leaseOf(options: GetOrSetOptions<never> | undefined): ResolvedLease | false {
     if (this.#core.port.backend.setIf === undefined) return false;
     const option = options?.lease;
     return option === undefined
@@ -176,8 +119,12 @@ export class GetOrSet {
       } catch (error) {
         failure = { error };
       }
-      if (failure === undefined && read !== MISS && read !== LEASED && !isPromise(read))
-        return Promise.resolve(read as V);
+      if (failure === undefined && !isPromise(read)) {
+        if (read === NOT_FOUND) return Promise.resolve(undefined as V);
+        if (read !== MISS && read !== LEASED && !(read instanceof Graced)) {
+          return Promise.resolve(read as V);
+        }
+      }
     }
     if (!shared) return this.#fly(call, { read, failure, flight: undefined });
     const flight = flights.start(call.fullKey);
@@ -188,7 +135,7 @@ export class GetOrSet {
   }
 
   /** The fail-open policy of one call. */
-  #policy(options: GetOrSetOptions | undefined): FailOpenPolicy {
+  #policy(options: GetOrSetOptions<never> | undefined): FailOpenPolicy {
     const stats = this.#core.books.stats;
     return {
       strict: options?.strict === true,
@@ -201,36 +148,52 @@ export class GetOrSet {
 
   /** The rest of the call once the read started: wait for it, then lease and compute on a miss. */
   async #fly<V>(call: GetOrSetCall<V>, state: ReadState): Promise<V> {
-    const policy = this.#policy(call.options);
+    const at: At = { flight: state.flight, policy: this.#policy(call.options) };
     let cached: unknown;
-    if (state.failure !== undefined) {
-      failOpen(state.failure.error, policy);
-      return this.#unstored(call);
-    }
+    if (state.failure !== undefined) return this.#readFailed(call, state.failure.error, at);
     try {
       cached = await state.read;
     } catch (error) {
-      failOpen(error, policy);
-      return this.#unstored(call);
+      return this.#readFailed(call, error, at);
     }
+    if (cached === NOT_FOUND) return undefined as V;
+    if (cached instanceof Graced) return this.#fromStale(call, cached, at);
     if (cached !== MISS && cached !== LEASED) return cached as V;
-    if (call.lease === false) return this.#computeAndSet(call, state.flight, policy);
-    return this.#leased(call, { flight: state.flight, policy, seenMarker: cached === LEASED });
+    if (call.lease === false) return this.#computeAndSet(call, at);
+    return this.#leased(call, { ...at, seenMarker: cached === LEASED });
   }
 
   /**
-   * After a failed read the backend is down or slow: a write would only add its own deadline to
-   * the caller's wait (and likely fail the same way), so the result is returned unstored.
+   * The read failed: the backend is down or slow. A value this process last saw, within its
+   * grace, is served; otherwise the factory runs and its result is returned unstored (a write
+   * would only add its own deadline to the caller's wait, and likely fail the same way).
    */
-  async #unstored<V>(call: GetOrSetCall<V>): Promise<V> {
-    return await call.factory();
+  async #readFailed<V>(call: GetOrSetCall<V>, error: unknown, at: At): Promise<V> {
+    failOpen(error, at.policy);
+    if (call.resilience.graceMs > 0) {
+      const last = this.#core.books.lastGood.recall(call.fullKey);
+      if (last !== undefined) return this.#served(last.value as V);
+    }
+    return this.#compute(call, undefined).result;
+  }
+
+  /** Counts a stale value served and returns it. */
+  #served<V>(value: V): V {
+    this.#core.books.stats.staleServed++;
+    return value;
+  }
+
+  /** Starts the factory with its context, signal and `hardTimeout`. */
+  #compute<V>(call: GetOrSetCall<V>, stale: V | undefined): FactoryRun<V> {
+    return runFactory(
+      call.factory,
+      { key: call.key, stale, shutdown: this.#core.shutdown.signal },
+      { timeoutMs: call.resilience.hardTimeoutMs, backend: this.#core.port.name },
+    );
   }
 
   /** A miss with leases: take the lease or wait for its holder, then compute under it. */
-  async #leased<V>(
-    call: GetOrSetCall<V>,
-    at: { flight: Flight | undefined; policy: FailOpenPolicy; seenMarker: boolean },
-  ): Promise<V> {
+  async #leased<V>(call: GetOrSetCall<V>, at: At & { seenMarker: boolean }): Promise<V> {
     const lease = call.lease as ResolvedLease;
     const shared = call.options?.singleFlight !== false;
     let acquired;
@@ -241,16 +204,19 @@ export class GetOrSet {
       });
     } catch (error) {
       failOpen(error, at.policy);
-      return this.#unstored(call);
+      return this.#compute(call, undefined).result;
     }
     switch (acquired.status) {
       case 'hit':
+        if (acquired.value === NOT_FOUND) return undefined as V;
+        // A stale value turned up while we waited: it is served or refreshed like any stale hit.
+        if (acquired.value instanceof Graced) return this.#fromStale(call, acquired.value, at);
         return acquired.value as V;
       case 'held':
-        return this.#underLease(call, { held: acquired.lease, ...at });
+        return this.#underLease(call, acquired.lease, at);
       case 'unreadable':
         // Nothing to lease over: replace what cannot be read, as before leases.
-        return this.#computeAndSet(call, at.flight, at.policy);
+        return this.#computeAndSet(call, at);
       case 'busy':
         if (shared && lease.onTimeout === 'throw') {
           throw new CacheLeaseTimeoutError(
@@ -259,64 +225,213 @@ export class GetOrSet {
           );
         }
         // Someone else holds the lease: compute for this caller, store nothing.
-        return this.#unstored(call);
+        return this.#compute(call, undefined).result;
     }
   }
 
-  /** Runs the factory under a held lease and stores its result with `setIf`, or releases it. */
-  async #underLease<V>(
-    call: GetOrSetCall<V>,
-    at: { held: HeldLease; flight: Flight | undefined; policy: FailOpenPolicy },
-  ): Promise<V> {
-    const { held } = at;
+  /** Runs the factory under a held lease marker and stores its result with `setIf`. */
+  async #underLease<V>(call: GetOrSetCall<V>, held: HeldLease, at: At): Promise<V> {
     let value: V;
     try {
-      value = await call.factory();
+      value = await this.#compute(call, undefined).result;
     } catch (error) {
       await this.#leases.release(held);
       throw error;
     }
+    await this.#commit(call, held, value, at);
+    return value;
+  }
+
+  /**
+   * Stores a factory's result under `held` — the value, or "not found" for `undefined` with
+   * `negativeTtl` — or gives the lease up when nothing may be stored: this process superseded
+   * the flight, the lease was lost, the client closed, or `cacheIf` refused the value. Failures
+   * are reported (fail-open), never thrown from here unless `strict`.
+   */
+  async #commit<V>(call: GetOrSetCall<V>, held: HeldLease, value: V, at: At): Promise<void> {
     held.stop();
-    // This process wrote or deleted the key since the read: its write stands, not this result.
-    if (value === undefined || superseded(at.flight) || held.lost) {
+    const refused =
+      superseded(at.flight) ||
+      held.lost ||
+      this.#core.closed ||
+      (value !== undefined && call.options?.cacheIf?.(value) === false);
+    if (refused || (value === undefined && call.resilience.negativeTtlSeconds === 0)) {
+      // A refresh whose factory found nothing: the stale copy must go, not come back.
+      if (!refused && held.restore !== undefined) await this.#leases.drop(held);
+      else await this.#leases.release(held);
+      return;
+    }
+    try {
+      const write = this.#write(call, value);
+      const stored = await this.#writes.replace(write.checked, held.marker);
+      if (stored === true && write.staleUntil > 0) {
+        this.#core.books.lastGood.remember(call.fullKey, value, write.staleUntil);
+      }
+    } catch (error) {
       await this.#leases.release(held);
+      failOpen(error, at.policy);
+    }
+  }
+
+  /**
+   * The write of a result: the value (behind a grace header with `grace`), or the "not found"
+   * entry for `undefined`; its TTL jittered. Throws `CacheValueError` for a value that cannot be
+   * cached or is too large.
+   */
+  #write<V>(call: GetOrSetCall<V>, value: V): { checked: CheckedWrite; staleUntil: number } {
+    const { resilience } = call;
+    const verify = call.options?.skipIntegrityCheck !== true;
+    const base = { operation: 'getOrSet' as const, key: call.key, fullKey: call.fullKey, verify };
+    if (value === undefined) {
+      const ttlSeconds = jittered(resilience.negativeTtlSeconds, resilience.jitter);
+      return { checked: { ...base, entry: notFoundEntry(), ttlSeconds }, staleUntil: 0 };
+    }
+    const ttlSeconds = jittered(call.ttlSeconds, resilience.jitter);
+    const inner = this.#writes.encode(call.key, call.fullKey, value);
+    // Without an expiry there is nothing to be stale after: the value is stored as it is.
+    if (resilience.graceMs === 0 || ttlSeconds === 0) {
+      return { checked: { ...base, entry: inner, ttlSeconds }, staleUntil: 0 };
+    }
+    const now = this.#core.books.now();
+    const freshUntil = now + ttlSeconds * 1000;
+    const staleUntil = freshUntil + resilience.graceMs;
+    const entry = wrapGraced(inner, { freshUntil, staleUntil, leaseUntil: 0, token: '' });
+    const limit = this.#core.settings.maxValueBytes;
+    if (entry.value.byteLength > limit) {
+      throw new CacheValueError(
+        `value is too large: ${entry.value.byteLength} bytes with its grace header, the backend's limit is ${limit}`,
+        call.key,
+      );
+    }
+    const checked = { ...base, entry, ttlSeconds: ttlSeconds + resilience.graceMs / 1000 };
+    return { checked, staleUntil };
+  }
+
+  /** Without a lease: run the factory and store its result unless this process superseded it. */
+  async #computeAndSet<V>(call: GetOrSetCall<V>, at: At): Promise<V> {
+    const value = await this.#compute(call, undefined).result;
+    if (
+      superseded(at.flight) ||
+      (value === undefined && call.resilience.negativeTtlSeconds === 0) ||
+      (value !== undefined && call.options?.cacheIf?.(value) === false)
+    ) {
       return value;
     }
     try {
-      const entry = this.#writes.encode(call.key, call.fullKey, value);
-      await this.#writes.replace(this.#write(call, entry), held.marker);
+      const write = this.#write(call, value);
+      const stored = await this.#writes.one(write.checked);
+      if (stored && write.staleUntil > 0) {
+        this.#core.books.lastGood.remember(call.fullKey, value, write.staleUntil);
+      }
     } catch (error) {
-      await this.#leases.release(held);
       failOpen(error, at.policy);
     }
     return value;
   }
 
-  /** Without a lease: run the factory and store its result unless this process superseded it. */
-  async #computeAndSet<V>(
-    call: GetOrSetCall<V>,
-    flight: Flight | undefined,
-    policy: FailOpenPolicy,
-  ): Promise<V> {
-    const value = await call.factory();
-    if (value === undefined || superseded(flight)) return value;
-    try {
-      const entry = this.#writes.encode(call.key, call.fullKey, value);
-      await this.#writes.one(this.#write(call, entry));
-    } catch (error) {
-      failOpen(error, policy);
+  /**
+   * A stale hit: someone already refreshing it → serve stale; otherwise stamp the refresh lease
+   * on the entry and refresh — in the background with `staleWhileRevalidate`, else here, serving
+   * the stale value when the factory fails, passes `hardTimeout` or `softTimeout`.
+   */
+  async #fromStale<V>(call: GetOrSetCall<V>, stale: Graced, at: At): Promise<V> {
+    const staleValue = stale.value as V;
+    if (stale.meta.leaseUntil > this.#core.books.now()) return this.#served(staleValue);
+    let held: HeldLease | undefined;
+    if (call.lease !== false) {
+      try {
+        held = await this.#leases.stamp(call, stale, call.lease);
+      } catch (error) {
+        failOpen(error, at.policy);
+        return this.#served(staleValue);
+      }
+      // Someone refreshed, stamped, wrote or deleted it since our read.
+      if (held === undefined) return this.#served(staleValue);
     }
-    return value;
+    const run = this.#compute(call, staleValue);
+    const done = this.#refresh(call, { held, run, at });
+    if (call.resilience.staleWhileRevalidate) {
+      this.#inBackground(call, done, at);
+      return this.#served(staleValue);
+    }
+    const soft = call.resilience.softTimeoutMs;
+    const outcome = soft > 0 ? await Promise.race([done, softDeadline(soft)]) : await done;
+    if (outcome === undefined) {
+      // Slower than softTimeout: the stale value now, the refresh finishes behind.
+      this.#inBackground(call, done, at);
+      return this.#served(staleValue);
+    }
+    if (outcome.ok) return outcome.value;
+    this.#factoryFailed(call, outcome.error, at);
+    return this.#served(staleValue);
   }
 
-  #write<V>(call: GetOrSetCall<V>, entry: StoredEntry): CheckedWrite {
-    return {
+  /** Waits for a refresh's factory and stores its result (under the stamp when there is one). */
+  async #refresh<V>(
+    call: GetOrSetCall<V>,
+    parts: { held: HeldLease | undefined; run: FactoryRun<V>; at: At },
+  ): Promise<Refreshed<V>> {
+    const { held, run, at } = parts;
+    let value: V;
+    try {
+      value = await run.result;
+    } catch (error) {
+      if (held !== undefined) await this.#leases.release(held);
+      return { ok: false, error };
+    }
+    if (held !== undefined) await this.#commit(call, held, value, at);
+    else if (!this.#core.closed) await this.#storeUnleased(call, value, at);
+    return { ok: true, value };
+  }
+
+  /** A refresh without leases (off, or a backend without `setIf`): a plain write, fail-open. */
+  async #storeUnleased<V>(call: GetOrSetCall<V>, value: V, at: At): Promise<void> {
+    if (value === undefined && call.resilience.negativeTtlSeconds === 0) return;
+    try {
+      await this.#writes.one(this.#write(call, value).checked);
+    } catch (error) {
+      failOpen(error, at.policy);
+    }
+  }
+
+  /**
+   * Lets a refresh finish after its caller was answered: tracked so `close()` can wait for it,
+   * its failures reported, never an unhandled rejection.
+   */
+  #inBackground<V>(call: GetOrSetCall<V>, done: Promise<Refreshed<V>>, at: At): void {
+    const background = this.#core.background;
+    const task = done.then(
+      (outcome) => {
+        if (!outcome.ok) this.#factoryFailed(call, outcome.error, at);
+      },
+      (error: unknown) => {
+        // Only `strict` throws from a commit; in the background there is nobody to throw to.
+        if (isCacheError(error)) at.policy.report(error);
+      },
+    );
+    background.add(task);
+    void task.finally(() => background.delete(task));
+  }
+
+  /**
+   * A factory failed (or passed `hardTimeout`) and a stale value answered for it: reported as a
+   * `warning` (kind `factory`) and to `onError`, never thrown.
+   */
+  #factoryFailed<V>(call: GetOrSetCall<V>, error: unknown, at: At): void {
+    const problem = isCacheError(error)
+      ? error
+      : new CacheFactoryError('the factory failed; a stale value was served', call.key, {
+          cause: error,
+        });
+    this.#ledger.warn('factory', problem, {
       operation: 'getOrSet',
       key: call.key,
       fullKey: call.fullKey,
-      entry,
-      ttlSeconds: call.ttlSeconds,
-      verify: call.options?.skipIntegrityCheck !== true,
-    };
+    });
+    try {
+      at.policy.report(problem);
+    } catch (reportError) {
+      at.policy.onReportError?.(reportError);
+    }
   }
 }

@@ -1,5 +1,7 @@
 import type { StoredEntry } from '../backend/contract.js';
 import { newLeaseMarker } from '../backend/lease-marker.js';
+import { wrapGraced } from '../codec/grace.js';
+import type { Graced } from './read-path.js';
 import { isPromise } from '../backend/port.js';
 import { CacheClosedError } from '../errors.js';
 import type { ClientCore } from './client-core.js';
@@ -10,7 +12,7 @@ import { LEASED, MISS, UNREADABLE, type ReadPath } from './read-path.js';
 /** First pause between two polls of a waiter, in milliseconds; doubles up to {@link MAX_POLL_MS}. */
 export const FIRST_POLL_MS = 10;
 /** Longest pause between two polls of a waiter, in milliseconds. */
-export const MAX_POLL_MS = 200;
+export const MAX_POLL_MS = 100;
 // A key that keeps refusing `add` yet reads as empty (a backend whose reads and writes disagree,
 // or a key this process holds in doubt): give up on the lease after this many rounds.
 const MAX_EMPTY_ROUNDS = 3;
@@ -31,6 +33,11 @@ export interface HeldLease extends LeaseTarget {
   lost: boolean;
   /** Stops the renewal; called once the lease is committed or released. */
   stop: () => void;
+  /**
+   * For a refresh lease stamped on a stale entry: what to put back on release (the entry as it
+   * was, and its remaining TTL in seconds). `undefined` for a marker, which release deletes.
+   */
+  readonly restore?: { readonly entry: StoredEntry; readonly ttlSeconds: number } | undefined;
 }
 
 /** What {@link Leases.acquire} ended with. */
@@ -180,6 +187,54 @@ export class Leases {
   }
 
   /**
+   * Takes the refresh lease on a stale entry: stamps it, with `setIf`, with a token and an expiry
+   * (`lease.ttl` from now) that every reader sees, so one caller across processes refreshes it.
+   * The stamp is not renewed: a refresh slower than the lease can be taken over by another
+   * caller, whose stamp then refuses the first one's commit. Resolves `undefined` when the entry
+   * changed since it was read (someone refreshed, stamped, wrote or deleted it).
+   */
+  async stamp(
+    target: LeaseTarget,
+    stale: Graced,
+    lease: ResolvedLease,
+  ): Promise<HeldLease | undefined> {
+    const port = this.#core.port;
+    const now = this.#core.books.now();
+    const token = Buffer.from(newLeaseMarker().value).toString('latin1');
+    const stamped = wrapGraced(stale.inner, {
+      ...stale.meta,
+      leaseUntil: now + lease.ttlMs,
+      token,
+    });
+    // The entry keeps the physical life it had: its grace still ends at `staleUntil`.
+    const ttlSeconds = Math.max(0.001, (stale.meta.staleUntil - now) / 1000);
+    let result;
+    try {
+      const pending = port.run(port.writing('getOrSet', target.fullKey), (backend) =>
+        (backend.setIf as NonNullable<typeof backend.setIf>)(
+          target.fullKey,
+          stale.entry,
+          stamped,
+          ttlSeconds,
+        ),
+      );
+      result = isPromise(pending) ? await pending : pending;
+    } catch (error) {
+      throw this.#ledger.failed('getOrSet', error, { ...target, entry: stamped });
+    }
+    if (result === false || result === undefined) return undefined;
+    this.#core.books.stats.leasesTaken++;
+    return {
+      key: target.key,
+      fullKey: target.fullKey,
+      marker: stamped,
+      lost: false,
+      stop: () => {},
+      restore: { entry: stale.entry, ttlSeconds },
+    };
+  }
+
+  /**
    * Gives a lease up without storing: deletes the marker if it is still this lease's
    * (compare-and-delete), so waiters take over at once instead of after its TTL. Never rejects:
    * a failure is counted and reported, and the marker expires by its TTL.
@@ -188,8 +243,34 @@ export class Leases {
     held.stop();
     if (held.lost) return;
     const port = this.#core.port;
+    const restore = held.restore;
     // Without compare-and-delete a plain delete could remove a newer value: let the marker expire.
-    if (port.backend.deleteIf === undefined) return;
+    if (restore === undefined && port.backend.deleteIf === undefined) return;
+    try {
+      const pending = port.run(port.writing('getOrSet', held.fullKey), (backend) =>
+        restore === undefined
+          ? (backend.deleteIf as NonNullable<typeof backend.deleteIf>)(held.fullKey, held.marker)
+          : (backend.setIf as NonNullable<typeof backend.setIf>)(
+              held.fullKey,
+              held.marker,
+              restore.entry,
+              restore.ttlSeconds,
+            ),
+      );
+      if (isPromise(pending)) await pending;
+    } catch (error) {
+      this.#ledger.failed('getOrSet', error, { key: held.key, fullKey: held.fullKey });
+    }
+  }
+
+  /**
+   * Deletes the key while it still holds this lease's marker or stamp (compare-and-delete): a
+   * refresh found the value gone (`undefined`), so the stale copy must not be served any more.
+   */
+  async drop(held: HeldLease): Promise<void> {
+    held.stop();
+    const port = this.#core.port;
+    if (held.lost || port.backend.deleteIf === undefined) return;
     try {
       const pending = port.run(port.writing('getOrSet', held.fullKey), (backend) =>
         (backend.deleteIf as NonNullable<typeof backend.deleteIf>)(held.fullKey, held.marker),

@@ -9,6 +9,7 @@ import type {
   WarningKind,
 } from '../events.js';
 import type { WriteQuarantine } from './quarantine.js';
+import type { LastGood } from './last-good.js';
 import type { RecentKeysStack } from './recent-keys.js';
 
 /** Where outcomes are booked, shared by a client and every client scoped from it. */
@@ -21,6 +22,8 @@ export interface Books {
   readonly recent: RecentKeysStack;
   /** The write quarantine, or `undefined` when it is off. */
   readonly quarantine: WriteQuarantine | undefined;
+  /** Last good values of graced keys, served stale when the backend is down. */
+  readonly lastGood: LastGood;
   /** The clock, in epoch milliseconds. */
   readonly now: () => number;
   /** The backend's name, for errors. */
@@ -112,6 +115,7 @@ export class Ledger {
       write.ttlSeconds === 0 ? null : books.now() + write.ttlSeconds * 1000,
     );
     books.quarantine?.confirm(write.fullKey, write.entry);
+    books.lastGood.forget(write.fullKey);
     if (books.events.has('set'))
       books.events.emit('set', { operation, key: write.key, fullKey: write.fullKey, stored: true });
   }
@@ -160,6 +164,7 @@ export class Ledger {
     for (const fullKey of fullKeys) {
       books.recent.removeSafe(fullKey);
       books.quarantine?.confirm(fullKey, undefined);
+      books.lastGood.forget(fullKey);
     }
     books.stats.deletes += fullKeys.length;
     if (books.events.has('delete')) books.events.emit('delete', { operation, keys });
@@ -169,6 +174,7 @@ export class Ledger {
   flushed(): void {
     this.#books.recent.clear();
     this.#books.quarantine?.confirmAllDeleted();
+    this.#books.lastGood.clear();
   }
 
   /**

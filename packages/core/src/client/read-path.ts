@@ -1,7 +1,14 @@
 import type { StoredEntry } from '../backend/contract.js';
 import { LEASE_FLAGS } from '../backend/lease-marker.js';
+import {
+  GRACE_FLAGS,
+  NOT_FOUND_FLAGS,
+  unwrapGraced,
+  type GraceMeta,
+  type GracedEntry,
+} from '../codec/grace.js';
 import { isPromise } from '../backend/port.js';
-import { asBatchError, type CacheError } from '../errors.js';
+import { asBatchError, CacheDecodeError, type CacheError } from '../errors.js';
 import type { CacheOperation } from '../events.js';
 import type { ClientCore } from './client-core.js';
 import type { Ledger } from './ledger.js';
@@ -12,6 +19,35 @@ export const MISS: unique symbol = Symbol('miss');
 export const LEASED: unique symbol = Symbol('leased');
 /** What {@link ReadPath.peek} returns for a key that holds a value this process cannot read. */
 export const UNREADABLE: unique symbol = Symbol('unreadable');
+/** What a `getOrSet` read returns for a "not found" entry (`negativeTtl`): `undefined`, cached. */
+export const NOT_FOUND: unique symbol = Symbol('not found');
+
+/**
+ * A value written with `grace`, as a `getOrSet` read returns it once stale (past its `ttl`, within
+ * its grace) and a `getEntry` read always: the decoded value, the entry exactly as stored (a
+ * refresh commits over it with `setIf`), its header, and the codec's entry inside.
+ */
+export class Graced {
+  readonly value: unknown;
+  readonly entry: StoredEntry;
+  readonly meta: GraceMeta;
+  readonly inner: StoredEntry;
+
+  constructor(value: unknown, entry: StoredEntry, graced: GracedEntry) {
+    this.value = value;
+    this.entry = entry;
+    this.meta = graced.meta;
+    this.inner = graced.inner;
+  }
+}
+
+/** Operations whose reads want stale values and "not found" entries rather than a miss. */
+function wantsStale(operation: CacheOperation): boolean {
+  return operation === 'getOrSet' || operation === 'getEntry';
+}
+
+// Q2's codes are 1–4; anything above is one of Stowage's own entries (or unknown flags).
+const MAX_Q2_CODE = 4;
 
 /** One `getMany`: the caller keys, their full keys, and when it began (`-1`: not timed). */
 interface Batch {
@@ -83,10 +119,9 @@ export class ReadPath {
     found: StoredEntry | undefined,
   ): unknown {
     const ledger = this.#ledger;
-    if (found !== undefined && found.flags === LEASE_FLAGS) {
-      // Another caller is computing this key: a miss, never a value (and no decode warning).
-      ledger.miss(operation, key, fullKey);
-      return operation === 'getOrSet' ? LEASED : MISS;
+    if (found !== undefined && found.flags > MAX_Q2_CODE) {
+      const special = this.#special(operation, key, fullKey, found);
+      if (special !== undefined) return special;
     }
     // A key in doubt after a timed-out write reads only what this process confirmed since.
     const entry = ledger.admit(fullKey, found);
@@ -101,6 +136,60 @@ export class ReadPath {
     }
     ledger.miss(operation, key, fullKey);
     return MISS;
+  }
+
+  /**
+   * Stowage's own entries: a lease marker (another caller is computing the key), a "not found"
+   * entry, a graced entry (fresh, or stale past its `ttl`). Plain reads see a miss for all but a
+   * fresh value; `getOrSet` and `getEntry` see {@link LEASED}, {@link NOT_FOUND} and
+   * {@link Graced}. Returns `undefined` for other flags (decoded, and refused, as usual).
+   */
+  #special(operation: CacheOperation, key: string, fullKey: string, found: StoredEntry): unknown {
+    const ledger = this.#ledger;
+    const flags = found.flags;
+    if (flags === LEASE_FLAGS) {
+      // Never a value, and no decode warning.
+      ledger.miss(operation, key, fullKey);
+      return operation === 'getOrSet' ? LEASED : MISS;
+    }
+    if (flags === NOT_FOUND_FLAGS) {
+      if (wantsStale(operation)) {
+        ledger.hit(operation, key, fullKey);
+        return NOT_FOUND;
+      }
+      ledger.miss(operation, key, fullKey);
+      return MISS;
+    }
+    if (flags !== GRACE_FLAGS) return undefined;
+    const value = this.#graced(operation, key, fullKey, found);
+    if (value === MISS) ledger.miss(operation, key, fullKey);
+    else if (value instanceof Graced && value.meta.freshUntil <= this.#core.books.now())
+      this.#core.books.stats.staleHits++;
+    else ledger.hit(operation, key, fullKey);
+    return value;
+  }
+
+  /** A graced entry: its value while fresh, a {@link Graced} after (to those who want one), else MISS. */
+  #graced(operation: CacheOperation, key: string, fullKey: string, found: StoredEntry): unknown {
+    const entry = this.#ledger.admit(fullKey, found);
+    if (entry === undefined) return MISS;
+    const graced = unwrapGraced(entry);
+    let value: unknown;
+    try {
+      if (graced === undefined)
+        throw new CacheDecodeError('malformed grace header', { key: fullKey, flags: entry.flags });
+      value = this.#core.codec.decode(graced.inner, fullKey);
+    } catch (error) {
+      this.#ledger.warn('decode', error as CacheError, { operation, key, fullKey });
+      return MISS;
+    }
+    const { meta } = graced;
+    const now = this.#core.books.now();
+    if (now >= meta.staleUntil) return MISS;
+    if (!wantsStale(operation)) return now < meta.freshUntil ? value : MISS;
+    this.#core.books.lastGood.remember(fullKey, value, meta.staleUntil);
+    if (now < meta.freshUntil && operation === 'getOrSet') return value;
+    return new Graced(value, entry, graced);
   }
 
   /**
@@ -119,6 +208,10 @@ export class ReadPath {
     }
     if (found === undefined) return MISS;
     if (found.flags === LEASE_FLAGS) return LEASED;
+    if (found.flags === NOT_FOUND_FLAGS || found.flags === GRACE_FLAGS) {
+      const value = this.#special('getOrSet', key, fullKey, found);
+      return value === MISS ? UNREADABLE : value;
+    }
     const entry = this.#ledger.admit(fullKey, found);
     if (entry === undefined) return UNREADABLE;
     try {
