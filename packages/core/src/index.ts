@@ -29,7 +29,8 @@ export type {
 } from './client/client-options.js';
 export { failOpen } from './client/fail-open.js';
 export type { Factory, FactoryContext } from './client/factory-run.js';
-export type { ResilienceOptions } from './client/resilience-options.js';
+export { resolveResilience } from './client/resilience-options.js';
+export type { ResilienceOptions, ResolvedResilience } from './client/resilience-options.js';
 export { GRACE_FLAGS, NOT_FOUND_FLAGS } from './codec/grace.js';
 export { SingleFlight } from './client/single-flight.js';
 export {

@@ -377,31 +377,19 @@ export class CachedCall {
   async #leased(run: Run, entryKey: string): Promise<unknown> {
     const { target } = run;
     const options = this.#options;
-    // `null` is not stored without `cacheNullish`: the factory hands getOrSet `undefined` (never
-    // stored, and the lease is released) and the call still returns the `null`.
-    let nullResult = false;
-    const value = await target.client.getOrSet(
-      entryKey,
-      async () => {
-        const result = await this.#fn.apply(run.self, run.args);
-        if (result === null && !options.cacheNullish) {
-          nullResult = true;
-          return undefined;
-        }
-        return result;
+    return target.client.getOrSet(entryKey, () => this.#fn.apply(run.self, run.args), {
+      ...options.resilience,
+      ttl: options.ttlSeconds,
+      afterMiss: true,
+      singleFlight: options.singleFlight,
+      lease: options.lease,
+      strict: options.strict,
+      // `null` is stored only with `cacheNullish`; the call still returns it.
+      cacheIf: options.cacheNullish ? undefined : (value) => value !== null,
+      onError: (error) => {
+        this.#report(error, target);
       },
-      {
-        ttl: options.ttlSeconds,
-        afterMiss: true,
-        singleFlight: options.singleFlight,
-        lease: options.lease,
-        strict: options.strict,
-        onError: (error) => {
-          this.#report(error, target);
-        },
-      },
-    );
-    return nullResult ? null : value;
+    });
   }
 
   /**

@@ -3,9 +3,11 @@ import {
   CacheConfigError,
   isStorageLevel,
   resolveLease,
+  resolveResilience,
   toTtlSeconds,
   type CacheError,
   type LeaseOptions,
+  type ResilienceOptions,
   type StorageLevel,
   type Ttl,
 } from '@stowage/core';
@@ -32,7 +34,10 @@ export type CacheErrorHandler = (error: CacheError, info: CacheErrorInfo) => voi
  * @typeParam A - the parameters of the cached function, for a `key` function.
  * @typeParam This - the type of `this` in the cached function, for a `context` function.
  */
-export interface CacheOptions<A extends unknown[] = unknown[], This = unknown> {
+export interface CacheOptions<
+  A extends unknown[] = unknown[],
+  This = unknown,
+> extends ResilienceOptions {
   /**
    * How long a result stays cached (Q2's `timeout`): seconds, or a string with a unit (`'500ms'`,
    * `'30s'`, `'5m'`, `'1h'`, `'7d'`). `0` means no expiry.
@@ -112,6 +117,8 @@ export interface NormalizedOptions {
   readonly cacheNullish: boolean;
   readonly singleFlight: boolean;
   readonly lease: boolean | LeaseOptions | undefined;
+  /** Grace, timeouts, negative caching and jitter, passed to `getOrSet` as given. */
+  readonly resilience: ResilienceOptions;
   readonly onError: CacheErrorHandler | undefined;
   readonly strict: boolean;
   readonly context: CacheContext | ((self: unknown) => CacheContext | undefined) | undefined;
@@ -177,8 +184,17 @@ export function normalizeOptions(options: unknown): NormalizedOptions {
   const context = raw['context'];
   if (typeof context !== 'function') checkContext(context, '`context`');
   const lease = raw['lease'] as boolean | LeaseOptions | undefined;
-  // Core's own check, so a bad lease fails where the function is wrapped, not on a miss.
+  // Core's own checks, so a bad lease or duration fails where the function is wrapped.
   resolveLease(lease, false);
+  const resilience: ResilienceOptions = {
+    grace: raw['grace'] as ResilienceOptions['grace'],
+    staleWhileRevalidate: raw['staleWhileRevalidate'] as boolean | undefined,
+    softTimeout: raw['softTimeout'] as ResilienceOptions['softTimeout'],
+    hardTimeout: raw['hardTimeout'] as ResilienceOptions['hardTimeout'],
+    negativeTtl: raw['negativeTtl'] as ResilienceOptions['negativeTtl'],
+    jitter: raw['jitter'] as number | undefined,
+  };
+  resolveResilience(resilience, 0);
   return {
     ttlSeconds,
     key: key as NormalizedOptions['key'],
@@ -187,6 +203,7 @@ export function normalizeOptions(options: unknown): NormalizedOptions {
     cacheNullish: flag(raw['cacheNullish'], 'cacheNullish', false),
     singleFlight: flag(raw['singleFlight'], 'singleFlight', true),
     lease,
+    resilience,
     onError: onError as CacheErrorHandler | undefined,
     strict: flag(raw['strict'], 'strict', false),
     context: context as NormalizedOptions['context'],
