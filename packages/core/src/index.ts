@@ -94,5 +94,5 @@ export { LocalCacheAction } from './local-cache-action.js';
 export { DEFAULT_RECENT_KEYS, RecentKey, RecentKeysStack } from './client/recent-keys.js';
 export { redactUrl } from './redact.js';
 export { isStorageLevel, StorageLevel } from './storage-level.js';
-export { MAX_TTL_SECONDS, toTtlSeconds } from './ttl.js';
+export { MAX_TTL_SECONDS, optionSeconds, toTtlSeconds } from './ttl.js';
 export type { Ttl } from './ttl.js';

@@ -1,4 +1,4 @@
-import { CacheValueError } from './errors.js';
+import { CacheConfigError, CacheValueError } from './errors.js';
 
 /**
  * A time to live: a number of **seconds** (fractions allowed; `0` means no expiry), or a string
@@ -54,4 +54,16 @@ export function toTtlSeconds(ttl: unknown, name = 'ttl'): number {
     );
   }
   return seconds;
+}
+
+/**
+ * {@link toTtlSeconds} for an option (a client's `defaultTtl`, a `lease.ttl`, a `grace`): the
+ * same rules, thrown as `CacheConfigError` naming the option.
+ */
+export function optionSeconds(value: unknown, name: string): number {
+  try {
+    return toTtlSeconds(value, name);
+  } catch (error) {
+    throw new CacheConfigError((error as Error).message);
+  }
 }

@@ -4,7 +4,7 @@ import {
   isStorageLevel,
   resolveLease,
   resolveResilience,
-  toTtlSeconds,
+  optionSeconds,
   type CacheError,
   type LeaseOptions,
   type ResilienceOptions,
@@ -161,12 +161,7 @@ export function normalizeOptions(options: unknown): NormalizedOptions {
     throw new CacheConfigError(`cache options must be an object; got ${describe(options)}`);
   }
   const raw = options as Record<string, unknown>;
-  let ttlSeconds: number;
-  try {
-    ttlSeconds = toTtlSeconds(raw['timeout'] ?? DEFAULT_TIMEOUT_SECONDS, 'timeout');
-  } catch (error) {
-    throw new CacheConfigError((error as Error).message, { cause: error });
-  }
+  const ttlSeconds = optionSeconds(raw['timeout'] ?? DEFAULT_TIMEOUT_SECONDS, 'timeout');
   const key = raw['key'];
   if (key !== undefined && typeof key !== 'function') checkName(key, '`key`');
   const keyPrefix = raw['keyPrefix'];

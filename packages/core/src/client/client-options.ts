@@ -13,7 +13,7 @@ import {
   type KeySpaceOptions,
 } from '../keys/key-space.js';
 import { integerOption } from '../options.js';
-import { toTtlSeconds, type Ttl } from '../ttl.js';
+import { optionSeconds, type Ttl } from '../ttl.js';
 import { resolveLease, type LeaseOptions, type ResolvedLease } from './lease-options.js';
 import { DEFAULT_RECENT_KEYS } from './recent-keys.js';
 import { checkJitter, type ResilienceOptions } from './resilience-options.js';
@@ -266,7 +266,7 @@ export function resolveClientOptions<T>(options: CacheClientOptions<T>): Resolve
     timeoutMs: integerOption(options.timeoutMs, 'timeoutMs', DEFAULT_TIMEOUT_MS, {
       max: MAX_TIMER_MS,
     }),
-    defaultTtlSeconds: configTtl(options.defaultTtl ?? 0, 'defaultTtl'),
+    defaultTtlSeconds: optionSeconds(options.defaultTtl ?? 0, 'defaultTtl'),
     service: options.service,
     ownsBackend: options.ownsBackend ?? true,
     now: options.now ?? Date.now,
@@ -279,14 +279,6 @@ export function resolveClientOptions<T>(options: CacheClientOptions<T>): Resolve
     lease: resolveLease(options.lease, false),
     jitter: checkJitter(options.jitter),
   };
-}
-
-function configTtl(ttl: Ttl, name: string): number {
-  try {
-    return toTtlSeconds(ttl, name);
-  } catch (error) {
-    throw new CacheConfigError((error as Error).message);
-  }
 }
 
 /** Prefix, separator, long keys and service name: the key space of the root client. */

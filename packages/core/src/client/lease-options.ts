@@ -1,6 +1,6 @@
 import { MAX_TIMER_MS } from '../backend/deadline.js';
 import { CacheConfigError } from '../errors.js';
-import { toTtlSeconds, type Ttl } from '../ttl.js';
+import { optionSeconds, type Ttl } from '../ttl.js';
 
 /** Default life of a lease marker, in milliseconds; renewed every half of it while the factory runs. */
 export const DEFAULT_LEASE_TTL_MS = 5000;
@@ -59,13 +59,7 @@ export const DEFAULT_LEASE: ResolvedLease = {
 };
 
 function milliseconds(value: Ttl, name: string): number {
-  let seconds: number;
-  try {
-    seconds = toTtlSeconds(value, name);
-  } catch (error) {
-    throw new CacheConfigError((error as Error).message);
-  }
-  const ms = Math.ceil(seconds * 1000);
+  const ms = Math.ceil(optionSeconds(value, name) * 1000);
   if (ms > MAX_TIMER_MS) {
     throw new CacheConfigError(`\`${name}\` must be at most ${MAX_TIMER_MS} ms`);
   }

@@ -1,5 +1,5 @@
 import { CacheConfigError } from '../errors.js';
-import { toTtlSeconds, type Ttl } from '../ttl.js';
+import { optionSeconds, type Ttl } from '../ttl.js';
 
 /**
  * How `getOrSet` (and `@stowage/decorator`) keeps answering when the factory or the backend
@@ -69,12 +69,7 @@ export const NO_RESILIENCE: ResolvedResilience = {
 };
 
 function seconds(value: Ttl | undefined, name: string): number {
-  if (value === undefined) return 0;
-  try {
-    return toTtlSeconds(value, name);
-  } catch (error) {
-    throw new CacheConfigError((error as Error).message);
-  }
+  return value === undefined ? 0 : optionSeconds(value, name);
 }
 
 /** Checks a `jitter` fraction: a number from 0 to below 1. */
