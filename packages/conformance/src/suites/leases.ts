@@ -3,7 +3,7 @@ import type { CacheBackend, StoredEntry } from '@stowage/core';
 import { CacheClient } from '@stowage/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SuiteContext } from '../context.js';
-import { bytesOf, entry, textOf } from '../helpers.js';
+import { bytesOf, entry, sleep, textOf } from '../helpers.js';
 
 const WAIT = { timeout: 15_000 };
 
@@ -194,6 +194,47 @@ export function describeLeases(ctx: SuiteContext, leases: boolean): void {
         ]);
         expect([a, b, runs]).toEqual(['fresh', 'fresh', 1]);
         expect(await client.get(k)).toBe('fresh');
+      });
+
+      it('grace: a stale value answers when the refresh fails, and a refresh replaces it', async () => {
+        const k = key('grace');
+        const options = { ttl: 0.05, grace: 30, onError: () => {} };
+        expect(await client.getOrSet(k, () => 'old', options)).toBe('old');
+        await sleep(80);
+        expect(await client.getEntry(k)).toMatchObject({ status: 'stale', value: 'old' });
+        const failing = (): never => {
+          throw new Error('upstream down');
+        };
+        expect(await client.getOrSet(k, failing, options)).toBe('old');
+        expect(await client.getOrSet(k, () => 'new', { ...options, ttl: 30 })).toBe('new');
+        expect(await client.getEntry(k)).toMatchObject({ status: 'hit', value: 'new' });
+      });
+
+      it('staleWhileRevalidate answers stale at once and stores the refresh behind', async () => {
+        const k = key('swr');
+        await client.getOrSet(k, () => 1, { ttl: 0.05, grace: 30 });
+        await sleep(80);
+        const options = { ttl: 30, grace: 30, staleWhileRevalidate: true };
+        expect(await client.getOrSet(k, () => Promise.resolve(2), options)).toBe(1);
+        for (let i = 0; i < 50 && (await client.get(k)) !== 2; i++) await sleep(10);
+        expect(await client.get(k)).toBe(2);
+      });
+
+      it('negativeTtl remembers undefined apart from any value', async () => {
+        const k = key('negative');
+        let runs = 0;
+        const lookup = (): Promise<string | undefined> =>
+          client.getOrSet(
+            k,
+            () => {
+              runs++;
+              return undefined;
+            },
+            { negativeTtl: 30 },
+          );
+        expect([await lookup(), await lookup(), runs]).toEqual([undefined, undefined, 1]);
+        expect(await client.get(k, 'default')).toBe('default');
+        expect(await client.getEntry(k)).toEqual({ status: 'notFound' });
       });
 
       it.skipIf(!leases)(
