@@ -44,11 +44,11 @@ function check(label, ok) {
 
 function packagesWithScript(script) {
   const dirs = [];
-  for (const group of ['packages', 'examples', 'bench', 'soak']) {
+  for (const group of ['packages', 'examples', 'bench', 'soak', 'e2e']) {
     const base = join(root, group);
     if (!existsSync(base)) continue;
     const candidates =
-      group === 'bench' || group === 'soak'
+      group === 'bench' || group === 'soak' || group === 'e2e'
         ? [base]
         : readdirSync(base).map((name) => join(base, name));
     for (const dir of candidates) {
