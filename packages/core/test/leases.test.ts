@@ -297,4 +297,37 @@ describe('getOrSet leases', () => {
     expect(await pending).toBe('stale');
     expect(await a.get('k')).toBeUndefined();
   });
+
+  it("gives a marker one more second on a 'seconds' backend, so renewals at ttl/2 always find it", async () => {
+    const store = leaseStore();
+    Object.defineProperty(store, 'capabilities', {
+      value: { ...store.capabilities, ttlPrecision: 'seconds' },
+    });
+    const client = new CacheClient({ backend: store, lease: { ttl: '1s' } });
+    await client.getOrSet('k', () => 'v');
+    expect(store.calls.find((call) => call.op === 'add')?.ttl).toBe(2);
+    const precise = leaseStore();
+    await new CacheClient({ backend: precise, lease: { ttl: '1s' } }).getOrSet('k', () => 'v');
+    expect(precise.calls.find((call) => call.op === 'add')?.ttl).toBe(1);
+  });
+
+  it('many concurrent factories do not make Node warn of an abort-listener leak', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => {
+      warnings.push(warning);
+    };
+    process.on('warning', onWarning);
+    try {
+      const client = new CacheClient({ backend: leaseStore() });
+      await Promise.all(
+        Array.from({ length: 30 }, (_, i) =>
+          client.getOrSet(`k${i}`, () => sleep(5).then(() => i)),
+        ),
+      );
+      await sleep(10);
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.map((warning) => warning.name)).not.toContain('MaxListenersExceededWarning');
+  });
 });

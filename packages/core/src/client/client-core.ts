@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { BackendPort } from '../backend/port.js';
 import { toCacheError } from '../backend/deadline.js';
 import type { Codec } from '../codec/codec.js';
@@ -10,6 +11,16 @@ import { Ledger, type Books } from './ledger.js';
 import { WriteQuarantine } from './quarantine.js';
 import { RecentKeysStack } from './recent-keys.js';
 import { LastGood } from './last-good.js';
+
+/**
+ * The controller `close()` aborts. Every running factory listens to its signal, so it may hold
+ * many listeners at once: no limit, or Node warns of a leak at the eleventh concurrent miss.
+ */
+function shutdownController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
+}
 
 /** The settings every path reads. */
 export interface ClientSettings {
@@ -53,7 +64,7 @@ export class ClientCore {
    * Aborted by `close()`: every factory's `signal` follows it, so running factories and
    * background refreshes stop when the client closes.
    */
-  readonly shutdown: AbortController = new AbortController();
+  readonly shutdown: AbortController = shutdownController();
   /** Background refreshes in flight (`staleWhileRevalidate`, `softTimeout`); `close()` waits for them. */
   readonly background: Set<Promise<unknown>> = new Set();
   /** Set by `close()`. */

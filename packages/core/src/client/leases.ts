@@ -123,10 +123,23 @@ export class Leases {
   }
 
   /** Stores a new marker under the key with `add`; the held lease, or `undefined` when taken. */
+  /**
+   * The server TTL of a marker, in seconds. A `'seconds'` backend (memcached) counts whole
+   * seconds from a clock that ticks once a second, so an item stored for `n` s may be gone after
+   * `n − 1` s: the marker gets one second more, so a renewal every half `lease.ttl` always finds
+   * it (a holder that died is then taken over after at most `⌈ttl⌉ + 1` s).
+   */
+  #markerTtl(lease: ResolvedLease): number {
+    const seconds = lease.ttlMs / 1000;
+    return this.#core.port.capabilities.ttlPrecision === 'seconds'
+      ? Math.ceil(seconds) + 1
+      : seconds;
+  }
+
   async #take(target: LeaseTarget, lease: ResolvedLease): Promise<HeldLease | undefined> {
     const port = this.#core.port;
     const marker = newLeaseMarker();
-    const ttlSeconds = lease.ttlMs / 1000;
+    const ttlSeconds = this.#markerTtl(lease);
     let added: boolean;
     try {
       const pending = port.run(port.writing('getOrSet', target.fullKey), (backend) =>
@@ -146,7 +159,7 @@ export class Leases {
   /** A held lease whose marker is renewed every half of its TTL until `stop()`. */
   #hold(target: LeaseTarget, marker: StoredEntry, lease: ResolvedLease): HeldLease {
     const port = this.#core.port;
-    const ttlSeconds = lease.ttlMs / 1000;
+    const ttlSeconds = this.#markerTtl(lease);
     let renewing = false;
     const held: HeldLease = {
       key: target.key,
