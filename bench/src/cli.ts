@@ -2,15 +2,22 @@
 // and the README's "latest run" section.
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { updateReadme, updateStampedeReadme } from './readme.js';
+import { updateReadme, updateResilienceReadme, updateStampedeReadme } from './readme.js';
 import { renderSummary } from './report.js';
+import { renderResilience, RESILIENCE_DEFAULTS, runResilience } from './resilience/run.js';
 import { FULL, QUICK, runBench, type BenchOptions } from './run.js';
 import { renderStampede, runStampede, STAMPEDE_DEFAULTS } from './stampede/run.js';
 import { SUBJECTS } from './subjects/index.js';
 import { Backend, PayloadSize, ScenarioId } from './types.js';
 
+const RESILIENCE_STALE = RESILIENCE_DEFAULTS.stale as Exclude<
+  typeof RESILIENCE_DEFAULTS.stale,
+  false
+>;
+
 const HELP = `Usage: pnpm bench [--quick] [options]
        pnpm bench --stampede [--rounds=N] [--backends=memcached,redis] [--subjects=LIST] [--no-miss]
+       pnpm bench --resilience [--rounds=N] [--backends=LIST] [--factory-ms=MS] [--no-stale|--no-hit]
 
   --quick              short rounds (under two minutes); the default is the full run
   --rounds=N           timed rounds per cell
@@ -32,6 +39,14 @@ const HELP = `Usage: pnpm bench [--quick] [options]
                        README's "Stampede and leases" tables
   --factory-ms=MS      with --stampede: how long the factory takes (default ${STAMPEDE_DEFAULTS.factoryMs})
   --no-miss            with --stampede: skip the miss-latency scenario
+
+  --resilience         instead: sequential getOrSet on stale keys (factory ${RESILIENCE_STALE.factoryMs} ms) with grace only,
+                       softTimeout '${RESILIENCE_STALE.softTimeoutMs}ms' and staleWhileRevalidate — p50/p99 per call — then
+                       fresh hits of graced vs plain entries, on memory, memcached and Redis;
+                       --rounds is stale-hit rounds (default ${RESILIENCE_STALE.rounds}), --factory-ms the refresh's time;
+                       rewrites the README's "Grace and stale-while-revalidate" tables
+  --no-stale           with --resilience: skip the stale-hit scenario
+  --no-hit             with --resilience: skip the grace-header cost on a hit
 `;
 
 function list<T extends string>(
@@ -78,6 +93,9 @@ async function main(): Promise<void> {
       stampede: { type: 'boolean' },
       'factory-ms': { type: 'string' },
       'no-miss': { type: 'boolean' },
+      resilience: { type: 'boolean' },
+      'no-stale': { type: 'boolean' },
+      'no-hit': { type: 'boolean' },
       help: { type: 'boolean' },
     },
   });
@@ -87,6 +105,10 @@ async function main(): Promise<void> {
   }
   if (values.stampede === true) {
     await stampedeMain(values);
+    return;
+  }
+  if (values.resilience === true) {
+    await resilienceMain(values);
     return;
   }
   const preset = values.quick === true ? QUICK : FULL;
@@ -173,6 +195,49 @@ async function stampedeMain(values: {
   ) {
     await updateStampedeReadme(fileURLToPath(new URL('../README.md', import.meta.url)), results);
     process.stdout.write('updated bench/README.md (Stampede and leases)\n');
+  }
+}
+
+/** `--resilience`: stale hits with and without SWR, and the grace header on a hit (src/resilience/). */
+async function resilienceMain(values: {
+  rounds?: string | undefined;
+  backends?: string | undefined;
+  out?: string | undefined;
+  'no-readme'?: boolean | undefined;
+  'factory-ms'?: string | undefined;
+  'no-stale'?: boolean | undefined;
+  'no-hit'?: boolean | undefined;
+}): Promise<void> {
+  const outDir = values.out ?? fileURLToPath(new URL('../results', import.meta.url));
+  const stale = {
+    ...RESILIENCE_STALE,
+    rounds: positive(values.rounds, 'rounds') ?? RESILIENCE_STALE.rounds,
+    factoryMs: positive(values['factory-ms'], 'factory-ms') ?? RESILIENCE_STALE.factoryMs,
+  };
+  process.stdout.write('stowage bench: resilience (grace, soft timeout, stale-while-revalidate)\n');
+  const results = await runResilience({
+    backends:
+      list(values.backends, Object.values(Backend), 'backends') ?? RESILIENCE_DEFAULTS.backends,
+    stale: values['no-stale'] === true ? false : stale,
+    hitCost: values['no-hit'] === true ? false : RESILIENCE_DEFAULTS.hitCost,
+    outDir,
+    log: (text) => process.stdout.write(`${text}\n`),
+  });
+  process.stdout.write(`\n${renderResilience(results, 'text')}\n`);
+  process.stdout.write(
+    `wrote ${outDir}/resilience-latest.json (${Math.round(results.durationSec)} s)\n`,
+  );
+  // Only a run of the defaults stands for the README's numbers.
+  const custom = [
+    values.rounds,
+    values.backends,
+    values['factory-ms'],
+    values['no-stale'],
+    values['no-hit'],
+  ].some((v) => v !== undefined);
+  if (values['no-readme'] !== true && values.out === undefined && !custom) {
+    await updateResilienceReadme(fileURLToPath(new URL('../README.md', import.meta.url)), results);
+    process.stdout.write('updated bench/README.md (Grace and stale-while-revalidate)\n');
   }
 }
 

@@ -2,6 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { format, resolveConfig } from 'prettier';
 import { renderSummary, runLine } from './report.js';
 import type { BenchResults } from './results.js';
+import { renderResilience, resilienceRunLine, type ResilienceResults } from './resilience/run.js';
 import { renderStampede, stampedeRunLine, type StampedeResults } from './stampede/run.js';
 
 /** Markers around the generated part of bench/README.md. */
@@ -12,6 +13,10 @@ export const README_END = '<!-- bench:latest:end -->';
 export const STAMPEDE_START = '<!-- bench:stampede:start -->';
 /** End marker. */
 export const STAMPEDE_END = '<!-- bench:stampede:end -->';
+/** Markers around the generated tables of the "Grace and stale-while-revalidate" section. */
+export const RESILIENCE_START = '<!-- bench:resilience:start -->';
+/** End marker. */
+export const RESILIENCE_END = '<!-- bench:resilience:end -->';
 
 /**
  * Replaces what lies between `start` and `end` in `readmePath` with `body`, formatted by the
@@ -61,4 +66,17 @@ export async function updateStampedeReadme(
     '\n',
   );
   await replaceSection(readmePath, { start: STAMPEDE_START, end: STAMPEDE_END }, body);
+}
+
+/** Replaces the generated tables of the "Grace and stale-while-revalidate" section. */
+export async function updateResilienceReadme(
+  readmePath: string,
+  results: ResilienceResults,
+): Promise<void> {
+  const body = [
+    `Run: ${resilienceRunLine(results)}.`,
+    '',
+    renderResilience(results, 'markdown'),
+  ].join('\n');
+  await replaceSection(readmePath, { start: RESILIENCE_START, end: RESILIENCE_END }, body);
 }
