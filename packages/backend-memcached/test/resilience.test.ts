@@ -465,13 +465,10 @@ describe.runIf(hasBinary('memcached'))('resilience on a real memcached', () => {
       });
     }
 
-    // KNOWN CORE BUG (issue 13), pinned with `it.fails` so it flips red once core is fixed: then
-    // make this an `it`. A delete that timed out is indeterminate, and by core's write model the
-    // key then reads as a miss in this process until its quarantine ends — yet getOrSet's failed
-    // read serves the last good value (client/last-good.ts), because only a *successful* write or
-    // delete (ledger.stored / ledger.deleted) forgets it and ledger.failed does not. The same
-    // happens after a `set` of a newer value that timed out: the older value is served.
-    it.fails('a delete that timed out is not undone by the last good value', async () => {
+    // A delete that timed out is indeterminate: by core's write model the key then reads as a
+    // miss in this process, so getOrSet's failed read must not serve the value from before it
+    // (the client forgets its last good value as soon as it sends a write or delete).
+    it('a delete that timed out is not undone by the last good value', async () => {
       const backend = createMemcachedBackend({ servers: own.address, timeoutMs: TIMEOUT_MS });
       const cache = new CacheClient<unknown>({
         backend,

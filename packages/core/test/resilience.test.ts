@@ -150,6 +150,44 @@ describe('grace', () => {
   });
 });
 
+describe('the last good value', () => {
+  it('is forgotten when this process deletes the key, even if the delete timed out', async () => {
+    const clock = manualClock();
+    const inner = new RecordingBackend({
+      async: true,
+      setIf: true,
+      deleteIf: true,
+      now: clock.now,
+    });
+    const backend = new FaultBackend(inner);
+    const cache = new CacheClient({ backend, now: clock.now, quarantineMs: 0 });
+    await cache.getOrSet('k', () => 'old', { ttl: 1, grace: 60 });
+    backend.mode = { kind: 'alwaysReject', error: new Error('ETIMEDOUT') };
+    await expect(cache.delete('k')).rejects.toMatchObject({ code: CacheErrorCode.Backend });
+    const value = await cache.getOrSet('k', () => 'computed', {
+      ttl: 1,
+      grace: 60,
+      onError: () => {},
+    });
+    expect(value).toBe('computed');
+  });
+});
+
+describe('TTL limits', () => {
+  it('never lets jitter or grace push a TTL past the longest one accepted', async () => {
+    const { store, client } = setup({ jitter: 0.5 });
+    const cache = client();
+    for (let i = 0; i < 20; i++)
+      await cache.set(`k${i}`, i, { ttl: 2 ** 31 - 1, skipIntegrityCheck: true });
+    await cache.getOrSet('g', () => 1, { ttl: 2 ** 31 - 1, grace: 3600 });
+    const ttls = store.calls
+      .filter((call) => call.op === 'set' || call.op === 'setIf')
+      .map((call) => call.ttl as number);
+    expect(ttls).toHaveLength(21);
+    expect(Math.max(...ttls)).toBeLessThanOrEqual(2 ** 31 - 1);
+  });
+});
+
 describe('timeouts', () => {
   it('hardTimeout aborts the signal and rejects with CacheTimeoutError when nothing is stale', async () => {
     const { store, client } = setup();

@@ -143,6 +143,17 @@ export class CacheClient<T = unknown> {
     if (this.#core.closed) throw new CacheClosedError('the cache client is closed');
   }
 
+  /**
+   * This process is about to write or delete `fullKey`: a flight that read it before must not
+   * store over the change, and the last good value kept for grace must not be served again —
+   * whether or not the change reaches the server (a timed-out delete is no licence to serve the
+   * old value).
+   */
+  #supersede(fullKey: string): void {
+    this.#core.flights.supersede(fullKey);
+    this.#core.books.lastGood.forget(fullKey);
+  }
+
   #ttl(ttl: Ttl | undefined): number {
     return ttl === undefined ? this.#core.settings.defaultTtlSeconds : toTtlSeconds(ttl);
   }
@@ -240,7 +251,7 @@ export class CacheClient<T = unknown> {
     } catch (error) {
       return rejection(error);
     }
-    this.#core.flights.supersede(write.fullKey);
+    this.#supersede(write.fullKey);
     return this.#writes.one(write);
   }
 
@@ -279,7 +290,7 @@ export class CacheClient<T = unknown> {
       });
     }
     if (byFullKey.size === 0) return [];
-    for (const fullKey of byFullKey.keys()) this.#core.flights.supersede(fullKey);
+    for (const fullKey of byFullKey.keys()) this.#supersede(fullKey);
     return this.#writes.many([...byFullKey.values()], ttlSeconds);
   }
 
@@ -287,7 +298,7 @@ export class CacheClient<T = unknown> {
   async add(key: string, value: T, options?: Pick<SetOptions, 'ttl'>): Promise<boolean> {
     this.#assertOpen();
     const write = this.#keyedWrite(key, value, options?.ttl);
-    this.#core.flights.supersede(write.fullKey);
+    this.#supersede(write.fullKey);
     return this.#writes.add(write);
   }
 
@@ -360,7 +371,7 @@ export class CacheClient<T = unknown> {
       );
     }
     const big = BigInt(delta);
-    this.#core.flights.supersede(fullKey);
+    this.#supersede(fullKey);
     // A counter is never quarantined (no entry is passed): a late increment is applied once, it
     // resurrects nothing.
     const result = await this.#call(operation, { key, fullKey }, (backend) =>
@@ -382,7 +393,7 @@ export class CacheClient<T = unknown> {
   async delete(key: string): Promise<boolean> {
     this.#assertOpen();
     const fullKey = this.#keys.full(key);
-    this.#core.flights.supersede(fullKey);
+    this.#supersede(fullKey);
     const deleted = await this.#call('delete', { key, fullKey }, (backend) =>
       backend.delete(fullKey),
     );
@@ -411,7 +422,7 @@ export class CacheClient<T = unknown> {
     callerKeys: readonly string[],
     fullKeys: readonly string[],
   ): Promise<void> {
-    for (const fullKey of fullKeys) this.#core.flights.supersede(fullKey);
+    for (const fullKey of fullKeys) this.#supersede(fullKey);
     await this.#call(operation, {}, (backend) => backend.deleteMany(fullKeys));
     this.#ledger.deleted(operation, callerKeys, fullKeys);
   }
@@ -432,6 +443,7 @@ export class CacheClient<T = unknown> {
       throw new CacheValueError(`the ${port.name} backend cannot delay a flush`);
     }
     this.#core.flights.supersedeAll();
+    this.#core.books.lastGood.clear();
     await this.#call('flushAll', {}, (backend) => backend.flush(delay));
     this.#ledger.flushed();
     return true;

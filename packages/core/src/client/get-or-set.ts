@@ -16,6 +16,7 @@ import type { Ledger } from './ledger.js';
 import { Graced, LEASED, MISS, NOT_FOUND, type ReadPath } from './read-path.js';
 import { jittered, type ResolvedResilience } from './resilience-options.js';
 import type { Flight } from './single-flight.js';
+import { MAX_TTL_SECONDS } from '../ttl.js';
 import type { CheckedWrite, WritePath } from './write-path.js';
 
 /** One `getOrSet` call once its key, TTL and options are checked. */
@@ -303,7 +304,9 @@ export class GetOrSet {
         call.key,
       );
     }
-    const checked = { ...base, entry, ttlSeconds: ttlSeconds + resilience.graceMs / 1000 };
+    // The server keeps it through its grace, within the longest TTL a backend accepts.
+    const serverTtl = Math.min(MAX_TTL_SECONDS, ttlSeconds + resilience.graceMs / 1000);
+    const checked = { ...base, entry, ttlSeconds: serverTtl };
     return { checked, staleUntil };
   }
 

@@ -115,7 +115,6 @@ export class Ledger {
       write.ttlSeconds === 0 ? null : books.now() + write.ttlSeconds * 1000,
     );
     books.quarantine?.confirm(write.fullKey, write.entry);
-    books.lastGood.forget(write.fullKey);
     if (books.events.has('set'))
       books.events.emit('set', { operation, key: write.key, fullKey: write.fullKey, stored: true });
   }
@@ -164,7 +163,6 @@ export class Ledger {
     for (const fullKey of fullKeys) {
       books.recent.removeSafe(fullKey);
       books.quarantine?.confirm(fullKey, undefined);
-      books.lastGood.forget(fullKey);
     }
     books.stats.deletes += fullKeys.length;
     if (books.events.has('delete')) books.events.emit('delete', { operation, keys });
@@ -174,7 +172,6 @@ export class Ledger {
   flushed(): void {
     this.#books.recent.clear();
     this.#books.quarantine?.confirmAllDeleted();
-    this.#books.lastGood.clear();
   }
 
   /**

@@ -1,5 +1,5 @@
 import { CacheConfigError } from '../errors.js';
-import { optionSeconds, type Ttl } from '../ttl.js';
+import { MAX_TTL_SECONDS, optionSeconds, type Ttl } from '../ttl.js';
 
 /**
  * How `getOrSet` (and `@stowage/decorator`) keeps answering when the factory or the backend
@@ -123,8 +123,12 @@ export function resolveResilience(
   return resolved;
 }
 
-/** `ttlSeconds` spread by ± `jitter` (a fraction); `0` (no expiry) stays `0`. */
+/**
+ * `ttlSeconds` spread by ± `jitter` (a fraction), never past {@link MAX_TTL_SECONDS} (a TTL the
+ * caller gave near the limit must not be refused because of the spread); `0` (no expiry) stays
+ * `0`.
+ */
 export function jittered(ttlSeconds: number, jitter: number): number {
   if (jitter === 0 || ttlSeconds === 0) return ttlSeconds;
-  return ttlSeconds * (1 + jitter * (2 * Math.random() - 1));
+  return Math.min(MAX_TTL_SECONDS, ttlSeconds * (1 + jitter * (2 * Math.random() - 1)));
 }
