@@ -340,23 +340,17 @@ export class GetOrSet {
   async #fromStale<V>(call: GetOrSetCall<V>, stale: Graced, at: At): Promise<V> {
     const staleValue = stale.value as V;
     if (stale.meta.leaseUntil > this.#core.books.now()) return this.#served(staleValue);
-    let held: HeldLease | undefined;
-    if (call.lease !== false) {
-      try {
-        held = await this.#leases.stamp(call, stale, call.lease);
-      } catch (error) {
-        failOpen(error, at.policy);
-        return this.#served(staleValue);
-      }
-      // Someone refreshed, stamped, wrote or deleted it since our read.
-      if (held === undefined) return this.#served(staleValue);
-    }
-    const run = this.#compute(call, staleValue);
-    const done = this.#refresh(call, { held, run, at });
     if (call.resilience.staleWhileRevalidate) {
-      this.#inBackground(call, done, at);
+      // Answer first: taking the refresh lease costs round trips the caller need not wait for.
+      const behind = this.#startRefresh(call, stale, at).then(
+        (started) => started?.done ?? { ok: true as const, value: staleValue },
+      );
+      this.#inBackground(call, behind, at);
       return this.#served(staleValue);
     }
+    const started = await this.#startRefresh(call, stale, at);
+    if (started === undefined) return this.#served(staleValue);
+    const { done } = started;
     const soft = call.resilience.softTimeoutMs;
     const outcome = soft > 0 ? await Promise.race([done, softDeadline(soft)]) : await done;
     if (outcome === undefined) {
@@ -367,6 +361,31 @@ export class GetOrSet {
     if (outcome.ok) return outcome.value;
     this.#factoryFailed(call, outcome.error, at);
     return this.#served(staleValue);
+  }
+
+  /**
+   * Takes the refresh lease on a stale entry (unless leases are off) and starts the factory.
+   * Resolves `undefined` when someone else got there first or the stamp failed (reported): the
+   * stale value is the answer then.
+   */
+  async #startRefresh<V>(
+    call: GetOrSetCall<V>,
+    stale: Graced,
+    at: At,
+  ): Promise<{ done: Promise<Refreshed<V>> } | undefined> {
+    let held: HeldLease | undefined;
+    if (call.lease !== false) {
+      try {
+        held = await this.#leases.stamp(call, stale, call.lease);
+      } catch (error) {
+        failOpen(error, at.policy);
+        return undefined;
+      }
+      // Someone refreshed, stamped, wrote or deleted it since our read.
+      if (held === undefined) return undefined;
+    }
+    const run = this.#compute(call, stale.value as V);
+    return { done: this.#refresh(call, { held, run, at }) };
   }
 
   /** Waits for a refresh's factory and stores its result (under the stamp when there is one). */
