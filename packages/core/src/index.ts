@@ -96,3 +96,5 @@ export { redactUrl } from './redact.js';
 export { isStorageLevel, StorageLevel } from './storage-level.js';
 export { MAX_TTL_SECONDS, optionSeconds, toTtlSeconds } from './ttl.js';
 export type { Ttl } from './ttl.js';
+export { CACHE_CHANNELS, TRACED_OPERATIONS } from './tracing.js';
+export type { CacheTraceContext, TraceOutcome, TracedOperation } from './tracing.js';

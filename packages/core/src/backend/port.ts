@@ -8,6 +8,7 @@ import type {
   StoredEntry,
 } from './contract.js';
 import { toCacheError, withDeadline, type CallInfo } from './deadline.js';
+import type { CacheTraceContext } from '../tracing.js';
 
 /** True when a backend answered with a promise rather than a value. */
 export function isPromise<V>(value: Awaitable<V>): value is Promise<V> {
@@ -22,6 +23,30 @@ export function rejection<R>(error: unknown): Promise<R> {
   // What was thrown is passed on unchanged, as an async function would reject with it.
   // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
   return Promise.reject(error);
+}
+
+/** Adds the bytes of what a read found (one entry or a batch) to `trace.bytesIn`, once it is known. */
+function measureIn(
+  trace: CacheTraceContext,
+  answer: Awaitable<StoredEntry | ReadonlyArray<StoredEntry | undefined> | undefined>,
+): void {
+  const add = (found: StoredEntry | ReadonlyArray<StoredEntry | undefined> | undefined): void => {
+    let bytes = 0;
+    if (Array.isArray(found)) {
+      for (const entry of found as ReadonlyArray<StoredEntry | undefined>)
+        bytes += entry?.value.byteLength ?? 0;
+    } else if (found !== undefined) {
+      bytes = (found as StoredEntry).value.byteLength;
+    }
+    trace.bytesIn = (trace.bytesIn ?? 0) + bytes;
+  };
+  if (isPromise(answer)) answer.then(add, () => {});
+  else add(answer);
+}
+
+/** Adds the bytes of a written entry to `trace.bytesOut`. */
+function measureOut(trace: CacheTraceContext, entry: StoredEntry): void {
+  trace.bytesOut = (trace.bytesOut ?? 0) + entry.value.byteLength;
 }
 
 /** One write as the port sends it: the full key, the entry, and its TTL in seconds. */
@@ -56,11 +81,18 @@ export class BackendPort {
   readonly backend: CacheBackend;
   /** The client's deadline, in milliseconds. */
   readonly timeoutMs: number;
+  /**
+   * The traced call in progress, set by the client only while a traced call runs its synchronous
+   * part (the part that sends): the hot paths add the bytes they move to it. `undefined` when
+   * nobody traces, which costs one field read per call.
+   */
+  trace: CacheTraceContext | undefined;
   readonly #timed: boolean;
 
   constructor(backend: CacheBackend, timeoutMs: number) {
     this.backend = backend;
     this.timeoutMs = timeoutMs;
+    this.trace = undefined;
     const own: unknown = backend.capabilities.timeoutMs;
     // A backend that keeps a deadline no longer than ours needs no second timer per call.
     this.#timed = !(typeof own === 'number' && own > 0 && own <= timeoutMs);
@@ -127,6 +159,7 @@ export class BackendPort {
     } catch (error) {
       throw this.#thrown(error, this.reading(operation, fullKey));
     }
+    if (this.trace !== undefined) measureIn(this.trace, answer);
     if (!isPromise(answer)) return answer;
     // No extra promise on the hot path: the read path maps a rejection in `Ledger.failed`.
     return this.#timed
@@ -145,6 +178,7 @@ export class BackendPort {
     } catch (error) {
       throw this.#thrown(error, this.reading(operation, undefined));
     }
+    if (this.trace !== undefined) measureIn(this.trace, answer);
     if (!isPromise(answer)) return answer;
     return this.#timed
       ? withDeadline(answer, this.timeoutMs, this.reading(operation, undefined))
@@ -158,6 +192,7 @@ export class BackendPort {
 
   /** `backend.set`; synchronous when the backend is. */
   set(operation: CacheOperation, write: PortWrite): Awaitable<boolean> {
+    if (this.trace !== undefined) measureOut(this.trace, write.entry);
     let answer: Awaitable<boolean>;
     try {
       answer = this.backend.set(write.fullKey, write.entry, write.ttlSeconds);
@@ -173,6 +208,7 @@ export class BackendPort {
 
   /** `backend.setAndRead`; call only when {@link BackendPort.readsBack}. */
   setAndRead(operation: CacheOperation, write: PortWrite): Awaitable<StoredEntry | undefined> {
+    if (this.trace !== undefined) measureOut(this.trace, write.entry);
     let answer: Awaitable<StoredEntry | undefined>;
     try {
       answer = (this.backend.setAndRead as NonNullable<CacheBackend['setAndRead']>)(

@@ -27,6 +27,12 @@ import type { ResolvedLease } from './lease-options.js';
 import { Ledger, type KeyedWrite } from './ledger.js';
 import { Graced, MISS, NOT_FOUND, ReadPath } from './read-path.js';
 import type { Factory } from './factory-run.js';
+import {
+  CACHE_CHANNELS,
+  type CacheTraceContext,
+  type TraceOutcome,
+  type TracedOperation,
+} from '../tracing.js';
 import { jittered, resolveResilience, type ResolvedResilience } from './resilience-options.js';
 import type { RecentKey } from './recent-keys.js';
 import { WritePath, type CheckedWrite } from './write-path.js';
@@ -154,6 +160,72 @@ export class CacheClient<T = unknown> {
     this.#core.books.lastGood.forget(fullKey);
   }
 
+  /** Runs `run` in the operation's tracing channel when someone subscribes, else as it is. */
+  #traceIf<R>(
+    operation: TracedOperation,
+    key: string | undefined,
+    run: () => Promise<R>,
+    outcome: (result: R) => TraceOutcome,
+  ): Promise<R> {
+    if (!CACHE_CHANNELS[operation].hasSubscribers) return run();
+    return this.#trace(operation, key, key === undefined ? 0 : 1, run, outcome);
+  }
+
+  /**
+   * Runs `run` inside the `stowage:<operation>` tracing channel with a fresh
+   * {@link CacheTraceContext}; the port measures bytes for the backend calls `run` makes before
+   * it first yields. `outcome` names the result unless `run` set it already.
+   */
+  #trace<R>(
+    operation: TracedOperation,
+    key: string | undefined,
+    keyCount: number,
+    run: (trace: CacheTraceContext) => Promise<R>,
+    outcome?: (result: R) => TraceOutcome,
+  ): Promise<R> {
+    const port = this.#core.port;
+    const trace: CacheTraceContext = {
+      operation,
+      backend: port.name,
+      level: this.#keys.level,
+      keyCount,
+      key: key !== undefined && this.#core.settings.traceKeys ? this.#traceKey(key) : undefined,
+      parent: undefined,
+      outcome: undefined,
+      bytesIn: undefined,
+      bytesOut: undefined,
+      leaseWaited: false,
+    };
+    return CACHE_CHANNELS[operation].tracePromise(() => {
+      port.trace = trace;
+      let pending: Promise<R>;
+      try {
+        pending = run(trace);
+      } finally {
+        port.trace = undefined;
+      }
+      return pending.then(
+        (result) => {
+          if (trace.outcome === undefined && outcome !== undefined) trace.outcome = outcome(result);
+          return result;
+        },
+        (error: unknown) => {
+          trace.outcome = 'error';
+          throw error;
+        },
+      );
+    }, trace);
+  }
+
+  /** The full key for a trace, or `undefined` when the key is bad (the call will say why). */
+  #traceKey(key: string): string | undefined {
+    try {
+      return this.#keys.full(key);
+    } catch {
+      return undefined;
+    }
+  }
+
   #ttl(ttl: Ttl | undefined): number {
     return ttl === undefined ? this.#core.settings.defaultTtlSeconds : toTtlSeconds(ttl);
   }
@@ -180,6 +252,18 @@ export class CacheClient<T = unknown> {
   get(key: string): Promise<T | undefined>;
   get<D>(key: string, defaultValue: D): Promise<T | D>;
   get<D>(key: string, defaultValue?: D): Promise<T | D | undefined> {
+    if (CACHE_CHANNELS.get.hasSubscribers) {
+      return this.#trace('get', key, 1, (trace) =>
+        this.#untracedGet(key, MISS).then((value) => {
+          trace.outcome = value === MISS ? 'miss' : 'hit';
+          return value === MISS ? defaultValue : value;
+        }),
+      );
+    }
+    return this.#untracedGet(key, defaultValue);
+  }
+
+  #untracedGet<D>(key: string, defaultValue: D): Promise<T | D> {
     // Not `async`: an in-process answer resolves without the extra promises and ticks of an async
     // function awaiting another; every failure still surfaces as a rejection, never a throw.
     let read: unknown;
@@ -201,6 +285,20 @@ export class CacheClient<T = unknown> {
    * client option `partialBatches`.
    */
   getMany<K extends Iterable<string>>(keys: KeyList<K>): Promise<Map<string, T>> {
+    if (CACHE_CHANNELS.getMany.hasSubscribers) {
+      const count = Array.isArray(keys) ? keys.length : 0;
+      return this.#trace(
+        'getMany',
+        undefined,
+        count,
+        () => this.#untracedGetMany(keys),
+        (found) => (found.size > 0 ? 'hit' : 'miss'),
+      );
+    }
+    return this.#untracedGetMany(keys);
+  }
+
+  #untracedGetMany<K extends Iterable<string>>(keys: KeyList<K>): Promise<Map<string, T>> {
     let found: Map<string, unknown> | Promise<Map<string, unknown>>;
     try {
       this.#assertOpen();
@@ -234,6 +332,13 @@ export class CacheClient<T = unknown> {
    * @throws CacheBackendError / CacheTimeoutError when the backend fails (`indeterminate: true`).
    */
   set(key: string, value: T, options?: SetOptions): Promise<boolean> {
+    if (CACHE_CHANNELS.set.hasSubscribers) {
+      return this.#trace('set', key, 1, () => this.#untracedSet(key, value, options), doneOrNot);
+    }
+    return this.#untracedSet(key, value, options);
+  }
+
+  #untracedSet(key: string, value: T, options: SetOptions | undefined): Promise<boolean> {
     let write: CheckedWrite;
     try {
       this.#assertOpen();
@@ -275,7 +380,29 @@ export class CacheClient<T = unknown> {
    * keys that were **not** stored (`[]` when all were). Every key and value is checked before
    * anything is sent. When part of the batch fails, see the client option `partialBatches`.
    */
-  async setMany(entries: SetManyEntries<T>, options?: SetManyOptions): Promise<string[]> {
+  setMany(entries: SetManyEntries<T>, options?: SetManyOptions): Promise<string[]> {
+    if (CACHE_CHANNELS.setMany.hasSubscribers) {
+      const count =
+        entries instanceof Map
+          ? entries.size
+          : Array.isArray(entries)
+            ? entries.length
+            : Object.keys(entries).length;
+      return this.#trace(
+        'setMany',
+        undefined,
+        count,
+        () => this.#untracedSetMany(entries, options),
+        (notStored) => (notStored.length === 0 ? 'ok' : 'noop'),
+      );
+    }
+    return this.#untracedSetMany(entries, options);
+  }
+
+  async #untracedSetMany(
+    entries: SetManyEntries<T>,
+    options: SetManyOptions | undefined,
+  ): Promise<string[]> {
     this.#assertOpen();
     const ttlSeconds = this.#writeTtl(options?.ttl);
     const byFullKey = new Map<string, KeyedWrite>();
@@ -295,7 +422,15 @@ export class CacheClient<T = unknown> {
   }
 
   /** Stores a value only if the key holds nothing. Resolves `false` when it already exists. */
-  async add(key: string, value: T, options?: Pick<SetOptions, 'ttl'>): Promise<boolean> {
+  add(key: string, value: T, options?: Pick<SetOptions, 'ttl'>): Promise<boolean> {
+    return this.#traceIf('add', key, () => this.#untracedAdd(key, value, options), doneOrNot);
+  }
+
+  async #untracedAdd(
+    key: string,
+    value: T,
+    options: Pick<SetOptions, 'ttl'> | undefined,
+  ): Promise<boolean> {
     this.#assertOpen();
     const write = this.#keyedWrite(key, value, options?.ttl);
     this.#supersede(write.fullKey);
@@ -303,7 +438,11 @@ export class CacheClient<T = unknown> {
   }
 
   /** Gives an existing entry a new TTL. Resolves `false` on a miss. */
-  async touch(key: string, ttl: Ttl): Promise<boolean> {
+  touch(key: string, ttl: Ttl): Promise<boolean> {
+    return this.#traceIf('touch', key, () => this.#untracedTouch(key, ttl), doneOrNot);
+  }
+
+  async #untracedTouch(key: string, ttl: Ttl): Promise<boolean> {
     this.#assertOpen();
     const fullKey = this.#keys.full(key);
     const ttlSeconds = toTtlSeconds(ttl);
@@ -356,7 +495,20 @@ export class CacheClient<T = unknown> {
     return this.#count('decr', key, delta);
   }
 
-  async #count(
+  #count(
+    operation: 'incr' | 'decr',
+    key: string,
+    delta: number | bigint,
+  ): Promise<number | bigint | undefined> {
+    return this.#traceIf(
+      operation,
+      key,
+      () => this.#untracedCount(operation, key, delta),
+      (result) => (result === undefined ? 'noop' : 'ok'),
+    );
+  }
+
+  async #untracedCount(
     operation: 'incr' | 'decr',
     key: string,
     delta: number | bigint,
@@ -390,7 +542,11 @@ export class CacheClient<T = unknown> {
   }
 
   /** Deletes a key. Resolves `true` when it existed. */
-  async delete(key: string): Promise<boolean> {
+  delete(key: string): Promise<boolean> {
+    return this.#traceIf('delete', key, () => this.#untracedDelete(key), doneOrNot);
+  }
+
+  async #untracedDelete(key: string): Promise<boolean> {
     this.#assertOpen();
     const fullKey = this.#keys.full(key);
     this.#supersede(fullKey);
@@ -406,7 +562,21 @@ export class CacheClient<T = unknown> {
    * does no I/O. One bad key fails the call before anything is sent. A partly failed batch is
    * always thrown (`CacheBatchError`): a delete that did not happen must not look done.
    */
-  async deleteMany<K extends Iterable<string>>(keys: KeyList<K>): Promise<boolean> {
+  deleteMany<K extends Iterable<string>>(keys: KeyList<K>): Promise<boolean> {
+    if (CACHE_CHANNELS.deleteMany.hasSubscribers) {
+      const count = Array.isArray(keys) ? keys.length : 0;
+      return this.#trace(
+        'deleteMany',
+        undefined,
+        count,
+        () => this.#untracedDeleteMany(keys),
+        doneOrNot,
+      );
+    }
+    return this.#untracedDeleteMany(keys);
+  }
+
+  async #untracedDeleteMany<K extends Iterable<string>>(keys: KeyList<K>): Promise<boolean> {
     this.#assertOpen();
     checkKeyList(keys, '`deleteMany`');
     const callerKeys = [...new Set(keys as K)];
@@ -432,7 +602,11 @@ export class CacheClient<T = unknown> {
    * `flush_all`, Redis `FLUSHDB`) — and forgets the recent keys. To remove only what this client
    * stored, use {@link CacheClient.bustRecent}.
    */
-  async flushAll(options?: FlushOptions): Promise<boolean> {
+  flushAll(options?: FlushOptions): Promise<boolean> {
+    return this.#traceIf('flushAll', undefined, () => this.#untracedFlushAll(options), doneOrNot);
+  }
+
+  async #untracedFlushAll(options: FlushOptions | undefined): Promise<boolean> {
     this.#assertOpen();
     const delay = options?.delaySeconds ?? 0;
     if (typeof delay !== 'number' || !Number.isInteger(delay) || delay < 0) {
@@ -464,7 +638,16 @@ export class CacheClient<T = unknown> {
    * Deletes the remembered recent keys of this client (of its scope, for a scoped client) with one
    * `deleteMany` — never a server flush — and forgets them. Resolves how many keys were deleted.
    */
-  async bustRecent(): Promise<number> {
+  bustRecent(): Promise<number> {
+    return this.#traceIf(
+      'bustRecent',
+      undefined,
+      () => this.#untracedBustRecent(),
+      (busted) => (busted > 0 ? 'ok' : 'noop'),
+    );
+  }
+
+  async #untracedBustRecent(): Promise<number> {
     this.#assertOpen();
     const entries = this.recentKeys();
     if (entries.length === 0) return 0;
@@ -510,7 +693,25 @@ export class CacheClient<T = unknown> {
     } catch (error) {
       return rejection(error);
     }
-    return this.#getOrSet.run({ key, fullKey, ttlSeconds, factory, options, lease, resilience });
+    const call = {
+      key,
+      fullKey,
+      ttlSeconds,
+      factory,
+      options,
+      lease,
+      resilience,
+      trace: undefined,
+    };
+    if (!CACHE_CHANNELS.getOrSet.hasSubscribers) return this.#getOrSet.run(call);
+    return this.#trace(
+      'getOrSet',
+      key,
+      1,
+      (trace) => this.#getOrSet.run({ ...call, trace }),
+      // Neither the factory ran nor a stale or "not found" answered: a hit.
+      () => 'hit',
+    );
   }
 
   /**
@@ -522,7 +723,16 @@ export class CacheClient<T = unknown> {
    * @throws CacheKeyError for a bad key, before any I/O.
    * @throws CacheBackendError / CacheTimeoutError when the backend fails.
    */
-  async getEntry(key: string): Promise<CacheEntry<T>> {
+  getEntry(key: string): Promise<CacheEntry<T>> {
+    return this.#traceIf(
+      'getEntry',
+      key,
+      () => this.#untracedGetEntry(key),
+      (entry) => entry.status,
+    );
+  }
+
+  async #untracedGetEntry(key: string): Promise<CacheEntry<T>> {
     this.#assertOpen();
     const found = await this.#reads.one('getEntry', key, this.#keys.full(key));
     if (found === MISS) return { status: 'miss' };
@@ -562,4 +772,9 @@ export class CacheClient<T = unknown> {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** The outcome of a call that resolves whether it did what it was asked. */
+function doneOrNot(done: boolean): TraceOutcome {
+  return done ? 'ok' : 'noop';
 }

@@ -38,6 +38,8 @@ export interface ClientSettings {
   readonly lease: ResolvedLease | false;
   /** The client's TTL jitter, a fraction (0 = none). */
   readonly jitter: number;
+  /** Whether traces carry full keys. */
+  readonly traceKeys: boolean;
 }
 
 /**
@@ -88,6 +90,7 @@ export class ClientCore {
       maxValueBytes: backend.limits.maxValueBytes,
       lease: backend.setIf === undefined ? false : options.lease,
       jitter: options.jitter,
+      traceKeys: options.traceKeys,
     };
     const stats: CacheStats = {
       hits: 0,

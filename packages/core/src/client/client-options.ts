@@ -143,6 +143,12 @@ export interface CacheClientOptions<T = unknown> {
    * @default 0
    */
   readonly jitter?: number | undefined;
+  /**
+   * Put the full key of one-key calls in the `stowage:*` tracing channels' context (`key`), and so
+   * in spans. Off by default: keys may hold user ids or emails.
+   * @default false
+   */
+  readonly traceKeys?: boolean | undefined;
 }
 
 /** See {@link CacheClientOptions.partialBatches}. */
@@ -238,6 +244,7 @@ export interface ResolvedClientOptions {
   readonly partialBatches: PartialBatches;
   readonly lease: ResolvedLease | false;
   readonly jitter: number;
+  readonly traceKeys: boolean;
 }
 
 /**
@@ -278,6 +285,7 @@ export function resolveClientOptions<T>(options: CacheClientOptions<T>): Resolve
     partialBatches,
     lease: resolveLease(options.lease, false),
     jitter: checkJitter(options.jitter),
+    traceKeys: options.traceKeys === true,
   };
 }
 

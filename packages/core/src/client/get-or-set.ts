@@ -17,6 +17,7 @@ import { Graced, LEASED, MISS, NOT_FOUND, type ReadPath } from './read-path.js';
 import { jittered, type ResolvedResilience } from './resilience-options.js';
 import type { Flight } from './single-flight.js';
 import { MAX_TTL_SECONDS } from '../ttl.js';
+import { CACHE_CHANNELS, type CacheTraceContext } from '../tracing.js';
 import type { CheckedWrite, WritePath } from './write-path.js';
 
 /** One `getOrSet` call once its key, TTL and options are checked. */
@@ -35,6 +36,8 @@ export interface GetOrSetCall<V> {
   readonly lease: ResolvedLease | false;
   /** Grace, timeouts, negative caching and jitter of the call. */
   readonly resilience: ResolvedResilience;
+  /** The call's trace context when someone subscribes to `stowage:getOrSet`, else `undefined`. */
+  readonly trace: CacheTraceContext | undefined;
 }
 
 /** Where a call's read left it. */
@@ -157,7 +160,7 @@ export class GetOrSet {
     } catch (error) {
       return this.#readFailed(call, error, at);
     }
-    if (cached === NOT_FOUND) return undefined as V;
+    if (cached === NOT_FOUND) return this.#notFound(call);
     if (cached instanceof Graced) return this.#fromStale(call, cached, at);
     if (cached !== MISS && cached !== LEASED) return cached as V;
     if (call.lease === false) return this.#computeAndSet(call, at);
@@ -173,24 +176,57 @@ export class GetOrSet {
     failOpen(error, at.policy);
     if (call.resilience.graceMs > 0) {
       const last = this.#core.books.lastGood.recall(call.fullKey);
-      if (last !== undefined) return this.#served(last.value as V);
+      if (last !== undefined) return this.#served(last.value as V, call);
     }
     return this.#compute(call, undefined).result;
   }
 
   /** Counts a stale value served and returns it. */
-  #served<V>(value: V): V {
+  #served<V>(value: V, call: GetOrSetCall<V>): V {
     this.#core.books.stats.staleServed++;
+    if (call.trace !== undefined) call.trace.outcome = 'stale';
     return value;
   }
 
-  /** Starts the factory with its context, signal and `hardTimeout`. */
+  /**
+   * Starts the factory with its context, signal and `hardTimeout` — inside the `stowage:factory`
+   * tracing channel, its `parent` the call's trace, when someone subscribes.
+   */
   #compute<V>(call: GetOrSetCall<V>, stale: V | undefined): FactoryRun<V> {
+    const trace = call.trace;
+    let factory = call.factory;
+    if (trace !== undefined) {
+      trace.outcome ??= 'miss';
+      const channel = CACHE_CHANNELS.factory;
+      if (channel.hasSubscribers) {
+        const own: CacheTraceContext = {
+          ...trace,
+          operation: 'factory',
+          parent: trace,
+          outcome: undefined,
+          bytesIn: undefined,
+          bytesOut: undefined,
+          leaseWaited: false,
+        };
+        factory = (context) =>
+          channel.tracePromise(async () => {
+            const value = await call.factory(context);
+            own.outcome = 'ok';
+            return value;
+          }, own);
+      }
+    }
     return runFactory(
-      call.factory,
+      factory,
       { key: call.key, stale, shutdown: this.#core.shutdown.signal },
       { timeoutMs: call.resilience.hardTimeoutMs, backend: this.#core.port.name },
     );
+  }
+
+  /** A remembered "not found": `undefined`, without running the factory. */
+  #notFound<V>(call: GetOrSetCall<V>): V {
+    if (call.trace !== undefined) call.trace.outcome = 'notFound';
+    return undefined as V;
   }
 
   /** A miss with leases: take the lease or wait for its holder, then compute under it. */
@@ -209,7 +245,8 @@ export class GetOrSet {
     }
     switch (acquired.status) {
       case 'hit':
-        if (acquired.value === NOT_FOUND) return undefined as V;
+        if (call.trace !== undefined) call.trace.leaseWaited = acquired.waited;
+        if (acquired.value === NOT_FOUND) return this.#notFound(call);
         // A stale value turned up while we waited: it is served or refreshed like any stale hit.
         if (acquired.value instanceof Graced) return this.#fromStale(call, acquired.value, at);
         return acquired.value as V;
@@ -219,6 +256,7 @@ export class GetOrSet {
         // Nothing to lease over: replace what cannot be read, as before leases.
         return this.#computeAndSet(call, at);
       case 'busy':
+        if (call.trace !== undefined) call.trace.leaseWaited = true;
         if (shared && lease.onTimeout === 'throw') {
           throw new CacheLeaseTimeoutError(
             `gave up after ${Math.round(acquired.waitedMs)} ms waiting for another caller's lease on the key`,
@@ -339,28 +377,28 @@ export class GetOrSet {
    */
   async #fromStale<V>(call: GetOrSetCall<V>, stale: Graced, at: At): Promise<V> {
     const staleValue = stale.value as V;
-    if (stale.meta.leaseUntil > this.#core.books.now()) return this.#served(staleValue);
+    if (stale.meta.leaseUntil > this.#core.books.now()) return this.#served(staleValue, call);
     if (call.resilience.staleWhileRevalidate) {
       // Answer first: taking the refresh lease costs round trips the caller need not wait for.
       const behind = this.#startRefresh(call, stale, at).then(
         (started) => started?.done ?? { ok: true as const, value: staleValue },
       );
       this.#inBackground(call, behind, at);
-      return this.#served(staleValue);
+      return this.#served(staleValue, call);
     }
     const started = await this.#startRefresh(call, stale, at);
-    if (started === undefined) return this.#served(staleValue);
+    if (started === undefined) return this.#served(staleValue, call);
     const { done } = started;
     const soft = call.resilience.softTimeoutMs;
     const outcome = soft > 0 ? await Promise.race([done, softDeadline(soft)]) : await done;
     if (outcome === undefined) {
       // Slower than softTimeout: the stale value now, the refresh finishes behind.
       this.#inBackground(call, done, at);
-      return this.#served(staleValue);
+      return this.#served(staleValue, call);
     }
     if (outcome.ok) return outcome.value;
     this.#factoryFailed(call, outcome.error, at);
-    return this.#served(staleValue);
+    return this.#served(staleValue, call);
   }
 
   /**

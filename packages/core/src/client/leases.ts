@@ -45,7 +45,7 @@ export type Acquired =
   /** This process holds the lease: run the factory, then commit or release. */
   | { readonly status: 'held'; readonly lease: HeldLease }
   /** The key holds a value (someone stored it meanwhile, or while we waited). */
-  | { readonly status: 'hit'; readonly value: unknown }
+  | { readonly status: 'hit'; readonly value: unknown; readonly waited: boolean }
   /** Another caller holds the lease and the wait ended without a value. */
   | { readonly status: 'busy'; readonly waitedMs: number }
   /** The key holds something this process cannot read: no lease can be taken over it. */
@@ -104,7 +104,7 @@ export class Leases {
         tryAdd = true;
         continue;
       }
-      if (found !== LEASED) return { status: 'hit', value: found };
+      if (found !== LEASED) return { status: 'hit', value: found, waited };
       const waitedMs = performance.now() - began;
       if (waitedMs >= start.waitMs) {
         if (waited || start.waitMs > 0) stats.leaseTimeouts++;
