@@ -9,8 +9,12 @@ import type { ResolvedLease } from './lease-options.js';
 import type { Ledger } from './ledger.js';
 import { LEASED, MISS, UNREADABLE, type ReadPath } from './read-path.js';
 
-/** First pause between two polls of a waiter, in milliseconds; doubles up to {@link MAX_POLL_MS}. */
-export const FIRST_POLL_MS = 10;
+/**
+ * First pause between two polls of a waiter, in milliseconds; grows by half each time up to
+ * {@link MAX_POLL_MS}. Slow growth keeps the gap between polls small around typical factory
+ * times (tens of ms), which is what a waiter's extra latency is made of.
+ */
+export const FIRST_POLL_MS = 5;
 /** Longest pause between two polls of a waiter, in milliseconds. */
 export const MAX_POLL_MS = 100;
 // A key that keeps refusing `add` yet reads as empty (a backend whose reads and writes disagree,
@@ -117,7 +121,7 @@ export class Leases {
       // Full jitter between half and all of the step, so waiters of many processes spread out.
       const step = delay * (0.5 + Math.random() / 2);
       await pause(Math.min(step, start.waitMs - waitedMs));
-      delay = Math.min(delay * 2, MAX_POLL_MS);
+      delay = Math.min(delay * 1.5, MAX_POLL_MS);
       tryAdd = false;
     }
   }
