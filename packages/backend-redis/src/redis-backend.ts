@@ -679,6 +679,22 @@ export class RedisBackend implements CacheBackend {
   close(): Promise<void> {
     return this.#runner.close();
   }
+
+  /**
+   * The server (`host:port`) of a standalone client, for traces; `undefined` on a Cluster (the
+   * slot's node can move) or when the client does not say.
+   */
+  serverFor(_key: string): string | undefined {
+    if (this.#cluster) return undefined;
+    const { host, port, path } = this.#client.options as {
+      host?: unknown;
+      port?: unknown;
+      path?: unknown;
+    };
+    if (typeof path === 'string') return path;
+    if (typeof host !== 'string') return undefined;
+    return `${host}:${typeof port === 'number' ? port : 6379}`;
+  }
 }
 
 /**

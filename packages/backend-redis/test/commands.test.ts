@@ -31,6 +31,11 @@ describe.skipIf(!redisAvailable)('redis commands', () => {
         await redis.raw.config('RESETSTAT');
       });
 
+      it('names its server for traces (serverFor), without any I/O', async () => {
+        expect(backend.serverFor('any')).toBe(`127.0.0.1:${redis.server.port}`);
+        expect(await commandCalls(redis.raw)).toEqual({});
+      });
+
       it('is right to refuse auto-pipelining: ioredis sends callBuffer under its first argument', async () => {
         // redis/ioredis#1923. If this starts to pass GET through, the refusal in the backend's
         // constructor can go.

@@ -53,6 +53,8 @@ export interface CacheTraceContext {
   readonly operation: TracedOperation;
   /** The backend's name (`memory`, `memcached`, `redis`, or your backend's). */
   readonly backend: string;
+  /** The server (`host:port`) of a one-key call, where the backend knows it (`serverFor`). */
+  readonly server: string | undefined;
   /** The scope level of the client (`service`, `stack`, `session`), `undefined` for the root. */
   readonly level: string | undefined;
   /** How many keys the call concerns (`getMany`, `setMany`, `deleteMany`: the list's length). */

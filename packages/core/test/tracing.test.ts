@@ -74,6 +74,18 @@ describe('tracing channels', () => {
     expect(seen[0]!.context).toBe(seen[1]!.context);
   });
 
+  it('name the server of a one-key call where the backend knows it', async () => {
+    const seen = watch('get');
+    const backend = new RecordingBackend();
+    Object.assign(backend, { serverFor: (key: string) => `10.0.0.${key.length}:11211` });
+    await new CacheClient({ backend }).get('abc');
+    await client().get('abc');
+    expect(seen.filter((s) => s.event === 'start').map((s) => s.context.server)).toEqual([
+      '10.0.0.3:11211',
+      undefined,
+    ]);
+  });
+
   it('carry the full key only with traceKeys', async () => {
     const seen = watch('get');
     await client().get('user:42');

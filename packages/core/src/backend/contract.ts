@@ -202,6 +202,11 @@ export interface CacheBackend {
   /** Removes everything on the server (memcached `flush_all`, Redis `FLUSHDB`), after `delaySeconds`. */
   flush(delaySeconds: number): Awaitable<void>;
   /**
+   * Optional: the server (`host:port`) that holds `key`, for traces (`server.address`). Must not
+   * do I/O; `undefined` when it is not known (a cluster, an in-process store).
+   */
+  serverFor?(key: string): string | undefined;
+  /**
    * Optional: registers a listener for {@link BackendWarning}s and returns a function that removes
    * it. Each client calls it once when it is created and removes its listener on `close()`, so a
    * backend shared by several clients warns each of them. Backends never log.

@@ -184,12 +184,14 @@ export class CacheClient<T = unknown> {
     outcome?: (result: R) => TraceOutcome,
   ): Promise<R> {
     const port = this.#core.port;
+    const fullKey = key === undefined ? undefined : this.#traceKey(key);
     const trace: CacheTraceContext = {
       operation,
       backend: port.name,
+      server: fullKey === undefined ? undefined : serverOf(port.backend, fullKey),
       level: this.#keys.level,
       keyCount,
-      key: key !== undefined && this.#core.settings.traceKeys ? this.#traceKey(key) : undefined,
+      key: this.#core.settings.traceKeys ? fullKey : undefined,
       parent: undefined,
       outcome: undefined,
       bytesIn: undefined,
@@ -777,4 +779,13 @@ export class CacheClient<T = unknown> {
 /** The outcome of a call that resolves whether it did what it was asked. */
 function doneOrNot(done: boolean): TraceOutcome {
   return done ? 'ok' : 'noop';
+}
+
+/** Where `backend` keeps `fullKey`, for a trace; `undefined` when it cannot say. */
+function serverOf(backend: CacheBackend, fullKey: string): string | undefined {
+  try {
+    return backend.serverFor?.(fullKey);
+  } catch {
+    return undefined;
+  }
 }
