@@ -33,6 +33,7 @@ import {
   type TraceOutcome,
   type TracedOperation,
 } from '../tracing.js';
+import { doneOrNot, traceCall, type TraceScope } from './traced.js';
 import { jittered, resolveResilience, type ResolvedResilience } from './resilience-options.js';
 import type { RecentKey } from './recent-keys.js';
 import { WritePath, type CheckedWrite } from './write-path.js';
@@ -69,6 +70,7 @@ export class CacheClient<T = unknown> {
   readonly #reads: ReadPath;
   readonly #writes: WritePath;
   readonly #getOrSet: GetOrSet;
+  readonly #traceScope: TraceScope;
 
   constructor(options: CacheClientOptions<T>) {
     const init = scopedInit;
@@ -89,6 +91,12 @@ export class CacheClient<T = unknown> {
       writes: this.#writes,
       ledger: this.#ledger,
     });
+    this.#traceScope = {
+      port: this.#core.port,
+      level: this.#keys.level,
+      traceKeys: this.#core.settings.traceKeys,
+      fullKey: (key) => this.#keys.full(key),
+    };
   }
 
   /** The backend this client stores into. */
@@ -171,11 +179,7 @@ export class CacheClient<T = unknown> {
     return this.#trace(operation, key, key === undefined ? 0 : 1, run, outcome);
   }
 
-  /**
-   * Runs `run` inside the `stowage:<operation>` tracing channel with a fresh
-   * {@link CacheTraceContext}; the port measures bytes for the backend calls `run` makes before
-   * it first yields. `outcome` names the result unless `run` set it already.
-   */
+  /** {@link traceCall} for this client. */
   #trace<R>(
     operation: TracedOperation,
     key: string | undefined,
@@ -183,49 +187,7 @@ export class CacheClient<T = unknown> {
     run: (trace: CacheTraceContext) => Promise<R>,
     outcome?: (result: R) => TraceOutcome,
   ): Promise<R> {
-    const port = this.#core.port;
-    const fullKey = key === undefined ? undefined : this.#traceKey(key);
-    const trace: CacheTraceContext = {
-      operation,
-      backend: port.name,
-      server: fullKey === undefined ? undefined : serverOf(port.backend, fullKey),
-      level: this.#keys.level,
-      keyCount,
-      key: this.#core.settings.traceKeys ? fullKey : undefined,
-      parent: undefined,
-      outcome: undefined,
-      bytesIn: undefined,
-      bytesOut: undefined,
-      leaseWaited: false,
-    };
-    return CACHE_CHANNELS[operation].tracePromise(() => {
-      port.trace = trace;
-      let pending: Promise<R>;
-      try {
-        pending = run(trace);
-      } finally {
-        port.trace = undefined;
-      }
-      return pending.then(
-        (result) => {
-          if (trace.outcome === undefined && outcome !== undefined) trace.outcome = outcome(result);
-          return result;
-        },
-        (error: unknown) => {
-          trace.outcome = 'error';
-          throw error;
-        },
-      );
-    }, trace);
-  }
-
-  /** The full key for a trace, or `undefined` when the key is bad (the call will say why). */
-  #traceKey(key: string): string | undefined {
-    try {
-      return this.#keys.full(key);
-    } catch {
-      return undefined;
-    }
+    return traceCall(this.#traceScope, { operation, key, keyCount }, run, outcome);
   }
 
   #ttl(ttl: Ttl | undefined): number {
@@ -773,19 +735,5 @@ export class CacheClient<T = unknown> {
   /** `await using cache = …` closes the client at the end of the block. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-  }
-}
-
-/** The outcome of a call that resolves whether it did what it was asked. */
-function doneOrNot(done: boolean): TraceOutcome {
-  return done ? 'ok' : 'noop';
-}
-
-/** Where `backend` keeps `fullKey`, for a trace; `undefined` when it cannot say. */
-function serverOf(backend: CacheBackend, fullKey: string): string | undefined {
-  try {
-    return backend.serverFor?.(fullKey);
-  } catch {
-    return undefined;
   }
 }
