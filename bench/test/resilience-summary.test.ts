@@ -1,9 +1,6 @@
 // The pure helpers of `--resilience`: samples summarised into rows, the variants' options, the
 // tables and the README section. The scenarios themselves (servers, 200 ms factories) are not run
 // here; nothing here asserts speed.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RESILIENCE_END, RESILIENCE_START, updateResilienceReadme } from '../src/readme.js';
 import { RESILIENCE_DEFAULTS, type ResilienceResults } from '../src/resilience/run.js';
@@ -17,6 +14,7 @@ import {
   unavailableStaleRow,
 } from '../src/resilience/summary.js';
 import { Backend } from '../src/types.js';
+import { MACHINE, rewriteSection } from './readme-section.js';
 
 const AT = {
   backend: Backend.Redis,
@@ -141,48 +139,26 @@ describe('summariseHitCost', () => {
 
 describe('updateResilienceReadme', () => {
   it('rewrites only the text between the resilience markers', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'stowage-resilience-'));
-    try {
-      const readme = join(dir, 'README.md');
-      await writeFile(
-        readme,
-        `# T\n\nKept.\n\n${RESILIENCE_START}\nold\n${RESILIENCE_END}\n\nAfter.\n`,
-      );
-      const results: ResilienceResults = {
-        schema: 1,
-        machine: {
-          date: '2026-01-01T00:00:00.000Z',
-          node: 'v20',
-          cpu: 'cpu',
-          cores: 2,
-          os: 'linux',
-          memoryGiB: 4,
-          loadStart: [1, 1, 1],
-        },
-        durationSec: 90,
-        config: RESILIENCE_DEFAULTS,
-        stale: [
-          summariseStale(AT, { latenciesMs: [0.4], staleAnswers: 1, refreshes: 1, errors: 0 }),
-        ],
-        hitCost: [
-          summariseHitCost(Backend.Redis, {
-            plainRoundsUs: [200],
-            gracedRoundsUs: [202],
-            plainLatenciesMs: [0.2],
-            gracedLatenciesMs: [0.202],
-          }),
-        ],
-      };
-      await updateResilienceReadme(readme, results);
-      const text = await readFile(readme, 'utf8');
-      expect(text).toContain('Kept.');
-      expect(text).toContain('After.');
-      expect(text).not.toContain('old\n');
-      expect(text).toContain('factory 200 ms, 100 stale hits per variant and backend');
-      expect(text).toMatch(/\| redis\s+\| staleWhileRevalidate: true\s+\|\s+1 \|/);
-      expect(text).toContain('1.01×');
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    const results: ResilienceResults = {
+      schema: 1,
+      machine: MACHINE,
+      durationSec: 90,
+      config: RESILIENCE_DEFAULTS,
+      stale: [summariseStale(AT, { latenciesMs: [0.4], staleAnswers: 1, refreshes: 1, errors: 0 })],
+      hitCost: [
+        summariseHitCost(Backend.Redis, {
+          plainRoundsUs: [200],
+          gracedRoundsUs: [202],
+          plainLatenciesMs: [0.2],
+          gracedLatenciesMs: [0.202],
+        }),
+      ],
+    };
+    const text = await rewriteSection({ start: RESILIENCE_START, end: RESILIENCE_END }, (readme) =>
+      updateResilienceReadme(readme, results),
+    );
+    expect(text).toContain('factory 200 ms, 100 stale hits per variant and backend');
+    expect(text).toMatch(/\| redis\s+\| staleWhileRevalidate: true\s+\|\s+1 \|/);
+    expect(text).toContain('1.01×');
   });
 });

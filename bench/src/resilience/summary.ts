@@ -1,8 +1,16 @@
 // Pure helpers of the resilience run: samples → one row per backend and variant, and the tables.
 // No I/O, so test/resilience-summary.test.ts covers them without servers.
-import { formatUs, type Table } from '../report.js';
-import { formatMs, pairedRatio } from '../stampede/summary.js';
-import { median, percentile } from '../stats.js';
+import { formatUs, formatUsDelta, type Table } from '../report.js';
+import { median } from '../stats.js';
+import {
+  formatMs,
+  outcomeOf,
+  outcomeTable,
+  pairedRatio,
+  summariseLatencies,
+  type LatencySummary,
+  type Outcome,
+} from '../summary.js';
 import type { Backend } from '../types.js';
 
 /** How a stale hit is answered: what each variant adds to `{ ttl, grace }`. */
@@ -31,20 +39,12 @@ export interface StaleSamples {
   readonly firstError?: string | undefined;
 }
 
-/** One row of the stale-hit table. */
-export interface StaleRow {
+/** One row of the stale-hit table: `failed` when a call rejected or a key was refreshed other than once. */
+export interface StaleRow extends Outcome, LatencySummary {
   readonly backend: Backend;
   readonly variant: StaleVariant;
   /** The options the variant adds, as a user writes them. */
   readonly name: string;
-  /** `failed` when a call rejected or a key was refreshed other than once. */
-  readonly status: 'ok' | 'failed' | 'unavailable';
-  readonly error?: string;
-  /** Calls timed. */
-  readonly calls: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly maxMs: number;
   /** Calls that answered the stale value. */
   readonly staleAnswers: number;
   /** Factory runs. */
@@ -56,8 +56,8 @@ export function summariseStale(
   at: { readonly backend: Backend; readonly variant: StaleVariant; readonly name: string },
   samples: StaleSamples,
 ): StaleRow {
-  const sorted = Float64Array.from(samples.latenciesMs).sort();
-  const calls = sorted.length;
+  const latencies = summariseLatencies(samples.latenciesMs);
+  const { calls } = latencies;
   let error: string | undefined;
   if (samples.errors > 0) {
     error = `${samples.errors} calls rejected (first: ${samples.firstError ?? 'no message'})`;
@@ -68,12 +68,8 @@ export function summariseStale(
   }
   return {
     ...at,
-    status: error === undefined ? 'ok' : 'failed',
-    ...(error === undefined ? {} : { error }),
-    calls,
-    p50Ms: percentile(sorted, 50),
-    p99Ms: percentile(sorted, 99),
-    maxMs: calls === 0 ? Number.NaN : (sorted[calls - 1] as number),
+    ...outcomeOf(error),
+    ...latencies,
     staleAnswers: samples.staleAnswers,
     refreshes: samples.refreshes,
   };
@@ -99,25 +95,21 @@ export function unavailableStaleRow(
 
 /** The stale-hit table: one line per backend and variant. */
 export function staleTable(rows: readonly StaleRow[]): Table {
-  const table: string[][] = [
+  return outcomeTable(
     ['backend', 'getOrSet options', 'calls', 'p50 ms', 'p99 ms', 'max ms', 'answered stale'],
-  ];
-  for (const row of rows) {
-    if (row.status !== 'ok') {
-      table.push([row.backend, row.name, row.status, '', '', '', row.error ?? '']);
-      continue;
-    }
-    table.push([
-      row.backend,
-      row.name,
-      String(row.calls),
-      formatMs(row.p50Ms),
-      formatMs(row.p99Ms),
-      formatMs(row.maxMs),
-      `${row.staleAnswers}/${row.calls}`,
-    ]);
-  }
-  return { rows: table, right: [2, 3, 4, 5, 6] };
+    rows,
+    {
+      lead: (row) => [row.backend, row.name],
+      measured: (row) => [
+        String(row.calls),
+        formatMs(row.p50Ms),
+        formatMs(row.p99Ms),
+        formatMs(row.maxMs),
+        `${row.staleAnswers}/${row.calls}`,
+      ],
+      right: [2, 3, 4, 5, 6],
+    },
+  );
 }
 
 /** One backend's fresh hits on a plain entry and on a graced one, interleaved by round. */
@@ -135,10 +127,8 @@ export interface HitCostSamples {
 }
 
 /** One row of the hit-cost table. */
-export interface HitCostRow {
+export interface HitCostRow extends Outcome {
   readonly backend: Backend;
-  readonly status: 'ok' | 'failed' | 'unavailable';
-  readonly error?: string;
   /** Rounds with both measured. */
   readonly rounds: number;
   /** Median over rounds of µs per hit, plain entry. */
@@ -157,28 +147,26 @@ export interface HitCostRow {
 export function summariseHitCost(backend: Backend, samples: HitCostSamples): HitCostRow {
   const rounds = Math.min(samples.plainRoundsUs.length, samples.gracedRoundsUs.length);
   const ratio = pairedRatio(samples.gracedRoundsUs, samples.plainRoundsUs);
-  const sortedMs = (values: ArrayLike<number>): Float64Array => Float64Array.from(values).sort();
   const plainUs = median(samples.plainRoundsUs);
   const gracedUs = median(samples.gracedRoundsUs);
   const error =
     samples.error ?? (rounds === 0 || ratio === undefined ? 'no round completed' : undefined);
   return {
     backend,
-    status: error === undefined ? 'ok' : 'failed',
-    ...(error === undefined ? {} : { error }),
+    ...outcomeOf(error),
     rounds,
     plainUs,
     gracedUs,
     ratio: ratio ?? Number.NaN,
     deltaUs: gracedUs - plainUs,
-    plainP99Us: percentile(sortedMs(samples.plainLatenciesMs), 99) * 1000,
-    gracedP99Us: percentile(sortedMs(samples.gracedLatenciesMs), 99) * 1000,
+    plainP99Us: summariseLatencies(samples.plainLatenciesMs).p99Ms * 1000,
+    gracedP99Us: summariseLatencies(samples.gracedLatenciesMs).p99Ms * 1000,
   };
 }
 
 /** The hit-cost table: µs per fresh getOrSet hit, plain and graced, and their ratio. */
 export function hitCostTable(rows: readonly HitCostRow[]): Table {
-  const table: string[][] = [
+  return outcomeTable(
     [
       'backend',
       'plain µs / hit',
@@ -188,22 +176,18 @@ export function hitCostTable(rows: readonly HitCostRow[]): Table {
       'plain p99 µs',
       'graced p99 µs',
     ],
-  ];
-  for (const row of rows) {
-    if (row.status !== 'ok') {
-      table.push([row.backend, row.status, '', '', '', '', row.error ?? '']);
-      continue;
-    }
-    const delta = row.deltaUs;
-    table.push([
-      row.backend,
-      formatUs(row.plainUs),
-      formatUs(row.gracedUs),
-      `${row.ratio.toFixed(2)}×`,
-      `${delta >= 0 ? '+' : ''}${formatUs(delta)}`,
-      formatUs(row.plainP99Us),
-      formatUs(row.gracedP99Us),
-    ]);
-  }
-  return { rows: table, right: [1, 2, 3, 4, 5, 6] };
+    rows,
+    {
+      lead: (row) => [row.backend],
+      measured: (row) => [
+        formatUs(row.plainUs),
+        formatUs(row.gracedUs),
+        `${row.ratio.toFixed(2)}×`,
+        formatUsDelta(row.deltaUs),
+        formatUs(row.plainP99Us),
+        formatUs(row.gracedP99Us),
+      ],
+      right: [1, 2, 3, 4, 5, 6],
+    },
+  );
 }

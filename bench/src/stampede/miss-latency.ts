@@ -3,9 +3,10 @@
 // leases (read, add the marker, factory, setIf) against `lease: false` (read, factory, set with its
 // read-back) and against the raw client's get + set.
 import { LatencyReservoir, median, percentile } from '../stats.js';
+import { pairedRatio } from '../summary.js';
 import { Kind, type Backend, type BenchContext, type JsonValue } from '../types.js';
 import { STAMPEDE_SUBJECTS, type StampedeHandle, type StampedeSubject } from './subjects.js';
-import { pairedRatio, type MissRow } from './summary.js';
+import type { MissRow } from './summary.js';
 
 /** Rounds of the miss-latency scenario. */
 export interface MissOptions {

@@ -10,7 +10,8 @@ import { WorkerPool } from './pool.js';
 import type { FromWorker, SetupRequest } from './protocol.js';
 import { measureStampede, type StampedeShape } from './rounds.js';
 import { NOT_ON, STAMPEDE_SUBJECTS, type StampedeSubject } from './subjects.js';
-import { formatMs, missTable, stampedeTable, type MissRow, type StampedeRow } from './summary.js';
+import { formatMs } from '../summary.js';
+import { missTable, stampedeTable, type MissRow, type StampedeRow } from './summary.js';
 
 /** Options of {@link runStampede}. */
 export interface StampedeOptions extends StampedeShape {

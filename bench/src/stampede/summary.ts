@@ -1,7 +1,15 @@
 // Pure helpers of the stampede run: rounds → one row per subject, and the tables. No I/O, so
 // test/stampede-summary.test.ts covers them without servers.
 import { formatUs, type Table } from '../report.js';
-import { median, percentile } from '../stats.js';
+import { median } from '../stats.js';
+import {
+  formatMs,
+  outcomeOf,
+  outcomeTable,
+  summariseLatencies,
+  type LatencySummary,
+  type Outcome,
+} from '../summary.js';
 import type { Backend, Kind } from '../types.js';
 import type { LeaseCounts, WorkerRound } from './protocol.js';
 
@@ -25,12 +33,12 @@ export interface StampedeRound {
   readonly stored: boolean;
 }
 
-/** One subject's stampede rounds, summarised. */
-export interface StampedeRow extends RowSubject {
-  /** `failed` when a call rejected or resolved empty; `unavailable` when it could not be set up. */
-  readonly status: 'ok' | 'failed' | 'unavailable';
-  /** Why it failed or is unavailable. */
-  readonly error?: string;
+/**
+ * One subject's stampede rounds, summarised: `failed` when a call rejected or resolved empty,
+ * `unavailable` when it could not be set up; `calls` (processes × calls × rounds) and latencies
+ * of one call.
+ */
+export interface StampedeRow extends RowSubject, Outcome, LatencySummary {
   /** Timed rounds run. */
   readonly rounds: number;
   /** Factory runs in each round, all processes together, in round order. */
@@ -39,14 +47,6 @@ export interface StampedeRow extends RowSubject {
   readonly runsMedian: number;
   /** Largest of `runsPerRound`. */
   readonly runsMax: number;
-  /** Calls timed (processes × calls × rounds). */
-  readonly calls: number;
-  /** Median latency of one call, in milliseconds. */
-  readonly p50Ms: number;
-  /** 99th percentile latency of one call, in milliseconds. */
-  readonly p99Ms: number;
-  /** Slowest call, in milliseconds. */
-  readonly maxMs: number;
   /** Rounds after which the key did not hold a value. */
   readonly unstoredRounds: number;
   /** Median over rounds of the spread of the processes' start times, in milliseconds. */
@@ -72,10 +72,6 @@ export function summariseStampede(
   rounds: readonly StampedeRound[],
 ): StampedeRow {
   const runsPerRound = rounds.map((r) => r.workers.reduce((sum, w) => sum + w.runs, 0));
-  const latencies = Float64Array.from(
-    rounds.flatMap((r) => r.workers.flatMap((w) => w.latenciesMs)),
-  );
-  latencies.sort();
   let leases: LeaseCounts | undefined;
   let errors = 0;
   let empty = 0;
@@ -96,16 +92,12 @@ export function summariseStampede(
   else if (rounds.length === 0) error = 'no round completed';
   return {
     ...subject,
-    status: error === undefined ? 'ok' : 'failed',
-    ...(error === undefined ? {} : { error }),
+    ...outcomeOf(error),
     rounds: rounds.length,
     runsPerRound,
     runsMedian: median(runsPerRound),
     runsMax: runsPerRound.length === 0 ? Number.NaN : Math.max(...runsPerRound),
-    calls: latencies.length,
-    p50Ms: percentile(latencies, 50),
-    p99Ms: percentile(latencies, 99),
-    maxMs: latencies.length === 0 ? Number.NaN : (latencies[latencies.length - 1] as number),
+    ...summariseLatencies(rounds.flatMap((r) => r.workers.flatMap((w) => w.latenciesMs))),
     unstoredRounds: rounds.filter((r) => !r.stored).length,
     startSpreadMs: median(spreads),
     ...(leases === undefined ? {} : { leases }),
@@ -131,12 +123,6 @@ export function unavailableRow(subject: RowSubject, error: string): StampedeRow 
   };
 }
 
-/** Milliseconds with one decimal (two below 10). */
-export function formatMs(ms: number): string {
-  if (!Number.isFinite(ms)) return '–';
-  return ms < 10 ? ms.toFixed(2) : ms.toFixed(1);
-}
-
 const formatCount = (n: number): string =>
   Number.isFinite(n) ? (Number.isInteger(n) ? String(n) : n.toFixed(1)) : '–';
 
@@ -152,7 +138,7 @@ function leaseCell(row: StampedeRow): string {
 
 /** The stampede table: one line per subject. */
 export function stampedeTable(rows: readonly StampedeRow[]): Table {
-  const table: string[][] = [
+  return outcomeTable(
     [
       'backend',
       'subject',
@@ -165,45 +151,31 @@ export function stampedeTable(rows: readonly StampedeRow[]): Table {
       'leases / round',
       'not stored',
     ],
-  ];
-  for (const row of rows) {
-    if (row.status !== 'ok') {
-      table.push([
-        row.backend,
-        row.name,
-        row.status,
-        '',
-        '',
-        '',
-        '',
+    rows,
+    {
+      lead: (row) => [row.backend, row.name],
+      measured: (row) => [
+        formatCount(row.runsMedian),
+        formatCount(row.runsMax),
+        formatMs(row.p50Ms),
+        formatMs(row.p99Ms),
+        formatMs(row.maxMs),
         String(row.rounds),
-        '',
-        row.error ?? '',
-      ]);
-      continue;
-    }
-    table.push([
-      row.backend,
-      row.name,
-      formatCount(row.runsMedian),
-      formatCount(row.runsMax),
-      formatMs(row.p50Ms),
-      formatMs(row.p99Ms),
-      formatMs(row.maxMs),
-      String(row.rounds),
-      leaseCell(row),
-      String(row.unstoredRounds),
-    ]);
-  }
-  return { rows: table, right: [2, 3, 4, 5, 6, 7, 9] };
+        leaseCell(row),
+        String(row.unstoredRounds),
+      ],
+      // How many rounds ran before it failed.
+      unmeasured: (row) => ['', '', '', '', String(row.rounds), ''],
+      right: [2, 3, 4, 5, 6, 7, 9],
+    },
+  );
 }
 
-/** One subject's sequential misses: mean µs per miss of each round. */
-export interface MissRow extends RowSubject {
-  /** `failed` when a miss rejected or a fresh key did not run the factory. */
-  readonly status: 'ok' | 'failed' | 'unavailable';
-  /** Why. */
-  readonly error?: string;
+/**
+ * One subject's sequential misses: mean µs per miss of each round; `failed` when a miss rejected
+ * or a fresh key did not run the factory.
+ */
+export interface MissRow extends RowSubject, Outcome {
   /** Mean µs per miss of each round, in round order. */
   readonly roundsUs: readonly number[];
   /** Median of `roundsUs`. */
@@ -218,40 +190,22 @@ export interface MissRow extends RowSubject {
   readonly vsNoLease?: number;
 }
 
-/**
- * Median over rounds of `a[i] / b[i]`: each ratio is taken between measurements adjacent in time,
- * so load that comes and goes on a shared machine cancels out. `undefined` when no round has both.
- */
-export function pairedRatio(a: readonly number[], b: readonly number[]): number | undefined {
-  const ratios: number[] = [];
-  for (let i = 0; i < Math.min(a.length, b.length); i++) {
-    const x = a[i] as number;
-    const y = b[i] as number;
-    if (Number.isFinite(x) && Number.isFinite(y) && y > 0) ratios.push(x / y);
-  }
-  return ratios.length === 0 ? undefined : median(ratios);
-}
-
 /** The miss-latency table: µs per miss, percentiles and ratios. */
 export function missTable(rows: readonly MissRow[]): Table {
   const ratio = (r: number | undefined): string => (r === undefined ? '' : `${r.toFixed(2)}×`);
-  const table: string[][] = [
+  return outcomeTable(
     ['backend', 'subject', 'µs / miss', 'p50 µs', 'p99 µs', 'vs raw', 'vs lease: false'],
-  ];
-  for (const row of rows) {
-    if (row.status !== 'ok') {
-      table.push([row.backend, row.name, row.status, '', '', '', row.error ?? '']);
-      continue;
-    }
-    table.push([
-      row.backend,
-      row.name,
-      formatUs(row.usPerMiss),
-      formatUs(row.p50Us),
-      formatUs(row.p99Us),
-      ratio(row.vsRaw),
-      ratio(row.vsNoLease),
-    ]);
-  }
-  return { rows: table, right: [2, 3, 4, 5, 6] };
+    rows,
+    {
+      lead: (row) => [row.backend, row.name],
+      measured: (row) => [
+        formatUs(row.usPerMiss),
+        formatUs(row.p50Us),
+        formatUs(row.p99Us),
+        ratio(row.vsRaw),
+        ratio(row.vsNoLease),
+      ],
+      right: [2, 3, 4, 5, 6],
+    },
+  );
 }
