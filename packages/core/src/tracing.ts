@@ -72,6 +72,8 @@ export interface CacheTraceContext {
   bytesIn: number | undefined;
   /** Stored bytes written, where the call measured them. */
   bytesOut: number | undefined;
+  /** For `getMany`: how many of the keys were found. */
+  hitCount: number | undefined;
   /** For `getOrSet`: whether it waited for another caller's lease. */
   leaseWaited: boolean;
   /** Set by `diagnostics_channel` on `asyncEnd`: what the call resolved. */

@@ -109,6 +109,53 @@ describe('tracing channels', () => {
     expect(starts[2]!.outcome).toBe('hit');
   });
 
+  it('count a getMany from a Set and its hits; name a remembered "not found" on a synchronous backend', async () => {
+    const seen = watch('getMany', 'getOrSet');
+    const cache = new CacheClient({
+      backend: new RecordingBackend({ setIf: true, deleteIf: true }),
+    });
+    await cache.set('a', 1);
+    await cache.getMany(new Set(['a', 'b', 'c']));
+    await cache.getOrSet('gone', () => undefined, { negativeTtl: 60 });
+    await cache.getOrSet('gone', () => undefined, { negativeTtl: 60 });
+    const ends = seen.filter((s) => s.event === 'asyncEnd').map((s) => s.context);
+    expect(ends[0]).toMatchObject({
+      operation: 'getMany',
+      keyCount: 3,
+      hitCount: 1,
+      outcome: 'hit',
+    });
+    expect(ends.slice(1).map((c) => c.outcome)).toEqual(['miss', 'notFound']);
+  });
+
+  it("give a background refresh its own factory context, without its call's result", async () => {
+    watch('getOrSet');
+    const startedWith: Array<Record<string, unknown>> = [];
+    const factory = tracingChannel<unknown, CacheTraceContext>('stowage:factory');
+    const handlers = {
+      start: (context: CacheTraceContext) => startedWith.push({ ...context }),
+    };
+    factory.subscribe(handlers);
+    unsubscribers.push(() => factory.unsubscribe(handlers));
+    const store = new RecordingBackend({
+      async: true,
+      setIf: true,
+      deleteIf: true,
+      setAndRead: true,
+    });
+    let time = 1_700_000_000_000;
+    const cache = new CacheClient({ backend: store, now: () => time });
+    await cache.getOrSet('k', () => 'old', { ttl: 1, grace: 60 });
+    time += 2_000;
+    const options = { ttl: 1, grace: 60, staleWhileRevalidate: true };
+    expect(await cache.getOrSet('k', () => 'new', options)).toBe('old');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(startedWith).toHaveLength(2);
+    // The refresh started after its getOrSet answered 'old'; its context must not say so.
+    expect(startedWith[1]).not.toHaveProperty('result');
+    expect(startedWith[1]).toMatchObject({ operation: 'factory', outcome: undefined });
+  });
+
   it('report a failed call on the error event with outcome error', async () => {
     const seen = watch('delete');
     const backend = new FaultBackend(new RecordingBackend());

@@ -65,10 +65,9 @@ describe('metrics', () => {
     expect(counterSum(metrics, M.leaseWaits)).toBe(0);
   });
 
-  // Known core bug: getOrSet's synchronous fast path (memory backend) returns a remembered "not
-  // found" without setting the trace outcome, so core reports it as 'hit' (the asynchronous path
-  // in get-or-set.ts #fly calls #notFound and reports 'notFound'). Turns red once core is fixed.
-  it.fails("counts a memory backend's remembered not-found as notFound", async () => {
+  // getOrSet's synchronous fast path (memory backend) once returned a remembered "not found"
+  // without setting the trace outcome, so it was reported as 'hit'.
+  it("counts a memory backend's remembered not-found as notFound", async () => {
     const cache = new CacheClient({ backend: createMemoryBackend() });
     await cache.getOrSet('n', () => undefined, { negativeTtl: 30 });
     await cache.getOrSet('n', () => 'never', { negativeTtl: 30 });

@@ -250,13 +250,13 @@ export class CacheClient<T = unknown> {
    */
   getMany<K extends Iterable<string>>(keys: KeyList<K>): Promise<Map<string, T>> {
     if (CACHE_CHANNELS.getMany.hasSubscribers) {
-      const count = Array.isArray(keys) ? keys.length : 0;
-      return this.#trace(
-        'getMany',
-        undefined,
-        count,
-        () => this.#untracedGetMany(keys),
-        (found) => (found.size > 0 ? 'hit' : 'miss'),
+      const list = listOf(keys);
+      return this.#trace('getMany', undefined, countOf(list), (trace) =>
+        this.#untracedGetMany(list as KeyList<K>).then((found) => {
+          trace.hitCount = found.size;
+          trace.outcome = found.size > 0 ? 'hit' : 'miss';
+          return found;
+        }),
       );
     }
     return this.#untracedGetMany(keys);
@@ -528,12 +528,12 @@ export class CacheClient<T = unknown> {
    */
   deleteMany<K extends Iterable<string>>(keys: KeyList<K>): Promise<boolean> {
     if (CACHE_CHANNELS.deleteMany.hasSubscribers) {
-      const count = Array.isArray(keys) ? keys.length : 0;
+      const list = listOf(keys);
       return this.#trace(
         'deleteMany',
         undefined,
-        count,
-        () => this.#untracedDeleteMany(keys),
+        countOf(list),
+        () => this.#untracedDeleteMany(list as KeyList<K>),
         doneOrNot,
       );
     }
@@ -736,4 +736,19 @@ export class CacheClient<T = unknown> {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/**
+ * A key list read once, for a traced call that must count it: an iterator cannot be read twice.
+ * Anything that is not a non-string iterable is passed on untouched, for the call to refuse.
+ */
+function listOf(keys: unknown): unknown {
+  if (typeof keys === 'string' || Array.isArray(keys)) return keys;
+  const iterable = keys as Iterable<string> | null | undefined;
+  return typeof iterable?.[Symbol.iterator] === 'function' ? [...iterable] : keys;
+}
+
+/** How many keys a list holds, `0` for anything but an array (refused by the call). */
+function countOf(list: unknown): number {
+  return Array.isArray(list) ? list.length : 0;
 }

@@ -124,7 +124,7 @@ export class GetOrSet {
         failure = { error };
       }
       if (failure === undefined && !isPromise(read)) {
-        if (read === NOT_FOUND) return Promise.resolve(undefined as V);
+        if (read === NOT_FOUND) return Promise.resolve(this.#notFound(call));
         if (read !== MISS && read !== LEASED && !(read instanceof Graced)) {
           return Promise.resolve(read as V);
         }
@@ -199,13 +199,20 @@ export class GetOrSet {
       trace.outcome ??= 'miss';
       const channel = CACHE_CHANNELS.factory;
       if (channel.hasSubscribers) {
+        // Named fields, not a spread: a background refresh starts after its call settled, and
+        // must not carry the call's `result` or `error`.
         const own: CacheTraceContext = {
-          ...trace,
           operation: 'factory',
+          backend: trace.backend,
+          server: trace.server,
+          level: trace.level,
+          keyCount: trace.keyCount,
+          key: trace.key,
           parent: trace,
           outcome: undefined,
           bytesIn: undefined,
           bytesOut: undefined,
+          hitCount: undefined,
           leaseWaited: false,
         };
         factory = (context) =>

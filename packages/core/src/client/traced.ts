@@ -70,6 +70,7 @@ export function traceCall<R>(
     outcome: undefined,
     bytesIn: undefined,
     bytesOut: undefined,
+    hitCount: undefined,
     leaseWaited: false,
   };
   return CACHE_CHANNELS[call.operation].tracePromise(() => {
