@@ -52,6 +52,8 @@ export interface TraceContextLike {
   readonly bytesIn: number | undefined;
   /** Stored bytes written, in bytes, where the call measured them. */
   readonly bytesOut: number | undefined;
+  /** For `getMany`: how many of its keys were found (cores before it was added leave it out). */
+  readonly hitCount?: number | undefined;
   /** For `getOrSet`: whether it waited for another caller's lease. */
   readonly leaseWaited: boolean;
   /** Set by `diagnostics_channel` on `error`: what the call threw. */
