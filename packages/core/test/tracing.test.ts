@@ -134,6 +134,10 @@ describe('tracing channels', () => {
     const factory = tracingChannel<unknown, CacheTraceContext>('stowage:factory');
     const handlers = {
       start: (context: CacheTraceContext) => startedWith.push({ ...context }),
+      end: () => {},
+      asyncStart: () => {},
+      asyncEnd: () => {},
+      error: () => {},
     };
     factory.subscribe(handlers);
     unsubscribers.push(() => factory.unsubscribe(handlers));

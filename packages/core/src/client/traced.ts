@@ -58,7 +58,11 @@ export function traceCall<R>(
   outcome?: (result: R) => TraceOutcome,
 ): Promise<R> {
   const { port } = scope;
-  const fullKey = call.key === undefined ? undefined : traceKey(scope, call.key);
+  // Mapped again only when a trace shows it (traceKeys) or a backend places it (serverFor).
+  const fullKey =
+    call.key !== undefined && (scope.traceKeys || port.backend.serverFor !== undefined)
+      ? traceKey(scope, call.key)
+      : undefined;
   const trace: CacheTraceContext = {
     operation: call.operation,
     backend: port.name,
