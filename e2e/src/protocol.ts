@@ -1,7 +1,7 @@
 // The messages between the test (the parent) and its forked workers. A worker is one process of
 // a fleet: its own CacheClient over its own connections, so a lease it takes is a lease another
 // process has to find on the server — never a shortcut through shared memory.
-import type { LeaseOptions } from '@stowage/core';
+import type { GetOrSetOptions, LeaseOptions } from '@stowage/core';
 
 /** Where a worker's clients connect. */
 export type BackendSpec =
@@ -62,6 +62,8 @@ export interface GetOrSetCommand extends CommandBase {
   readonly calls: number;
   readonly factory: FactorySpec;
   readonly startAt?: number;
+  /** The calls' options (grace, stale-while-revalidate). @default { ttl: 60 } */
+  readonly options?: Pick<GetOrSetOptions, 'ttl' | 'grace' | 'staleWhileRevalidate'>;
 }
 
 /** `calls` concurrent calls of the worker's cached function `name` with one argument. */

@@ -1,10 +1,10 @@
 // One process of the fleet the end-to-end tests build: it runs the parent's commands on its own
 // CacheClients (its own connections to the servers) and reports every factory run as it starts,
 // so the parent can count runs across processes and act while a factory is running.
-import { createMemcachedBackend } from '@stowage/backend-memcached';
-import { createRedisBackend } from '@stowage/backend-redis';
-import { CacheClient, StorageLevel, type CacheBackend } from '@stowage/core';
+import { CacheClient, StorageLevel } from '@stowage/core';
 import { cached, invalidate } from '@stowage/decorator';
+import { createBackend } from './backend.js';
+import { errorText, settled, watchProcess } from './observe.js';
 import {
   valueOf,
   type CachedCommand,
@@ -22,42 +22,14 @@ import {
 } from './protocol.js';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as WorkerConfig;
-let unhandledRejections = 0;
-let uncaughtExceptions = 0;
-// Counted, not fatal: the parent asserts these stay 0, which says more than a crashed worker.
-process.on('unhandledRejection', () => {
-  unhandledRejections++;
-});
-process.on('uncaughtException', () => {
-  uncaughtExceptions++;
-});
-// Process warnings a library emits (a listener leak, a deprecation) are bugs a fleet would log
-// on every pod: the parent asserts there are none.
-const warnings: string[] = [];
-process.on('warning', (warning) => {
-  warnings.push(`${warning.name}: ${warning.message}`);
-});
+// Counted, not fatal: the parent asserts there are none.
+const watched = watchProcess();
 
 function send(message: WorkerMessage): void {
   process.send?.(message);
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-function backendFor(timeoutMs: number): CacheBackend {
-  const spec = config.backend;
-  switch (spec.kind) {
-    case 'memcached':
-      return createMemcachedBackend({ servers: [...spec.servers], timeoutMs });
-    case 'redis':
-      return createRedisBackend({ url: spec.url, timeoutMs });
-    case 'cluster':
-      return createRedisBackend({
-        clusterNodes: spec.nodes.map((node) => ({ ...node })),
-        timeoutMs,
-      });
-  }
-}
 
 /** One client per distinct {@link ClientSpec}, created on first use. */
 const clients = new Map<string, CacheClient>();
@@ -68,7 +40,7 @@ function clientFor(spec: ClientSpec = {}): CacheClient {
   if (client === undefined) {
     const timeoutMs = spec.timeoutMs ?? 1000;
     client = new CacheClient({
-      backend: backendFor(timeoutMs),
+      backend: createBackend(config.backend, timeoutMs),
       prefix: config.prefix,
       service: config.service,
       timeoutMs,
@@ -118,27 +90,18 @@ async function concurrently(
 ): Promise<CallOutcome[]> {
   if (startAt !== undefined) await sleep(Math.max(0, startAt - Date.now()));
   const began = performance.now();
-  return Promise.all(
-    Array.from({ length: calls }, () =>
-      call().then(
-        (value): CallOutcome => ({ ok: true, value, ms: performance.now() - began }),
-        (error: unknown): CallOutcome => ({
-          ok: false,
-          error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
-          ms: performance.now() - began,
-        }),
-      ),
-    ),
-  );
+  return Promise.all(Array.from({ length: calls }, () => settled(call(), began)));
 }
 
 async function getOrSet(command: GetOrSetCommand): Promise<CallsReply> {
   const client = clientFor(command.client);
   const started: string[] = [];
   const calls = await concurrently(command.calls, command.startAt, () =>
-    client.getOrSet(command.key, () => factoryRun(command.id, command.factory, started), {
-      ttl: 60,
-    }),
+    client.getOrSet(
+      command.key,
+      () => factoryRun(command.id, command.factory, started),
+      command.options ?? { ttl: 60 },
+    ),
   );
   return { calls, runs: started };
 }
@@ -208,9 +171,9 @@ function stats(spec: ClientSpec | undefined): StatsReply {
     decodeErrors: s.decodeErrors,
     misses: s.misses,
     errors: s.errors,
-    unhandledRejections,
-    uncaughtExceptions,
-    warnings: [...warnings],
+    unhandledRejections: watched.unhandledRejections.length,
+    uncaughtExceptions: watched.uncaughtExceptions.length,
+    warnings: [...watched.warnings],
   };
 }
 
@@ -255,7 +218,7 @@ process.on('message', (message: Command | ReleaseCommand) => {
       send({
         type: 'failed',
         command: message.id,
-        error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+        error: errorText(error),
       });
     },
   );
