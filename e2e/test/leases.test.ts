@@ -9,7 +9,13 @@ import { LEASE_FLAGS, LEASE_MARKER_PREFIX } from '@stowage/core/backend';
 import { describe, expect, it } from 'vitest';
 import { valueOf, type CallsReply, type ClientSpec } from '../src/protocol.js';
 import { until, type Worker } from './fleet.js';
-import { available, FOREIGN_DELETES, pymemcacheInstalled, type TargetKind } from './targets.js';
+import {
+  available,
+  FOREIGN_DELETES,
+  pauseServer,
+  pymemcacheInstalled,
+  type TargetKind,
+} from './targets.js';
 import {
   CALLS,
   delta,
@@ -290,7 +296,8 @@ for (const kind of KINDS) {
         return (await waiter.stats(SHORT_DEADLINE)).leaseWaits > before.leaseWaits;
       });
 
-      server.pause();
+      // Waits until every server thread is stopped: a busy machine can leave one answering.
+      await pauseServer(server);
       let waited: CallsReply;
       let late: CallsReply;
       let waitedMs: number;
