@@ -7,6 +7,8 @@ export const StorageLevel = {
   Service: 'service',
   /** One tenant (Q2's stack / customer key); the segment is the stack id. */
   Stack: 'stack',
+  /** The same level as {@link StorageLevel.Stack}, by the name most Node services use for it. */
+  Tenant: 'stack',
   /** One user session; the segment is the session id. */
   Session: 'session',
 } as const;

@@ -94,3 +94,14 @@ describe('isStorageLevel', () => {
     expect(isStorageLevel(undefined)).toBe(false);
   });
 });
+
+describe('StorageLevel.Tenant', () => {
+  it('is Stack under the name Node services use: the same keys, the same scope checks', () => {
+    expect(StorageLevel.Tenant).toBe(StorageLevel.Stack);
+    const client = new CacheClient({ backend: new RecordingBackend(), prefix: 'app' });
+    const tenant = client.scoped(StorageLevel.Tenant, { stack: 'acme' });
+    const stack = client.scoped(StorageLevel.Stack, { stack: 'acme' });
+    expect(tenant.fullKey('plan')).toBe(stack.fullKey('plan'));
+    expect(() => client.scoped(StorageLevel.Tenant, {})).toThrow(CacheScopeError);
+  });
+});

@@ -45,6 +45,12 @@ export interface CacheOptions<
    */
   readonly timeout?: Ttl | undefined;
   /**
+   * The same as `timeout`, by core's name for it (`getOrSet`'s `ttl`). Give one or the other; both
+   * with different values is a `CacheConfigError`.
+   * @default 300 (seconds)
+   */
+  readonly ttl?: Ttl | undefined;
+  /**
    * Replaces the name part of the key (`Class.method`): a string, or a function of the call's
    * arguments returning one. The hash of the arguments is still appended, so different arguments
    * never share an entry. Use it when class names are minified or to share entries between
@@ -161,7 +167,13 @@ export function normalizeOptions(options: unknown): NormalizedOptions {
     throw new CacheConfigError(`cache options must be an object; got ${describe(options)}`);
   }
   const raw = options as Record<string, unknown>;
-  const ttlSeconds = optionSeconds(raw['timeout'] ?? DEFAULT_TIMEOUT_SECONDS, 'timeout');
+  if (raw['ttl'] !== undefined && raw['timeout'] !== undefined && raw['ttl'] !== raw['timeout']) {
+    throw new CacheConfigError('give `ttl` or `timeout` (the same option), not both');
+  }
+  const ttlSeconds =
+    raw['ttl'] !== undefined
+      ? optionSeconds(raw['ttl'], 'ttl')
+      : optionSeconds(raw['timeout'] ?? DEFAULT_TIMEOUT_SECONDS, 'timeout');
   const key = raw['key'];
   if (key !== undefined && typeof key !== 'function') checkName(key, '`key`');
   const keyPrefix = raw['keyPrefix'];

@@ -56,6 +56,20 @@ describe('timeout', () => {
     expect(runs()).toBe(1);
   });
 
+  it('takes `ttl` as core names it, and refuses ttl and timeout that disagree', async () => {
+    const { read, runs, clock } = setup({ ttl: '1m' });
+    await read();
+    clock.advance(59_000);
+    await read();
+    expect(runs()).toBe(1);
+    clock.advance(1_001);
+    await read();
+    expect(runs()).toBe(2);
+    expect(() => setup({ ttl: 60, timeout: 60 })).not.toThrow();
+    expect(() => setup({ ttl: 60, timeout: 30 })).toThrow(/`ttl` or `timeout`/);
+    expect(() => setup({ ttl: -1 })).toThrow(/ttl/);
+  });
+
   it('keeps the generation key at least a day, and forever with timeout 0', async () => {
     const short = setup({ timeout: '1m' });
     await short.read();

@@ -99,8 +99,10 @@ describe('@cache', () => {
     cache({ timeout: '5 minutes' });
     // @ts-expect-error -- storageLevel is a StorageLevel
     cache({ storageLevel: 'tenant' });
-    // @ts-expect-error -- there is no `ttl` option; it is called `timeout`, as in Q2
-    cache({ ttl: 5 });
+    // @ts-expect-error -- ttl, like timeout, is seconds or a unit string
+    cache({ ttl: '5 minutes' });
+    // `ttl` is core's name for Q2's `timeout`; StorageLevel.Tenant is Stack.
+    cache({ ttl: '5m', storageLevel: StorageLevel.Tenant });
   });
 });
 
