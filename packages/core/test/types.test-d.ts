@@ -28,6 +28,16 @@ describe('CacheClient types', () => {
     expectTypeOf(untyped.get('k')).toEqualTypeOf<Promise<unknown>>();
   });
 
+  it('types a read as the caller says, within what the client holds', () => {
+    expectTypeOf(untyped.get<Rates>('k')).toEqualTypeOf<Promise<Rates | undefined>>();
+    interface Gbp extends Rates {
+      readonly gbp: number;
+    }
+    expectTypeOf(cache.get<Gbp>('k')).toEqualTypeOf<Promise<Gbp | undefined>>();
+    // @ts-expect-error -- a string is not something this client holds
+    void cache.get<string>('k');
+  });
+
   it('types get with a default as T | D', () => {
     expectTypeOf(cache.get('k', 0)).toEqualTypeOf<Promise<Rates | number>>();
     expectTypeOf(cache.get('k', null)).toEqualTypeOf<Promise<Rates | null>>();

@@ -213,7 +213,7 @@ export class CacheClient<T = unknown> {
    * @throws CacheKeyError for a bad key, before any I/O.
    * @throws CacheBackendError / CacheTimeoutError when the backend fails.
    */
-  get(key: string): Promise<T | undefined>;
+  get<V extends T = T>(key: string): Promise<V | undefined>;
   get<D>(key: string, defaultValue: D): Promise<T | D>;
   get<D>(key: string, defaultValue?: D): Promise<T | D | undefined> {
     if (CACHE_CHANNELS.get.hasSubscribers) {
