@@ -112,6 +112,8 @@ export interface CacheStats {
   decodeErrors: number;
   integrityFailures: number;
   listenerErrors: number;
+  /** `getOrSet` calls that joined a run already in flight for their key in this process (single-flight). */
+  joins: number;
   /** Leases `getOrSet` took on a miss (it then ran the factory). */
   leasesTaken: number;
   /** `getOrSet` calls that found another caller's lease and waited for its value. */

@@ -154,6 +154,7 @@ describe('CacheClient.stats', () => {
       decodeErrors: 1,
       integrityFailures: 1,
       listenerErrors: 0,
+      joins: 0,
       leasesTaken: 0,
       leaseWaits: 0,
       leaseTimeouts: 0,

@@ -57,6 +57,7 @@ describe('CacheClient.getOrSet', () => {
     );
     expect(runs).toBe(1);
     expect(results).toEqual(Array.from({ length: 100 }, () => 7));
+    expect(client.stats().joins).toBe(99);
     expect(backend.ops.filter((op) => op === 'get')).toHaveLength(2); // one read, one read-back
   });
 

@@ -102,6 +102,7 @@ export class ClientCore {
       decodeErrors: 0,
       integrityFailures: 0,
       listenerErrors: 0,
+      joins: 0,
       leasesTaken: 0,
       leaseWaits: 0,
       leaseTimeouts: 0,

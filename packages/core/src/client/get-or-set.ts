@@ -113,7 +113,10 @@ export class GetOrSet {
     const shared = call.options?.singleFlight !== false;
     if (shared) {
       const joined = flights.join(call.fullKey);
-      if (joined !== undefined) return joined as Promise<V>;
+      if (joined !== undefined) {
+        this.#core.books.stats.joins++;
+        return joined as Promise<V>;
+      }
     }
     let read: unknown = MISS;
     let failure: { error: unknown } | undefined;
