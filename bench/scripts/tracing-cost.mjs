@@ -47,24 +47,6 @@ import { sampleValue } from './sample-value.mjs';
 const CELLS = ['get-hit', 'getOrSet-hit'];
 const CELL_LABELS = { 'get-hit': 'get hit', 'getOrSet-hit': 'getOrSet hit' };
 const KEY_COUNT = 256;
-// Every operation core traces; subscribing to a name nobody publishes on costs nothing.
-const TRACED = [
-  'get',
-  'getMany',
-  'getEntry',
-  'set',
-  'setMany',
-  'add',
-  'touch',
-  'incr',
-  'decr',
-  'delete',
-  'deleteMany',
-  'flushAll',
-  'bustRecent',
-  'getOrSet',
-  'factory',
-];
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -129,9 +111,16 @@ function compileLoops(tag, cache, keys, factory) {
 
 async function child(mode, roots) {
   if (mode === 'on') {
+    // The current build (last) names what core traces; channels are process-wide by name, so the
+    // subscription reaches every build loaded below.
+    const current = await import(
+      pathToFileURL(join(roots.at(-1), 'packages/core/dist/index.mjs')).href
+    );
     const noop = () => {};
     const handlers = { start: noop, end: noop, asyncStart: noop, asyncEnd: noop, error: noop };
-    for (const operation of TRACED) tracingChannel(`stowage:${operation}`).subscribe(handlers);
+    for (const operation of current.TRACED_OPERATIONS) {
+      tracingChannel(`stowage:${operation}`).subscribe(handlers);
+    }
   }
   const builds = [];
   for (const [index, root] of roots.entries()) {

@@ -27,8 +27,11 @@ describe('timeout', () => {
     expect(runs()).toBe(2);
   });
 
-  it('accepts a unit string', async () => {
-    const { read, runs, clock } = setup({ timeout: '1m' });
+  it.each([
+    ['timeout', { timeout: '1m' }],
+    ["ttl (core's name for it)", { ttl: '1m' }],
+  ] as const)('accepts a unit string as %s', async (_name, options) => {
+    const { read, runs, clock } = setup(options);
     await read();
     clock.advance(59_000);
     await read();
@@ -56,15 +59,7 @@ describe('timeout', () => {
     expect(runs()).toBe(1);
   });
 
-  it('takes `ttl` as core names it, and refuses ttl and timeout that disagree', async () => {
-    const { read, runs, clock } = setup({ ttl: '1m' });
-    await read();
-    clock.advance(59_000);
-    await read();
-    expect(runs()).toBe(1);
-    clock.advance(1_001);
-    await read();
-    expect(runs()).toBe(2);
+  it('refuses ttl and timeout that disagree', () => {
     expect(() => setup({ ttl: 60, timeout: 60 })).not.toThrow();
     expect(() => setup({ ttl: 60, timeout: 30 })).toThrow(/`ttl` or `timeout`/);
     expect(() => setup({ ttl: -1 })).toThrow(/ttl/);

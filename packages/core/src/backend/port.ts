@@ -226,6 +226,39 @@ export class BackendPort {
       : answer;
   }
 
+  /**
+   * `backend.setIf` (compare-and-set) as a write of `operation`, through {@link BackendPort.run};
+   * call only when the backend has it (leases are off otherwise).
+   */
+  setIf(
+    operation: CacheOperation,
+    fullKey: string,
+    change: {
+      readonly expected: StoredEntry;
+      readonly entry: StoredEntry;
+      readonly ttlSeconds: number;
+    },
+  ): Awaitable<StoredEntry | false | undefined> {
+    return this.run(this.writing(operation, fullKey), (backend) =>
+      (backend.setIf as NonNullable<CacheBackend['setIf']>)(
+        fullKey,
+        change.expected,
+        change.entry,
+        change.ttlSeconds,
+      ),
+    );
+  }
+
+  /**
+   * `backend.deleteIf` (compare-and-delete) as a write of `operation`, through
+   * {@link BackendPort.run}; call only when the backend has it.
+   */
+  deleteIf(operation: CacheOperation, fullKey: string, expected: StoredEntry): Awaitable<boolean> {
+    return this.run(this.writing(operation, fullKey), (backend) =>
+      (backend.deleteIf as NonNullable<CacheBackend['deleteIf']>)(fullKey, expected),
+    );
+  }
+
   /** A throw before any promise existed: nothing is in flight that could still land. */
   #thrown(error: unknown, info: CallInfo): CacheError {
     return toCacheError(error, info.write ? { ...info, write: false } : info);

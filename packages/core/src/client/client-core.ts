@@ -123,11 +123,11 @@ export class ClientCore {
             // Compare-and-delete where the backend has it, so a newer write by anyone survives;
             // otherwise delete outright: a miss is always safe.
             delete: async (fullKey, expected) =>
-              this.port.run(this.port.writing('quarantine', fullKey), (store) =>
-                expected !== undefined && store.deleteIf !== undefined
-                  ? store.deleteIf(fullKey, expected)
-                  : store.delete(fullKey),
-              ),
+              expected !== undefined && backend.deleteIf !== undefined
+                ? this.port.deleteIf('quarantine', fullKey, expected)
+                : this.port.run(this.port.writing('quarantine', fullKey), (store) =>
+                    store.delete(fullKey),
+                  ),
             onGiveUp: (fullKey, error) => {
               const cacheError = toCacheError(error, this.port.writing('quarantine', fullKey));
               this.keyless.warn('quarantine', cacheError, { operation: 'quarantine', fullKey });

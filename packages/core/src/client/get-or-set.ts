@@ -299,12 +299,8 @@ export class GetOrSet {
    */
   async #commit<V>(call: GetOrSetCall<V>, held: HeldLease, value: V, at: At): Promise<void> {
     held.stop();
-    const refused =
-      superseded(at.flight) ||
-      held.lost ||
-      this.#core.closed ||
-      (value !== undefined && call.options?.cacheIf?.(value) === false);
-    if (refused || (value === undefined && call.resilience.negativeTtlSeconds === 0)) {
+    const refused = held.lost || this.#core.closed || this.#refused(call, value, at);
+    if (refused || !this.#storable(call, value)) {
       // A refresh whose factory found nothing: the stale copy must go, not come back.
       if (!refused && held.restore !== undefined) await this.#leases.drop(held);
       else await this.#leases.release(held);
@@ -361,22 +357,7 @@ export class GetOrSet {
   /** Without a lease: run the factory and store its result unless this process superseded it. */
   async #computeAndSet<V>(call: GetOrSetCall<V>, at: At): Promise<V> {
     const value = await this.#compute(call, undefined).result;
-    if (
-      superseded(at.flight) ||
-      (value === undefined && call.resilience.negativeTtlSeconds === 0) ||
-      (value !== undefined && call.options?.cacheIf?.(value) === false)
-    ) {
-      return value;
-    }
-    try {
-      const write = this.#write(call, value);
-      const stored = await this.#writes.one(write.checked);
-      if (stored && write.staleUntil > 0) {
-        this.#core.books.lastGood.remember(call.fullKey, value, write.staleUntil);
-      }
-    } catch (error) {
-      failOpen(error, at.policy);
-    }
+    await this.#storeUnleased(call, value, at);
     return value;
   }
 
@@ -454,11 +435,31 @@ export class GetOrSet {
     return { ok: true, value };
   }
 
-  /** A refresh without leases (off, or a backend without `setIf`): a plain write, fail-open. */
+  /** This process wrote the key since the read, or `cacheIf` turned the result down. */
+  #refused<V>(call: GetOrSetCall<V>, value: V, at: At): boolean {
+    return (
+      superseded(at.flight) || (value !== undefined && call.options?.cacheIf?.(value) === false)
+    );
+  }
+
+  /** Whether a result can be stored at all: `undefined` only as "not found" (`negativeTtl`). */
+  #storable<V>(call: GetOrSetCall<V>, value: V): boolean {
+    return value !== undefined || call.resilience.negativeTtlSeconds > 0;
+  }
+
+  /**
+   * Stores a result without a lease (leases off, a backend without `setIf`, or a key holding
+   * what cannot be leased over): a plain write, unless this process superseded the flight or
+   * nothing may be stored (`undefined` without `negativeTtl`, `cacheIf`). Fail-open.
+   */
   async #storeUnleased<V>(call: GetOrSetCall<V>, value: V, at: At): Promise<void> {
-    if (value === undefined && call.resilience.negativeTtlSeconds === 0) return;
+    if (this.#refused(call, value, at) || !this.#storable(call, value)) return;
     try {
-      await this.#writes.one(this.#write(call, value).checked);
+      const write = this.#write(call, value);
+      const stored = await this.#writes.one(write.checked);
+      if (stored && write.staleUntil > 0) {
+        this.#core.books.lastGood.remember(call.fullKey, value, write.staleUntil);
+      }
     } catch (error) {
       failOpen(error, at.policy);
     }

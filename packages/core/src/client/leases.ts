@@ -2,7 +2,7 @@ import type { StoredEntry } from '../backend/contract.js';
 import { newLeaseMarker } from '../backend/lease-marker.js';
 import { wrapGraced } from '../codec/grace.js';
 import type { Graced } from './read-path.js';
-import { isPromise } from '../backend/port.js';
+import { isPromise, type BackendPort } from '../backend/port.js';
 import { CacheClosedError } from '../errors.js';
 import type { ClientCore } from './client-core.js';
 import type { ResolvedLease } from './lease-options.js';
@@ -178,14 +178,11 @@ export class Leases {
       if (renewing || held.lost) return;
       renewing = true;
       try {
-        const pending = port.run(port.writing('getOrSet', target.fullKey), (backend) =>
-          (backend.setIf as NonNullable<typeof backend.setIf>)(
-            target.fullKey,
-            marker,
-            marker,
-            ttlSeconds,
-          ),
-        );
+        const pending = port.setIf('getOrSet', target.fullKey, {
+          expected: marker,
+          entry: marker,
+          ttlSeconds,
+        });
         if ((isPromise(pending) ? await pending : pending) === false) {
           held.lost = true;
           held.stop();
@@ -227,14 +224,11 @@ export class Leases {
     const ttlSeconds = Math.max(0.001, (stale.meta.staleUntil - now) / 1000);
     let result;
     try {
-      const pending = port.run(port.writing('getOrSet', target.fullKey), (backend) =>
-        (backend.setIf as NonNullable<typeof backend.setIf>)(
-          target.fullKey,
-          stale.entry,
-          stamped,
-          ttlSeconds,
-        ),
-      );
+      const pending = port.setIf('getOrSet', target.fullKey, {
+        expected: stale.entry,
+        entry: stamped,
+        ttlSeconds,
+      });
       result = isPromise(pending) ? await pending : pending;
     } catch (error) {
       throw this.#ledger.failed('getOrSet', error, { ...target, entry: stamped });
@@ -252,46 +246,41 @@ export class Leases {
   }
 
   /**
-   * Gives a lease up without storing: deletes the marker if it is still this lease's
-   * (compare-and-delete), so waiters take over at once instead of after its TTL. Never rejects:
-   * a failure is counted and reported, and the marker expires by its TTL.
+   * Gives a lease up without storing, so waiters take over at once instead of after its TTL: a
+   * marker is deleted if it is still this lease's ({@link Leases.drop}); a stamp on a stale entry
+   * is replaced by the entry as it was (compare-and-set). Never rejects: a failure is counted and
+   * reported, and the marker or stamp expires by itself.
    */
   async release(held: HeldLease): Promise<void> {
+    const restore = held.restore;
+    if (restore === undefined) return this.drop(held);
     held.stop();
     if (held.lost) return;
-    const port = this.#core.port;
-    const restore = held.restore;
-    // Without compare-and-delete a plain delete could remove a newer value: let the marker expire.
-    if (restore === undefined && port.backend.deleteIf === undefined) return;
-    try {
-      const pending = port.run(port.writing('getOrSet', held.fullKey), (backend) =>
-        restore === undefined
-          ? (backend.deleteIf as NonNullable<typeof backend.deleteIf>)(held.fullKey, held.marker)
-          : (backend.setIf as NonNullable<typeof backend.setIf>)(
-              held.fullKey,
-              held.marker,
-              restore.entry,
-              restore.ttlSeconds,
-            ),
-      );
-      if (isPromise(pending)) await pending;
-    } catch (error) {
-      this.#ledger.failed('getOrSet', error, { key: held.key, fullKey: held.fullKey });
-    }
+    await this.#settle(held, (port) =>
+      port.setIf('getOrSet', held.fullKey, {
+        expected: held.marker,
+        entry: restore.entry,
+        ttlSeconds: restore.ttlSeconds,
+      }),
+    );
   }
 
   /**
    * Deletes the key while it still holds this lease's marker or stamp (compare-and-delete): a
-   * refresh found the value gone (`undefined`), so the stale copy must not be served any more.
+   * released marker, or a refresh that found the value gone (`undefined`), so the stale copy
+   * must not be served any more. Without compare-and-delete a plain delete could remove a newer
+   * value: the marker is left to expire.
    */
   async drop(held: HeldLease): Promise<void> {
     held.stop();
-    const port = this.#core.port;
-    if (held.lost || port.backend.deleteIf === undefined) return;
+    if (held.lost || this.#core.port.backend.deleteIf === undefined) return;
+    await this.#settle(held, (port) => port.deleteIf('getOrSet', held.fullKey, held.marker));
+  }
+
+  /** Sends the last call of a lease; a failure is counted and reported, never thrown. */
+  async #settle(held: HeldLease, send: (port: BackendPort) => unknown): Promise<void> {
     try {
-      const pending = port.run(port.writing('getOrSet', held.fullKey), (backend) =>
-        (backend.deleteIf as NonNullable<typeof backend.deleteIf>)(held.fullKey, held.marker),
-      );
+      const pending = send(this.#core.port);
       if (isPromise(pending)) await pending;
     } catch (error) {
       this.#ledger.failed('getOrSet', error, { key: held.key, fullKey: held.fullKey });

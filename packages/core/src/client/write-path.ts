@@ -88,14 +88,11 @@ export class WritePath {
     const started = this.#ledger.started();
     let result: StoredEntry | false | undefined;
     try {
-      const pending = port.run(port.writing(write.operation, write.fullKey), (backend) =>
-        (backend.setIf as NonNullable<typeof backend.setIf>)(
-          write.fullKey,
-          expected,
-          write.entry,
-          write.ttlSeconds,
-        ),
-      );
+      const pending = port.setIf(write.operation, write.fullKey, {
+        expected,
+        entry: write.entry,
+        ttlSeconds: write.ttlSeconds,
+      });
       result = isPromise(pending) ? await pending : pending;
     } catch (error) {
       throw this.#failed(write, started, error);
