@@ -1,6 +1,7 @@
 // The soak's history and its checker, Jepsen-style: every worker process logs each operation
-// with its invocation and completion time (one machine, one wall clock, sub-millisecond), and
-// after the run the checker classifies every read against every write any process made.
+// with its invocation and completion time (one machine, one monotonic clock shared by every
+// process, sub-millisecond: `now` below), and after the run the checker classifies every read
+// against every write any process made.
 //
 // Values are `{ k, w, s }`: the logical key, the writing worker and its sequence number, so a
 // value names the one write that produced it. A read is
@@ -14,6 +15,15 @@
 // deletes produce it legitimately).
 
 /** Operation kinds in a history. */
+/**
+ * The one clock every process of a run stamps its history with, in milliseconds: Linux's
+ * CLOCK_MONOTONIC, which all processes on the host share. `performance.timeOrigin +
+ * performance.now()` is not shared: each process fixes its own origin at start-up, and a process
+ * preempted while doing so on a loaded 2-core CI machine ran ~20 ms ahead of its siblings — its
+ * reads then looked stale and its writes looked like values nobody had written yet.
+ */
+export const now = (): number => Number(process.hrtime.bigint()) / 1e6;
+
 export const OpKind = {
   Read: 'read',
   Write: 'write',

@@ -13,7 +13,7 @@ import {
   type FaultMode,
   type ServerHandle,
 } from '@stowage/testkit';
-import { classify, type Classification, type OpRecord } from './history.js';
+import { classify, now, type Classification, type OpRecord } from './history.js';
 import type { WorkerConfig, WorkerReport } from './worker.js';
 
 /** Options of {@link runSoak}. */
@@ -65,7 +65,6 @@ const WORKER = join(here, '..', 'dist', 'worker.mjs');
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const between = (low: number, high: number): number =>
   Math.floor(low + Math.random() * (high - low + 1));
-const now = (): number => performance.timeOrigin + performance.now();
 
 interface Target {
   readonly name: string;

@@ -7,7 +7,7 @@ import { createMemcachedBackend } from '@stowage/backend-memcached';
 import { createRedisBackend } from '@stowage/backend-redis';
 import { CacheClient, StorageLevel } from '@stowage/core';
 import { cached, invalidate } from '@stowage/decorator';
-import { OpKind, type OpRecord } from './history.js';
+import { now, OpKind, type OpRecord } from './history.js';
 import { Histogram } from './histogram.js';
 
 /** What the parent passes in `argv[2]` (JSON). */
@@ -54,8 +54,6 @@ export interface WorkerReport {
 function valueFor(key: string, worker: number, sequence: number): string {
   return `${key}|${worker}|${sequence}|${'x'.repeat(8 + (sequence % 57))}`;
 }
-
-const now = (): number => performance.timeOrigin + performance.now();
 
 /** The id a read found: ours, a miss, or `!reason` when it is not one of our values for `key`. */
 function idOf(key: string, value: unknown): string | null {
