@@ -265,6 +265,74 @@ describe("longKeys: 'hash'", () => {
   });
 });
 
+describe("longKeys: 'hash-unsafe'", () => {
+  const hostile = [
+    'user input with spaces',
+    'tab\there',
+    'line\r\nbreak',
+    'nul\u0000byte',
+    'del\u007f',
+    'c1\u0085next-line',
+    'nbsp\u00a0',
+    'lone \ud800 high',
+    'lone \udfff low',
+    'stack=acme:balance',
+    'session=s1:x',
+    'service=billing:y',
+  ];
+
+  it.each(hostile)('hashes %j into a key every backend takes', (key) => {
+    const { client } = recordingClient({ prefix: 'app', longKeys: 'hash-unsafe' });
+    const full = client.fullKey(key);
+    expect(full).toMatch(HASHED);
+    expect(full.startsWith('app:')).toBe(true);
+    expect(full).not.toMatch(/[\s\p{Cc}\p{Cs}]/u);
+    expect(full.slice('app:'.length)).not.toMatch(/^(stack|session|service)=/);
+    expect(utf8(full)).toBeLessThanOrEqual(250);
+  });
+
+  it('gives every hostile key its own full key, even keys whose UTF-8 bytes are equal', () => {
+    const { client } = recordingClient({ longKeys: 'hash-unsafe' });
+    // Two different lone surrogates encode to the same UTF-8 bytes (U+FFFD each).
+    const keys = [...hostile, 'a \ud800', 'a \ud801', 'a \udc00', 'a_b', 'a b', 'a\tb', 'a\nb'];
+    const fulls = keys.map((key) => client.fullKey(key));
+    expect(new Set(fulls).size).toBe(keys.length);
+  });
+
+  it('keeps legal keys as they are, and hashes long keys as hash does', () => {
+    const { client } = recordingClient({ prefix: 'app', longKeys: 'hash-unsafe' });
+    const hashing = recordingClient({ prefix: 'app', longKeys: 'hash' }).client;
+    expect(client.fullKey('user:1')).toBe('app:user:1');
+    const long = 'x'.repeat(400);
+    expect(client.fullKey(long)).toBe(hashing.fullKey(long));
+  });
+
+  it('keeps tenants apart: a hostile key never reaches another scope', async () => {
+    const { client } = recordingClient({ prefix: 'app', longKeys: 'hash-unsafe' });
+    const acme = client.scoped(StorageLevel.Stack, { stack: 'acme' });
+    await acme.set('balance', 100);
+    expect(await client.get('stack=acme:balance')).toBeUndefined();
+    await client.set('stack=acme:balance', -1);
+    expect(await acme.get('balance')).toBe(100);
+    expect(client.fullKey('stack=acme:balance')).not.toBe(acme.fullKey('balance'));
+  });
+
+  it('round-trips values under hostile keys and still refuses an empty or non-string key', async () => {
+    const { client, backend } = recordingClient({ longKeys: 'hash-unsafe' });
+    for (const [index, key] of hostile.entries()) await client.set(key, index);
+    for (const [index, key] of hostile.entries()) expect(await client.get(key)).toBe(index);
+    const before = backend.calls.length;
+    expect(() => client.fullKey('')).toThrow(CacheKeyError);
+    await expect(client.get(42 as unknown as string)).rejects.toThrow(CacheKeyError);
+    expect(backend.calls.length).toBe(before);
+  });
+
+  it('points at the mode in the error of a key with a space in the default mode', () => {
+    const { client } = recordingClient();
+    expect(() => client.fullKey('a b')).toThrow(/hash-unsafe/);
+  });
+});
+
 describe('prefix and keySeparator', () => {
   it('refuses a prefix containing the separator, so "a:b"+"c" cannot equal "a"+"b:c"', () => {
     expect(() => new CacheClient({ backend: new RecordingBackend(), prefix: 'a:b' })).toThrow(
@@ -458,7 +526,24 @@ describe('an unambiguous key space (issue 10 §2)', () => {
       return seed / 0x80000000;
     };
     const pick = <V>(items: readonly V[]): V => items[Math.floor(random() * items.length)] as V;
-    const alphabet = [':', '::', '-', '=', '.', '#', '|', 'a', 's', '1', '2', '3', 'x', 'é'];
+    const alphabet = [
+      ':',
+      '::',
+      '-',
+      '=',
+      '.',
+      '#',
+      '|',
+      'a',
+      's',
+      '1',
+      '2',
+      '3',
+      'x',
+      'é',
+      ' ',
+      '_',
+    ];
     const word = (max: number): string => {
       let text = '';
       const length = 1 + Math.floor(random() * max);
@@ -467,8 +552,10 @@ describe('an unambiguous key space (issue 10 §2)', () => {
     };
     const separators = ['', ':', '::', '--', '-', '|', '#:#', '.', '=', ':-'];
     let checked = 0;
-    for (const separator of separators) {
-      const { client } = recordingClient({ prefix: 'p', keySeparator: separator });
+    for (const [separator, longKeys] of separators.flatMap((separator) =>
+      (['error', 'hash-unsafe'] as const).map((mode) => [separator, mode] as const),
+    )) {
+      const { client } = recordingClient({ prefix: 'p', keySeparator: separator, longKeys });
       const owners = new Map<string, string>();
       for (let i = 0; i < 4000; i++) {
         const shape = Math.floor(random() * 4);
@@ -508,13 +595,13 @@ describe('an unambiguous key space (issue 10 §2)', () => {
         const previous = owners.get(full);
         if (previous !== undefined && previous !== pair) {
           throw new Error(
-            `separator ${JSON.stringify(separator)}: ${previous} and ${pair} both map to ${full}`,
+            `separator ${JSON.stringify(separator)}, ${longKeys}: ${previous} and ${pair} both map to ${full}`,
           );
         }
         owners.set(full, pair);
         checked++;
       }
     }
-    expect(checked).toBeGreaterThan(10_000);
+    expect(checked).toBeGreaterThan(20_000);
   });
 });

@@ -85,6 +85,29 @@ export function describeClientPass(ctx: SuiteContext): void {
       expect(seen).toEqual(['root', undefined, 'globex']);
     });
 
+    it("takes keys from user input with longKeys: 'hash-unsafe', each its own entry", async () => {
+      const hashing = new CacheClient({
+        backend: await ctx.another(),
+        prefix: 'cp',
+        longKeys: 'hash-unsafe',
+        ownsBackend: false,
+      });
+      try {
+        const base = key('cp-unsafe');
+        const keys = [' ', '\t', '\r\n', '\u0000', '\ud800', '\udc00', 'stack=acme:x', 'é 🦀'].map(
+          (tail) => `${base}${tail}`,
+        );
+        keys.push(`${base} ${'x'.repeat(400)}`);
+        for (const [index, k] of keys.entries()) await hashing.set(k, index);
+        const seen = await Promise.all(keys.map((k) => hashing.get(k)));
+        expect(seen).toEqual(keys.map((_, index) => index));
+        expect(await hashing.getMany(keys)).toEqual(new Map(keys.map((k, index) => [k, index])));
+        expect(await client.scoped(StorageLevel.Stack, { stack: 'acme' }).get('x')).toBeUndefined();
+      } finally {
+        await hashing.close();
+      }
+    });
+
     it('expires an entry after its TTL', { timeout: 15_000 }, async () => {
       const k = key('cp-ttl');
       await client.set(k, 'short', { ttl: 1 });

@@ -44,8 +44,12 @@ export interface CacheClientOptions<T = unknown> {
    */
   readonly keySeparator?: string | undefined;
   /**
-   * What to do with a full key over the backend's `maxKeyBytes` (250 by default): `'error'` throws
-   * `CacheKeyError`; `'hash'` stores it as a readable head plus `#` and its SHA-256.
+   * What to do with a key the backend cannot take as it is. `'error'` throws `CacheKeyError` for a
+   * full key over the backend's `maxKeyBytes` (250 by default) and for whitespace, control
+   * characters, lone surrogates or a scope segment's `level=` start; `'hash'` stores a key that is
+   * too long as a readable head plus `#` and its SHA-256 (other bad keys still throw);
+   * `'hash-unsafe'` also hashes every other bad key, so any non-empty string is a key — use it for
+   * keys built from user input.
    * @default 'error'
    */
   readonly longKeys?: LongKeys | undefined;
@@ -303,8 +307,8 @@ function resolveKeys<T>(options: CacheClientOptions<T>, maxKeyBytes: number): Ke
     checkSegment(options.service, { what: '`service`', separator });
   }
   const longKeys = options.longKeys ?? LongKeys.Error;
-  if (longKeys !== LongKeys.Error && longKeys !== LongKeys.Hash) {
-    throw new CacheConfigError("`longKeys` must be 'error' or 'hash'");
+  if (!Object.values(LongKeys).includes(longKeys)) {
+    throw new CacheConfigError("`longKeys` must be 'error', 'hash' or 'hash-unsafe'");
   }
   return { prefix, separator, longKeys, maxKeyBytes };
 }

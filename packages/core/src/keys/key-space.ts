@@ -6,8 +6,14 @@ import { StorageLevel } from '../storage-level.js';
 export const LongKeys = {
   /** Throw `CacheKeyError` (the default). */
   Error: 'error',
-  /** Replace it by a readable head plus `#` and the SHA-256 of the whole key, so user input is safe. */
+  /** Replace it by a readable head plus `#` and the SHA-256 of the whole key. */
   Hash: 'hash',
+  /**
+   * Like `'hash'`, and also hash every key no backend could take as it is: whitespace, control
+   * characters, lone surrogates, a scope segment's `level=` start. Any non-empty string is then a
+   * valid key, so keys built from user input cannot fail or reach another scope.
+   */
+  HashUnsafe: 'hash-unsafe',
 } as const;
 
 /** One of the {@link LongKeys} values. */
@@ -30,6 +36,11 @@ export const DEFAULT_KEY_SEPARATOR = ':';
 export const ILLEGAL_KEY_CHAR: RegExp = /[\s\p{Cc}\p{Cs}]/u;
 const HASH_SUFFIX_BYTES = 65; // '#' + 64 hex digits
 const HASHED_SHAPE = /#[0-9a-f]{64}$/;
+const ILLEGAL_KEY_CHARS = new RegExp(ILLEGAL_KEY_CHAR.source, 'gu');
+// Hashes of unsafe keys hash the UTF-16 code units behind this tag: lossless where UTF-8 is not
+// (every lone surrogate encodes to U+FFFD), and no legal key's UTF-8 starts with NUL, so an unsafe
+// key's digest input never equals a long key's.
+const UNSAFE_DIGEST_TAG = Buffer.from('\0utf16le\0', 'latin1');
 const RESERVED_STARTS: readonly string[] = Object.values(StorageLevel).map((name) => `${name}=`);
 
 function describeIllegal(text: string): string {
@@ -179,7 +190,7 @@ export class KeySpace {
       );
     }
     const headRoom = options.maxKeyBytes - Buffer.byteLength(this.head, 'utf8');
-    if (headRoom < 1 || (options.longKeys === LongKeys.Hash && headRoom <= HASH_SUFFIX_BYTES)) {
+    if (headRoom < 1 || (options.longKeys !== LongKeys.Error && headRoom <= HASH_SUFFIX_BYTES)) {
       throw new CacheConfigError(
         `prefix and scope '${this.head}' leave no room for keys within ${options.maxKeyBytes} bytes`,
       );
@@ -241,22 +252,27 @@ export class KeySpace {
       throw new CacheKeyError(`key must be a string; got ${key === null ? 'null' : typeof key}`);
     }
     if (key.length === 0) throw new CacheKeyError('key must not be empty', key);
-    if (ILLEGAL_KEY_CHAR.test(key))
-      throw new CacheKeyError(`key contains ${describeIllegal(key)}`, key);
+    const { maxKeyBytes, longKeys } = this.#options;
+    if (ILLEGAL_KEY_CHAR.test(key)) {
+      if (longKeys === LongKeys.HashUnsafe) return hashUnsafeKey(this.head, key, maxKeyBytes);
+      throw new CacheKeyError(
+        `key contains ${describeIllegal(key)} (set \`longKeys: 'hash-unsafe'\` to hash keys from user input)`,
+        key,
+      );
+    }
     // On the root, `stack=acme:balance` would land in tenant acme's space; on a Stack client,
     // `session=s1:x` in the space of that tenant's session s1.
-    for (const reserved of RESERVED_STARTS) {
-      // Every reserved form starts with 's' (service=, stack=, session=): most keys skip the loop.
-      if (key.charCodeAt(0) === 0x73 && key.startsWith(reserved)) {
-        throw new CacheKeyError(
-          `key must not start with '${reserved}': that form is reserved for scope segments`,
-          key,
-        );
-      }
+    // Every reserved form starts with 's' (service=, stack=, session=): most keys skip the check.
+    const reserved = key.charCodeAt(0) === 0x73 ? reservedStartOf(key) : undefined;
+    if (reserved !== undefined) {
+      if (longKeys === LongKeys.HashUnsafe) return hashUnsafeKey(this.head, key, maxKeyBytes);
+      throw new CacheKeyError(
+        `key must not start with '${reserved}': that form is reserved for scope segments`,
+        key,
+      );
     }
     const full = this.head + key;
-    const { maxKeyBytes, longKeys } = this.#options;
-    if (longKeys === LongKeys.Hash) {
+    if (longKeys !== LongKeys.Error) {
       // A literal key shaped like a hashed one is hashed too, so nobody can name a hashed entry.
       if (exceedsBytes(full, maxKeyBytes) || HASHED_SHAPE.test(full))
         return hashKey(full, maxKeyBytes);
@@ -313,12 +329,37 @@ export class KeySpace {
 
 /** Replaces a full key by a readable head, `#`, and the SHA-256 hex digest of the whole key. */
 export function hashKey(full: string, maxKeyBytes: number): string {
-  const digest = createHash('sha256').update(full, 'utf8').digest('hex');
+  return withDigest(full, createHash('sha256').update(full, 'utf8').digest('hex'), maxKeyBytes);
+}
+
+/** The scope segment form (`stack=`, …) `key` starts with, or `undefined`. */
+function reservedStartOf(key: string): string | undefined {
+  for (const reserved of RESERVED_STARTS) if (key.startsWith(reserved)) return reserved;
+  return undefined;
+}
+
+/**
+ * The stored form of a caller key no backend could take (`longKeys: 'hash-unsafe'`): the key
+ * space's head, a readable form of the key (each illegal character as `_`, a reserved start
+ * behind a `_`), `#`, and the SHA-256 of the exact UTF-16 code units of head and key.
+ */
+function hashUnsafeKey(head: string, key: string, maxKeyBytes: number): string {
+  let readable = key.replace(ILLEGAL_KEY_CHARS, '_');
+  if (reservedStartOf(readable) !== undefined) readable = `_${readable}`;
+  const digest = createHash('sha256')
+    .update(UNSAFE_DIGEST_TAG)
+    .update(head + key, 'utf16le')
+    .digest('hex');
+  return withDigest(head + readable, digest, maxKeyBytes);
+}
+
+/** `readable`, cut to fit, then `#` and the digest: at most `maxKeyBytes` UTF-8 bytes. */
+function withDigest(readable: string, digest: string, maxKeyBytes: number): string {
   const room = maxKeyBytes - HASH_SUFFIX_BYTES;
-  let head = full;
+  let head = readable;
   if (exceedsBytes(head, room)) {
     // Cut at a code point boundary so the head stays well-formed UTF-8.
-    const bytes = Buffer.from(full, 'utf8');
+    const bytes = Buffer.from(readable, 'utf8');
     let end = room;
     while (end > 0 && ((bytes[end] as number) & 0xc0) === 0x80) end--;
     head = bytes.subarray(0, end).toString('utf8');
