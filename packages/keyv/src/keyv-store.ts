@@ -1,0 +1,209 @@
+import { EventEmitter } from 'node:events';
+import type { CacheClient } from '@stowage/core';
+import type { KeyvStoreAdapter, StoredData } from 'keyv';
+import { assertKeyvString, keyvEntryExpired, keyvTtlSeconds } from './keyv-mapping.js';
+
+/** Options of {@link StowageKeyvStore}. */
+export interface StowageKeyvStoreOptions {
+  /**
+   * `disconnect()` (Keyv's, cache-manager's, Nest's on shutdown) also closes the client. Leave it
+   * off when the client is shared with other code. A scoped client's `close()` does nothing, so
+   * this only matters for a root client.
+   *
+   * @default false
+   */
+  readonly ownsClient?: boolean;
+  /**
+   * Clock for `has()`'s check of Keyv's own `expires`, in epoch milliseconds.
+   *
+   * @default Date.now
+   */
+  readonly now?: () => number;
+}
+
+/** One entry of Keyv's `setMany`: the serialized value and its TTL in milliseconds. */
+export interface KeyvSetManyEntry {
+  /** The key as Keyv passes it (`namespace:key` with Keyv's default key prefixing). */
+  readonly key: string;
+  /** What Keyv's serializer made of `{ value, expires }`. */
+  readonly value: unknown;
+  /** Milliseconds; `undefined` for no TTL. */
+  readonly ttl?: number | undefined;
+}
+
+/**
+ * A Keyv 5 storage adapter over a Stowage {@link CacheClient}: any backend, a scoped client for
+ * one tenant, encryption and compression included. Keyv serializes, Stowage stores the string
+ * under Keyv's key (`keyv:<key>` with Keyv's default namespace) in the client's prefix and scope.
+ *
+ * Every method rejects with core's typed errors (`instanceof CacheError`). Keyv emits the errors
+ * of `set`, `setMany`, `delete`, `deleteMany` and `clear` itself; for reads (`get`, `getMany`,
+ * `has`, `hasMany`), which Keyv 5 does not report, this adapter emits `error` before rejecting.
+ *
+ * @example
+ * const keyv = new Keyv({ store: new StowageKeyvStore(cache.scoped(StorageLevel.Stack, { stack })) });
+ */
+export class StowageKeyvStore
+  extends EventEmitter
+  // Keyv 5 types a store's setMany as Promise<void> but hands its result to the caller of
+  // keyv.setMany(), typed boolean[]: this store resolves the boolean[] that promises.
+  implements Omit<KeyvStoreAdapter, 'setMany'>
+{
+  /**
+   * Options record Keyv reads (`dialect`) and test suites write to; the adapter itself reads
+   * only what was given to the constructor.
+   */
+  opts: Record<string, unknown>;
+  /**
+   * Keyv's namespace, set by Keyv on the store. Keyv already puts it in front of every key; the
+   * adapter uses it only to choose which remembered keys `clear()` deletes.
+   */
+  namespace?: string | undefined;
+  readonly #client: CacheClient<unknown>;
+  readonly #ownsClient: boolean;
+  readonly #now: () => number;
+
+  /**
+   * @param client - the client whose prefix, scope, codec and backend the entries go through.
+   * @param options - see {@link StowageKeyvStoreOptions}.
+   */
+  constructor(client: CacheClient<unknown>, options: StowageKeyvStoreOptions = {}) {
+    super();
+    this.#client = client;
+    this.#ownsClient = options.ownsClient ?? false;
+    this.#now = options.now ?? Date.now;
+    this.opts = { dialect: 'stowage', ownsClient: this.#ownsClient };
+  }
+
+  /** The client this store reads and writes through. */
+  get client(): CacheClient<unknown> {
+    return this.#client;
+  }
+
+  /**
+   * Reads Keyv's serialized entry. Resolves `undefined` on a miss, and for a value that is not a
+   * string: Keyv did not write it, and handing it to Keyv would make a foreign value a hit.
+   */
+  async get<Value>(key: string): Promise<StoredData<Value> | undefined> {
+    const value = await this.#read(this.#client.get(key));
+    return (typeof value === 'string' ? value : undefined) as StoredData<Value> | undefined;
+  }
+
+  /** {@link StowageKeyvStore.get} for many keys in one batch, `undefined` where missing. */
+  async getMany<Value>(keys: string[]): Promise<Array<StoredData<Value | undefined>>> {
+    const found = await this.#read(this.#client.getMany(keys));
+    return keys.map((key) => {
+      const value = found.get(key);
+      return (typeof value === 'string' ? value : undefined) as StoredData<Value | undefined>;
+    });
+  }
+
+  /**
+   * Stores Keyv's serialized string; `ttl` in milliseconds. Resolves `true` when the server holds
+   * exactly it (the client's integrity check), `false` when the write was refused or not confirmed.
+   */
+  async set(key: string, value: unknown, ttl?: number): Promise<boolean> {
+    assertKeyvString(value, key);
+    const seconds = keyvTtlSeconds(ttl, key);
+    return this.#client.set(key, value, seconds === undefined ? undefined : { ttl: seconds });
+  }
+
+  /**
+   * Stores many entries: one `setMany` per distinct TTL. Resolves, in the order given, whether
+   * each entry was stored. Every key, value and TTL is checked before anything is sent.
+   */
+  async setMany(entries: KeyvSetManyEntry[]): Promise<boolean[]> {
+    const groups = new Map<number | undefined, Array<readonly [string, string]>>();
+    for (const { key, value, ttl } of entries) {
+      this.#client.fullKey(key);
+      assertKeyvString(value, key);
+      const seconds = keyvTtlSeconds(ttl, key);
+      const group = groups.get(seconds) ?? [];
+      group.push([key, value]);
+      groups.set(seconds, group);
+    }
+    const notStored = new Set<string>();
+    await Promise.all(
+      [...groups].map(async ([seconds, pairs]) => {
+        const refused = await this.#client.setMany(
+          pairs,
+          seconds === undefined ? undefined : { ttl: seconds },
+        );
+        for (const key of refused) notStored.add(key);
+      }),
+    );
+    return entries.map(({ key }) => !notStored.has(key));
+  }
+
+  /** Deletes a key. Resolves whether it existed. */
+  async delete(key: string): Promise<boolean> {
+    return this.#client.delete(key);
+  }
+
+  /**
+   * Deletes keys, each with its own `delete` so the answer can say whether they existed (a batch
+   * delete cannot): resolves `true` when every key existed. Bad keys are refused before any I/O;
+   * when a delete fails, the others still run and the first failure is thrown.
+   */
+  async deleteMany(keys: string[]): Promise<boolean> {
+    for (const key of keys) this.#client.fullKey(key);
+    const settled = await Promise.allSettled(keys.map((key) => this.#client.delete(key)));
+    const failed = settled.find((result) => result.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+    return settled.every((result) => result.status === 'fulfilled' && result.value);
+  }
+
+  /**
+   * Whether the key holds an entry Keyv wrote that has not passed its own `expires` (backends that
+   * count whole seconds keep an entry up to a second longer than Keyv's TTL).
+   */
+  async has(key: string): Promise<boolean> {
+    const value = await this.#read(this.#client.get(key));
+    return typeof value === 'string' && !keyvEntryExpired(value, this.#now());
+  }
+
+  /** {@link StowageKeyvStore.has} for many keys in one batch. */
+  async hasMany(keys: string[]): Promise<boolean[]> {
+    const found = await this.#read(this.#client.getMany(keys));
+    const now = this.#now();
+    return keys.map((key) => {
+      const value = found.get(key);
+      return typeof value === 'string' && !keyvEntryExpired(value, now);
+    });
+  }
+
+  /**
+   * Deletes the keys of this Keyv namespace that the client remembers (its recent keys: stored or
+   * read recently by this process, in this client's scope), with one `deleteMany`. Never a server
+   * flush, never another scope's keys. Without a namespace, every remembered key of the scope.
+   * Keys this process does not remember — written by another process, pushed out of the client's
+   * `recentKeys` window, or from before a restart — stay until their TTL: memcached cannot list
+   * keys, and Stowage does not scan Redis.
+   */
+  async clear(): Promise<void> {
+    const head = this.namespace ? `${this.namespace}:` : '';
+    const keys = this.#client
+      .recentKeys()
+      // A root client lists its scopes' keys too; only entries this client would address itself.
+      .filter(
+        (entry) => entry.key.startsWith(head) && this.#client.fullKey(entry.key) === entry.fullKey,
+      )
+      .map((entry) => entry.key);
+    if (keys.length > 0) await this.#client.deleteMany(keys);
+  }
+
+  /** Closes the client when the store owns it (`ownsClient`); otherwise does nothing. */
+  async disconnect(): Promise<void> {
+    if (this.#ownsClient) await this.#client.close();
+  }
+
+  /** Keyv 5 swallows a store's read errors: emit them (when someone listens), then reject. */
+  async #read<R>(pending: Promise<R>): Promise<R> {
+    try {
+      return await pending;
+    } catch (error) {
+      if (this.listenerCount('error') > 0) this.emit('error', error);
+      throw error;
+    }
+  }
+}
