@@ -54,11 +54,9 @@ export class StowageKeyvStore
    * only what was given to the constructor.
    */
   opts: Record<string, unknown>;
-  /**
-   * Keyv's namespace, set by Keyv on the store. Keyv already puts it in front of every key; the
-   * adapter uses it only to choose which remembered keys `clear()` deletes.
-   */
-  namespace?: string | undefined;
+  #namespace: string | undefined;
+  /** Every namespace Keyvs have set on this store (more than one when Keyvs share it). */
+  readonly #namespaces = new Set<string | undefined>();
   readonly #client: CacheClient<unknown>;
   readonly #ownsClient: boolean;
   readonly #now: () => number;
@@ -73,6 +71,19 @@ export class StowageKeyvStore
     this.#ownsClient = options.ownsClient ?? false;
     this.#now = options.now ?? Date.now;
     this.opts = { dialect: 'stowage', ownsClient: this.#ownsClient };
+  }
+
+  /**
+   * Keyv's namespace, set by each Keyv on its store. Keyv already puts it in front of every key;
+   * the adapter uses it only to choose which remembered keys `clear()` deletes.
+   */
+  get namespace(): string | undefined {
+    return this.#namespace;
+  }
+
+  set namespace(namespace: string | undefined) {
+    this.#namespace = namespace;
+    this.#namespaces.add(namespace);
   }
 
   /** The client this store reads and writes through. */
@@ -175,18 +186,25 @@ export class StowageKeyvStore
   /**
    * Deletes the keys of this Keyv namespace that the client remembers (its recent keys: stored or
    * read recently by this process, in this client's scope), with one `deleteMany`. Never a server
-   * flush, never another scope's keys. Without a namespace, every remembered key of the scope.
+   * flush, never another scope's keys. Without a namespace, every remembered key of the scope; on a
+   * store shared by Keyvs of several namespaces, the remembered keys of all of them.
    * Keys this process does not remember — written by another process, pushed out of the client's
    * `recentKeys` window, or from before a restart — stay until their TTL: memcached cannot list
    * keys, and Stowage does not scan Redis.
    */
   async clear(): Promise<void> {
-    const head = this.namespace ? `${this.namespace}:` : '';
+    // A store that Keyvs of several namespaces share cannot tell which of them calls clear(): Keyv
+    // sets its namespace on the store when it is built, so the last one built wins. Clearing only
+    // that one could leave the caller's entries readable; clearing all of them only costs misses.
+    const namespaces = this.#namespaces.size > 1 ? [...this.#namespaces] : [this.#namespace];
+    const heads = namespaces.map((namespace) => (namespace ? `${namespace}:` : ''));
     const keys = this.#client
       .recentKeys()
       // A root client lists its scopes' keys too; only entries this client would address itself.
       .filter(
-        (entry) => entry.key.startsWith(head) && this.#client.fullKey(entry.key) === entry.fullKey,
+        (entry) =>
+          heads.some((head) => entry.key.startsWith(head)) &&
+          this.#client.fullKey(entry.key) === entry.fullKey,
       )
       .map((entry) => entry.key);
     if (keys.length > 0) await this.#client.deleteMany(keys);
