@@ -16,7 +16,9 @@ export type CacheOperation =
   | 'bustRecent'
   | 'getOrSet'
   | 'getEntry'
-  | 'quarantine';
+  | 'quarantine'
+  /** The shared recent-keys file (`localPath`): a background flush or a read. */
+  | 'recentKeys';
 
 /** A read found the key. */
 export interface HitEvent {
@@ -45,7 +47,14 @@ export interface DeleteEvent {
 
 /** What a warning is about. */
 export type WarningKind =
-  'decode' | 'integrity' | 'quarantine' | 'listener' | 'backend' | 'factory';
+  | 'decode'
+  | 'integrity'
+  | 'quarantine'
+  | 'listener'
+  | 'backend'
+  | 'factory'
+  /** The shared recent-keys file (`localPath`) is corrupt, foreign, or could not be written. */
+  | 'recentKeys';
 
 /** Something went wrong that did not fail the call: an undecodable item, a failed integrity check. */
 export interface WarningEvent {

@@ -120,6 +120,7 @@ function parseCacheUrl(raw: string): { url: URL; hosts: string[] } {
  * | `CACHE_ENCRYPTION_KEY` | turns on AES-256-GCM with this passphrase |
  * | `CACHE_COMPRESS_DATA` | `true`, `false` or `threshold:<bytes>` |
  * | `CACHE_TIMEOUT_MS` | per-call deadline in milliseconds |
+ * | `CACHE_LOCAL_PATH` | `localPath`: the file that shares recent keys across processes |
  *
  * The backend package for the URL's scheme is loaded at run time; when it is not installed the
  * promise rejects with a `CacheConfigError` naming the package to install.
@@ -159,6 +160,7 @@ export async function getCache<T = unknown>(
     compress:
       options.compress ?? (compressText === undefined ? undefined : parseCompress(compressText)),
     timeoutMs,
+    localPath: options.localPath ?? fromEnv(env, 'CACHE_LOCAL_PATH'),
   };
 
   let backend = options.backend;

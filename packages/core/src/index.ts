@@ -92,6 +92,9 @@ export { DEFAULT_KEY_SEPARATOR, LongKeys, MEMCACHED_MAX_KEY_BYTES } from './keys
 export type { CacheScope } from './keys/key-space.js';
 export { LocalCacheAction } from './local-cache-action.js';
 export { DEFAULT_RECENT_KEYS, RecentKey, RecentKeysStack } from './client/recent-keys.js';
+export type { BustRecentOptions } from './client/recent-keys.js';
+export { readRecentKeysFile } from './client/recent-keys-file.js';
+export { DEFAULT_LOCAL_FLUSH_MS } from './client/recent-keys-sync.js';
 export { redactUrl } from './redact.js';
 export { isStorageLevel, StorageLevel } from './storage-level.js';
 export { MAX_TTL_SECONDS, optionSeconds, toTtlSeconds } from './ttl.js';

@@ -2,7 +2,7 @@ import type { CacheBackend } from '../backend/contract.js';
 import { isPromise, rejection } from '../backend/port.js';
 import { CacheClosedError, CacheValueError, CacheWriteError } from '../errors.js';
 import type { CacheEventName, CacheListener, CacheOperation, CacheStats } from '../events.js';
-import { KeySpace, type CacheScope } from '../keys/key-space.js';
+import { ILLEGAL_KEY_CHAR, KeySpace, type CacheScope } from '../keys/key-space.js';
 import type { StorageLevel } from '../storage-level.js';
 import { toTtlSeconds, type Ttl } from '../ttl.js';
 import {
@@ -35,7 +35,7 @@ import {
 } from '../tracing.js';
 import { doneOrNot, traceCall, type TraceScope } from './traced.js';
 import { jittered, resolveResilience, type ResolvedResilience } from './resilience-options.js';
-import type { RecentKey } from './recent-keys.js';
+import { recentKeyMatcher, type BustRecentOptions, type RecentKey } from './recent-keys.js';
 import { WritePath, type CheckedWrite } from './write-path.js';
 
 /**
@@ -589,38 +589,76 @@ export class CacheClient<T = unknown> {
 
   /**
    * The keys this client stored or found recently, oldest first, expired ones left out. A scoped
-   * client lists only keys of its own scope.
+   * client lists only keys of its own scope and the scopes nested in it (a tenant's sessions).
+   * With `localPath`, this process's keys (and those seeded from the file); `bustRecent()` reads
+   * the file for every process's.
    */
   recentKeys(): RecentKey[] {
-    const all = this.#core.books.recent.list();
-    if (this.#keys.level === undefined) return all;
-    const head = this.#keys.head;
-    return all.filter((entry) => entry.prefix === head);
+    return this.#core.books.recent.list().filter(recentKeyMatcher(this.#keys.head));
   }
 
   /**
-   * Deletes the remembered recent keys of this client (of its scope, for a scoped client) with one
-   * `deleteMany` — never a server flush — and forgets them. Resolves how many keys were deleted.
+   * Deletes the remembered recent keys of this client (of its scope and the scopes nested in it,
+   * for a scoped client) with one `deleteMany` — never a server flush — and forgets them.
+   * `{ level, scope }` busts one scope only, `{ prefix }` only caller keys starting with it. With
+   * `localPath`, the keys every process recorded in the file are busted too, and removed from
+   * the file before this resolves. Resolves how many keys were deleted.
+   *
+   * @throws CacheScopeError for a level without its id, CacheValueError for a bad `prefix` —
+   *   before any I/O.
    */
-  bustRecent(): Promise<number> {
+  bustRecent(options?: BustRecentOptions): Promise<number> {
     return this.#traceIf(
       'bustRecent',
       undefined,
-      () => this.#untracedBustRecent(),
+      () => this.#untracedBustRecent(options),
       (busted) => (busted > 0 ? 'ok' : 'noop'),
     );
   }
 
-  async #untracedBustRecent(): Promise<number> {
+  async #untracedBustRecent(options: BustRecentOptions | undefined): Promise<number> {
     this.#assertOpen();
-    const entries = this.recentKeys();
+    const matches = this.#bustMatcher(options);
+    const books = this.#core.books;
+    const file = this.#core.recentFile;
+    const listed = file === undefined ? books.recent.list() : await file.listAll();
+    const entries = listed.filter(matches);
     if (entries.length === 0) return 0;
+    const fullKeys = entries.map((entry) => entry.fullKey);
+    const sentAtMs = books.now();
     await this.#deleteMany(
       'bustRecent',
       entries.map((entry) => entry.key),
-      entries.map((entry) => entry.fullKey),
+      fullKeys,
     );
+    if (file !== undefined) {
+      // Every file entry recorded before the delete was sent goes; a later record survives.
+      books.recent.removedAt(fullKeys, sentAtMs);
+      await file.flush();
+    }
     return entries.length;
+  }
+
+  /** Which recent keys `bustRecent(options)` deletes; throws for bad options (no I/O). */
+  #bustMatcher(options: BustRecentOptions | undefined): (entry: RecentKey) => boolean {
+    if (options === undefined) return recentKeyMatcher(this.#keys.head);
+    if (typeof options !== 'object' || options === null) {
+      throw new CacheValueError('`bustRecent` options must be an object');
+    }
+    const { level, scope, prefix } = options;
+    if (
+      prefix !== undefined &&
+      (typeof prefix !== 'string' || prefix === '' || ILLEGAL_KEY_CHAR.test(prefix))
+    ) {
+      throw new CacheValueError(
+        '`prefix` must be a non-empty string without whitespace or control characters',
+      );
+    }
+    const keys =
+      level === undefined && scope === undefined
+        ? this.#keys
+        : this.#keys.withScope(level as StorageLevel, scope, this.#core.settings.service);
+    return recentKeyMatcher(keys.head, prefix);
   }
 
   /**
@@ -726,9 +764,10 @@ export class CacheClient<T = unknown> {
     // are waited for, so none of them talks to a backend that is already closed.
     core.shutdown.abort(new CacheClosedError('the cache client is closed'));
     const background = Promise.allSettled(core.background);
-    core.closing = background.then(() =>
-      core.settings.ownsBackend ? core.port.close() : undefined,
-    );
+    core.closing = background
+      // The last recent keys reach the shared file (a failure is a warning, never a rejection).
+      .then(() => core.recentFile?.close())
+      .then(() => (core.settings.ownsBackend ? core.port.close() : undefined));
     return core.closing;
   }
 

@@ -10,6 +10,7 @@ import { SingleFlight } from './single-flight.js';
 import { Ledger, type Books } from './ledger.js';
 import { WriteQuarantine } from './quarantine.js';
 import { RecentKeysStack } from './recent-keys.js';
+import { RecentKeysSync } from './recent-keys-sync.js';
 import { LastGood } from './last-good.js';
 
 /**
@@ -77,6 +78,8 @@ export class ClientCore {
   readonly detachWarnings: (() => void) | undefined;
   /** Books what concerns full keys only (quarantine and backend warnings): no key head. */
   readonly keyless: Ledger;
+  /** The shared recent-keys file (`localPath`), or `undefined` when the keys stay in memory. */
+  readonly recentFile: RecentKeysSync | undefined;
 
   constructor(options: ResolvedClientOptions) {
     const backend = options.backend;
@@ -143,6 +146,17 @@ export class ClientCore {
       backend: backend.name,
     };
     this.keyless = new Ledger(this.books, '');
+    const local = options.localPath;
+    this.recentFile =
+      local === undefined
+        ? undefined
+        : new RecentKeysSync(recent, {
+            ...local,
+            maxSize: options.recentKeys,
+            now: options.now,
+            slackMs: options.timeoutMs,
+            warn: (error) => this.keyless.warn('recentKeys', error, { operation: 'recentKeys' }),
+          });
     this.detachWarnings = backend.onWarning?.((warning) => {
       const info = this.port.reading(warning.operation, warning.key);
       const error = isCacheError(warning.error) ? warning.error : toCacheError(warning.error, info);

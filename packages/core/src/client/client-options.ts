@@ -16,6 +16,7 @@ import { integerOption } from '../options.js';
 import { optionSeconds, type Ttl } from '../ttl.js';
 import { resolveLease, type LeaseOptions, type ResolvedLease } from './lease-options.js';
 import { DEFAULT_RECENT_KEYS } from './recent-keys.js';
+import { resolveLocalPath, type ResolvedLocalPath } from './recent-keys-sync.js';
 import { checkJitter, type ResilienceOptions } from './resilience-options.js';
 
 /** Default per-call deadline, in milliseconds (Q2's one-second socket timeout). */
@@ -107,6 +108,29 @@ export interface CacheClientOptions<T = unknown> {
    * @default 100
    */
   readonly recentKeys?: number | false | undefined;
+  /**
+   * A file that shares the recent keys with every process on the host that names the same file
+   * (Q2's `local_path`): `cluster` workers, forked children, other services, the next run. Each
+   * process records keys in memory and flushes them to the file in the background, at most
+   * `localFlushMs` after a change; `bustRecent()` reads the file, so any process busts what any
+   * other stored. Relative paths are resolved against the working directory at construction. See
+   * the README, "Recent keys across processes".
+   * @default undefined (recent keys stay in this process)
+   */
+  readonly localPath?: string | undefined;
+  /**
+   * Load the keys already in `localPath` into this process's recent keys at start (Q2's
+   * `seed_from_file`), so `recentKeys()` lists the previous run's keys. `bustRecent()` reads the
+   * file either way.
+   * @default false
+   */
+  readonly seedFromFile?: boolean | undefined;
+  /**
+   * Longest delay, in milliseconds, from a recorded or removed key to the flush that writes it to
+   * `localPath` (1 to 60000). Changes in the meantime are written together.
+   * @default 100
+   */
+  readonly localFlushMs?: number | undefined;
   /**
    * How long, in milliseconds, a key whose write failed indeterminately (timed out) stays in
    * doubt. Meanwhile this process reads the key as a miss unless the server holds exactly what
@@ -244,6 +268,8 @@ export interface ResolvedClientOptions {
   readonly ownsBackend: boolean;
   readonly now: () => number;
   readonly recentKeys: number;
+  /** The shared recent-keys file, or `undefined` without `localPath`. */
+  readonly localPath: ResolvedLocalPath | undefined;
   readonly quarantineMs: number;
   readonly partialBatches: PartialBatches;
   readonly lease: ResolvedLease | false;
@@ -282,6 +308,7 @@ export function resolveClientOptions<T>(options: CacheClientOptions<T>): Resolve
     ownsBackend: options.ownsBackend ?? true,
     now: options.now ?? Date.now,
     recentKeys: integerOption(recentKeys, 'recentKeys', DEFAULT_RECENT_KEYS, { min: 0 }),
+    localPath: resolveLocalPath(options, recentKeys),
     quarantineMs: integerOption(options.quarantineMs, 'quarantineMs', DEFAULT_QUARANTINE_MS, {
       min: 0,
       max: MAX_TIMER_MS,

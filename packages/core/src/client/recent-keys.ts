@@ -1,3 +1,6 @@
+import type { CacheScope } from '../keys/key-space.js';
+import { StorageLevel } from '../storage-level.js';
+
 /**
  * A key the client stored or found recently (Q2's `RecentKey`). memcached cannot list its keys,
  * so the client remembers them to be able to bust them later.
@@ -44,8 +47,43 @@ class Slot {
   prefix = '';
   isEncrypted = false;
   expiresAtMs: number | undefined = undefined;
+  // The stack's change counter when this slot last changed: slots changed since the last flush
+  // to the shared file are the ones with a higher number (0: seeded from the file, never dirty).
+  seq = 0;
   older: Slot | undefined = undefined;
   newer: Slot | undefined = undefined;
+}
+
+/**
+ * What changed in a {@link RecentKeysStack} since the shared file was last written: what a flush
+ * merges into the file (see `recent-keys-sync.ts`).
+ */
+export interface RecentKeyChanges {
+  /** Keys recorded or given a new expiry since the last flush, oldest first, expired ones left out. */
+  readonly changed: readonly RecentKey[];
+  /**
+   * Keys removed (deleted), each with a time in epoch milliseconds no later than when its delete
+   * was sent: a file entry recorded before that time is removed, a later one is kept.
+   */
+  readonly removed: ReadonlyMap<string, number>;
+  /** When the list was cleared (`flushAll`), in epoch milliseconds, or `undefined`. */
+  readonly clearedAtMs: number | undefined;
+  /** The change counter the previous flush had reached (to give the changes back on failure). */
+  readonly fromSeq: number;
+}
+
+/** Options of a {@link RecentKeysStack} that mirrors a shared file (set by the client). */
+interface Journal {
+  /** Called once when the stack changes after a flush (the flush is then scheduled). */
+  readonly onDirty: () => void;
+  /**
+   * Subtracted from the clock to date a removal: a delete is booked after its reply, and was sent
+   * at most this many milliseconds earlier (the client's `timeoutMs`).
+   */
+  readonly slackMs: number;
+  removed: Map<string, number>;
+  clearedAtMs: number | undefined;
+  dirty: boolean;
 }
 
 /**
@@ -64,6 +102,10 @@ export class RecentKeysStack {
   #newest: Slot | undefined;
   readonly #now: () => number;
   readonly #encrypted: boolean;
+  // Counts changes; a slot carries the count of its last change (see Slot.seq).
+  #seq = 0;
+  #flushedSeq = 0;
+  #journal: Journal | undefined;
 
   /**
    * @param maxSize - most keys kept (default {@link DEFAULT_RECENT_KEYS}); 0 keeps none.
@@ -96,6 +138,7 @@ export class RecentKeysStack {
     const slot = this.#slotFor(item.fullKey, item.key, item.prefix);
     slot.isEncrypted = item.isEncrypted;
     slot.expiresAtMs = item.expiresAtMs;
+    this.#changed(slot);
   }
 
   /**
@@ -111,22 +154,29 @@ export class RecentKeysStack {
         this.#unlink(existing);
         this.#link(existing);
       }
+      this.#changed(existing);
       return;
     }
     const slot = this.#slotFor(fullKey, key, prefix);
     slot.isEncrypted = this.#encrypted;
     slot.expiresAtMs = undefined;
+    this.#changed(slot);
   }
 
   /** Changes the expiry of a remembered key (after a `touch`); `null` means none. */
   setExpiry(fullKey: string, expiresAtMs: number | null): void {
     const existing = this.#slots.get(fullKey);
-    if (existing !== undefined) existing.expiresAtMs = expiresAtMs ?? undefined;
+    if (existing === undefined) return;
+    existing.expiresAtMs = expiresAtMs ?? undefined;
+    this.#changed(existing);
   }
 
   /** Removes a key (a `RecentKey` or a full key); does nothing when it is not there (Q2's `remove_safe`). */
   removeSafe(item: RecentKey | string): void {
     const fullKey = typeof item === 'string' ? item : item.fullKey;
+    const journal = this.#journal;
+    // Journaled even when this process never saw the key: another process may have listed it.
+    if (journal !== undefined) this.#removedAt(journal, fullKey, this.#now() - journal.slackMs);
     const slot = this.#slots.get(fullKey);
     if (slot === undefined) return;
     this.#slots.delete(fullKey);
@@ -138,6 +188,116 @@ export class RecentKeysStack {
     this.#slots.clear();
     this.#oldest = undefined;
     this.#newest = undefined;
+    const journal = this.#journal;
+    if (journal !== undefined) {
+      // Removals stay journaled: one dated by a bust may be later than this (slack-dated) clear.
+      journal.clearedAtMs = this.#now() - journal.slackMs;
+      this.#dirty(journal);
+    }
+  }
+
+  /**
+   * Mirrors the stack to a shared file from now on: changes are journaled (no I/O here) and
+   * `onDirty` is called once per batch of changes, to schedule a flush. Used by the client.
+   * @param slackMs - how long before it is booked a delete may have been sent, in milliseconds.
+   */
+  journal(onDirty: () => void, slackMs: number): void {
+    this.#journal = { onDirty, slackMs, removed: new Map(), clearedAtMs: undefined, dirty: false };
+  }
+
+  /**
+   * Journals removals of `fullKeys` whose delete was sent at `sentAtMs` (epoch milliseconds): a
+   * more exact time than {@link RecentKeysStack.removeSafe} can know, so the shared file drops
+   * every entry recorded before it.
+   */
+  removedAt(fullKeys: Iterable<string>, sentAtMs: number): void {
+    const journal = this.#journal;
+    if (journal === undefined) return;
+    for (const fullKey of fullKeys) this.#removedAt(journal, fullKey, sentAtMs);
+  }
+
+  /**
+   * Takes what changed since the last call (`undefined` when nothing did) and starts a new batch.
+   * A flush that fails gives the changes back with {@link RecentKeysStack.restoreChanges}.
+   */
+  takeChanges(): RecentKeyChanges | undefined {
+    const journal = this.#journal;
+    if (journal === undefined || !journal.dirty) return undefined;
+    const fromSeq = this.#flushedSeq;
+    const now = this.#now();
+    const changed: RecentKey[] = [];
+    for (let slot = this.#oldest; slot !== undefined; slot = slot.newer) {
+      if (slot.seq > fromSeq && (slot.expiresAtMs === undefined || slot.expiresAtMs > now)) {
+        changed.push(
+          new RecentKey(slot.key, slot.prefix, slot.isEncrypted, slot.expiresAtMs, slot.fullKey),
+        );
+      }
+    }
+    const changes = {
+      changed,
+      removed: journal.removed,
+      clearedAtMs: journal.clearedAtMs,
+      fromSeq,
+    };
+    journal.removed = new Map();
+    journal.clearedAtMs = undefined;
+    journal.dirty = false;
+    this.#flushedSeq = this.#seq;
+    return changes;
+  }
+
+  /** Gives back changes a flush could not write, to be written by the next one. */
+  restoreChanges(changes: RecentKeyChanges): void {
+    const journal = this.#journal;
+    if (journal === undefined) return;
+    this.#flushedSeq = Math.min(this.#flushedSeq, changes.fromSeq);
+    for (const [fullKey, atMs] of changes.removed) this.#removedAt(journal, fullKey, atMs);
+    if (changes.clearedAtMs !== undefined) {
+      journal.clearedAtMs = Math.max(journal.clearedAtMs ?? 0, changes.clearedAtMs);
+    }
+    this.#dirty(journal);
+  }
+
+  /**
+   * Adds keys read from the shared file (oldest first) as older than every key this process
+   * recorded, without marking them changed: the file has them. Keys this process removed or
+   * already holds are skipped, and nothing is added past `maxSize` or after a `clear()`.
+   */
+  seed(entries: readonly RecentKey[]): void {
+    const journal = this.#journal;
+    if (journal?.clearedAtMs !== undefined) return;
+    for (let i = entries.length - 1; i >= 0 && this.#slots.size < this.maxSize; i--) {
+      const entry = entries[i] as RecentKey;
+      if (this.#slots.has(entry.fullKey) || journal?.removed.has(entry.fullKey) === true) continue;
+      const slot = new Slot();
+      slot.fullKey = entry.fullKey;
+      slot.key = entry.key;
+      slot.prefix = entry.prefix;
+      slot.isEncrypted = entry.isEncrypted;
+      slot.expiresAtMs = entry.expiresAtMs;
+      this.#slots.set(entry.fullKey, slot);
+      this.#linkOldest(slot);
+    }
+  }
+
+  /** Marks a slot changed: one counter write, and a flush scheduled on the first change of a batch. */
+  #changed(slot: Slot): void {
+    slot.seq = ++this.#seq;
+    const journal = this.#journal;
+    if (journal !== undefined && !journal.dirty) this.#dirty(journal);
+  }
+
+  #dirty(journal: Journal): void {
+    if (journal.dirty) return;
+    journal.dirty = true;
+    journal.onDirty();
+  }
+
+  /** Journals one removal; of two times for a key the later wins (both precede its delete). */
+  #removedAt(journal: Journal, fullKey: string, atMs: number): void {
+    const known = journal.removed.get(fullKey);
+    if (known === undefined || known < atMs) journal.removed.set(fullKey, atMs);
+    this.#dirty(journal);
   }
 
   /**
@@ -203,6 +363,15 @@ export class RecentKeysStack {
     this.#newest = slot;
   }
 
+  /** Puts a slot that is in no list at the oldest end. */
+  #linkOldest(slot: Slot): void {
+    slot.newer = this.#oldest;
+    slot.older = undefined;
+    if (this.#oldest === undefined) this.#newest = slot;
+    else this.#oldest.older = slot;
+    this.#oldest = slot;
+  }
+
   #unlink(slot: Slot): void {
     if (slot.older === undefined) this.#oldest = slot.newer;
     else slot.older.newer = slot.newer;
@@ -211,4 +380,47 @@ export class RecentKeysStack {
     slot.older = undefined;
     slot.newer = undefined;
   }
+}
+
+// The `level=` forms a scope segment starts with (`stack=`, `session=`, `service=`).
+const SCOPE_STARTS: readonly string[] = Object.values(StorageLevel).map((level) => `${level}=`);
+
+/**
+ * Which recent keys belong to the key space whose head is `head` (`'app:stack=acme:'`): keys
+ * stored under exactly that head, and keys of scopes nested in it (a tenant's sessions,
+ * `'app:stack=acme:session=s1:'`, or every scope under the root's prefix). Heads end with the
+ * separator and scope ids never contain it, so tenant `acme` never matches tenant `acme2`'s
+ * `'app:stack=acme2:'`; what follows the head must be a scope segment, so a key space of another
+ * service whose prefix merely starts with this head never matches either.
+ *
+ * @param keyPrefix - when given, only keys stored under exactly `head` whose caller key starts
+ *   with it (`'user:'`): a key prefix never reaches into nested scopes.
+ */
+export function recentKeyMatcher(head: string, keyPrefix?: string): (entry: RecentKey) => boolean {
+  if (keyPrefix !== undefined) {
+    return (entry) => entry.prefix === head && entry.key.startsWith(keyPrefix);
+  }
+  return (entry) =>
+    entry.prefix === head ||
+    (entry.prefix.startsWith(head) &&
+      SCOPE_STARTS.some((start) => entry.prefix.startsWith(start, head.length)));
+}
+
+/** Options of `CacheClient.bustRecent`: which recent keys to bust. */
+export interface BustRecentOptions {
+  /**
+   * Bust one scope only, relative to the client as `scoped(level, scope)` would make it (a
+   * Session nests under the client's tenant or `scope.stack`); its nested scopes (a tenant's
+   * sessions) go with it. A level without its id throws `CacheScopeError` before any I/O.
+   * @default the client's own scope (the root: every scope under its prefix)
+   */
+  readonly level?: StorageLevel | undefined;
+  /** The scope ids for `level`. */
+  readonly scope?: CacheScope | undefined;
+  /**
+   * Bust only keys whose caller key starts with this (`'user:42:'`), stored directly in the
+   * chosen scope (not in scopes nested in it). A non-empty string.
+   * @default every key of the scope
+   */
+  readonly prefix?: string | undefined;
 }
