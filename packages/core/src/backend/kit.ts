@@ -33,6 +33,11 @@ export type { IntegerRange } from '../options.js';
 export { retainedBytes } from '../codec/codec.js';
 export { sameEntry, toBytes } from '../bytes.js';
 export { ILLEGAL_KEY_CHAR, MEMCACHED_MAX_KEY_BYTES } from '../keys/key-space.js';
+// For tools that describe a stored entry without decoding it through a client (the `stowage`
+// CLI's inspect): how the codec recognises compressed bytes, and a graced entry's header.
+export { looksLikeZlib } from '../codec/zlib.js';
+export { unwrapGraced } from '../codec/grace.js';
+export type { GraceMeta, GracedEntry } from '../codec/grace.js';
 
 /**
  * Checks a full key as it goes on the wire and returns its UTF-8 length in bytes. Throws
