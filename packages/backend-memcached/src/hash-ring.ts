@@ -16,9 +16,14 @@ function point(digest: Buffer, slot: number): number {
 export class HashRing {
   readonly #points: Uint32Array;
   readonly #owners: Uint16Array;
+  readonly #keyPrefix: string;
 
-  /** @param names one stable name per server (`host:port`); the index is what {@link HashRing.locate} returns */
-  constructor(names: readonly string[]) {
+  /**
+   * @param names one stable name per server (`host:port`); the index is what {@link HashRing.locate} returns
+   * @param keyPrefix the backend's `keyPrefix`, hashed with the key: the ring places the key as it goes on the wire
+   */
+  constructor(names: readonly string[], keyPrefix = '') {
+    this.#keyPrefix = keyPrefix;
     const entries: Array<{ point: number; owner: number }> = [];
     names.forEach((name, owner) => {
       for (let i = 0; i < POINTS_PER_SERVER / 4; i++) {
@@ -35,9 +40,9 @@ export class HashRing {
     this.#owners = Uint16Array.from(entries, (entry) => entry.owner);
   }
 
-  /** Index of the server that owns `key` (the full key, prefix included). */
+  /** Index of the server that owns `key` (the backend's key; `keyPrefix` is put before it here). */
   locate(key: string): number {
-    const target = point(hash('md5', key, 'buffer'), 0);
+    const target = point(hash('md5', this.#keyPrefix + key, 'buffer'), 0);
     const points = this.#points;
     let low = 0;
     let high = points.length;

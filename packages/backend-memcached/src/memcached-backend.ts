@@ -36,7 +36,7 @@ import {
 } from './commands.js';
 import { toExpiration, toFlushDelay } from './expiration.js';
 import { FrameWriter, inlineValueBytes } from './frame-writer.js';
-import { HashRing } from './hash-ring.js';
+import { createLocator, type KeyDistribution, type ServerLocator } from './key-distribution.js';
 import { resolveMemcachedOptions, type MemcachedBackendOptions } from './memcached-options.js';
 import { HEADER_BYTES, NO_AUTOVIVIFY, Opcode } from './protocol.js';
 import { ServerNode, type Framed } from './server-node.js';
@@ -114,7 +114,8 @@ interface SetManyBatch {
  * - `getMany`, `setMany` and `deleteMany` are one round trip per server (quiet commands + `noop`);
  *   when one server's share fails and another's answers, the call throws `CacheBatchError`
  *   carrying the healthy part's answer — the client decides what the caller gets;
- * - keys are spread over servers by ketama-style consistent hashing;
+ * - keys are spread over servers by ketama-style consistent hashing, or as Python's pymemcache
+ *   `HashClient` spreads them (`distribution`);
  * - every call has its own deadline and settles by it; each server has a circuit breaker;
  * - keys, entries, TTLs and deltas are checked before anything is sent; a value over
  *   `maxValueBytes` is refused and the key's old value deleted, as memcached does.
@@ -132,8 +133,10 @@ export class MemcachedBackend implements CacheBackend {
   readonly limits: BackendLimits;
   /** The server addresses, `host:port`, in configuration order. */
   readonly servers: readonly string[];
+  /** How keys are spread over `servers` (the `distribution` option, defaulted). */
+  readonly distribution: KeyDistribution;
   readonly #nodes: readonly ServerNode[];
-  readonly #ring: HashRing | undefined;
+  readonly #locator: ServerLocator | undefined;
   readonly #prefix: string;
   readonly #prefixBytes: number;
   /** What the key limit is made of, for the too-long message: built once, not on every call. */
@@ -161,7 +164,8 @@ export class MemcachedBackend implements CacheBackend {
     this.limits = { maxKeyBytes: resolved.maxKeyBytes, maxValueBytes: resolved.maxValueBytes };
     this.#nodes = resolved.servers.map((server) => new ServerNode(server, resolved));
     this.servers = this.#nodes.map((node) => node.address);
-    this.#ring = this.#nodes.length > 1 ? new HashRing(this.servers) : undefined;
+    this.distribution = resolved.distribution;
+    this.#locator = createLocator(resolved, this.servers);
   }
 
   // ---- checks (before any I/O) -----------------------------------------------------------
@@ -183,7 +187,7 @@ export class MemcachedBackend implements CacheBackend {
   // ---- routing ----------------------------------------------------------------------------
 
   #locate(key: string): number {
-    return this.#ring === undefined ? 0 : this.#ring.locate(this.#prefix + key);
+    return this.#locator === undefined ? 0 : this.#locator.locate(key);
   }
 
   /**

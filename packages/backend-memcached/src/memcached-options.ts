@@ -9,6 +9,7 @@ import {
   MAX_TIMER_MS,
   MEMCACHED_MAX_KEY_BYTES,
 } from '@stowage/core/backend';
+import { KeyDistribution } from './key-distribution.js';
 
 /** Default per-call deadline, in milliseconds: the client's default, `DEFAULT_TIMEOUT_MS`. */
 export { DEFAULT_TIMEOUT_MS };
@@ -26,6 +27,8 @@ export const DEFAULT_BREAKER_COOLDOWN_MS = 1000;
 export const DEFAULT_BREAKER_MAX_COOLDOWN_MS = 10_000;
 /** memcached's default port. */
 export const DEFAULT_PORT = 11211;
+/** Default key distribution over several servers: ketama-style consistent hashing. */
+export const DEFAULT_DISTRIBUTION: KeyDistribution = KeyDistribution.Ketama;
 
 /** Options of {@link createMemcachedBackend}. */
 export interface MemcachedBackendOptions {
@@ -36,6 +39,21 @@ export interface MemcachedBackendOptions {
    * variables memjs would read are ignored.
    */
   readonly servers: string | readonly string[];
+  /**
+   * How keys are spread over several servers (one server holds every key whatever this says).
+   * Every client sharing the servers must spread keys the same way.
+   *
+   * - `'ketama'`: ketama-style consistent hashing, 160 points per server (MD5 of `host:port-i`),
+   *   the key hashed with `keyPrefix`. For servers only Stowage uses.
+   * - `'pymemcache'`: what Python's `pymemcache.client.hash.HashClient` does by default
+   *   (rendezvous hashing with murmur3 over `"host:port-key"`), so a Python service with a
+   *   `HashClient` over the same servers, spelled the same way, finds every key where Stowage
+   *   put it. `keyPrefix` is not hashed, as HashClient's `key_prefix` is not. A dead server's
+   *   keys stay on it (misses), where HashClient by default moves them: see the README,
+   *   "Key distribution".
+   * @default 'ketama'
+   */
+  readonly distribution?: KeyDistribution | undefined;
   /**
    * Namespace put in front of every key on the wire, so several backends can share servers. Its
    * UTF-8 bytes count against memcached's 250-byte key limit: `limits.maxKeyBytes` is 250 minus
@@ -143,6 +161,8 @@ function credential(value: unknown, name: string): string | undefined {
 export interface ResolvedMemcachedOptions {
   /** The servers, in configuration order, each once. */
   readonly servers: readonly ServerAddress[];
+  /** See {@link MemcachedBackendOptions.distribution}. */
+  readonly distribution: KeyDistribution;
   /** See {@link MemcachedBackendOptions.keyPrefix}; `''` for none. */
   readonly keyPrefix: string;
   /** UTF-8 bytes of `keyPrefix`. */
@@ -205,6 +225,7 @@ export function resolveMemcachedOptions(
   }
   return {
     servers,
+    distribution: resolveDistribution(options.distribution),
     keyPrefix,
     prefixBytes,
     maxKeyBytes,
@@ -220,6 +241,18 @@ export function resolveMemcachedOptions(
     password,
     breaker: resolveBreaker(options),
   };
+}
+
+const DISTRIBUTIONS: readonly unknown[] = Object.values(KeyDistribution);
+
+function resolveDistribution(distribution: unknown): KeyDistribution {
+  if (distribution === undefined) return DEFAULT_DISTRIBUTION;
+  if (!DISTRIBUTIONS.includes(distribution)) {
+    throw new CacheConfigError(
+      `\`distribution\` must be one of ${DISTRIBUTIONS.map((name) => `'${String(name)}'`).join(', ')}; got ${typeof distribution === 'string' ? `'${distribution}'` : typeof distribution}`,
+    );
+  }
+  return distribution as KeyDistribution;
 }
 
 function resolveBreaker(options: MemcachedBackendOptions): ResolvedMemcachedOptions['breaker'] {

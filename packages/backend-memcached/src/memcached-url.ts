@@ -1,10 +1,12 @@
 import { CacheConfigError, redactUrl } from '@stowage/core';
 import { parseUrlOptions, type BackendUrlOptions } from '@stowage/core/backend';
+import type { KeyDistribution } from './key-distribution.js';
 import { MemcachedBackend } from './memcached-backend.js';
 import type { MemcachedBackendOptions } from './memcached-options.js';
 
 /** The query options a `memcached://` URL may carry. */
 const URL_OPTIONS = {
+  distribution: 'string',
   keyPrefix: 'string',
   connectTimeoutMs: 'integer',
   maxValueBytes: 'integer',
@@ -76,7 +78,7 @@ function urlParts(url: URL | string, hosts: readonly string[] | undefined): UrlP
 
 /**
  * Creates a memcached backend from a URL, for `getCache`:
- * `memcached://[user:password@]host[:port][,host[:port]…][?keyPrefix=app&maxValueBytes=…]`.
+ * `memcached://[user:password@]host[:port][,host[:port]…][?distribution=pymemcache&keyPrefix=app&…]`.
  * A WHATWG `URL` holds one host, so `getCache` passes the server list in `options.hosts`; a
  * string with the whole list is accepted too. The deadline comes from `options.timeoutMs`.
  */
@@ -93,8 +95,11 @@ export function createBackendFromUrl(
     backendOptions.password =
       parts.password === undefined ? undefined : decode(parts.password, 'password');
   }
+  const query = parseUrlOptions('memcached', parts.query, URL_OPTIONS);
   return new MemcachedBackend({
     ...backendOptions,
-    ...parseUrlOptions('memcached', parts.query, URL_OPTIONS),
+    ...query,
+    // Checked with the other options, as if passed to the constructor.
+    distribution: query.distribution as KeyDistribution | undefined,
   });
 }

@@ -23,15 +23,15 @@ import { Opcode } from '../src/protocol.js';
 import {
   entry,
   MEMJS_CREDENTIALS,
+  pymemcacheInstalled,
   RecordingProxy,
+  runPeer,
   textOf,
   trackProcessErrors,
   withEnv,
 } from './helpers.js';
 
 const available = hasBinary('memcached');
-const PYTHON = process.env['PYTHON_BIN'] ?? '/usr/bin/python3';
-const PEER = new URL('./fixtures/pymemcache_peer.py', import.meta.url).pathname;
 
 function errorOf(call: () => unknown): Promise<unknown> {
   return Promise.resolve()
@@ -65,22 +65,6 @@ async function remainingTtl(port: number, fullKey: string): Promise<number> {
   const match = / t(-?\d+)/.exec(reply);
   if (match === null) throw new Error(`unexpected reply: ${reply}`);
   return Number(match[1]);
-}
-
-function runPeer(job: unknown): Record<string, unknown> {
-  const result = spawnSync(PYTHON, [PEER], { input: JSON.stringify(job), encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`pymemcache peer failed: ${result.stderr}`);
-  return JSON.parse(result.stdout) as Record<string, unknown>;
-}
-
-function pymemcacheInstalled(): boolean {
-  const found = spawnSync(PYTHON, ['-c', 'import pymemcache, cryptography']).status === 0;
-  if (!found && serversRequired()) {
-    throw new Error(
-      'python3-pymemcache and python3-cryptography are required when CI=true (apt-get install python3-pymemcache python3-cryptography)',
-    );
-  }
-  return found;
 }
 
 function saslpasswd2(): string | undefined {

@@ -1,4 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { serversRequired } from '@stowage/testkit';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import type { StoredEntry } from '@stowage/core';
 
@@ -187,4 +189,38 @@ export class RecordingProxy {
     const server = this.#server;
     if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
+}
+
+/** The Python with Debian's python3-pymemcache (`PYTHON_BIN` overrides). */
+const PYTHON = process.env['PYTHON_BIN'] ?? '/usr/bin/python3';
+
+/** The Python interop peers in `fixtures/`: one server's `Client`, or a fleet's `HashClient`. */
+export const PEERS: { readonly client: string; readonly hashClient: string } = {
+  client: new URL('./fixtures/pymemcache_peer.py', import.meta.url).pathname,
+  hashClient: new URL('./fixtures/pymemcache_hash_peer.py', import.meta.url).pathname,
+};
+
+/** Runs a Python peer with a JSON job on stdin and returns its JSON answer. */
+export function runPeer(job: unknown, peer: string = PEERS.client): Record<string, unknown> {
+  const result = spawnSync(PYTHON, [peer], {
+    input: JSON.stringify(job),
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (result.status !== 0) throw new Error(`pymemcache peer failed: ${result.stderr}`);
+  return JSON.parse(result.stdout) as Record<string, unknown>;
+}
+
+/**
+ * Whether the Python interop tests can run: python3-pymemcache and python3-cryptography are
+ * installed. When servers are required (CI) and they are missing, this throws instead of skipping.
+ */
+export function pymemcacheInstalled(): boolean {
+  const found = spawnSync(PYTHON, ['-c', 'import pymemcache, cryptography']).status === 0;
+  if (!found && serversRequired()) {
+    throw new Error(
+      'python3-pymemcache and python3-cryptography are required when CI=true (apt-get install python3-pymemcache python3-cryptography)',
+    );
+  }
+  return found;
 }

@@ -25,6 +25,7 @@ describe('resolveMemcachedOptions', () => {
   it('applies every default', () => {
     expect(resolveMemcachedOptions({ servers: 'cache' })).toEqual({
       servers: [{ host: 'cache', port: 11211 }],
+      distribution: 'ketama',
       keyPrefix: '',
       prefixBytes: 0,
       maxKeyBytes: 250,
