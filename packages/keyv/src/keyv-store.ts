@@ -184,28 +184,32 @@ export class StowageKeyvStore
   }
 
   /**
-   * Deletes the keys of this Keyv namespace that the client remembers (its recent keys: stored or
-   * read recently by this process, in this client's scope), with one `deleteMany`. Never a server
-   * flush, never another scope's keys. Without a namespace, every remembered key of the scope; on a
-   * store shared by Keyvs of several namespaces, the remembered keys of all of them.
-   * Keys this process does not remember — written by another process, pushed out of the client's
-   * `recentKeys` window, or from before a restart — stay until their TTL: memcached cannot list
-   * keys, and Stowage does not scan Redis.
+   * Deletes the remembered keys of this Keyv namespace in this client's scope — core's
+   * `bustRecent({ prefix: '<namespace>:' })`: the keys the client stored or read recently (its
+   * `recentKeys` window; with the client option `localPath`, every process's on this host), with
+   * one `deleteMany`. Never a server flush, never another scope's keys (not even a tenant's
+   * sessions). On a store shared by Keyvs of several namespaces, the keys of all of them. Keys
+   * nobody remembers — another host's writes, keys pushed out of the window — stay until their
+   * TTL: memcached cannot list keys, and Stowage does not scan Redis.
+   *
+   * Without a namespace (`namespace: undefined` on the Keyv), every key this process remembers
+   * in the client's own scope.
    */
   async clear(): Promise<void> {
     // A store that Keyvs of several namespaces share cannot tell which of them calls clear(): Keyv
     // sets its namespace on the store when it is built, so the last one built wins. Clearing only
     // that one could leave the caller's entries readable; clearing all of them only costs misses.
     const namespaces = this.#namespaces.size > 1 ? [...this.#namespaces] : [this.#namespace];
-    const heads = namespaces.map((namespace) => (namespace ? `${namespace}:` : ''));
+    if (namespaces.some((namespace) => !namespace)) return this.#clearScope();
+    for (const namespace of namespaces) await this.#client.bustRecent({ prefix: `${namespace}:` });
+  }
+
+  /** Deletes every key this process remembers in the client's own scope (nested scopes not). */
+  async #clearScope(): Promise<void> {
     const keys = this.#client
       .recentKeys()
       // A root client lists its scopes' keys too; only entries this client would address itself.
-      .filter(
-        (entry) =>
-          heads.some((head) => entry.key.startsWith(head)) &&
-          this.#client.fullKey(entry.key) === entry.fullKey,
-      )
+      .filter((entry) => this.#client.fullKey(entry.key) === entry.fullKey)
       .map((entry) => entry.key);
     if (keys.length > 0) await this.#client.deleteMany(keys);
   }

@@ -2,6 +2,9 @@
 // strings stored and returned byte for byte, Keyv's namespace as the head of Stowage's caller key,
 // what clear() deletes and what it cannot, tenant isolation through scoped clients, encryption.
 // RecordingBackend (testkit) records the seconds the backend is given.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createMemoryBackend } from '@stowage/backend-memory';
 import { CacheClient, CacheValueError, MAX_TTL_SECONDS, StorageLevel } from '@stowage/core';
 import { RecordingBackend } from '@stowage/testkit';
@@ -197,6 +200,26 @@ describe('namespace and clear()', () => {
     expect(await here.get('mine')).toBeUndefined();
     // Documented limit: another client's (process's) key stays until its TTL.
     expect(await here.get('theirs')).toBe(1);
+  });
+
+  it('with the client option localPath, clears what another process on the host stored', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'stowage-keyv-'));
+    try {
+      const backend = createMemoryBackend(); // stands for the server both processes use
+      const options = { backend, localPath: join(dir, 'recent-keys'), localFlushMs: 1 };
+      const [here, elsewhere] = [new CacheClient(options), new CacheClient(options)];
+      const keyvHere = new Keyv({ store: new StowageKeyvStore(here) });
+      const keyvElsewhere = new Keyv({ store: new StowageKeyvStore(elsewhere) });
+      await keyvElsewhere.set('theirs', 1);
+      await keyvHere.set('mine', 2);
+      await new Promise((resolve) => setTimeout(resolve, 100)); // both flushed to the file
+      await keyvHere.clear();
+      expect(await keyvHere.get('mine')).toBeUndefined();
+      expect(await keyvHere.get('theirs')).toBeUndefined();
+      await Promise.all([here.close(), elsewhere.close()]);
+    } finally {
+      await rm(dir, { recursive: true, force: true, maxRetries: 5 });
+    }
   });
 
   it('keeps clear() inside the client’s scope: a root clear leaves tenants alone, and back', async () => {
