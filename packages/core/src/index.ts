@@ -91,7 +91,12 @@ export type { GetCacheOptions } from './get-cache.js';
 export { DEFAULT_KEY_SEPARATOR, LongKeys, MEMCACHED_MAX_KEY_BYTES } from './keys/key-space.js';
 export type { CacheScope } from './keys/key-space.js';
 export { LocalCacheAction } from './local-cache-action.js';
-export { DEFAULT_RECENT_KEYS, RecentKey, RecentKeysStack } from './client/recent-keys.js';
+export {
+  DEFAULT_RECENT_KEYS,
+  RecentKey,
+  RecentKeysStack,
+  recentKeyMatcher,
+} from './client/recent-keys.js';
 export type { BustRecentOptions } from './client/recent-keys.js';
 export { readRecentKeysFile } from './client/recent-keys-file.js';
 export { DEFAULT_LOCAL_FLUSH_MS } from './client/recent-keys-sync.js';
