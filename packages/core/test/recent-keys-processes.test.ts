@@ -1,0 +1,112 @@
+// The shared recent-keys file across real processes: forked writers (test/fixtures/
+// recent-keys-writer.mjs, on the built core) append at once, and are killed mid-write. Busting
+// across processes on a real server is in e2e/test/recent-keys.test.ts.
+import { fork } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RecordingBackend } from '@stowage/testkit';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CacheClient, readRecentKeysFile } from '../src/index.js';
+
+const WRITER = new URL('./fixtures/recent-keys-writer.mjs', import.meta.url).pathname;
+
+let dir: string;
+let path: string;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'stowage-recent-procs-'));
+  path = join(dir, 'keys.json');
+});
+
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Writer {
+  /** Resolves on the writer's first message of this type. */
+  readonly next: (type: 'ready' | 'done') => Promise<void>;
+  readonly warnings: string[];
+  readonly kill: () => Promise<void>;
+  readonly exited: Promise<void>;
+}
+
+function startWriter(config: Record<string, unknown>): Writer {
+  const child = fork(WRITER, [JSON.stringify({ path, ...config })], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const warnings: string[] = [];
+  const waiting = new Map<string, () => void>();
+  child.on('message', (message: { type: string; message?: string }) => {
+    if (message.type === 'warning') warnings.push(message.message ?? '');
+    waiting.get(message.type)?.();
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    next: (type) =>
+      new Promise<void>((resolve, reject) => {
+        waiting.set(type, resolve);
+        void exited.then(() => reject(new Error(`writer exited before '${type}'`)));
+      }),
+    warnings,
+    // By its own PID, never by name.
+    kill: async () => {
+      process.kill(child.pid as number, 'SIGKILL');
+      await exited;
+    },
+    exited,
+  };
+}
+
+const leftovers = (): string[] => readdirSync(dir).filter((name) => name !== 'keys.json');
+
+describe('recent-keys file across processes', () => {
+  it('4 processes × 5,000 keys at once: every key reaches the file (bound 20,000)', async () => {
+    const writers = [0, 1, 2, 3].map((n) =>
+      startWriter({ name: `w${n}`, recentKeys: 20_000, count: 5000 }),
+    );
+    await Promise.all(writers.map((writer) => writer.next('done')));
+    await Promise.all(writers.map((writer) => writer.exited));
+    const keys = new Set((await readRecentKeysFile(path)).map((entry) => entry.key));
+    expect(keys.size).toBe(20_000);
+    for (let n = 0; n < 4; n++) {
+      for (let i = 0; i < 5000; i += 499) expect(keys.has(`w${n}-${i}`)).toBe(true);
+    }
+    expect(writers.flatMap((writer) => writer.warnings)).toEqual([]);
+    expect(leftovers()).toEqual([]);
+  }, 30_000);
+
+  it('a writer killed (SIGKILL) at random points never leaves a torn file; the next writer takes over', async () => {
+    let leftBehind = 0;
+    for (let round = 0; round < 16; round++) {
+      const writer = startWriter({ name: `k${round}`, recentKeys: 2000 });
+      await writer.next('ready');
+      await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 60));
+      await writer.kill();
+      if (leftovers().length > 0) leftBehind++;
+      // Parses completely, or this throws CacheDecodeError.
+      await readRecentKeysFile(path);
+      expect(writer.warnings.filter((message) => message.includes('not readable'))).toEqual([]);
+    }
+    // At least one kill landed mid-write (a lock, temporary file or lock candidate was left):
+    // otherwise this test proved nothing.
+    expect(leftBehind).toBeGreaterThan(0);
+    const client = new CacheClient({
+      backend: new RecordingBackend(),
+      prefix: 'after',
+      localPath: path,
+      recentKeys: 2000,
+    });
+    const warnings: string[] = [];
+    client.on('warning', (warning) => warnings.push(warning.error.message));
+    const started = Date.now();
+    await client.set('k', 1);
+    await client.close();
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(warnings).toEqual([]);
+    const entries = await readRecentKeysFile(path);
+    expect(entries.at(-1)?.fullKey).toBe('after:k');
+    expect(entries.length).toBeGreaterThan(1);
+    expect(leftovers()).toEqual([]);
+  }, 30_000);
+});
