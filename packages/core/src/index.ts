@@ -71,6 +71,7 @@ export type {
   CacheBatchErrorOptions,
   CacheErrorOptions,
 } from './errors.js';
+export type { CacheLogger } from './logger.js';
 export type {
   CacheEventMap,
   CacheEventName,

@@ -9,6 +9,7 @@ import {
   StorageLevel,
   type CacheClient,
   type CacheError,
+  type CacheLogger,
   type Flight,
 } from '@stowage/core';
 import {
@@ -257,6 +258,15 @@ export class CachedCall {
     return checkContext(context, 'the `context` function result');
   }
 
+  /** The call's root client when its context names one (for the logger of a failed call). */
+  #rootOf(self: unknown): CacheClient | undefined {
+    try {
+      return resolveContext(this.#contextOption(self), self).client;
+    } catch {
+      return undefined; // the context itself is what failed; the process warning reports it
+    }
+  }
+
   /** Resolves client, scope and key of a call; throws a CacheError when it cannot be cached. */
   #target(self: unknown, args: unknown[], withArgs: boolean): Target {
     const options = this.#options;
@@ -460,7 +470,7 @@ export class CachedCall {
   }
 
   async #bypass(error: unknown, self: unknown, args: unknown[]): Promise<unknown> {
-    this.#report(error, undefined);
+    this.#report(error, undefined, self);
     return await this.#fn.apply(self, args);
   }
 
@@ -470,7 +480,7 @@ export class CachedCall {
    * are not cache errors are bugs and are always thrown. A failing `onError` is absorbed: it must
    * not fail the call it reports on.
    */
-  #report(error: unknown, target: Target | undefined): void {
+  #report(error: unknown, target: Target | undefined, self?: unknown): void {
     failOpen(error, {
       strict: this.#options.strict,
       report: (problem) => {
@@ -479,13 +489,23 @@ export class CachedCall {
           key: target === undefined ? undefined : target.entryName + target.argsHash,
         };
         const onError = this.#options.onError;
-        if (onError === undefined) this.#warn(problem, info);
-        else onError(problem, info);
+        if (onError !== undefined) onError(problem, info);
+        else this.#warn(problem, info, (target?.client ?? this.#rootOf(self))?.logger);
       },
     });
   }
 
-  #warn(error: CacheError, info: CacheErrorInfo): void {
+  /**
+   * Without `onError`: the client's `logger` gets every problem (a logger rate-limits as it
+   * likes); without one, a process warning once per kind, so an outage cannot flood stderr.
+   */
+  #warn(error: CacheError, info: CacheErrorInfo, logger: CacheLogger | undefined): void {
+    if (logger !== undefined) {
+      logger.error(
+        `stowage: ${info.name}: ${error.message}; caching was skipped for this call [${error.code}]`,
+      );
+      return;
+    }
     if (this.#warned.has(error.code)) return;
     this.#warned.add(error.code);
     process.emitWarning(

@@ -119,6 +119,19 @@ export function getCacheScope(): CacheContext | undefined {
   return storage.getStore();
 }
 
+/**
+ * The instance's own `defaultStorageLevel` field (Q2's `self.default_storage_level`), the last
+ * word before Stack: a Q2 service ported as it is keeps its level without a `[cacheContext]`.
+ */
+function defaultStorageLevelOf(self: unknown): StorageLevel | undefined {
+  if ((typeof self !== 'object' || self === null) && typeof self !== 'function') return undefined;
+  const level = (self as { defaultStorageLevel?: unknown }).defaultStorageLevel;
+  if (level === undefined || isStorageLevel(level)) return level;
+  throw new CacheConfigError(
+    `this.defaultStorageLevel must be StorageLevel.Service, Stack or Session; got ${typeof level === 'string' ? `'${level}'` : typeof level}`,
+  );
+}
+
 /** A resolved context: every field decided. */
 export interface ResolvedContext {
   client: CacheClient | undefined;
@@ -149,7 +162,7 @@ export function resolveContext(
   const sources: Sources = [fromOptions, fromInstance, storage.getStore()];
   return {
     client: pick('client', sources),
-    storageLevel: pick('storageLevel', sources),
+    storageLevel: pick('storageLevel', sources) ?? defaultStorageLevelOf(self),
     service: pick('service', sources),
     stack: pick('stack', sources),
     session: pick('session', sources),

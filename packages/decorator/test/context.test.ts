@@ -187,6 +187,57 @@ describe('context from the instance', () => {
     expect(log.errors[0]?.error).toBeInstanceOf(CacheConfigError);
     expect(log.errors[0]?.error.message).toBe('this[cacheContext].client must be a CacheClient');
   });
+
+  it("falls back to the instance's own defaultStorageLevel (Q2's self.default_storage_level) before Stack", async () => {
+    const { client } = memoryClient();
+    class Ported {
+      readonly defaultStorageLevel = StorageLevel.Service;
+      @cache({ context: { client, service: 'billing', stack: 'acme' } })
+      async holidays(): Promise<number> {
+        return 1;
+      }
+      @cache({
+        context: { client, service: 'billing', stack: 'acme' },
+        storageLevel: StorageLevel.Stack,
+      })
+      async plan(): Promise<number> {
+        return 2;
+      }
+      @cache({
+        context: { client, service: 'billing', stack: 'acme', storageLevel: StorageLevel.Stack },
+      })
+      async rates(): Promise<number> {
+        return 3;
+      }
+    }
+    const ported = new Ported();
+    await ported.holidays();
+    await ported.plan();
+    await ported.rates();
+    expect(entryKeys(client).map((key) => /^(.*?Ported\.\w+)/.exec(key)?.[1])).toEqual([
+      'service=billing:Ported.holidays',
+      'stack=acme:Ported.plan',
+      'stack=acme:Ported.rates',
+    ]);
+  });
+
+  it('reports a defaultStorageLevel that is not a level, and still runs the method', async () => {
+    const { client } = memoryClient();
+    const log = errorLog();
+    class Wrong {
+      readonly defaultStorageLevel = 'tenant-ish';
+      @cache({ context: { client, stack: 'acme' }, onError: log.onError })
+      async data(): Promise<number> {
+        return 1;
+      }
+    }
+    expect(await new Wrong().data()).toBe(1);
+    expect(log.errors[0]?.error).toBeInstanceOf(CacheConfigError);
+    expect(log.errors[0]?.error.message).toMatch(
+      /this\.defaultStorageLevel must be .*'tenant-ish'/,
+    );
+    expect(entryKeys(client)).toEqual([]);
+  });
 });
 
 describe('context from the request scope', () => {

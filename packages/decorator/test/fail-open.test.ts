@@ -205,6 +205,27 @@ describe('reporting', () => {
     );
   });
 
+  it("sends every problem to the client's logger when there is no onError, and no process warning", async () => {
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    const lines: string[] = [];
+    const logger = { debug() {}, info() {}, warn() {}, error: (line: string) => lines.push(line) };
+    const backend = new FaultyBackend(createMemoryBackend({ clock: manualClock() }));
+    const client = new CacheClient({ backend, timeoutMs: 100, service: 'billing', logger });
+    clients.push(client);
+    backend.fault = 'fail';
+    const { read } = serviceRead(client);
+    expect(await read()).toBe('v');
+    expect(await read()).toBe('v');
+    // A problem found before a scope is known (no tenant) reaches the context client's logger too.
+    await cached(async () => 'v', { key: 'read', context: { client } })();
+    expect(warn).not.toHaveBeenCalled();
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatch(
+      /^stowage: read: .*caching was skipped for this call \[E_CACHE_BACKEND\]$/,
+    );
+    expect(lines[2]).toMatch(/\[E_CACHE_SCOPE\]$/);
+  });
+
   it('survives an onError handler that throws', async () => {
     const { client, backend } = faultyClient();
     backend.fault = 'fail';

@@ -3,6 +3,7 @@ import { isPromise, rejection } from '../backend/port.js';
 import { CacheClosedError, CacheValueError, CacheWriteError } from '../errors.js';
 import type { CacheEventName, CacheListener, CacheOperation, CacheStats } from '../events.js';
 import { ILLEGAL_KEY_CHAR, KeySpace, type CacheScope } from '../keys/key-space.js';
+import type { CacheLogger } from '../logger.js';
 import type { StorageLevel } from '../storage-level.js';
 import { toTtlSeconds, type Ttl } from '../ttl.js';
 import {
@@ -119,7 +120,15 @@ export class CacheClient<T = unknown> {
     return this.#core.codec.encrypted;
   }
 
-  /** Returns the full key a caller key maps to (validated; hashed if `longKeys: 'hash'`). */
+  /**
+   * The `logger` option, shared by scoped clients: code built on the client (the decorator) logs
+   * what it absorbs there too.
+   */
+  get logger(): CacheLogger | undefined {
+    return this.#core.books.logger;
+  }
+
+  /** Returns the full key a caller key maps to (validated; hashed as `longKeys` says). */
   fullKey(key: string): string {
     return this.#keys.full(key);
   }

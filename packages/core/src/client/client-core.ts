@@ -144,6 +144,7 @@ export class ClientCore {
       lastGood: new LastGood(options.now),
       now: options.now,
       backend: backend.name,
+      logger: options.logger,
     };
     this.keyless = new Ledger(this.books, '');
     const local = options.localPath;

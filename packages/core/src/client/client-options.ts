@@ -12,6 +12,7 @@ import {
   LongKeys,
   type KeySpaceOptions,
 } from '../keys/key-space.js';
+import { checkLogger, type CacheLogger } from '../logger.js';
 import { integerOption } from '../options.js';
 import { optionSeconds, type Ttl } from '../ttl.js';
 import { resolveLease, type LeaseOptions, type ResolvedLease } from './lease-options.js';
@@ -177,6 +178,14 @@ export interface CacheClientOptions<T = unknown> {
    * @default false
    */
   readonly traceKeys?: boolean | undefined;
+  /**
+   * Where warnings (`warn`) and backend errors a call absorbed (`error`: a `getOrSet` without its
+   * own `onError`, a cached function without its own `onError`) are logged, one string per
+   * line, keys left out: `console`, pino, winston or Q2's request logger. Without it they reach
+   * only the `warning`/`error` events (and the decorator's one-time process warnings).
+   * @default undefined (not logged)
+   */
+  readonly logger?: CacheLogger | undefined;
 }
 
 /** See {@link CacheClientOptions.partialBatches}. */
@@ -275,6 +284,7 @@ export interface ResolvedClientOptions {
   readonly lease: ResolvedLease | false;
   readonly jitter: number;
   readonly traceKeys: boolean;
+  readonly logger: CacheLogger | undefined;
 }
 
 /**
@@ -317,6 +327,7 @@ export function resolveClientOptions<T>(options: CacheClientOptions<T>): Resolve
     lease: resolveLease(options.lease, false),
     jitter: checkJitter(options.jitter),
     traceKeys: options.traceKeys === true,
+    logger: checkLogger(options.logger),
   };
 }
 

@@ -18,6 +18,7 @@ import { jittered, type ResolvedResilience } from './resilience-options.js';
 import type { Flight } from './single-flight.js';
 import { MAX_TTL_SECONDS } from '../ttl.js';
 import { CACHE_CHANNELS, type CacheTraceContext } from '../tracing.js';
+import { logLine, logTo } from '../logger.js';
 import type { CheckedWrite, WritePath } from './write-path.js';
 
 /** One `getOrSet` call once its key, TTL and options are checked. */
@@ -143,10 +144,18 @@ export class GetOrSet {
 
   /** The fail-open policy of one call. */
   #policy(options: GetOrSetOptions<never> | undefined): FailOpenPolicy {
-    const stats = this.#core.books.stats;
+    const { stats, logger } = this.#core.books;
+    const onError = options?.onError;
     return {
       strict: options?.strict === true,
-      report: (error) => options?.onError?.(error),
+      report:
+        onError ??
+        ((error) =>
+          logTo(
+            logger,
+            'error',
+            logLine('getOrSet absorbed a backend error (failing open)', error),
+          )),
       onReportError: () => {
         stats.listenerErrors++;
       },

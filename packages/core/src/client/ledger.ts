@@ -1,6 +1,7 @@
 import type { StoredEntry } from '../backend/contract.js';
 import { toCacheError, type CallInfo } from '../backend/deadline.js';
 import type { CacheError } from '../errors.js';
+import { logLine, logTo, type CacheLogger } from '../logger.js';
 import type {
   CacheEvents,
   CacheOperation,
@@ -28,6 +29,8 @@ export interface Books {
   readonly now: () => number;
   /** The backend's name, for errors. */
   readonly backend: string;
+  /** The `logger` option: warnings and absorbed errors are logged there too. */
+  readonly logger: CacheLogger | undefined;
 }
 
 /** A write the client sent: the caller's key, the full key, what was stored, and for how long. */
@@ -208,6 +211,9 @@ export class Ledger {
     const books = this.#books;
     if (kind === 'decode') books.stats.decodeErrors++;
     else if (kind === 'integrity') books.stats.integrityFailures++;
+    if (books.logger !== undefined) {
+      logTo(books.logger, 'warn', logLine(`${kind} warning in ${at.operation}`, error));
+    }
     if (books.events.has('warning')) {
       books.events.emit('warning', {
         kind,
