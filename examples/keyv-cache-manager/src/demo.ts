@@ -46,7 +46,9 @@ export async function runDemo(
   say(`5 concurrent wraps for globex: ${burst.length} answers (lookups: ${prices.lookups})`);
 
   await acme.set('banner', 'spring sale', 30_000);
-  say(`set/get: ${await acme.get<string>('banner')} · globex sees ${await globex.get<string>('banner')}`);
+  say(
+    `set/get: ${await acme.get<string>('banner')} · globex sees ${await globex.get<string>('banner')}`,
+  );
   await acme.del('banner');
   say(`del: ${await acme.get<string>('banner')}`);
 
