@@ -8,7 +8,17 @@ import { CacheClient, CacheClosedError, CacheConfigError } from '@stowage/core';
 import { RecordingBackend } from '@stowage/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StowageModule, STOWAGE_CLIENT, type StowageModuleOptions } from '../src/index.js';
-import { headerScope, runs, runsOf, startApp, type RunningApp } from './fixtures.js';
+import {
+  AfterInterceptor,
+  headerScope,
+  PlanController,
+  PlanService,
+  runs,
+  runsOf,
+  startApp,
+  TenantGuard,
+  type RunningApp,
+} from './fixtures.js';
 
 /** A stand-in for @nestjs/config's ConfigService: settings read from a map. */
 @Injectable()
@@ -34,6 +44,22 @@ class Reports {
 @Module({ providers: [Reports], exports: [Reports] })
 class ReportsModule {}
 
+/** Writes to the cache in its own shutdown hook, which runs before StowageModule's. */
+@Injectable()
+class FlushOnShutdown {
+  static flushed: boolean | undefined;
+  readonly #client: CacheClient;
+  constructor(@Inject(STOWAGE_CLIENT) client: CacheClient) {
+    this.#client = client;
+  }
+  async onApplicationShutdown(): Promise<void> {
+    FlushOnShutdown.flushed = await this.#client.set('last-words', 'bye');
+  }
+}
+
+@Module({ providers: [FlushOnShutdown] })
+class FlushModule {}
+
 describe('StowageModule', () => {
   const started: RunningApp[] = [];
   afterEach(async () => {
@@ -54,6 +80,45 @@ describe('StowageModule', () => {
     await running.app.close();
     started.length = 0;
     await expect(client.get('k')).rejects.toBeInstanceOf(CacheClosedError);
+  });
+
+  it.each([true, false])(
+    "closes its client after the app's own shutdown hooks used it (global: %s)",
+    async (global) => {
+      const stowage = StowageModule.forRoot({ cache: { url: 'memory://' }, global });
+      // Not global: the feature module imports StowageModule, as an app's modules would.
+      const flush = global ? FlushModule : { module: FlushModule, imports: [stowage] };
+      const running = await start(stowage, { imports: [flush] });
+      const client = running.app.get<CacheClient>(STOWAGE_CLIENT);
+      FlushOnShutdown.flushed = undefined;
+      await running.app.close();
+      started.length = 0;
+      expect(FlushOnShutdown.flushed).toBe(true);
+      await expect(client.get('last-words')).rejects.toBeInstanceOf(CacheClosedError);
+    },
+  );
+
+  it('scopes requests under a global prefix', async () => {
+    const client = new CacheClient({ backend: createMemoryBackend() });
+    const moduleRef = await Test.createTestingModule({
+      imports: [StowageModule.forRoot({ client, scope: headerScope })],
+      controllers: [PlanController],
+      providers: [PlanService, TenantGuard, AfterInterceptor],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false }).setGlobalPrefix('api/v1');
+    await app.listen(0, '127.0.0.1');
+    try {
+      const url = await app.getUrl();
+      for (const tenant of ['acme', 'acme', 'globex']) {
+        const response = await fetch(`${url}/api/v1/plans/gold`, {
+          headers: { 'x-tenant': tenant },
+        });
+        expect(await response.json()).toMatchObject({ tenant, run: 1 });
+      }
+    } finally {
+      await app.close();
+      await client.close();
+    }
   });
 
   it('leaves a client the app passed open', async () => {
