@@ -20,7 +20,8 @@ export interface GetCacheOptions<T = unknown> extends Omit<CacheClientOptions<T>
   /**
    * Where to store: `memory://`, `memcached://h1:11211,h2:11212`, `redis://…`, `rediss://…`.
    * A comma-separated server list reaches the backend as `BackendUrlOptions.hosts`.
-   * @default process.env.CACHE_URL, else 'memory://'
+   * @default process.env.CACHE_URL, else 'memory://' — except with `NODE_ENV=production`, where
+   *   a missing URL is a `CacheConfigError` (set `CACHE_URL=memory://` to choose it on purpose)
    */
   readonly url?: string | undefined;
   /** Environment to read settings from. @default process.env */
@@ -58,6 +59,37 @@ function parseTimeout(text: string): number {
     );
   }
   return value;
+}
+
+/**
+ * Loads a backend package the way this copy of core was loaded: `require` in the CommonJS build,
+ * `import()` in the ESM build. A CommonJS app that imported a backend would get the backend's ESM
+ * build and, through it, a second copy of core — and `error instanceof CacheError` would be false
+ * for backend errors. `__filename` exists only in a CommonJS module (the ESM build is not shimmed;
+ * `require` is, so it cannot tell the two apart).
+ */
+function loadPackage(name: string): Promise<unknown> {
+  if (typeof __filename === 'string') {
+    try {
+      return Promise.resolve(require(name) as unknown);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+  return import(name) as Promise<unknown>;
+}
+
+/**
+ * `memory://` when nothing names a backend — except in production, where a forgotten `CACHE_URL`
+ * would quietly give every process its own cache (no shared busts, no shared leases): refused.
+ */
+function defaultUrl(env: Readonly<Record<string, string | undefined>>): string {
+  if (fromEnv(env, 'NODE_ENV') === 'production') {
+    throw new CacheConfigError(
+      'CACHE_URL is not set and NODE_ENV is production: set CACHE_URL (memcached://host:11211, redis://host:6379), or CACHE_URL=memory:// to keep the cache in process memory on purpose',
+    );
+  }
+  return 'memory://';
 }
 
 function isMissingPackage(error: unknown, packageName: string): boolean {
@@ -122,8 +154,10 @@ function parseCacheUrl(raw: string): { url: URL; hosts: string[] } {
  * | `CACHE_TIMEOUT_MS` | per-call deadline in milliseconds |
  * | `CACHE_LOCAL_PATH` | `localPath`: the file that shares recent keys across processes |
  *
- * The backend package for the URL's scheme is loaded at run time; when it is not installed the
- * promise rejects with a `CacheConfigError` naming the package to install.
+ * The backend package for the URL's scheme is loaded at run time (`require` from CommonJS,
+ * `import()` from ESM, so one copy of core is loaded); when it is not installed the promise
+ * rejects with a `CacheConfigError` naming the package to install. With `NODE_ENV=production`
+ * and no URL, it rejects rather than fall back to process memory.
  *
  * @example
  * const cache = await getCache({ prefix: 'billing' }); // CACHE_URL=memcached://10.0.0.5:11211
@@ -165,7 +199,7 @@ export async function getCache<T = unknown>(
 
   let backend = options.backend;
   if (backend === undefined) {
-    const rawUrl = options.url ?? fromEnv(env, 'CACHE_URL') ?? 'memory://';
+    const rawUrl = options.url ?? fromEnv(env, 'CACHE_URL') ?? defaultUrl(env);
     const { url, hosts } = parseCacheUrl(rawUrl);
     const packageName = BACKEND_PACKAGES[url.protocol];
     if (packageName === undefined) {
@@ -173,7 +207,7 @@ export async function getCache<T = unknown>(
         `cache URL scheme '${url.protocol}' is not supported; use memory://, memcached://, redis:// or rediss://`,
       );
     }
-    const load = options.loadBackendModule ?? ((name: string) => import(name) as Promise<unknown>);
+    const load = options.loadBackendModule ?? loadPackage;
     let module: Partial<BackendModule>;
     try {
       module = (await load(packageName)) as Partial<BackendModule>;

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -324,4 +325,56 @@ describe('getCache', () => {
     }
     expect(created[0]?.url.host).toBe('from-process-env');
   });
+});
+
+describe('getCache in production', () => {
+  it('refuses to fall back to process memory when CACHE_URL is missing and NODE_ENV is production', async () => {
+    let loaded = 0;
+    const load = async (): Promise<unknown> => {
+      loaded++;
+      return {};
+    };
+    const refused = getCache({ env: { NODE_ENV: 'production' }, loadBackendModule: load });
+    await expect(refused).rejects.toBeInstanceOf(CacheConfigError);
+    await expect(refused).rejects.toThrow(
+      /CACHE_URL is not set and NODE_ENV is production.*CACHE_URL=memory:\/\//,
+    );
+    expect(loaded).toBe(0);
+  });
+
+  it('takes memory:// in production when it is asked for by name', async () => {
+    const { load, created } = testBackendLoader();
+    const cache = await getCache({
+      env: { NODE_ENV: 'production', CACHE_URL: 'memory://' },
+      loadBackendModule: load,
+    });
+    expect(created[0]?.url.href).toBe('memory://');
+    await cache.close();
+  });
+});
+
+describe('getCache loads one copy of core', () => {
+  // Real processes on the built packages: what a CommonJS or ESM app gets from the registry.
+  const fixture = (name: string): Record<string, unknown> =>
+    JSON.parse(
+      execFileSync(process.execPath, [join(import.meta.dirname, 'fixtures', name)], {
+        encoding: 'utf8',
+        env: { ...process.env, NODE_ENV: 'test' },
+      }),
+    ) as Record<string, unknown>;
+
+  it.each(['one-core.cjs', 'one-core.mjs'])(
+    '%s: a backend error is instanceof the CacheError the app imported',
+    (name) => {
+      const result = fixture(name);
+      expect(result).toMatchObject({
+        thrown: 'CacheConfigError',
+        instanceOfCacheError: true,
+        instanceOfConfigError: true,
+        backend: 'memory',
+      });
+      expect(String(result['fromBackend'])).toMatch(/maxEntries/);
+      if (name.endsWith('.cjs')) expect(result['coreCopies']).toBe(1);
+    },
+  );
 });
