@@ -1,7 +1,7 @@
 // `distribution: 'pymemcache'`: Stowage and a Python service with pymemcache's HashClient must pick
 // the same server for every key. Checked against the real pymemcache (Debian's python3-pymemcache)
 // on hostile keys, and over three real memcached servers in both directions.
-import { CacheConfigError, CacheErrorCode, isCacheError } from '@stowage/core';
+import { CacheConfigError, CacheErrorCode, getCache, isCacheError } from '@stowage/core';
 import { ILLEGAL_KEY_CHAR, MEMCACHED_MAX_KEY_BYTES } from '@stowage/core/backend';
 import { hasBinary, startMemcached, type ServerHandle } from '@stowage/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -71,6 +71,23 @@ describe('options', () => {
     );
     expect(fromUrl.distribution).toBe('pymemcache');
     expect(fromUrl.servers).toEqual(servers);
+    // getCache's way: a URL object of the first host, the whole list in `hosts`.
+    const fromGetCache = createBackendFromUrl(
+      new URL('memcached://127.0.0.1:1?distribution=pymemcache'),
+      { hosts: servers, timeoutMs: 1000 },
+    );
+    expect(fromGetCache.distribution).toBe('pymemcache');
+    expect(fromGetCache.servers).toEqual(servers);
+    for (const backend of [fromUrl, fromGetCache]) backend.close();
+  });
+
+  it('getCache takes it from the URL (CACHE_URL)', async () => {
+    const cache = await getCache({
+      url: 'memcached://127.0.0.1:1,127.0.0.1:2?distribution=pymemcache',
+    });
+    // getCache loads the built package, a second copy of the class: read the property only.
+    expect((cache.backend as MemcachedBackend).distribution).toBe('pymemcache');
+    await cache.close();
   });
 
   it('refuses an unknown distribution with a CacheConfigError naming the option, before any I/O', () => {
