@@ -57,6 +57,8 @@ export class StowageKeyvStore
   #namespace: string | undefined;
   /** Every namespace Keyvs have set on this store (more than one when Keyvs share it). */
   readonly #namespaces = new Set<string | undefined>();
+  /** Keyv wrote a key without the namespace in front (its `useKeyPrefix: false`). */
+  #unprefixed = false;
   readonly #client: CacheClient<unknown>;
   readonly #ownsClient: boolean;
   readonly #now: () => number;
@@ -116,19 +118,29 @@ export class StowageKeyvStore
   async set(key: string, value: unknown, ttl?: number): Promise<boolean> {
     assertKeyvString(value, key);
     const seconds = keyvTtlSeconds(ttl, key);
+    this.#noteKey(key);
     return this.#client.set(key, value, seconds === undefined ? undefined : { ttl: seconds });
   }
 
   /**
    * Stores many entries: one `setMany` per distinct TTL. Resolves, in the order given, whether
-   * each entry was stored. Every key, value and TTL is checked before anything is sent.
+   * each entry was stored. Every key, value and TTL is checked before anything is sent. A key
+   * given twice is written once, with its last value and TTL — as sequential `set`s would leave
+   * it; batches of different TTLs run side by side and must not race over one key.
    */
   async setMany(entries: KeyvSetManyEntry[]): Promise<boolean[]> {
-    const groups = new Map<number | undefined, Array<readonly [string, string]>>();
+    const last = new Map<
+      string,
+      { readonly value: string; readonly seconds: number | undefined }
+    >();
     for (const { key, value, ttl } of entries) {
       this.#client.fullKey(key);
       assertKeyvString(value, key);
-      const seconds = keyvTtlSeconds(ttl, key);
+      this.#noteKey(key);
+      last.set(key, { value, seconds: keyvTtlSeconds(ttl, key) });
+    }
+    const groups = new Map<number | undefined, Array<readonly [string, string]>>();
+    for (const [key, { value, seconds }] of last) {
       const group = groups.get(seconds) ?? [];
       group.push([key, value]);
       groups.set(seconds, group);
@@ -158,7 +170,9 @@ export class StowageKeyvStore
    */
   async deleteMany(keys: string[]): Promise<boolean> {
     for (const key of keys) this.#client.fullKey(key);
-    const settled = await Promise.allSettled(keys.map((key) => this.#client.delete(key)));
+    // A key listed twice is deleted once: the second delete would find nothing and answer false.
+    const unique = [...new Set(keys)];
+    const settled = await Promise.allSettled(unique.map((key) => this.#client.delete(key)));
     const failed = settled.find((result) => result.status === 'rejected');
     if (failed !== undefined) throw failed.reason;
     return settled.every((result) => result.status === 'fulfilled' && result.value);
@@ -192,16 +206,30 @@ export class StowageKeyvStore
    * nobody remembers — another host's writes, keys pushed out of the window — stay until their
    * TTL: memcached cannot list keys, and Stowage does not scan Redis.
    *
-   * Without a namespace (`namespace: undefined` on the Keyv), every key this process remembers
-   * in the client's own scope.
+   * Without a namespace (`namespace: undefined` on the Keyv), or once Keyv wrote a key without it
+   * (`useKeyPrefix: false`), every key this process remembers in the client's own scope.
    */
   async clear(): Promise<void> {
     // A store that Keyvs of several namespaces share cannot tell which of them calls clear(): Keyv
     // sets its namespace on the store when it is built, so the last one built wins. Clearing only
     // that one could leave the caller's entries readable; clearing all of them only costs misses.
     const namespaces = this.#namespaces.size > 1 ? [...this.#namespaces] : [this.#namespace];
-    if (namespaces.some((namespace) => !namespace)) return this.#clearScope();
+    if (this.#unprefixed || namespaces.some((namespace) => !namespace)) return this.#clearScope();
     for (const namespace of namespaces) await this.#client.bustRecent({ prefix: `${namespace}:` });
+  }
+
+  /**
+   * Notes a key Keyv writes that does not carry the store's namespace (Keyv's `useKeyPrefix:
+   * false`): `clear()` can then no longer pick the namespace's keys by prefix, and clears the
+   * whole scope instead of leaving them readable.
+   */
+  #noteKey(key: string): void {
+    if (this.#unprefixed || !this.#namespace) return;
+    // On a shared store, a key may carry any of the namespaces Keyvs have set.
+    for (const namespace of this.#namespaces) {
+      if (namespace && key.startsWith(`${namespace}:`)) return;
+    }
+    this.#unprefixed = true;
   }
 
   /** Deletes every key this process remembers in the client's own scope (nested scopes not). */

@@ -90,6 +90,8 @@ describe('deleteMany', () => {
     expect(await keyv.delete(['a', 'missing'])).toBe(false);
     expect(await keyv.get('a')).toBeUndefined();
     expect(await keyv.delete(['b'])).toBe(true);
+    await keyv.set('c', 3);
+    expect(await keyv.delete(['c', 'c'])).toBe(true); // listed twice, deleted once
   });
 });
 

@@ -68,6 +68,22 @@ describe('TTL: Keyv milliseconds → Stowage seconds', () => {
     expect(await keyv.get(['a', 'b', 'refused', 'c'])).toEqual([1, 2, undefined, 4]);
   });
 
+  it('setMany writes a key given twice once, with its last value and TTL', async () => {
+    const { backend, keyv } = recorded();
+    const results = await keyv.setMany([
+      { key: 'twice', value: 'first', ttl: 1000 },
+      { key: 'other', value: 'x', ttl: 1000 },
+      { key: 'twice', value: 'last', ttl: 2000 },
+    ]);
+    expect(results).toEqual([true, true, true]);
+    const batches = backend.calls.filter((call) => call.op === 'setMany');
+    expect(batches.map((call) => [call.ttl, call.keys]).sort()).toEqual([
+      [1, ['app:keyv:other']],
+      [2, ['app:keyv:twice']],
+    ]);
+    expect(await keyv.get('twice')).toBe('last');
+  });
+
   it('setMany checks every entry before it sends any batch', async () => {
     const { backend, store } = recorded();
     const refused = store.setMany([
@@ -178,6 +194,20 @@ describe('namespace and clear()', () => {
     await sessions.clear();
     expect([await sessions.get('a'), await other.get('a')]).toEqual([undefined, undefined]);
     expect(await client.get('plain')).toBe('x');
+  });
+
+  it('with Keyv’s useKeyPrefix: false, clears the whole scope rather than leave keys readable', async () => {
+    const { client } = recorded();
+    const keyv = new Keyv({
+      store: new StowageKeyvStore(client),
+      namespace: 'sessions',
+      useKeyPrefix: false,
+    });
+    await keyv.set('a', 1); // stored under 'a', not 'sessions:a'
+    await client.set('plain', 'x');
+    await keyv.clear();
+    expect(await keyv.get('a')).toBeUndefined();
+    expect(await client.get('plain')).toBeUndefined();
   });
 
   it('without a namespace, clears every remembered key of the client’s scope', async () => {
