@@ -1,5 +1,5 @@
 import type { ParseArgsConfig } from 'node:util';
-import type { CliConfig, OpenCache } from './config.js';
+import type { CliConfig, OpenCache, OpenOptions } from './config.js';
 import type { ExitCode } from './exit-codes.js';
 import type { CliIo } from './io.js';
 
@@ -46,7 +46,7 @@ export interface CommandContext {
   /** The resolved configuration (secrets included: never print it). */
   readonly config: CliConfig;
   /** Opens the cache once; the runner closes it after the command. */
-  readonly open: () => Promise<OpenCache>;
+  readonly open: (options?: OpenOptions) => Promise<OpenCache>;
 }
 
 /** One `stowage` command. */

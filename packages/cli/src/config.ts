@@ -123,22 +123,35 @@ export interface OpenCache {
   readonly client: CacheClient;
 }
 
+/** Options of {@link openCache}. */
+export interface OpenOptions {
+  /**
+   * Open with the shared recent-keys file (`localPath`), for `bust`: core's `bustRecent` reads
+   * it and removes what it deleted. Otherwise the client keeps no recent keys at all: an admin
+   * tool must not add its own reads to a service's list.
+   * @default false
+   */
+  readonly recentKeysFile?: boolean | undefined;
+}
+
 /**
  * Opens the cache the configuration names, through `getCache` (so URLs, `CACHE_COMPRESS_DATA`
- * and `CACHE_TIMEOUT_MS` mean what they mean to the services). The client keeps no recent keys:
- * an admin tool must not add its own reads to a service's list.
+ * and `CACHE_TIMEOUT_MS` mean what they mean to the services).
  */
 export async function openCache(
   config: CliConfig,
   env: Readonly<Record<string, string | undefined>>,
+  options: OpenOptions = {},
 ): Promise<OpenCache> {
+  const shared = options.recentKeysFile === true;
   const root = await getCache({
     url: config.url,
     prefix: config.prefix,
     encryptionKey: config.encryptionKey,
     timeoutMs: config.timeoutMs,
-    env,
-    recentKeys: false,
+    // getCache would read CACHE_LOCAL_PATH itself; only `bust` may share the file.
+    env: { ...env, CACHE_LOCAL_PATH: undefined },
+    ...(shared ? { localPath: config.localPath } : { recentKeys: false }),
     loadBackendModule: loadBackend,
   });
   try {

@@ -1,12 +1,20 @@
 import { parseArgs } from 'node:util';
 import { CacheConfigError, CacheKeyError, CacheScopeError, isCacheError } from '@stowage/core';
 import { CONNECTION_OPTIONS, type Command, type Flags } from './command.js';
+import { bustCommand } from './commands/bust.js';
 import { deleteCommand } from './commands/delete.js';
 import { flushCommand } from './commands/flush.js';
 import { getCommand } from './commands/get.js';
 import { inspectCommand } from './commands/inspect.js';
+import { keysCommand } from './commands/keys.js';
 import { statsCommand } from './commands/stats.js';
-import { openCache, resolveConfig, type CliConfig, type OpenCache } from './config.js';
+import {
+  openCache,
+  resolveConfig,
+  type CliConfig,
+  type OpenCache,
+  type OpenOptions,
+} from './config.js';
 import { ExitCode, UsageError } from './exit-codes.js';
 import { CONNECTION_HELP, EXIT_HELP, SCOPE_HELP } from './help-text.js';
 import { processIo, type CliIo } from './io.js';
@@ -15,6 +23,8 @@ const COMMANDS: readonly Command[] = [
   inspectCommand,
   getCommand,
   deleteCommand,
+  keysCommand,
+  bustCommand,
   statsCommand,
   flushCommand,
 ];
@@ -119,7 +129,8 @@ async function execute(command: Command, argv: readonly string[], io: CliIo): Pr
     command.check?.(args, flags);
     const resolved = resolveConfig(flags, io.env);
     config = resolved;
-    const open = (): Promise<OpenCache> => (opened ??= openCache(resolved, io.env));
+    const open = (options?: OpenOptions): Promise<OpenCache> =>
+      (opened ??= openCache(resolved, io.env, options));
     return await command.run({ io, args, flags, config: resolved, open });
   } catch (error) {
     const code = exitCodeOf(error);

@@ -1,8 +1,9 @@
 import type { MemcachedBackend } from '@stowage/backend-memcached';
-import type { RedisBackend, RedisClientLike } from '@stowage/backend-redis';
+import type { RedisBackend } from '@stowage/backend-redis';
 import type { CacheBackend } from '@stowage/core';
 import { withDeadline } from './deadline.js';
 import { memcachedText } from './memcached-text.js';
+import { addressOf, connected, serversOf } from './redis-admin.js';
 
 /** One server's counters, named alike for memcached and Redis. */
 export interface ServerStats {
@@ -106,21 +107,8 @@ function parseInfo(text: string): Record<string, string> {
   return raw;
 }
 
-function addressOf(client: RedisClientLike): string {
-  const options = client.options as { host?: string; port?: number };
-  return `${options.host ?? '127.0.0.1'}:${options.port ?? 6379}`;
-}
-
-/** Connects a lazy client (the backend connects on its first call; stats makes none). */
-async function ready(client: RedisClientLike): Promise<void> {
-  if (client.status === 'wait') await client.connect();
-}
-
 async function redisStats(backend: RedisBackend, timeoutMs: number): Promise<ServerStats[]> {
-  const client = backend.client;
-  await withDeadline(ready(client), timeoutMs, `redis ${addressOf(client)}`);
-  const nodes =
-    client.isCluster === true && client.nodes !== undefined ? client.nodes('master') : [client];
+  const nodes = serversOf(await connected(backend, timeoutMs));
   return Promise.all(
     nodes.map(async (node) => {
       // INFO with several sections needs Redis 7; one call per section works everywhere.

@@ -2,6 +2,7 @@ import type { RedisBackend } from '@stowage/backend-redis';
 import type { CacheBackend } from '@stowage/core';
 import { withDeadline } from './deadline.js';
 import { memcachedText } from './memcached-text.js';
+import { isRedisBackend } from './redis-admin.js';
 
 /** What the server says about a key's expiry. */
 export type ServerTtl =
@@ -13,10 +14,6 @@ export type ServerTtl =
   | { readonly state: 'missing' }
   /** The backend cannot tell (in-process memory, memcached behind SASL, …), with why. */
   | { readonly state: 'unknown'; readonly reason: string };
-
-function isRedis(backend: CacheBackend): backend is RedisBackend {
-  return backend.name === 'redis' && 'client' in backend && 'keyPrefix' in backend;
-}
 
 async function redisTtl(
   backend: RedisBackend,
@@ -65,7 +62,7 @@ export async function serverTtl(
   timeoutMs: number,
 ): Promise<ServerTtl> {
   try {
-    if (isRedis(backend)) return await redisTtl(backend, fullKey, timeoutMs);
+    if (isRedisBackend(backend)) return await redisTtl(backend, fullKey, timeoutMs);
     if (backend.name === 'memcached') return await memcachedTtl(backend, fullKey, timeoutMs);
   } catch (error) {
     return { state: 'unknown', reason: (error as Error).message };
