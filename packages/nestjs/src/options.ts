@@ -14,13 +14,14 @@ export interface StowageRequestScope {
 }
 
 /**
- * Reads the tenant and session of a request (Express's `Request`, Fastify's raw request, …). Return
- * `undefined` for a request without either. Throw (for example Nest's `BadRequestException`) to
- * refuse the request: the error goes through Nest's exception filters before any handler runs.
+ * Reads the tenant and session of a request (Express's `Request`, Fastify's raw request, …), or
+ * resolves them (a session store, a token check). Return `undefined` for a request without
+ * either. Throw or reject (for example with Nest's `BadRequestException`) to refuse the request:
+ * the error goes through Nest's exception filters before any guard or handler runs.
  */
 export type StowageScopeResolver<R = IncomingMessage> = (
   request: R,
-) => StowageRequestScope | undefined;
+) => StowageRequestScope | undefined | Promise<StowageRequestScope | undefined>;
 
 /** Options of `StowageModule.forRoot`, and what a `forRootAsync` factory returns. */
 export interface StowageModuleOptions<R = IncomingMessage> {

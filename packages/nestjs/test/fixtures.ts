@@ -139,6 +139,9 @@ export class PlanController {
 
 /** The resolver the tests use: tenant from `x-tenant`, session from `x-session`. */
 export const headerScope: StowageScopeResolver = (request: IncomingMessage) => {
+  const later = request.headers['x-async-tenant'];
+  // A resolver that looks the tenant up asynchronously (a session store, a token check).
+  if (typeof later === 'string') return asyncScope(later);
   const tenant = request.headers['x-tenant'];
   if (tenant === 'refuse-me') throw new BadRequestException('unknown tenant');
   // `x-tenants` lets a test hand the middleware a non-string id (what a naive resolver of a
@@ -151,6 +154,12 @@ export const headerScope: StowageScopeResolver = (request: IncomingMessage) => {
       typeof request.headers['x-session'] === 'string' ? request.headers['x-session'] : undefined,
   };
 };
+
+async function asyncScope(tenant: string): Promise<{ stack: string }> {
+  await new Promise((resolve) => setTimeout(resolve, 2));
+  if (tenant === 'refuse-me') throw new BadRequestException('unknown tenant');
+  return { stack: tenant };
+}
 
 /** A started app and how to reach it. */
 export interface RunningApp {

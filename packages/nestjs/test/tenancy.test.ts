@@ -121,6 +121,16 @@ describe('a NestJS app with StowageModule on the memory backend', () => {
     expect(runs.size).toBe(0);
   });
 
+  it('waits for an async resolver and refuses what it rejects', async () => {
+    for (const tenant of ['acme', 'globex', 'acme', 'globex']) {
+      const answer = await running.get('/plans/async', { 'x-async-tenant': tenant });
+      expect(answer.body).toMatchObject({ tenant, run: 1 });
+    }
+    const refused = await running.get('/plans/async', { 'x-async-tenant': 'refuse-me' });
+    expect(refused).toMatchObject({ status: 400, body: { message: 'unknown tenant' } });
+    expect(runs.size).toBe(2);
+  });
+
   it('injects the client the app passed', () => {
     expect(running.app.get(PlanController).client).toBe(client);
   });
