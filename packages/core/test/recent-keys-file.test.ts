@@ -348,7 +348,7 @@ describe('mergeRecentKeys', () => {
         clearedAtMs: undefined,
         fromSeq: 0,
       },
-      { nowMs: 100, maxSize: 10 },
+      { nowMs: 100, takenAtMs: 100, maxSize: 10 },
     );
     expect(merged.map((e) => [e.fullKey, e.recordedAtMs])).toEqual([
       ['newer', 30],
@@ -366,7 +366,7 @@ describe('mergeRecentKeys', () => {
         clearedAtMs: undefined,
         fromSeq: 0,
       },
-      { nowMs: 100, maxSize: 10 },
+      { nowMs: 100, takenAtMs: 100, maxSize: 10 },
     );
     expect(merged.map((e) => [e.fullKey, e.expiresAtMs])).toEqual([['forever', undefined]]);
   });
@@ -380,7 +380,7 @@ describe('mergeRecentKeys', () => {
         clearedAtMs: 20,
         fromSeq: 0,
       },
-      { nowMs: 100, maxSize: 2 },
+      { nowMs: 100, takenAtMs: 100, maxSize: 2 },
     );
     expect(merged.map((e) => e.fullKey)).toEqual(['a', 'b']);
   });

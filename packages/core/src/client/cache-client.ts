@@ -630,7 +630,7 @@ export class CacheClient<T = unknown> {
     const matches = this.#bustMatcher(options);
     const books = this.#core.books;
     const file = this.#core.recentFile;
-    const listed = file === undefined ? books.recent.list() : await file.listAll();
+    const listed = file === undefined ? books.recent.list() : await file.listForBust();
     const entries = listed.filter(matches);
     if (entries.length === 0) return 0;
     const fullKeys = entries.map((entry) => entry.fullKey);

@@ -44,13 +44,14 @@ function laterExpiry(a: number | undefined, b: number | undefined): number | und
 /**
  * The file's entries after a process's changes (the pure part of Q2's `UPDATE`): entries recorded
  * before a clear or a removal of their key are dropped (a later record by another process
- * survives), changed keys move to the newest end stamped `nowMs`, expired keys are pruned, and
- * the oldest go past `maxSize`.
+ * survives), changed keys move to the newest end stamped `takenAtMs` (when the changes were
+ * taken: each was made before), keys expired at `nowMs` are pruned, and the oldest go past
+ * `maxSize`.
  */
 export function mergeRecentKeys(
   file: readonly FileEntry[],
   changes: RecentKeyChanges,
-  limits: { readonly nowMs: number; readonly maxSize: number },
+  limits: { readonly nowMs: number; readonly takenAtMs: number; readonly maxSize: number },
 ): FileEntry[] {
   const byKey = new Map<string, FileEntry>();
   const cleared = changes.clearedAtMs;
@@ -72,7 +73,7 @@ export function mergeRecentKeys(
         previous === undefined
           ? key.expiresAtMs
           : laterExpiry(previous.expiresAtMs, key.expiresAtMs),
-      recordedAtMs: limits.nowMs,
+      recordedAtMs: limits.takenAtMs,
     });
   }
   const live = [...byKey.values()].filter(
@@ -126,10 +127,13 @@ export class RecentKeysSync {
   }
 
   /**
-   * Every live key this process or any other recorded: the file's (a corrupt file is a warning
-   * and reads as empty) and this process's memory, without duplicates.
+   * Every live key this process or any other recorded, for a bust: the file's (a corrupt file is
+   * a warning and reads as empty) and this process's memory, without duplicates. It first waits
+   * one flush interval, so keys other processes recorded before the call have reached the file
+   * (when their flush is not held up by the lock).
    */
-  async listAll(): Promise<RecentKey[]> {
+  async listForBust(): Promise<RecentKey[]> {
+    await new Promise((resolve) => setTimeout(resolve, this.#options.flushMs));
     const byKey = new Map<string, RecentKey>();
     for (const key of await this.#readLive()) byKey.set(key.fullKey, key);
     for (const key of this.#stack.list()) byKey.set(key.fullKey, key);
@@ -182,6 +186,8 @@ export class RecentKeysSync {
     const changes = this.#stack.takeChanges();
     if (changes === undefined) return;
     const { path, maxSize, now } = this.#options;
+    // Every change was made by now: the latest time a removal must beat (see mergeRecentKeys).
+    const takenAtMs = now();
     try {
       await withFileLock(path, async () => {
         if (!this.#cleaned) {
@@ -190,6 +196,7 @@ export class RecentKeysSync {
         }
         const merged = mergeRecentKeys(await this.#readEntries(), changes, {
           nowMs: now(),
+          takenAtMs,
           maxSize,
         });
         await replaceRecentKeysFile(path, merged);
