@@ -97,6 +97,7 @@ describe('localPath: the file', () => {
 
   it('is read as [] when missing, and without expired keys', async () => {
     expect(await readRecentKeysFile(join(dir, 'missing.json'))).toEqual([]);
+    await expect(readRecentKeysFile('')).rejects.toThrow(CacheConfigError);
     let now = Date.now();
     const client = clientOn(new RecordingBackend(), { now: () => now });
     await client.set('short', 1, { ttl: 1 });

@@ -3,7 +3,7 @@
 // recent-keys-sync.ts.
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
-import { CacheDecodeError } from '../errors.js';
+import { CacheConfigError, CacheDecodeError } from '../errors.js';
 import { ILLEGAL_KEY_CHAR } from '../keys/key-space.js';
 import { RecentKey } from './recent-keys.js';
 
@@ -153,6 +153,7 @@ export async function readFileEntries(path: string): Promise<FileEntry[]> {
  *
  * @param path - the file a client's `localPath` names.
  * @param options.now - the clock, in epoch milliseconds. @default Date.now
+ * @throws CacheConfigError for a path that is not a non-empty string, before any I/O.
  * @throws CacheDecodeError when the file is corrupt or not a recent-keys file (the message names
  *   the path and what is wrong); the file system's error when it cannot be read.
  *
@@ -163,8 +164,10 @@ export async function readRecentKeysFile(
   path: string,
   options: { readonly now?: (() => number) | undefined } = {},
 ): Promise<RecentKey[]> {
-  if (typeof path !== 'string' || path === '') {
-    throw new TypeError('readRecentKeysFile: `path` must be a non-empty string');
+  if (typeof path !== 'string' || path === '' || path.includes('\0')) {
+    throw new CacheConfigError(
+      'readRecentKeysFile: `path` must be a non-empty file path without NUL characters',
+    );
   }
   const now = (options.now ?? Date.now)();
   return (await readFileEntries(path))
@@ -213,7 +216,8 @@ export async function replaceRecentKeysFile(
 ): Promise<void> {
   const temporary = siblingName(path, 'tmp');
   try {
-    await writeFile(temporary, formatRecentKeysFile(entries), { mode: 0o600 });
+    // 'wx': never follow or reuse a file someone placed under the name.
+    await writeFile(temporary, formatRecentKeysFile(entries), { mode: 0o600, flag: 'wx' });
     await rename(temporary, path);
   } catch (error) {
     await unlink(temporary).catch(() => undefined);

@@ -74,7 +74,7 @@ async function breakIfStale(lockPath: string): Promise<boolean> {
 export async function withFileLock<R>(path: string, critical: () => Promise<R>): Promise<R> {
   const lockPath = `${path}.lock`;
   const candidate = siblingName(lockPath, 'new');
-  await writeFile(candidate, `${process.pid}\n`, { mode: 0o600 });
+  await writeFile(candidate, `${process.pid}\n`, { mode: 0o600, flag: 'wx' });
   try {
     const deadline = Date.now() + LOCK_WAIT_MS;
     let pause = 1;

@@ -37,6 +37,13 @@ export class RecentKey {
   }
 }
 
+/**
+ * Most removals journaled between two flushes to the shared file. Past it a removal is not
+ * journaled: the file then keeps listing a deleted key (a later bust deletes it again, harmless),
+ * rather than memory growing without bound while the file cannot be written.
+ */
+const MAX_JOURNALED_REMOVALS = 100_000;
+
 /** The default number of keys a {@link RecentKeysStack} remembers. */
 export const DEFAULT_RECENT_KEYS = 100;
 
@@ -296,6 +303,7 @@ export class RecentKeysStack {
   /** Journals one removal; of two times for a key the later wins (both precede its delete). */
   #removedAt(journal: Journal, fullKey: string, atMs: number): void {
     const known = journal.removed.get(fullKey);
+    if (known === undefined && journal.removed.size >= MAX_JOURNALED_REMOVALS) return;
     if (known === undefined || known < atMs) journal.removed.set(fullKey, atMs);
     this.#dirty(journal);
   }
