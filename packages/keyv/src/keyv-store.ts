@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { CacheClient } from '@stowage/core';
+import { CacheWriteError, type CacheClient } from '@stowage/core';
 import type { KeyvStoreAdapter, StoredData } from 'keyv';
 import { assertKeyvString, keyvEntryExpired, keyvTtlSeconds } from './keyv-mapping.js';
 
@@ -43,12 +43,7 @@ export interface KeyvSetManyEntry {
  * @example
  * const keyv = new Keyv({ store: new StowageKeyvStore(cache.scoped(StorageLevel.Stack, { stack })) });
  */
-export class StowageKeyvStore
-  extends EventEmitter
-  // Keyv 5 types a store's setMany as Promise<void> but hands its result to the caller of
-  // keyv.setMany(), typed boolean[]: this store resolves the boolean[] that promises.
-  implements Omit<KeyvStoreAdapter, 'setMany'>
-{
+export class StowageKeyvStore extends EventEmitter implements KeyvStoreAdapter {
   /**
    * Options record Keyv reads (`dialect`) and test suites write to; the adapter itself reads
    * only what was given to the constructor.
@@ -123,12 +118,16 @@ export class StowageKeyvStore
   }
 
   /**
-   * Stores many entries: one `setMany` per distinct TTL. Resolves, in the order given, whether
-   * each entry was stored. Every key, value and TTL is checked before anything is sent. A key
-   * given twice is written once, with its last value and TTL — as sequential `set`s would leave
-   * it; batches of different TTLs run side by side and must not race over one key.
+   * Stores many entries: one `setMany` per distinct TTL. Every key, value and TTL is checked
+   * before anything is sent. A key given twice is written once, with its last value and TTL — as
+   * sequential `set`s would leave it; batches of different TTLs run side by side and must not
+   * race over one key.
+   *
+   * @throws CacheWriteError when some entries were not stored (the message lists them; `key` is the
+   *   first): Keyv 5 types a store's `setMany` as resolving nothing, so an error is the only way to
+   *   say so — Keyv emits it and answers `false` for every entry.
    */
-  async setMany(entries: KeyvSetManyEntry[]): Promise<boolean[]> {
+  async setMany(entries: KeyvSetManyEntry[]): Promise<void> {
     const last = new Map<
       string,
       { readonly value: string; readonly seconds: number | undefined }
@@ -155,7 +154,12 @@ export class StowageKeyvStore
         for (const key of refused) notStored.add(key);
       }),
     );
-    return entries.map(({ key }) => !notStored.has(key));
+    if (notStored.size === 0) return;
+    const refused = [...notStored];
+    throw new CacheWriteError(
+      `setMany: ${refused.length} of ${last.size} entries not stored: ${refused.slice(0, 10).join(', ')}${refused.length > 10 ? ', …' : ''}`,
+      refused[0] as string,
+    );
   }
 
   /** Deletes a key. Resolves whether it existed. */

@@ -6,7 +6,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createMemoryBackend } from '@stowage/backend-memory';
-import { CacheClient, CacheValueError, MAX_TTL_SECONDS, StorageLevel } from '@stowage/core';
+import {
+  CacheClient,
+  CacheValueError,
+  CacheWriteError,
+  MAX_TTL_SECONDS,
+  StorageLevel,
+} from '@stowage/core';
 import { RecordingBackend } from '@stowage/testkit';
 import Keyv from 'keyv';
 import { describe, expect, it } from 'vitest';
@@ -54,18 +60,30 @@ describe('TTL: Keyv milliseconds → Stowage seconds', () => {
     },
   );
 
-  it('setMany writes one batch per distinct TTL and says which entries were stored', async () => {
+  it('setMany writes one batch per distinct TTL; entries not stored are a CacheWriteError', async () => {
     const { backend, keyv } = recorded();
-    backend.refuse = (key) => key === 'app:keyv:refused';
-    const results = await keyv.setMany([
+    const errors: unknown[] = [];
+    keyv.on('error', (error: unknown) => errors.push(error));
+    await keyv.setMany([
       { key: 'a', value: 1, ttl: 1000 },
       { key: 'b', value: 2 },
-      { key: 'refused', value: 3, ttl: 1000 },
       { key: 'c', value: 4, ttl: 2000 },
     ]);
-    expect(results).toEqual([true, true, false, true]);
     expect(writtenTtls(backend).sort()).toEqual([0, 1, 2]);
-    expect(await keyv.get(['a', 'b', 'refused', 'c'])).toEqual([1, 2, undefined, 4]);
+    expect(await keyv.get(['a', 'b', 'c'])).toEqual([1, 2, 4]);
+    expect(errors).toEqual([]);
+    backend.refuse = (key) => key === 'app:keyv:refused';
+    // Keyv answers false for every entry when the store throws; the stored one is still there.
+    expect(
+      await keyv.setMany([
+        { key: 'refused', value: 3, ttl: 1000 },
+        { key: 'd', value: 5, ttl: 1000 },
+      ]),
+    ).toEqual([false, false]);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBeInstanceOf(CacheWriteError);
+    expect(errors[0]).toMatchObject({ key: 'keyv:refused', code: 'E_CACHE_WRITE' });
+    expect(await keyv.get(['refused', 'd'])).toEqual([undefined, 5]);
   });
 
   it('setMany writes a key given twice once, with its last value and TTL', async () => {
@@ -75,7 +93,7 @@ describe('TTL: Keyv milliseconds → Stowage seconds', () => {
       { key: 'other', value: 'x', ttl: 1000 },
       { key: 'twice', value: 'last', ttl: 2000 },
     ]);
-    expect(results).toEqual([true, true, true]);
+    expect(results).toBeUndefined(); // Keyv 5 hands on what the store resolves: nothing
     const batches = backend.calls.filter((call) => call.op === 'setMany');
     expect(batches.map((call) => [call.ttl, call.keys]).sort()).toEqual([
       [1, ['app:keyv:other']],
