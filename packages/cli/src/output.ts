@@ -1,4 +1,3 @@
-import { inspect } from 'node:util';
 import type { CliIo } from './io.js';
 
 /** JSON for values the codec can return: bigints (Integer items past 2^53) become decimal strings. */
@@ -15,11 +14,9 @@ export function printJson(io: CliIo, document: unknown): void {
   io.stdout(`${toJson(document)}\n`);
 }
 
-/** A decoded value for people: strings as they are, everything else as JSON-like text. */
+/** A decoded value for people: strings as they are, everything else as indented JSON. */
 export function showValue(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (typeof value === 'bigint') return value.toString();
-  return inspect(value, { depth: 8, colors: false, breakLength: 100, maxStringLength: 4096 });
+  return typeof value === 'string' ? value : toJson(value);
 }
 
 /** Rows of `label: value`, labels padded to one column; `undefined` values are left out. */

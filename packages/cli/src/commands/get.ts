@@ -30,7 +30,7 @@ export const getCommand: Command = {
   summary: 'print the value of a key as the service reads it',
   usage: 'stowage get KEY [--level L --scope ID] [--json]',
   help: `Reads KEY through a client configured like the service's (prefix, scope, encryption key)
-and prints the value: strings as they are, other values as JSON-like text. Lease markers,
+and prints the value: strings as they are, other values as indented JSON. Lease markers,
 not-found markers and entries that do not decode read as missing (exit code 3), as they do in
 the service; 'stowage inspect' shows what they are.
 
