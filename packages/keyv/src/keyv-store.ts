@@ -108,13 +108,21 @@ export class StowageKeyvStore extends EventEmitter implements KeyvStoreAdapter {
 
   /**
    * Stores Keyv's serialized string; `ttl` in milliseconds. Resolves `true` when the server holds
-   * exactly it (the client's integrity check), `false` when the write was refused or not confirmed.
+   * exactly it (the client's integrity check), `false` when the write was refused or not confirmed
+   * — and then deletes the key, so the value from before does not stay readable: cache-manager's
+   * `set` ignores Keyv's `false`, and its callers would read the old value as if it were new.
    */
   async set(key: string, value: unknown, ttl?: number): Promise<boolean> {
     assertKeyvString(value, key);
     const seconds = keyvTtlSeconds(ttl, key);
     this.#noteKey(key);
-    return this.#client.set(key, value, seconds === undefined ? undefined : { ttl: seconds });
+    const stored = await this.#client.set(
+      key,
+      value,
+      seconds === undefined ? undefined : { ttl: seconds },
+    );
+    if (!stored) await this.#client.delete(key);
+    return stored;
   }
 
   /**
@@ -124,8 +132,8 @@ export class StowageKeyvStore extends EventEmitter implements KeyvStoreAdapter {
    * race over one key.
    *
    * @throws CacheWriteError when some entries were not stored (the message lists them; `key` is the
-   *   first): Keyv 5 types a store's `setMany` as resolving nothing, so an error is the only way to
-   *   say so — Keyv emits it and answers `false` for every entry.
+   *   first), after deleting those keys: Keyv 5 types a store's `setMany` as resolving nothing, so
+   *   an error is the only way to say so — Keyv emits it and answers `false` for every entry.
    */
   async setMany(entries: KeyvSetManyEntry[]): Promise<void> {
     const last = new Map<
@@ -156,6 +164,8 @@ export class StowageKeyvStore extends EventEmitter implements KeyvStoreAdapter {
     );
     if (notStored.size === 0) return;
     const refused = [...notStored];
+    // As in set(): an entry not stored must not leave the value from before readable.
+    await this.#client.deleteMany(refused);
     throw new CacheWriteError(
       `setMany: ${refused.length} of ${last.size} entries not stored: ${refused.slice(0, 10).join(', ')}${refused.length > 10 ? ', …' : ''}`,
       refused[0] as string,

@@ -86,6 +86,16 @@ describe('TTL: Keyv milliseconds → Stowage seconds', () => {
     expect(await keyv.get(['refused', 'd'])).toEqual([undefined, 5]);
   });
 
+  it('a write the server refused deletes the key: the value from before is never read as new', async () => {
+    const { backend, keyv } = recorded();
+    await keyv.set('price', 100);
+    await keyv.setMany([{ key: 'stock', value: 5 }]);
+    backend.refuse = () => true;
+    expect(await keyv.set('price', 120)).toBe(false);
+    expect(await keyv.setMany([{ key: 'stock', value: 4 }])).toEqual([false]);
+    expect(await keyv.get(['price', 'stock'])).toEqual([undefined, undefined]);
+  });
+
   it('setMany writes a key given twice once, with its last value and TTL', async () => {
     const { backend, keyv } = recorded();
     const results = await keyv.setMany([
