@@ -1,8 +1,8 @@
 // The shared recent-keys file across real processes: forked writers (test/fixtures/
 // recent-keys-writer.mjs, on the built core) append at once, and are killed mid-write. Busting
 // across processes on a real server is in e2e/test/recent-keys.test.ts.
-import { fork } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { fork, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RecordingBackend } from '@stowage/testkit';
@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CacheClient, readRecentKeysFile } from '../src/index.js';
 
 const WRITER = new URL('./fixtures/recent-keys-writer.mjs', import.meta.url).pathname;
+const DIST = new URL('../dist/index.mjs', import.meta.url).pathname;
 
 let dir: string;
 let path: string;
@@ -109,4 +110,58 @@ describe('recent-keys file across processes', () => {
     expect(entries.length).toBeGreaterThan(1);
     expect(leftovers()).toEqual([]);
   }, 30_000);
+
+  /** A client on its own backend over the test's file: one more process, as far as the file goes. */
+  function fileClient(): CacheClient {
+    return new CacheClient({ backend: new RecordingBackend(), prefix: 'p', localPath: path });
+  }
+
+  it('takes over a lock whose holder is dead at once', async () => {
+    // A PID that existed and is gone: a process that ran and exited.
+    const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
+      encoding: 'utf8',
+    });
+    writeFileSync(`${path}.lock`, `${gone.stdout}\n`);
+    const client = fileClient();
+    const started = Date.now();
+    await client.set('k', 1);
+    await client.close();
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect((await readRecentKeysFile(path)).map((entry) => entry.fullKey)).toEqual(['p:k']);
+    expect(leftovers()).toEqual([]);
+  });
+
+  it("waits for a live holder, and takes over a live holder's lock only past 30 s", async () => {
+    writeFileSync(`${path}.lock`, `${process.pid}\n`);
+    const client = fileClient();
+    await client.set('k', 1);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(readdirSync(dir)).not.toContain('keys.json'); // still waiting for the lock
+    const old = Date.now() / 1000 - 60;
+    utimesSync(`${path}.lock`, old, old);
+    await client.close();
+    expect((await readRecentKeysFile(path)).map((entry) => entry.fullKey)).toEqual(['p:k']);
+  });
+
+  it('never keeps a process alive: a client left open with a flush pending does not hold up exit', () => {
+    const script = `
+      import { CacheClient } from ${JSON.stringify(DIST)};
+      const backend = { name: 'stub', limits: { maxKeyBytes: 250, maxValueBytes: 1e6 }, capabilities: {},
+        get: () => undefined, getMany: () => new Map(), set: () => true, setMany: () => [], add: () => true,
+        delete: () => true, deleteMany: () => true, touch: () => true, incr: () => undefined,
+        decr: () => undefined, flush: () => true, close: () => undefined };
+      const client = new CacheClient({ backend, localPath: ${JSON.stringify(path)}, localFlushMs: 60000 });
+      await client.set('k', 1);
+      await client.bustRecent();
+      await client.set('k', 1); // a flush is now pending, 60 s away: its timer must not hold the process
+    `;
+    const started = Date.now();
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
 });

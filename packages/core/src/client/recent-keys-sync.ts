@@ -15,6 +15,8 @@ import type { RecentKey, RecentKeyChanges, RecentKeysStack } from './recent-keys
 
 /** Default delay from the first change of a batch to its flush to the file, in milliseconds. */
 export const DEFAULT_LOCAL_FLUSH_MS = 100;
+/** Longest a bust waits for other processes' flushes before reading the file, in milliseconds. */
+export const MAX_BUST_WAIT_MS = 1000;
 /** Longest delay between retries of a flush that failed, in milliseconds. */
 const MAX_RETRY_MS = 5000;
 
@@ -129,11 +131,13 @@ export class RecentKeysSync {
   /**
    * Every live key this process or any other recorded, for a bust: the file's (a corrupt file is
    * a warning and reads as empty) and this process's memory, without duplicates. It first waits
-   * one flush interval, so keys other processes recorded before the call have reached the file
-   * (when their flush is not held up by the lock).
+   * one flush interval (at most {@link MAX_BUST_WAIT_MS}), so keys other processes recorded before
+   * the call have reached the file (when their flush is not held up by the lock).
    */
   async listForBust(): Promise<RecentKey[]> {
-    await new Promise((resolve) => setTimeout(resolve, this.#options.flushMs));
+    await new Promise((resolve) =>
+      setTimeout(resolve, Math.min(this.#options.flushMs, MAX_BUST_WAIT_MS)),
+    );
     const byKey = new Map<string, RecentKey>();
     for (const key of await this.#readLive()) byKey.set(key.fullKey, key);
     for (const key of this.#stack.list()) byKey.set(key.fullKey, key);
