@@ -123,6 +123,16 @@ export interface OpenCache {
   readonly client: CacheClient;
 }
 
+/**
+ * The environment a CLI client is created with: without `CACHE_LOCAL_PATH`, which `getCache`
+ * would read itself — only `bust` shares the recent-keys file, and it passes `localPath`.
+ */
+export function clientEnv(
+  env: Readonly<Record<string, string | undefined>>,
+): Readonly<Record<string, string | undefined>> {
+  return { ...env, CACHE_LOCAL_PATH: undefined };
+}
+
 /** Options of {@link openCache}. */
 export interface OpenOptions {
   /**
@@ -149,8 +159,7 @@ export async function openCache(
     prefix: config.prefix,
     encryptionKey: config.encryptionKey,
     timeoutMs: config.timeoutMs,
-    // getCache would read CACHE_LOCAL_PATH itself; only `bust` may share the file.
-    env: { ...env, CACHE_LOCAL_PATH: undefined },
+    env: clientEnv(env),
     ...(shared ? { localPath: config.localPath } : { recentKeys: false }),
     loadBackendModule: loadBackend,
   });

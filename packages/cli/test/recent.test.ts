@@ -1,7 +1,7 @@
 // keys and bust on real servers: the shared recent-keys file written by real CacheClients with
 // localPath (a tenant, a second tenant whose id extends the first, a session nested in the first,
 // an unscoped key), read back and busted through the binary; and Redis SCAN for keys --scan.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getCache, StorageLevel, type CacheClient } from '@stowage/core';
@@ -161,6 +161,26 @@ describe.runIf(hasBinary('memcached'))(
       expect(errors.join('')).toContain('busting 1 keys…');
       expect(errors.at(-1)).toBe('\r\x1b[2K');
       expect(out.join('')).toContain('deleted 1 key\n');
+    });
+
+    it('reads keys with CACHE_LOCAL_PATH set, and never records its own reads in the file', async () => {
+      const before = readFileSync(env['CACHE_LOCAL_PATH']!, 'utf8');
+      const inspect = await stowageJson(['inspect', 'global'], env);
+      expect(inspect.json).toMatchObject({ found: true, value: 'g' });
+      const get = await stowage(['get', 'global'], env);
+      expect(get).toMatchObject({ code: 0, stdout: 'g\n' });
+      expect(readFileSync(env['CACHE_LOCAL_PATH']!, 'utf8')).toBe(before);
+    });
+
+    it('names a recent-keys file that is not one, exit 1', async () => {
+      const bogus = join(dir, 'not-a-list.json');
+      writeFileSync(bogus, '{"hello": "world"}');
+      const run = await stowage(['keys', '--local-path', bogus], env);
+      expect(run.code).toBe(1);
+      expect(run.stdout).toBe('');
+      expect(run.stderr).toContain(
+        `recent-keys file ${bogus} is not readable as a recent-keys list`,
+      );
     });
 
     it('asks for the recent-keys file, and refuses --scan off Redis', async () => {

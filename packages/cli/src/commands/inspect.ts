@@ -14,7 +14,7 @@ import {
   type Command,
   type CommandContext,
 } from '../command.js';
-import type { CliConfig } from '../config.js';
+import { clientEnv, type CliConfig } from '../config.js';
 import { ExitCode, UsageError } from '../exit-codes.js';
 import { formatBytes, formatDuration, printJson, printRows, showValue } from '../output.js';
 import { replayBackend } from '../replay-backend.js';
@@ -42,7 +42,7 @@ async function decode(
     backend: replayBackend(stored, context.backend),
     prefix: config.prefix,
     encryptionKey: config.encryptionKey,
-    env: context.env,
+    env: clientEnv(context.env),
     recentKeys: false,
   });
   let error: string | undefined;
