@@ -1,7 +1,15 @@
 // The shared recent-keys file (`localPath`) within one process: two clients on one backend stand
 // for two processes (each has its own memory and its own flushes; they share only the file and
 // the server). Forked processes are in recent-keys-processes.test.ts and e2e/.
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RecordingBackend } from '@stowage/testkit';
@@ -229,6 +237,25 @@ describe('localPath: a corrupt or foreign file', () => {
   });
 });
 
+describe('localPath: a file that cannot be read', () => {
+  it('is never taken for an empty list: a flush keeps its keys, a bust deletes its own and rejects', async () => {
+    // A directory where the file should be: it exists, and reading it fails (EISDIR) — as a file
+    // without read permission would for a user other than root.
+    mkdirSync(path);
+    const backend = new RecordingBackend();
+    const client = clientOn(backend, { localFlushMs: 1 });
+    const warnings = collect(client, 'warning');
+    await client.set('mine', 1);
+    await vi.waitFor(() => expect(warnings.length).toBeGreaterThan(0), { interval: 5 });
+    expect(warnings[0]?.error).toBeInstanceOf(CacheConfigError);
+    expect(statSync(path).isDirectory()).toBe(true);
+    const busted = client.bustRecent();
+    await expect(busted).rejects.toThrow(CacheConfigError);
+    await expect(busted).rejects.toThrow(path);
+    expect(backend.keys()).toEqual([]);
+  });
+});
+
 describe('bustRecent({ level, scope }) and ({ prefix })', () => {
   async function tenants(): Promise<{ backend: RecordingBackend; root: CacheClient }> {
     const backend = new RecordingBackend();
@@ -308,6 +335,7 @@ describe('localPath options', () => {
     [{ localPath: 'a\0b' }, /`localPath` must be/],
     [{ localPath: '/tmp/x.json', recentKeys: false as const }, /`recentKeys` above 0/],
     [{ localPath: '/tmp/x.json', localFlushMs: 0 }, /`localFlushMs` must be/],
+    [{ localPath: '/tmp/x.json', recentKeys: 100_001 }, /at most 100000 with `localPath`/],
     [{ localPath: '/tmp/x.json', seedFromFile: 'yes' as unknown as boolean }, /`seedFromFile`/],
   ])('refuses %o with CacheConfigError', (options, message) => {
     expect(() => new CacheClient({ backend: new RecordingBackend(), ...options })).toThrow(

@@ -630,21 +630,27 @@ export class CacheClient<T = unknown> {
     const matches = this.#bustMatcher(options);
     const books = this.#core.books;
     const file = this.#core.recentFile;
-    const listed = file === undefined ? books.recent.list() : await file.listForBust();
-    const entries = listed.filter(matches);
-    if (entries.length === 0) return 0;
-    const fullKeys = entries.map((entry) => entry.fullKey);
-    const sentAtMs = books.now();
-    await this.#deleteMany(
-      'bustRecent',
-      entries.map((entry) => entry.key),
-      fullKeys,
-    );
-    if (file !== undefined) {
-      // Every file entry recorded before the delete was sent goes; a later record survives.
-      books.recent.removedAt(fullKeys, sentAtMs);
-      await file.flush();
+    const listed =
+      file === undefined
+        ? { keys: books.recent.list(), unread: undefined }
+        : await file.listForBust();
+    const entries = listed.keys.filter(matches);
+    if (entries.length > 0) {
+      const fullKeys = entries.map((entry) => entry.fullKey);
+      const sentAtMs = books.now();
+      await this.#deleteMany(
+        'bustRecent',
+        entries.map((entry) => entry.key),
+        fullKeys,
+      );
+      if (file !== undefined) {
+        // Every file entry recorded before the delete was sent goes; a later record survives.
+        books.recent.removedAt(fullKeys, sentAtMs);
+        await file.flush();
+      }
     }
+    // This process's keys are deleted; the other processes' could not be read.
+    if (listed.unread !== undefined) throw listed.unread;
     return entries.length;
   }
 

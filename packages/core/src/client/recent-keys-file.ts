@@ -11,8 +11,13 @@ import { RecentKey } from './recent-keys.js';
 export const RECENT_KEYS_FILE_FORMAT = 'stowage/recent-keys';
 /** The version of the file format this build reads and writes. */
 export const RECENT_KEYS_FILE_VERSION = 1;
-/** A larger file is not read (it is not ours, or something is badly wrong): 64 MiB. */
-const MAX_FILE_BYTES = 64 * 1024 * 1024;
+/**
+ * A larger file is not read (it is not ours, or something is badly wrong): 256 MiB, well above
+ * the largest list a client writes ({@link MAX_SHARED_RECENT_KEYS} keys of at most 250-byte keys).
+ */
+const MAX_FILE_BYTES = 256 * 1024 * 1024;
+/** Most recent keys a client that shares them through a file may keep (`recentKeys`). */
+export const MAX_SHARED_RECENT_KEYS = 100_000;
 const HASHED_SHAPE = /#([0-9a-f]{64})$/;
 
 /** A key as the file holds it: a {@link RecentKey} and when a process last wrote it there. */
@@ -137,7 +142,7 @@ export async function readFileEntries(path: string): Promise<FileEntry[]> {
   let text: string;
   try {
     const info = await stat(path);
-    if (info.size > MAX_FILE_BYTES) throw notOurs(path, `${info.size} bytes, over 64 MiB`);
+    if (info.size > MAX_FILE_BYTES) throw notOurs(path, `${info.size} bytes, over 256 MiB`);
     text = await readFile(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];

@@ -2,9 +2,10 @@
 // the stack journals changes in memory, and a background flush (one timer per batch, unref'd)
 // merges them into the file under its lock.
 import { resolve as resolvePath } from 'node:path';
-import { CacheConfigError, isCacheError, type CacheError } from '../errors.js';
+import { CacheConfigError, CacheErrorCode, isCacheError, type CacheError } from '../errors.js';
 import { integerOption } from '../options.js';
 import {
+  MAX_SHARED_RECENT_KEYS,
   readFileEntries,
   replaceRecentKeysFile,
   toRecentKey,
@@ -110,7 +111,13 @@ export class RecentKeysSync {
     this.#options = options;
     stack.journal(() => this.#schedule(options.flushMs), options.slackMs);
     if (options.seed) {
-      this.#chain = this.#readLive().then((entries) => stack.seed(entries));
+      // An unreadable file only means nothing to seed: the bust reads it again.
+      this.#chain = this.#readLive()
+        .catch((error: unknown) => {
+          options.warn(fileError(options.path, error));
+          return [];
+        })
+        .then((entries) => stack.seed(entries));
     }
   }
 
@@ -132,16 +139,24 @@ export class RecentKeysSync {
    * Every live key this process or any other recorded, for a bust: the file's (a corrupt file is
    * a warning and reads as empty) and this process's memory, without duplicates. It first waits
    * one flush interval (at most {@link MAX_BUST_WAIT_MS}), so keys other processes recorded before
-   * the call have reached the file (when their flush is not held up by the lock).
+   * the call have reached the file (when their flush is not held up by the lock). When the file
+   * exists but cannot be read (permissions, I/O), `keys` holds this process's keys only and
+   * `unread` says why: the bust deletes those, then rejects with it — a bust of this process's
+   * keys alone must not look like a bust of every process's.
    */
-  async listForBust(): Promise<RecentKey[]> {
+  async listForBust(): Promise<{ keys: RecentKey[]; unread: CacheError | undefined }> {
     await new Promise((resolve) =>
       setTimeout(resolve, Math.min(this.#options.flushMs, MAX_BUST_WAIT_MS)),
     );
     const byKey = new Map<string, RecentKey>();
-    for (const key of await this.#readLive()) byKey.set(key.fullKey, key);
+    let unread: CacheError | undefined;
+    try {
+      for (const key of await this.#readLive()) byKey.set(key.fullKey, key);
+    } catch (error) {
+      unread = fileError(this.#options.path, error);
+    }
     for (const key of this.#stack.list()) byKey.set(key.fullKey, key);
-    return [...byKey.values()];
+    return { keys: [...byKey.values()], unread };
   }
 
   /** Stops the timer and writes the last changes. */
@@ -174,12 +189,17 @@ export class RecentKeysSync {
       .map(toRecentKey);
   }
 
-  /** The file's entries; a corrupt, foreign or unreadable file is a warning and `[]`. */
+  /**
+   * The file's entries; a corrupt or foreign file is a warning and `[]` (the next flush replaces
+   * it). Any other failure (permissions, I/O) is thrown: a flush that took it for an empty list
+   * would overwrite every other process's keys.
+   */
   async #readEntries(): Promise<FileEntry[]> {
     try {
       return await readFileEntries(this.#options.path);
     } catch (error) {
-      this.#options.warn(fileError(this.#options.path, error));
+      if (!isCacheError(error, CacheErrorCode.Decode)) throw error;
+      this.#options.warn(error);
       return [];
     }
   }
@@ -257,6 +277,12 @@ export function resolveLocalPath(
   }
   if (recentKeys === 0) {
     throw new CacheConfigError('`localPath` shares recent keys; it needs `recentKeys` above 0');
+  }
+  // Every flush reads and rewrites the whole list: keep it small enough to do that often.
+  if (recentKeys > MAX_SHARED_RECENT_KEYS) {
+    throw new CacheConfigError(
+      `\`recentKeys\` must be at most ${MAX_SHARED_RECENT_KEYS} with \`localPath\`; got ${recentKeys}`,
+    );
   }
   return {
     path: resolvePath(localPath),
