@@ -25,7 +25,9 @@ export interface EncryptionAnatomy {
 
 /** When a graced entry stops being fresh and when it is gone (ISO 8601, the writer's clock). */
 export interface GraceAnatomy {
+  /** Until when the value is fresh (its `ttl`). */
   readonly freshUntil: string;
+  /** Until when it may be served stale (`ttl` + `grace`); the server forgets it then. */
   readonly staleUntil: string;
   /** Whether a refresh lease is held in the header right now. */
   readonly refreshLeased: boolean;

@@ -39,9 +39,11 @@ export function stringFlag(flags: Flags, name: string): string | undefined {
 
 /** What a command runs with. */
 export interface CommandContext {
+  /** Where output goes and the environment comes from. */
   readonly io: CliIo;
   /** The arguments after the command name, flags removed. */
   readonly args: readonly string[];
+  /** The flags, by name (the connection flags and the command's own). */
   readonly flags: Flags;
   /** The resolved configuration (secrets included: never print it). */
   readonly config: CliConfig;
@@ -51,6 +53,7 @@ export interface CommandContext {
 
 /** One `stowage` command. */
 export interface Command {
+  /** What is typed after `stowage`. */
   readonly name: string;
   /** One line for the command list. */
   readonly summary: string;

@@ -31,10 +31,15 @@ export interface ServerStats {
 
 /** What `stowage stats` reports: each server, and the hit ratio over all of them. */
 export interface StatsReport {
+  /** The backend's name: `memcached` or `redis`. */
   readonly backend: string;
+  /** Each server, in the URL's order (every master of a Redis Cluster). */
   readonly servers: readonly ServerStats[];
+  /** Hits over all servers. */
   readonly hits: number;
+  /** Misses over all servers. */
   readonly misses: number;
+  /** `hits / (hits + misses)` over all servers, `undefined` before the first read. */
   readonly hitRatio: number | undefined;
 }
 

@@ -36,9 +36,13 @@ async function memcachedTtl(
   const address = backend.serverFor?.(fullKey);
   if (address === undefined)
     return { state: 'unknown', reason: 'the backend does not say which server holds the key' };
-  // Base64 (`b`) carries any UTF-8 key through the text protocol unchanged.
-  const key = Buffer.from(fullKey, 'utf8').toString('base64');
-  const reply = await memcachedText(address, `mg ${key} b t`, {
+  // A printable ASCII key goes as it is (base64 would make a long key too long for the text
+  // protocol's 250-byte token); others go as base64 (`b`), which carries any UTF-8 unchanged.
+  const ascii = /^[\x21-\x7e]+$/.test(fullKey);
+  const command = ascii
+    ? `mg ${fullKey} t`
+    : `mg ${Buffer.from(fullKey, 'utf8').toString('base64')} b t`;
+  const reply = await memcachedText(address, command, {
     timeoutMs,
     complete: (text) => text.endsWith('\r\n'),
   });

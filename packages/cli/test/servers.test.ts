@@ -11,6 +11,8 @@ import { stowage, stowageJson } from './helpers.js';
 const PASSPHRASE = 'correct horse battery staple';
 const BIG = 'lorem ipsum dolor sit amet '.repeat(200); // 5400 bytes: over the 1 KiB compression threshold
 
+const LONG_KEY = `long-${'k'.repeat(230)}`; // 238 bytes with the prefix: near memcached's 250
+
 const kinds = [
   {
     system: 'memcached',
@@ -44,6 +46,8 @@ for (const kind of kinds) {
       await writer.set('count', 42, { ttl: 300 });
       await writer.set('big', BIG, { ttl: 300 });
       await writer.set('forever', 'stays', { ttl: 0 });
+      await writer.set(LONG_KEY, 'long', { ttl: 300 });
+      await writer.set('café-ünïcode', 'utf-8 key', { ttl: 300 });
       await sealed.set('card', { last4: '4242' }, { ttl: 300 });
       await writer
         .scoped(StorageLevel.Stack, { stack: 'acme' })
@@ -103,6 +107,14 @@ for (const kind of kinds) {
     it('says a key never expires', async () => {
       const { json } = await stowageJson(['inspect', 'forever'], env);
       expect(json['ttl']).toEqual({ state: 'never' });
+    });
+
+    it('reads the TTL of a key near the length limit and of a non-ASCII key', async () => {
+      for (const key of [LONG_KEY, 'café-ünïcode']) {
+        const { json } = await stowageJson(['inspect', key], env);
+        expect(json['value'], key).toBeDefined();
+        expect((json['ttl'] as { state: string }).state, key).toBe('expires');
+      }
     });
 
     it('shows compression with the stored and raw sizes', async () => {
