@@ -757,6 +757,27 @@ export class MemcachedBackend implements CacheBackend {
     }
   }
 
+  /**
+   * A `noop` to every server of the ring: resolves when each answered, rejects with the first
+   * failure (a server whose breaker is open fails at once, naming it). For health checks.
+   */
+  async ping(): Promise<void> {
+    this.#assertOpen();
+    const pending = this.#nodes.map((node) => {
+      const writer = new FrameWriter(HEADER_BYTES, '', 0);
+      const base = node.reserve(1);
+      writer.frame(Opcode.Noop, base);
+      return node.send(new AckRequest(node.readInfo('ping', undefined)), {
+        writer,
+        base,
+        frames: 1,
+      });
+    });
+    for (const outcome of await Promise.allSettled(pending)) {
+      if (outcome.status === 'rejected') throw outcome.reason;
+    }
+  }
+
   /** Closes every connection; pending and later calls reject with `CacheClosedError`. Idempotent. */
   close(): void {
     if (this.#closed) return;

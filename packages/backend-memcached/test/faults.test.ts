@@ -449,6 +449,30 @@ describe.runIf(memcachedAvailable)('memcached faults', () => {
     }
   });
 
+  it('ping() reaches every server: one frozen of two fails it by the deadline, naming it', async () => {
+    const servers = [await startMemcached(), await startMemcached()];
+    const backend = faultBackend(servers.map((server) => server.address));
+    try {
+      await backend.ping();
+      servers[1]!.pause();
+      const frozen = await settle(() => backend.ping());
+      expect(frozen.outcome).toBe('error');
+      expect(isBackendFailure(frozen.error)).toBe(true);
+      expect((frozen.error as Error).message).toContain(servers[1]!.address);
+      expectSettledBy(frozen, TIMEOUT_MS);
+      servers[1]!.resume();
+      const recovered = await waitFor(async () => {
+        await backend.ping();
+        return true;
+      }, RECOVERY_MS);
+      expect(recovered).toBeGreaterThanOrEqual(0);
+    } finally {
+      servers[1]!.resume();
+      backend.close();
+      for (const server of servers) await server.stop();
+    }
+  });
+
   it('close() settles calls in flight and later calls with a Closed error', async () => {
     const server = await startMemcached();
     // A deadline far beyond the close: on a loaded machine a short one could win the race.

@@ -279,6 +279,11 @@ export class MemoryBackend implements CacheBackend {
     for (const key of keys) this.#lru.delete(key);
   }
 
+  /** In process: nothing to reach; throws only once the backend is closed. */
+  ping(): void {
+    this.#check();
+  }
+
   /** @inheritdoc */
   clear(): void {
     this.#check();

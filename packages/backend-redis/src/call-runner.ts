@@ -21,7 +21,7 @@ import {
 const BACKEND = 'redis';
 
 /** Operations that only read: their failures are never indeterminate. */
-const READS: ReadonlySet<string> = new Set(['get', 'getMany']);
+const READS: ReadonlySet<string> = new Set(['get', 'getMany', 'ping']);
 
 /**
  * Every operation but a read changes the server — deletes, touches and counters too — so its

@@ -671,6 +671,18 @@ export class RedisBackend implements CacheBackend {
     });
   }
 
+  /** `PING` on the connection (on a Cluster: every master), for health checks. */
+  ping(): Promise<void> {
+    return this.#runner.run({
+      operation: 'ping',
+      key: undefined,
+      send: async () => {
+        await Promise.all(this.#runner.dataNodes().map((node) => node.callBuffer('ping')));
+      },
+      decode: discardReply,
+    });
+  }
+
   /**
    * Closes the connection the backend opened — after pending replies, for at most `timeoutMs` —
    * and detaches from a client you passed without closing it. Idempotent; later calls reject

@@ -57,6 +57,7 @@ async function everyCall(backend: RedisBackend, tag: string): Promise<Outcome[]>
     setIf: () => backend.setIf(`${tag}-lease`, entry('marker'), entry('v'), 0),
     delete: () => backend.delete(`${tag}-get`),
     deleteMany: () => backend.deleteMany([`${tag}-a`]),
+    ping: () => backend.ping(),
   };
   return Promise.all(
     Object.entries(calls).map(async ([operation, run]) => {
@@ -189,7 +190,7 @@ describe.skipIf(!redisAvailable)('fault behaviour', () => {
           for (const outcome of outcomes) {
             // Every call that changes the server — deletes and touches too — may have been
             // applied once sent: indeterminate. Reads never are.
-            const read = ['get', 'getMany'].includes(outcome.operation);
+            const read = ['get', 'getMany', 'ping'].includes(outcome.operation);
             expect((outcome.error as CacheBackendError).indeterminate, outcome.operation).toBe(
               !read,
             );

@@ -16,6 +16,7 @@ export type CacheOperation =
   | 'bustRecent'
   | 'getOrSet'
   | 'getEntry'
+  | 'ping'
   | 'quarantine'
   /** The shared recent-keys file (`localPath`): a background flush or a read. */
   | 'recentKeys';

@@ -68,15 +68,10 @@ function parseTimeout(text: string): number {
  * for backend errors. `__filename` exists only in a CommonJS module (the ESM build is not shimmed;
  * `require` is, so it cannot tell the two apart).
  */
-function loadPackage(name: string): Promise<unknown> {
-  if (typeof __filename === 'string') {
-    try {
-      return Promise.resolve(require(name) as unknown);
-    } catch (error) {
-      return Promise.reject(error as Error);
-    }
-  }
-  return import(name) as Promise<unknown>;
+async function loadPackage(name: string): Promise<unknown> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the point: see above
+  if (typeof __filename === 'string') return require(name) as unknown;
+  return (await import(name)) as unknown;
 }
 
 /**

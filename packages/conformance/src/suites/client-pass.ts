@@ -125,6 +125,17 @@ export function describeClientPass(ctx: SuiteContext): void {
       await expect(closing.get('k')).rejects.toMatchObject(closed);
       await expect(closing.set('k', 'w')).rejects.toMatchObject(closed);
       await expect(closing.getMany(['k'])).rejects.toMatchObject(closed);
+      await expect(closing.ping()).rejects.toMatchObject(closed);
+    });
+
+    it('ping resolves a round trip in milliseconds, and the backend pings itself when it can', async () => {
+      const before = client.stats();
+      const ms = await client.ping();
+      expect(ms).toBeGreaterThanOrEqual(0);
+      expect(client.stats()).toMatchObject({ hits: before.hits, misses: before.misses });
+      const own = client.backend;
+      if (own.ping !== undefined)
+        await expect(Promise.resolve(own.ping())).resolves.toBeUndefined();
     });
   });
 }

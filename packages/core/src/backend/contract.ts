@@ -202,6 +202,12 @@ export interface CacheBackend {
   /** Removes everything on the server (memcached `flush_all`, Redis `FLUSHDB`), after `delaySeconds`. */
   flush(delaySeconds: number): Awaitable<void>;
   /**
+   * Optional: one round trip to every server the backend uses (memcached `noop`, Redis `PING`),
+   * for health checks; throws when any of them does not answer. Without it, `ping()` reads a key
+   * nobody writes, which reaches one server.
+   */
+  ping?(): Awaitable<void>;
+  /**
    * Optional: the server (`host:port`) that holds `key`, for traces (`server.address`). Must not
    * do I/O; `undefined` when it is not known (a cluster, an in-process store).
    */

@@ -64,6 +64,9 @@ let scopedInit: { readonly core: ClientCore; readonly keys: KeySpace } | undefin
  * await cache.set('rates', { eur: 1.08 }, { ttl: '5m' });
  * const rates = await cache.get('rates');
  */
+/** The key `ping()` reads on a backend without `ping`: legal everywhere, written by nobody. */
+const PING_KEY = '__stowage_ping__';
+
 export class CacheClient<T = unknown> {
   readonly #core: ClientCore;
   readonly #keys: KeySpace;
@@ -443,6 +446,32 @@ export class CacheClient<T = unknown> {
     } catch (error) {
       throw this.#ledger.failed(operation, error, at);
     }
+  }
+
+  /**
+   * A health check: one round trip to every server the backend uses (memcached `noop` to each
+   * server of the ring, Redis `PING` to each master; a backend without `ping` gets a read of a key
+   * nobody writes), bounded by `timeoutMs`. Resolves the round trip's wall time in milliseconds;
+   * rejects with `CacheTimeoutError`, `CacheBackendError` or `CacheClosedError` — never hangs.
+   * A success counts as neither hit nor miss and is not traced (a probe every few seconds would
+   * drown real traffic); a failure counts in `stats().errors` and emits `error`, as any call's.
+   *
+   * @example
+   * app.get('/healthz', async (_, res) => res.json({ cacheMs: await cache.ping() }));
+   */
+  async ping(): Promise<number> {
+    this.#assertOpen();
+    const started = performance.now();
+    const port = this.#core.port;
+    try {
+      const pending = port.run(port.reading('ping', undefined), (backend) =>
+        backend.ping === undefined ? backend.get(this.#keys.head + PING_KEY) : backend.ping(),
+      );
+      if (isPromise(pending)) await pending;
+    } catch (error) {
+      throw this.#ledger.failed('ping', error);
+    }
+    return performance.now() - started;
   }
 
   /**
