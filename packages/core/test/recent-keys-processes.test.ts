@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { RecordingBackend } from '@stowage/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CacheClient, readRecentKeysFile } from '../src/index.js';
+import { processTag } from '../src/client/recent-keys-lock.js';
 
 const WRITER = new URL('./fixtures/recent-keys-writer.mjs', import.meta.url).pathname;
 const DIST = new URL('../dist/index.mjs', import.meta.url).pathname;
@@ -116,12 +117,15 @@ describe('recent-keys file across processes', () => {
     return new CacheClient({ backend: new RecordingBackend(), prefix: 'p', localPath: path });
   }
 
-  it('takes over a lock whose holder is dead at once', async () => {
-    // A PID that existed and is gone: a process that ran and exited.
-    const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
+  /** A PID that existed and is gone: a process that ran and exited. */
+  function deadPid(): string {
+    return spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
       encoding: 'utf8',
-    });
-    writeFileSync(`${path}.lock`, `${gone.stdout}\n`);
+    }).stdout;
+  }
+
+  it('takes over a lock whose holder is dead at once', async () => {
+    writeFileSync(`${path}.lock`, `${deadPid()} ${processTag()}\n`);
     const client = fileClient();
     const started = Date.now();
     await client.set('k', 1);
@@ -132,11 +136,24 @@ describe('recent-keys file across processes', () => {
   });
 
   it("waits for a live holder, and takes over a live holder's lock only past 30 s", async () => {
-    writeFileSync(`${path}.lock`, `${process.pid}\n`);
+    writeFileSync(`${path}.lock`, `${process.pid} ${processTag()}\n`);
     const client = fileClient();
     await client.set('k', 1);
     await new Promise((resolve) => setTimeout(resolve, 400));
     expect(readdirSync(dir)).not.toContain('keys.json'); // still waiting for the lock
+    const old = Date.now() / 1000 - 60;
+    utimesSync(`${path}.lock`, old, old);
+    await client.close();
+    expect((await readRecentKeysFile(path)).map((entry) => entry.fullKey)).toEqual(['p:k']);
+  });
+
+  it('judges a lock from another host or PID namespace (a container) by its age, never its PID', async () => {
+    // Its PID means nothing here: dead in this namespace, it may be alive in its own.
+    writeFileSync(`${path}.lock`, `${deadPid()} 0badc0de\n`);
+    const client = fileClient();
+    await client.set('k', 1);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(readdirSync(dir)).not.toContain('keys.json');
     const old = Date.now() / 1000 - 60;
     utimesSync(`${path}.lock`, old, old);
     await client.close();

@@ -1,10 +1,11 @@
 // The shared recent-keys file (Q2's `local_path`): its format, a read that never trusts it, and
 // an atomic replace. Locking lives in recent-keys-lock.ts, the merge with a client's memory in
 // recent-keys-sync.ts.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { CacheConfigError, CacheDecodeError } from '../errors.js';
 import { ILLEGAL_KEY_CHAR } from '../keys/key-space.js';
+import { siblingName } from './recent-keys-lock.js';
 import { RecentKey } from './recent-keys.js';
 
 /** The `format` field that marks a file as Stowage's recent-keys list. */
@@ -202,11 +203,6 @@ export function formatRecentKeysFile(entries: readonly FileEntry[]): string {
     recorded_at: new Date(entry.recordedAtMs).toISOString(),
   }));
   return `${JSON.stringify({ format: RECENT_KEYS_FILE_FORMAT, version: RECENT_KEYS_FILE_VERSION, keys })}\n`;
-}
-
-/** A name next to `path` that no other process or call uses: `<path>.<pid>.<random>.<suffix>`. */
-export function siblingName(path: string, suffix: string): string {
-  return `${path}.${process.pid}.${randomBytes(6).toString('hex')}.${suffix}`;
 }
 
 /**

@@ -2,10 +2,12 @@
 // rather than proper-lockfile: core has no runtime dependencies, the lock is held for a read and
 // a write of a small file (milliseconds), and the holders all run on one host, so a dead holder is
 // known by its PID at once instead of after a stale timeout that renews the lock from a timer.
+import { createHash, randomBytes } from 'node:crypto';
+import { readlinkSync } from 'node:fs';
 import { link, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { CacheError, CacheErrorCode } from '../errors.js';
-import { siblingName } from './recent-keys-file.js';
 
 /** How long a writer waits for the lock before giving up (the flush is retried later), in ms. */
 export const LOCK_WAIT_MS = 5000;
@@ -13,6 +15,40 @@ export const LOCK_WAIT_MS = 5000;
 export const LOCK_STALE_MS = 30_000;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+let tag: string | undefined;
+
+/**
+ * Eight hex digits naming this host and PID namespace. A PID says whether its process is alive
+ * only to a process that sees the same PIDs: containers sharing a volume do not, so a lock or
+ * file of another tag is judged by its age alone, never by its PID. Computed on first use (by a
+ * flush, off the request path).
+ */
+export function processTag(): string {
+  if (tag === undefined) {
+    let namespace = '';
+    try {
+      namespace = readlinkSync('/proc/self/ns/pid'); // Linux: 'pid:[4026531836]'
+    } catch {
+      // No /proc: the host name alone.
+    }
+    tag = createHash('sha256').update(`${hostname()}|${namespace}`).digest('hex').slice(0, 8);
+  }
+  return tag;
+}
+
+/**
+ * A name next to `path` that no other process or call uses, carrying the PID and
+ * {@link processTag} of its maker: `<path>.<pid>.<tag>.<random>.<suffix>`.
+ */
+export function siblingName(path: string, suffix: string): string {
+  return `${path}.${process.pid}.${processTag()}.${randomBytes(6).toString('hex')}.${suffix}`;
+}
+
+/** True when a process of this host and PID namespace made it and is gone. */
+function deadHere(pid: number, madeBy: string | undefined): boolean {
+  return madeBy === processTag() && !processAlive(pid);
+}
 
 /** Whether a process with this PID runs on this host (EPERM: it does, as another user). */
 export function processAlive(pid: number): boolean {
@@ -25,18 +61,22 @@ export function processAlive(pid: number): boolean {
   }
 }
 
-/** The holder's PID as its lock file says, or `undefined` when unreadable. */
-async function holderOf(lockPath: string): Promise<number | undefined> {
+/** The holder's PID and tag as its lock file says (`'<pid> <tag>'`), or `undefined`. */
+async function holderOf(
+  lockPath: string,
+): Promise<{ pid: number; tag: string | undefined } | undefined> {
   try {
-    const pid = Number.parseInt(await readFile(lockPath, 'utf8'), 10);
-    return Number.isInteger(pid) ? pid : undefined;
+    const [pid, madeBy] = (await readFile(lockPath, 'utf8')).trim().split(' ');
+    const number = Number.parseInt(pid ?? '', 10);
+    return Number.isInteger(number) ? { pid: number, tag: madeBy } : undefined;
   } catch {
     return undefined;
   }
 }
 
 /**
- * Removes the lock when its holder is dead or it is older than {@link LOCK_STALE_MS}; true when
+ * Removes the lock when its holder is dead (a process of this host and PID namespace) or it is
+ * older than {@link LOCK_STALE_MS}; true when
  * the caller should try again at once. The lock is renamed aside first (atomic: one of several
  * breakers wins), and put back if what was moved turns out to be a newer, live lock.
  */
@@ -47,9 +87,9 @@ async function breakIfStale(lockPath: string): Promise<boolean> {
   } catch {
     return true; // released meanwhile
   }
-  const pid = await holderOf(lockPath);
+  const holder = await holderOf(lockPath);
   const old = Date.now() - before.mtimeMs > LOCK_STALE_MS;
-  if (!old && (pid === undefined || processAlive(pid))) return false;
+  if (!old && (holder === undefined || !deadHere(holder.pid, holder.tag))) return false;
   const aside = siblingName(lockPath, 'stale');
   try {
     await rename(lockPath, aside);
@@ -74,7 +114,7 @@ async function breakIfStale(lockPath: string): Promise<boolean> {
 export async function withFileLock<R>(path: string, critical: () => Promise<R>): Promise<R> {
   const lockPath = `${path}.lock`;
   const candidate = siblingName(lockPath, 'new');
-  await writeFile(candidate, `${process.pid}\n`, { mode: 0o600, flag: 'wx' });
+  await writeFile(candidate, `${process.pid} ${processTag()}\n`, { mode: 0o600, flag: 'wx' });
   try {
     const deadline = Date.now() + LOCK_WAIT_MS;
     let pause = 1;
@@ -89,7 +129,7 @@ export async function withFileLock<R>(path: string, critical: () => Promise<R>):
       if (Date.now() > deadline) {
         throw new CacheError(
           CacheErrorCode.Timeout,
-          `could not lock ${path} within ${LOCK_WAIT_MS} ms (held by PID ${String(await holderOf(lockPath))})`,
+          `could not lock ${path} within ${LOCK_WAIT_MS} ms (held by PID ${String((await holderOf(lockPath))?.pid)})`,
         );
       }
       await sleep(pause);
@@ -110,12 +150,14 @@ export async function withFileLock<R>(path: string, critical: () => Promise<R>):
 
 /**
  * Removes what killed processes left next to `path`: temporary files, lock candidates and
- * stale-lock leftovers named `<file>.<pid>.<random>.<suffix>` whose PID is dead. Call it holding
- * the lock; errors are ignored (another process may remove the same file).
+ * stale-lock leftovers ({@link siblingName}) whose maker is dead (a process of this host and PID
+ * namespace) or which are older than {@link LOCK_STALE_MS} (any other's: a live writer's last
+ * milliseconds). Call it holding the lock; errors are ignored (another process may remove the
+ * same file).
  */
 export async function removeOrphans(path: string): Promise<void> {
   const name = basename(path);
-  const pattern = /^\.(\d+)\.[0-9a-f]{12}\.(tmp|new|stale)$/;
+  const pattern = /^\.(\d+)\.([0-9a-f]{8})\.[0-9a-f]{12}\.(tmp|new|stale)$/;
   let names: string[];
   try {
     names = await readdir(dirname(path));
@@ -129,8 +171,13 @@ export async function removeOrphans(path: string): Promise<void> {
         ? entry.slice(name.length)
         : undefined;
     const match = rest === undefined ? null : pattern.exec(rest);
-    if (match !== null && !processAlive(Number(match[1]))) {
-      await unlink(join(dirname(path), entry)).catch(() => undefined);
+    if (match === null) continue;
+    const file = join(dirname(path), entry);
+    const old = async (): Promise<boolean> =>
+      Date.now() - ((await stat(file).catch(() => undefined))?.mtimeMs ?? Date.now()) >
+      LOCK_STALE_MS;
+    if (deadHere(Number(match[1]), match[2]) || (await old())) {
+      await unlink(file).catch(() => undefined);
     }
   }
 }
