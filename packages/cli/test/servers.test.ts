@@ -237,6 +237,18 @@ for (const kind of kinds) {
       expect(undecodable.stderr).toContain('does not decode');
     });
 
+    it('prints a large value whole through a pipe', async () => {
+      const rows = Array.from({ length: 5000 }, (_, i) => ({
+        id: i,
+        name: `row ${i}`,
+        note: 'x'.repeat(40),
+      }));
+      await writer.set('rows', rows, { ttl: 300 });
+      const { code, json } = await stowageJson(['get', 'rows'], env);
+      expect(code).toBe(0);
+      expect(json['value']).toEqual(rows);
+    });
+
     it('deletes keys and says which existed', async () => {
       await writer.set('doomed', 'bye');
       const { code, json } = await stowageJson(['delete', 'doomed', 'never-was'], env);
