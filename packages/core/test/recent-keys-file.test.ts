@@ -76,8 +76,15 @@ describe('localPath: the file', () => {
     });
     expect(Date.now() - started).toBeLessThan(1000);
     const [entry] = await readRecentKeysFile(path);
-    expect(entry).toEqual(new RecentKey('a', 'app:', false, entry?.expiresAtMs, 'app:a'));
+    expect(entry).toEqual(
+      Object.assign(new RecentKey('a', 'app:', false, entry?.expiresAtMs, 'app:a'), {
+        recordedAtMs: entry?.recordedAtMs,
+      }),
+    );
     expect(entry?.expiresAtMs).toBeGreaterThan(Date.now() + 50_000);
+    // When the key was written to the file: how old the entry is.
+    expect(entry?.recordedAtMs).toBeGreaterThanOrEqual(started);
+    expect(entry?.recordedAtMs).toBeLessThanOrEqual(Date.now());
   });
 
   it('holds the format the README documents, written whole (no temporary or lock file left)', async () => {
@@ -160,6 +167,20 @@ describe('localPath: across clients', () => {
     expect(await fullKeysIn(path)).toEqual(['app:y']);
   });
 
+  it('shares hashed long keys (their stored form is checked against prefix + key, not refused)', async () => {
+    const backend = new RecordingBackend();
+    const a = clientOn(backend, { longKeys: 'hash' });
+    const long = 'k'.repeat(400);
+    await a.scoped(StorageLevel.Stack, { stack: 'acme' }).set(long, 1);
+    await a.close();
+    const b = clientOn(backend, { longKeys: 'hash' });
+    const warnings = collect(b, 'warning');
+    expect(backend.keys()[0]).toMatch(/^app:stack=acme:k+#[0-9a-f]{64}$/);
+    expect(await b.bustRecent({ level: StorageLevel.Stack, scope: { stack: 'acme' } })).toBe(1);
+    expect(backend.keys()).toEqual([]);
+    expect(warnings).toEqual([]);
+  });
+
   it('clears the file on flushAll', async () => {
     const backend = new RecordingBackend();
     const a = clientOn(backend);
@@ -202,6 +223,23 @@ describe('localPath: a corrupt or foreign file', () => {
             key: 'x',
             prefix: 'app:stack=a:',
             full_key: 'app:stack=b:x',
+            is_encrypted: false,
+            expire_time: null,
+            recorded_at: new Date().toISOString(),
+          },
+        ],
+      }),
+    ],
+    [
+      'a forged hashed entry whose digest is of another key',
+      JSON.stringify({
+        format: 'stowage/recent-keys',
+        version: 1,
+        keys: [
+          {
+            key: 'x',
+            prefix: 'app:stack=a:',
+            full_key: `app:stack=a:#${'0'.repeat(64)}`,
             is_encrypted: false,
             expire_time: null,
             recorded_at: new Date().toISOString(),
