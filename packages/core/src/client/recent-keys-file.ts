@@ -183,13 +183,15 @@ export async function readRecentKeysFile(
 
 /** A file entry as the public {@link RecentKey}. */
 export function toRecentKey(entry: FileEntry): RecentKey {
-  return new RecentKey(
+  const key = new RecentKey(
     entry.key,
     entry.prefix,
     entry.isEncrypted,
     entry.expiresAtMs,
     entry.fullKey,
   );
+  key.recordedAtMs = entry.recordedAtMs;
+  return key;
 }
 
 /** The file's text for `entries`, oldest first. */

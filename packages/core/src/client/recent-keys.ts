@@ -16,6 +16,12 @@ export class RecentKey {
   isEncrypted: boolean;
   /** When the entry expires, in epoch milliseconds; `undefined` when it does not (or is unknown). */
   expiresAtMs: number | undefined;
+  /**
+   * When a process last recorded the key in the shared recent-keys file, in epoch milliseconds
+   * (how old the entry is); set on keys read from the file (`readRecentKeysFile`), `undefined`
+   * for keys only in this process's memory.
+   */
+  recordedAtMs: number | undefined = undefined;
 
   constructor(
     key: string,
