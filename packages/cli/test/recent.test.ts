@@ -15,6 +15,8 @@ interface Listed {
   readonly fullKey: string;
   readonly scope: string | null;
   readonly ttlMs: number | null;
+  readonly ageMs: number | null;
+  readonly recordedAt: string | null;
 }
 
 const keysOf = (json: Record<string, unknown>): string[] =>
@@ -78,9 +80,13 @@ describe.runIf(hasBinary('memcached'))(
       const cart = (json['keys'] as Listed[]).find((entry) => entry.key === 'cart');
       expect(cart).toMatchObject({ scope: 'stack=acme session=s1' });
       expect(cart?.ttlMs).toBeGreaterThan(500_000);
+      // Age: since a process last recorded the key in the file (this file's writer, moments ago).
+      expect(cart?.ageMs).toBeGreaterThanOrEqual(0);
+      expect(cart?.ageMs).toBeLessThan(60_000);
+      expect(Date.parse(String(cart?.recordedAt))).toBeLessThanOrEqual(Date.now());
       const text = await stowage(['keys', '--level', 'stack', '--scope', 'acme2'], env);
       expect(text.stdout).toMatch(
-        /^KEY\s+SCOPE\s+TTL LEFT\s+FULL KEY\nplan\s+stack=acme2\s+\d+ m \d+ s\s+billing:stack=acme2:plan\n1 key\n$/,
+        /^KEY\s+SCOPE\s+AGE\s+TTL LEFT\s+FULL KEY\nplan\s+stack=acme2\s+\d+ m?s\s+\d+ m \d+ s\s+billing:stack=acme2:plan\n1 key\n$/,
       );
     });
 
@@ -226,7 +232,12 @@ describe.runIf(hasBinary('redis-server'))('keys --scan on Redis', () => {
       'billing:stack=acme:forever',
       'billing:stack=acme:plan',
     ]);
-    expect(keys[0]).toMatchObject({ key: 'forever', scope: 'stack=acme', ttlMs: null });
+    expect(keys[0]).toMatchObject({
+      key: 'forever',
+      scope: 'stack=acme',
+      ttlMs: null,
+      ageMs: null,
+    });
     expect(keys[1]?.ttlMs).toBeGreaterThan(500_000);
   });
 

@@ -48,6 +48,8 @@ async function scanned(
             ? null
             : new Date(now + entry.ttlMs).toISOString(),
         ttlMs: entry.ttlMs ?? null,
+        recordedAt: null,
+        ageMs: null,
       };
     })
     .sort((a, b) => a.fullKey.localeCompare(b.fullKey));
@@ -79,8 +81,8 @@ export const keysCommand: Command = {
   summary: 'list recent keys from the shared recent-keys file (or a Redis SCAN)',
   usage: 'stowage keys [--level L --scope ID] [--key-prefix P] [--scan] [--json]',
   help: `Lists the keys the service's processes recorded in the shared recent-keys file
-(CACHE_LOCAL_PATH), unexpired ones, oldest first: the caller key, its scope, the TTL left and
-the key on the server. With --level/--scope only that scope's keys and its nested scopes'
+(CACHE_LOCAL_PATH), unexpired ones, oldest first: the caller key, its scope, its age (since a
+process last recorded it), the TTL left and the key on the server. With --level/--scope only that scope's keys and its nested scopes'
 (a tenant's sessions); with --key-prefix only keys of exactly that scope whose caller key starts
 with it — the keys 'stowage bust' with the same flags deletes.
 
@@ -89,7 +91,7 @@ Options:
   --scan                 Redis only: list what the server holds under the prefix and scope with
                          SCAN (never KEYS), with the server's TTLs, instead of reading the file
   --json                 print { source: 'file' | 'scan', keys: [{ key, fullKey, scope,
-                         encrypted, expiresAt, ttlMs }] }
+                         encrypted, expiresAt, ttlMs, recordedAt, ageMs }] }
 
 Examples:
   CACHE_URL=memcached://10.0.0.5:11211 CACHE_PREFIX=billing CACHE_LOCAL_PATH=/run/billing/recent-keys.json stowage keys --level stack --scope acme

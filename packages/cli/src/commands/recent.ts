@@ -23,6 +23,10 @@ export interface ListedKey {
   readonly expiresAt: string | null;
   /** Milliseconds left; `null` when it never expires or it is not known. */
   readonly ttlMs: number | null;
+  /** When a process last recorded it in the recent-keys file (ISO 8601); `null` from `--scan`. */
+  readonly recordedAt: string | null;
+  /** Milliseconds since then; `null` from `--scan`. */
+  readonly ageMs: number | null;
 }
 
 /** The `--key-prefix` filter, checked before any I/O as core's `bustRecent` checks its `prefix`. */
@@ -54,6 +58,7 @@ export function scopeText(segments: string): string | null {
 
 function listed(entry: RecentKey, rootHead: string, now: number): ListedKey {
   const expires = entry.expiresAtMs;
+  const recorded = entry.recordedAtMs;
   return {
     key: entry.key,
     fullKey: entry.fullKey,
@@ -61,6 +66,8 @@ function listed(entry: RecentKey, rootHead: string, now: number): ListedKey {
     encrypted: entry.isEncrypted,
     expiresAt: expires === undefined ? null : new Date(expires).toISOString(),
     ttlMs: expires === undefined ? null : Math.max(0, expires - now),
+    recordedAt: recorded === undefined ? null : new Date(recorded).toISOString(),
+    ageMs: recorded === undefined ? null : Math.max(0, now - recorded),
   };
 }
 
@@ -81,15 +88,16 @@ export async function recentKeysOf(
     .map((entry) => listed(entry, clients.root.keyPrefix, now));
 }
 
-/** Prints keys as a table: key, scope, TTL left, full key. */
+/** Prints keys as a table: key, scope, age, TTL left, full key. */
 export function printKeyTable(write: (text: string) => void, keys: readonly ListedKey[]): void {
   const rows = keys.map((entry) => [
     entry.key,
     entry.scope ?? '-',
+    entry.ageMs === null ? '-' : formatDuration(entry.ageMs),
     entry.ttlMs === null ? 'never/unknown' : formatDuration(entry.ttlMs),
     entry.fullKey,
   ]);
-  const header = ['KEY', 'SCOPE', 'TTL LEFT', 'FULL KEY'];
+  const header = ['KEY', 'SCOPE', 'AGE', 'TTL LEFT', 'FULL KEY'];
   const widths = header.map((title, column) =>
     Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)),
   );
