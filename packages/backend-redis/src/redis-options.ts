@@ -232,7 +232,14 @@ export function openClient(
       );
     }
     const nested = (client.options as { redisOptions?: object }).redisOptions;
-    checkDriverOptions(client.options, nested, 'the `client` has');
+    checkDriverOptions(client.options, nested, {
+      whose: 'the `client` has',
+      // Your client keeps auto-pipelining for the rest of the app; the backend gets its own.
+      fix:
+        client.isCluster === true
+          ? 'pass `client.duplicate(undefined, { enableAutoPipelining: false })` instead (a second connection for the cache, same servers and options)'
+          : 'pass `client.duplicate({ enableAutoPipelining: false })` instead (a second connection for the cache, same server and options)',
+    });
     const cluster = client.isCluster === true;
     const commandTimeout = (client.options as { commandTimeout?: unknown }).commandTimeout;
     const ownTimer = cluster || typeof commandTimeout !== 'number' || commandTimeout > timeoutMs;
@@ -245,7 +252,10 @@ export function openClient(
       throw new CacheConfigError('`clusterNodes` must be a non-empty array of nodes');
     }
     const user = options.clusterOptions ?? {};
-    checkDriverOptions(user, user.redisOptions, '`clusterOptions` has');
+    checkDriverOptions(user, user.redisOptions, {
+      whose: '`clusterOptions` has',
+      fix: 'leave it out of the options given to the backend',
+    });
     const safe = safeClusterOptions(timeoutMs);
     const client = new driver.Cluster([...nodes], {
       ...safe,
@@ -254,7 +264,10 @@ export function openClient(
     });
     return { client, owned: true, cluster: true, ownTimer: true };
   }
-  checkDriverOptions(options.redisOptions, undefined, '`redisOptions` has');
+  checkDriverOptions(options.redisOptions, undefined, {
+    whose: '`redisOptions` has',
+    fix: 'leave it out of the options given to the backend',
+  });
   const merged: RedisOptions = {
     ...safeRedisOptions(timeoutMs),
     ...parsed?.redisOptions,

@@ -65,7 +65,8 @@ function hasAutoPipelining(options: object | undefined): boolean {
 
 /**
  * Refuses ioredis options this backend cannot run under, for the options of a connection (and
- * the `redisOptions` of a Cluster's nodes). `whose` names them in the message.
+ * the `redisOptions` of a Cluster's nodes). `where.whose` names them in the message and
+ * `where.fix` says what to pass instead of auto-pipelining.
  *
  * - `keyPrefix`: ioredis does not apply it to SCAN, so `clear()` would miss or over-reach.
  * - `enableAutoPipelining`: ioredis (5, 6) and iovalkey send a `callBuffer` command under the
@@ -76,16 +77,16 @@ function hasAutoPipelining(options: object | undefined): boolean {
 export function checkDriverOptions(
   options: object | undefined,
   nested: object | undefined,
-  whose: string,
+  where: { readonly whose: string; readonly fix: string },
 ): void {
   if (hasOwnKeyPrefix(options) || hasOwnKeyPrefix(nested)) {
     throw new CacheConfigError(
-      `${whose} ioredis's own \`keyPrefix\`, which is not supported (ioredis does not apply it to SCAN); pass \`keyPrefix\` to the redis backend instead`,
+      `${where.whose} ioredis's own \`keyPrefix\`, which is not supported (ioredis does not apply it to SCAN); pass \`keyPrefix\` to the redis backend instead`,
     );
   }
   if (hasAutoPipelining(options) || hasAutoPipelining(nested)) {
     throw new CacheConfigError(
-      `${whose} \`enableAutoPipelining: true\`, which is not supported: ioredis then sends the backend's commands under the wrong name (redis/ioredis#1923); use a connection without it`,
+      `${where.whose} \`enableAutoPipelining: true\`, which is not supported: ioredis then sends the backend's commands under the wrong name (redis/ioredis#1923); ${where.fix}`,
     );
   }
 }

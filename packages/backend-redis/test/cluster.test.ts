@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import {
   asBatchError,
   CacheClient,
@@ -108,6 +109,13 @@ describe.skipIf(!clusterAvailable)('redis cluster', () => {
       ...Array.from({ length: 200 }, (_, i) => `key:${i * 7919}`),
     ];
     for (const key of samples) expect(keySlot(key), key).toBe(await node.cluster('KEYSLOT', key));
+    // Why this is not cluster-key-slot (ioredis's dependency): it disagrees with the server on
+    // an empty first hash tag followed by a non-empty one. If it ever agrees, switch to it.
+    const fromIoredis = createRequire(createRequire(import.meta.url).resolve('ioredis'));
+    const theirs = fromIoredis('cluster-key-slot') as (key: string) => number;
+    const server = await node.cluster('KEYSLOT', 'foo{}{bar}');
+    expect(keySlot('foo{}{bar}')).toBe(server);
+    expect(theirs('foo{}{bar}')).not.toBe(server);
     node.disconnect();
   });
 

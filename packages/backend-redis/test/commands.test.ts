@@ -55,6 +55,29 @@ describe.skipIf(!redisAvailable)('redis commands', () => {
         }
       });
 
+      it("refuses the app's auto-pipelining client naming the fix, and the fix works", async () => {
+        const Client = ((driver ?? ioredis6) as typeof ioredis6).Redis;
+        const shared = new Client({
+          host: '127.0.0.1',
+          port: redis.server.port,
+          enableAutoPipelining: true,
+          lazyConnect: true,
+        });
+        const own = shared.duplicate({ enableAutoPipelining: false });
+        try {
+          expect(() => createRedisBackend({ client: shared })).toThrow(
+            /pass `client\.duplicate\(\{ enableAutoPipelining: false \}\)` instead/,
+          );
+          const fixed = new CacheClient({ backend: createRedisBackend({ client: own }) });
+          await fixed.set('ap-fixed', { ok: true });
+          expect(await fixed.get('ap-fixed')).toEqual({ ok: true });
+          await fixed.close();
+        } finally {
+          shared.disconnect();
+          own.disconnect();
+        }
+      });
+
       it('sends the commands of one tick in one socket write, each with its own reply', async () => {
         await cache.setMany(Object.fromEntries(keys(64).map((k) => [k, `v-${k}`])));
         const socket = backend.client.stream as unknown as {
