@@ -63,7 +63,15 @@ async function main(): Promise<void> {
   // is installed, so memory must work too. CACHE_URL points the demo at a backend of your own.
   const url = process.env['CACHE_URL'];
   let server: ServerHandle | undefined;
-  if (url === undefined && findBinary('memcached') !== undefined) server = await startMemcached();
+  let why = 'memcached is not installed (apt-get install memcached)';
+  if (url === undefined && findBinary('memcached') !== undefined) {
+    // An installed memcached that cannot start (a sandbox, a broken package) must not end the
+    // demo either: say why and run on memory.
+    server = await startMemcached().catch((error: unknown) => {
+      why = error instanceof Error ? error.message : String(error);
+      return undefined;
+    });
+  }
   const client = await getCache({
     url: url ?? (server === undefined ? 'memory://' : `memcached://${server.address}`),
     prefix: 'demo',
@@ -77,10 +85,7 @@ async function main(): Promise<void> {
         `Stowage demo on memcached ${server.address} (started by the demo, pid ${server.pid})\n`,
       );
     else if (url !== undefined) console.log(`Stowage demo on ${client.backend.name} (CACHE_URL)\n`);
-    else
-      console.log(
-        'Stowage demo on the in-memory backend: memcached is not installed (apt-get install memcached)\n',
-      );
+    else console.log(`Stowage demo on the in-memory backend: ${why}\n`);
     const acme = new PricingService(client, 'acme', 'gold');
     const globex = new PricingService(client, 'globex', 'trial');
 
