@@ -1,8 +1,13 @@
 import type { BackendModule, CacheBackend } from './backend/contract.js';
 import { CacheClient } from './client/cache-client.js';
-import { DEFAULT_TIMEOUT_MS, type CacheClientOptions } from './client/client-options.js';
+import {
+  CLIENT_OPTION_NAMES,
+  DEFAULT_TIMEOUT_MS,
+  type CacheClientOptions,
+} from './client/client-options.js';
 import { MAX_TIMER_MS } from './backend/deadline.js';
 import { CacheConfigError } from './errors.js';
+import { checkOptionNames } from './option-names.js';
 import { redactUrl } from './redact.js';
 
 /** Backend package for each `CACHE_URL` scheme. */
@@ -32,6 +37,14 @@ export interface GetCacheOptions<T = unknown> extends Omit<CacheClientOptions<T>
    */
   readonly loadBackendModule?: ((packageName: string) => Promise<unknown>) | undefined;
 }
+
+/** The options {@link getCache} takes: the client's, `url`, `env` and `loadBackendModule`. */
+const GET_CACHE_OPTION_NAMES: { readonly [K in keyof GetCacheOptions<unknown>]-?: true } = {
+  ...CLIENT_OPTION_NAMES,
+  url: true,
+  env: true,
+  loadBackendModule: true,
+};
 
 function fromEnv(
   env: Readonly<Record<string, string | undefined>>,
@@ -160,7 +173,13 @@ function parseCacheUrl(raw: string): { url: URL; hosts: string[] } {
 export async function getCache<T = unknown>(
   options: GetCacheOptions<T> = {},
 ): Promise<CacheClient<T>> {
-  const env = options.env ?? process.env;
+  if (typeof options !== 'object' || options === null) {
+    throw new CacheConfigError('getCache options must be an object');
+  }
+  checkOptionNames(options, GET_CACHE_OPTION_NAMES, 'getCache');
+  // What only getCache reads stays here; the rest are the client's options.
+  const { url: urlOption, env: envOption, loadBackendModule, backend: given, ...rest } = options;
+  const env = envOption ?? process.env;
   const timeoutText = fromEnv(env, 'CACHE_TIMEOUT_MS');
   const timeoutMs =
     options.timeoutMs ??
@@ -180,7 +199,7 @@ export async function getCache<T = unknown>(
     );
   }
   const clientOptions: CacheClientOptions<T> = {
-    ...options,
+    ...rest,
     backend: undefined as never,
     prefix: options.prefix ?? fromEnv(env, 'CACHE_PREFIX'),
     encryptionKey:
@@ -192,9 +211,9 @@ export async function getCache<T = unknown>(
     localPath: options.localPath ?? fromEnv(env, 'CACHE_LOCAL_PATH'),
   };
 
-  let backend = options.backend;
+  let backend = given;
   if (backend === undefined) {
-    const rawUrl = options.url ?? fromEnv(env, 'CACHE_URL') ?? defaultUrl(env);
+    const rawUrl = urlOption ?? fromEnv(env, 'CACHE_URL') ?? defaultUrl(env);
     const { url, hosts } = parseCacheUrl(rawUrl);
     const packageName = BACKEND_PACKAGES[url.protocol];
     if (packageName === undefined) {
@@ -202,7 +221,7 @@ export async function getCache<T = unknown>(
         `cache URL scheme '${url.protocol}' is not supported; use memory://, memcached://, redis:// or rediss://`,
       );
     }
-    const load = options.loadBackendModule ?? loadPackage;
+    const load = loadBackendModule ?? loadPackage;
     let module: Partial<BackendModule>;
     try {
       module = (await load(packageName)) as Partial<BackendModule>;

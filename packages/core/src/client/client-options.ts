@@ -13,6 +13,7 @@ import {
   type KeySpaceOptions,
 } from '../keys/key-space.js';
 import { checkLogger, type CacheLogger } from '../logger.js';
+import { checkOptionNames } from '../option-names.js';
 import { integerOption } from '../options.js';
 import { optionSeconds, type Ttl } from '../ttl.js';
 import { resolveLease, type LeaseOptions, type ResolvedLease } from './lease-options.js';
@@ -288,6 +289,39 @@ export interface ResolvedClientOptions {
 }
 
 /**
+ * Every option {@link CacheClientOptions} has, for the unknown-option check. A mapped type, so an
+ * option added to the interface and not here (or the reverse) is a compile error.
+ */
+export const CLIENT_OPTION_NAMES: { readonly [K in keyof CacheClientOptions<unknown>]-?: true } = {
+  backend: true,
+  prefix: true,
+  keySeparator: true,
+  longKeys: true,
+  service: true,
+  compress: true,
+  encryptionKey: true,
+  cipher: true,
+  acceptPlaintext: true,
+  maxDecompressedBytes: true,
+  serializer: true,
+  deserializer: true,
+  timeoutMs: true,
+  defaultTtl: true,
+  recentKeys: true,
+  localPath: true,
+  seedFromFile: true,
+  localFlushMs: true,
+  quarantineMs: true,
+  ownsBackend: true,
+  now: true,
+  partialBatches: true,
+  lease: true,
+  jitter: true,
+  traceKeys: true,
+  logger: true,
+};
+
+/**
  * Checks every option and applies the defaults, or throws `CacheConfigError` naming the option.
  * Pure: no I/O, nothing started.
  */
@@ -295,6 +329,7 @@ export function resolveClientOptions<T>(options: CacheClientOptions<T>): Resolve
   if (typeof options !== 'object' || options === null) {
     throw new CacheConfigError('options must be an object with at least `backend`');
   }
+  checkOptionNames(options, CLIENT_OPTION_NAMES, 'CacheClient');
   const backend = options.backend as CacheBackend | undefined;
   if (typeof backend !== 'object' || backend === null || typeof backend.get !== 'function') {
     throw new CacheConfigError(
