@@ -230,11 +230,23 @@ for (const kind of kinds) {
         found: true,
         value: 42,
       });
-      // A lease marker reads as missing, as it does in the service.
-      expect((await stowage(['get', 'computing'], env)).code).toBe(3);
+      // Markers and undecodable items read as missing, as in the service, and say what they are.
+      const lease = await stowage(['get', 'computing'], env);
+      expect(lease.code).toBe(3);
+      expect(lease.stderr).toContain(
+        "the entry under 'billing:computing' reads as missing: it holds a lease marker",
+      );
+      const ghost = await stowageJson(['get', 'ghost'], env);
+      expect(ghost.code).toBe(3);
+      expect(ghost.json).toMatchObject({
+        found: false,
+        reason: expect.stringContaining('NOT_FOUND_FLAGS') as string,
+      });
       const undecodable = await stowage(['get', 'card'], env);
       expect(undecodable.code).toBe(3);
-      expect(undecodable.stderr).toContain('does not decode');
+      expect(undecodable.stderr).toContain(
+        'reads as missing: it does not decode: item is encrypted and no encryption key',
+      );
     });
 
     it('prints a large value whole through a pipe', async () => {

@@ -119,7 +119,7 @@ async function run(context: CommandContext): Promise<ExitCode> {
   const backend = client.backend;
   // The raw entry, straight from the backend: flags and bytes as stored, before any decoding.
   const stored = await backend.get(fullKey);
-  if (stored === undefined) return notFound(context, key, fullKey);
+  if (stored === undefined) return notFound(context, { key, fullKey });
   const cipher =
     config.encryptionKey === undefined
       ? undefined
