@@ -2,10 +2,10 @@
 // not run believing it has a setting it does not.
 import { RecordingBackend } from '@stowage/testkit';
 import { describe, expect, it } from 'vitest';
-import { CacheClient, CacheConfigError, getCache, type CacheClientOptions } from '../src/index.js';
+import { CacheClient, CacheConfigError, getCache } from '../src/index.js';
 
 const build = (extra: Record<string, unknown>): CacheClient =>
-  new CacheClient({ backend: new RecordingBackend(), ...extra } as CacheClientOptions);
+  new CacheClient({ backend: new RecordingBackend(), ...extra });
 
 describe('unknown options', () => {
   it.each([
