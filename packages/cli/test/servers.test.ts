@@ -52,6 +52,10 @@ for (const kind of kinds) {
       await writer
         .scoped(StorageLevel.Stack, { stack: 'acme' })
         .set('plan', { tier: 'silver' }, { ttl: 300 });
+      await writer
+        .scoped(StorageLevel.Stack, { stack: 'acme' })
+        .scoped(StorageLevel.Session, { session: 's1' })
+        .set('cart', ['apple'], { ttl: 300 });
       await writer.getOrSet('report', () => 'weekly', { ttl: 300, grace: 3600 });
       await writer.getOrSet('ghost', () => undefined, { negativeTtl: 300 });
       // A marker as a getOrSet in another process leaves it while it computes the value.
@@ -169,6 +173,28 @@ for (const kind of kinds) {
       });
       const human = await stowage(['get', 'plan', '--level', 'stack', '--scope', 'acme'], env);
       expect(human.stdout).toBe('{\n  "tier": "silver"\n}\n');
+    });
+
+    it("reads a tenant's session key with --level session --stack", async () => {
+      const args = ['get', 'cart', '--level', 'session', '--scope', 's1', '--stack', 'acme'];
+      const { json } = await stowageJson(args, env);
+      expect(json).toMatchObject({
+        fullKey: 'billing:stack=acme:session=s1:cart',
+        value: ['apple'],
+      });
+    });
+
+    it('lets flags override the environment', async () => {
+      const elsewhere = { ...env, CACHE_URL: 'memcached://127.0.0.1:1', CACHE_PREFIX: 'other' };
+      const { code, json } = await stowageJson(
+        ['get', 'greeting', '--url', env['CACHE_URL']!, '--prefix', 'billing'],
+        elsewhere,
+      );
+      expect(code).toBe(0);
+      expect(json).toMatchObject({ fullKey: 'billing:greeting', value: 'hello' });
+      const otherPrefix = await stowageJson(['get', 'greeting', '--prefix', 'other'], env);
+      expect(otherPrefix.code).toBe(3);
+      expect(otherPrefix.json).toMatchObject({ fullKey: 'other:greeting', found: false });
     });
 
     it("names Stowage's own markers: grace, not-found and lease", async () => {
