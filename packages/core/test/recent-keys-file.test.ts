@@ -181,6 +181,15 @@ describe('localPath: across clients', () => {
     expect(warnings).toEqual([]);
   });
 
+  it('busts with a clock that stands still (an injected one) without waiting for it', async () => {
+    const backend = new RecordingBackend();
+    const client = clientOn(backend, { now: () => 1_800_000_000_000, localFlushMs: 1 });
+    await client.set('a', 1);
+    await new Promise((resolve) => setTimeout(resolve, 20)); // a flush took the batch at this time
+    expect(await client.bustRecent()).toBe(1);
+    expect(backend.keys()).toEqual([]);
+  });
+
   it('clears the file on flushAll', async () => {
     const backend = new RecordingBackend();
     const a = clientOn(backend);

@@ -666,7 +666,7 @@ export class CacheClient<T = unknown> {
     const entries = listed.keys.filter(matches);
     if (entries.length > 0) {
       const fullKeys = entries.map((entry) => entry.fullKey);
-      const sentAtMs = books.now();
+      const sentAtMs = file === undefined ? books.now() : await file.deleteTime();
       await this.#deleteMany(
         'bustRecent',
         entries.map((entry) => entry.key),

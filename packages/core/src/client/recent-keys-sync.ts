@@ -103,6 +103,7 @@ export class RecentKeysSync {
   #timer: NodeJS.Timeout | undefined;
   #chain: Promise<void> = Promise.resolve();
   #failures = 0;
+  #lastTakenAtMs = 0;
   #cleaned = false;
   #closed = false;
 
@@ -159,6 +160,22 @@ export class RecentKeysSync {
     return { keys: [...byKey.values()], unread };
   }
 
+  /**
+   * The time to date a delete this process is about to send: later than every batch this
+   * process has taken, so its removal beats the entries those batches write (a tie would keep
+   * them: an entry recorded in the same millisecond as a delete may be newer than it). Waits for
+   * the clock to pass the last batch: a millisecond, at most ten.
+   */
+  async deleteTime(): Promise<number> {
+    let time = this.#options.now();
+    // Bounded: an injected clock may stand still (then the tie keeps the entries, harmless).
+    for (let tries = 0; time <= this.#lastTakenAtMs && tries < 10; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      time = this.#options.now();
+    }
+    return time;
+  }
+
   /** Stops the timer and writes the last changes. */
   async close(): Promise<void> {
     this.#closed = true;
@@ -212,6 +229,7 @@ export class RecentKeysSync {
     const { path, maxSize, now } = this.#options;
     // Every change was made by now: the latest time a removal must beat (see mergeRecentKeys).
     const takenAtMs = now();
+    this.#lastTakenAtMs = takenAtMs;
     try {
       await withFileLock(path, async () => {
         if (!this.#cleaned) {
