@@ -2,7 +2,7 @@
 // for this file and stopped by PID, data written by a real CacheClient (strings, JSON, integers,
 // compressed, encrypted, scoped, graced, lease and not-found markers), every `--json` output
 // parsed. With CI=true a missing binary fails the run instead of skipping.
-import { getCache, StorageLevel, type CacheClient } from '@stowage/core';
+import { createFernetCipher, getCache, StorageLevel, type CacheClient } from '@stowage/core';
 import { newLeaseMarker } from '@stowage/core/backend';
 import { hasBinary, startMemcached, startRedis, type ServerHandle } from '@stowage/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -49,6 +49,14 @@ for (const kind of kinds) {
       await writer.set(LONG_KEY, 'long', { ttl: 300 });
       await writer.set('café-ünïcode', 'utf-8 key', { ttl: 300 });
       await sealed.set('card', { last4: '4242' }, { ttl: 300 });
+      const python = await getCache({
+        url,
+        prefix: 'billing',
+        cipher: createFernetCipher({ key: PASSPHRASE }),
+        env: {},
+      });
+      await python.set('shared', { from: 'q2' }, { ttl: 300 }); // as a Q2 Python service would seal it
+      await python.close();
       await writer
         .scoped(StorageLevel.Stack, { stack: 'acme' })
         .set('plan', { tier: 'silver' }, { ttl: 300 });
@@ -159,6 +167,20 @@ for (const kind of kinds) {
 
       const wrong = await stowageJson(['inspect', 'card', '--encryption-key', 'not the key'], env);
       expect(wrong.json).toMatchObject({ encryption: { decrypts: false }, status: 'unreadable' });
+    });
+
+    it('recognises a Fernet item (Q2 Python) without opening it', async () => {
+      const { code, json } = await stowageJson(['inspect', 'shared'], {
+        ...env,
+        CACHE_ENCRYPTION_KEY: PASSPHRASE,
+      });
+      expect(code).toBe(0);
+      expect(json).toMatchObject({
+        flagsName: 'Encrypted',
+        encryption: { cipher: 'fernet', decrypts: false },
+        status: 'unreadable',
+      });
+      expect(json['encryption']).not.toHaveProperty('keyId', expect.anything());
     });
 
     it('reads a scoped key with --level and --scope', async () => {
