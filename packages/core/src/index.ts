@@ -21,9 +21,11 @@ export {
 export type {
   CacheClientOptions,
   CacheEntry,
+  DeleteManyOptions,
   FlushOptions,
   GetOrSetOptions,
   PartialBatches,
+  NoReplyOptions,
   SetManyOptions,
   SetOptions,
 } from './client/client-options.js';
@@ -44,6 +46,8 @@ export type { Flight } from './client/single-flight.js';
 export { cacheKey, hashArgs, stableStringify } from './keys/cache-key.js';
 export { CacheReturnCode } from './codec/cache-return-code.js';
 export { createAesGcmCipher } from './codec/aes-gcm-cipher.js';
+export { deserializeJson } from './codec/deserialize-json.js';
+export type { DeserializeJsonOptions } from './codec/deserialize-json.js';
 export type { AesGcmCipherOptions, AesGcmKey } from './codec/aes-gcm-cipher.js';
 export type { CacheCipher, PlainItem } from './codec/cipher.js';
 export { createFernetCipher } from './codec/fernet-cipher.js';

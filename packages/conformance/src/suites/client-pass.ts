@@ -108,6 +108,19 @@ export function describeClientPass(ctx: SuiteContext): void {
       }
     });
 
+    it('noreply writes resolve at once and stay in order with the reads after them', async () => {
+      const [a, b, c] = [key('cp-nr-a'), key('cp-nr-b'), key('cp-nr-c')];
+      await client.set(a, 'old');
+      expect(await client.set(a, 'new', { noreply: true })).toBeUndefined();
+      expect(await client.get(a)).toBe('new');
+      expect(await client.setMany({ [b]: 1, [c]: 2 }, { noreply: true })).toBeUndefined();
+      expect(Object.fromEntries(await client.getMany([b, c]))).toEqual({ [b]: 1, [c]: 2 });
+      expect(await client.deleteMany([a, b], { noreply: true })).toBeUndefined();
+      expect(await client.get(a)).toBeUndefined();
+      expect(await client.get(b)).toBeUndefined();
+      expect(await client.get(c)).toBe(2);
+    });
+
     it('expires an entry after its TTL', { timeout: 15_000 }, async () => {
       const k = key('cp-ttl');
       await client.set(k, 'short', { ttl: 1 });

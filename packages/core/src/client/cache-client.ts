@@ -3,7 +3,7 @@ import { isPromise, rejection } from '../backend/port.js';
 import { CacheClosedError, CacheValueError, CacheWriteError } from '../errors.js';
 import type { CacheEventName, CacheListener, CacheOperation, CacheStats } from '../events.js';
 import { ILLEGAL_KEY_CHAR, KeySpace, type CacheScope } from '../keys/key-space.js';
-import type { CacheLogger } from '../logger.js';
+import { logLine, logTo, type CacheLogger } from '../logger.js';
 import type { StorageLevel } from '../storage-level.js';
 import { toTtlSeconds, type Ttl } from '../ttl.js';
 import {
@@ -18,8 +18,10 @@ import {
   resolveClientOptions,
   type CacheClientOptions,
   type CacheEntry,
+  type DeleteManyOptions,
   type FlushOptions,
   type GetOrSetOptions,
+  type NoReplyOptions,
   type SetManyOptions,
   type SetOptions,
 } from './client-options.js';
@@ -307,7 +309,13 @@ export class CacheClient<T = unknown> {
    * @throws CacheKeyError / CacheValueError for a bad key, value or TTL, before any I/O.
    * @throws CacheBackendError / CacheTimeoutError when the backend fails (`indeterminate: true`).
    */
-  set(key: string, value: T, options?: SetOptions): Promise<boolean> {
+  set(key: string, value: T, options: SetOptions & { readonly noreply: true }): Promise<undefined>;
+  set(key: string, value: T, options?: SetOptions & { readonly noreply?: false }): Promise<boolean>;
+  set(key: string, value: T, options?: SetOptions & NoReplyOptions): Promise<boolean | undefined>;
+  set(key: string, value: T, options?: SetOptions & NoReplyOptions): Promise<boolean | undefined> {
+    if (options?.noreply === true) {
+      return this.#noReply('set', () => this.#send(this.#setWrite(key, value, options)));
+    }
     if (CACHE_CHANNELS.set.hasSubscribers) {
       return this.#trace('set', key, 1, () => this.#untracedSet(key, value, options), doneOrNot);
     }
@@ -317,23 +325,56 @@ export class CacheClient<T = unknown> {
   #untracedSet(key: string, value: T, options: SetOptions | undefined): Promise<boolean> {
     let write: CheckedWrite;
     try {
-      this.#assertOpen();
-      const fullKey = this.#keys.full(key);
-      const ttlSeconds = this.#writeTtl(options?.ttl);
-      // One object literal of a fixed shape: a spread here costs more than the write itself.
-      write = {
-        operation: 'set',
-        key,
-        fullKey,
-        entry: this.#writes.encode(key, fullKey, value),
-        ttlSeconds,
-        verify: options?.skipIntegrityCheck !== true,
-      };
+      write = this.#setWrite(key, value, options);
     } catch (error) {
       return rejection(error);
     }
+    return this.#send(write);
+  }
+
+  /** A `set`'s write, checked: throws for a bad key, value or TTL or a closed client. No I/O. */
+  #setWrite(
+    key: string,
+    value: T,
+    options: (SetOptions & NoReplyOptions) | undefined,
+  ): CheckedWrite {
+    this.#assertOpen();
+    const fullKey = this.#keys.full(key);
+    const ttlSeconds = this.#writeTtl(options?.ttl);
+    // One object literal of a fixed shape: a spread here costs more than the write itself.
+    return {
+      operation: 'set',
+      key,
+      fullKey,
+      entry: this.#writes.encode(key, fullKey, value),
+      ttlSeconds,
+      verify: options?.skipIntegrityCheck !== true && options?.noreply !== true,
+    };
+  }
+
+  #send(write: CheckedWrite): Promise<boolean> {
     this.#supersede(write.fullKey);
     return this.#writes.one(write);
+  }
+
+  /**
+   * Runs `send` — which checks its input and throws before anything is sent, then returns the
+   * call's promise — and resolves once it is sent: `noreply`. A failure after that is absorbed;
+   * the call's own path already counted it and emitted `error` (and quarantined a write in
+   * doubt), and it is logged here, since nobody awaits it.
+   */
+  #noReply(operation: CacheOperation, send: () => Promise<unknown>): Promise<undefined> {
+    let pending: Promise<unknown>;
+    try {
+      pending = send();
+    } catch (error) {
+      return rejection(error);
+    }
+    const logger = this.#core.books.logger;
+    pending.then(undefined, (error: unknown) => {
+      logTo(logger, 'error', logLine(`${operation} with noreply failed`, error as Error));
+    });
+    return Promise.resolve(undefined);
   }
 
   /**
@@ -356,7 +397,19 @@ export class CacheClient<T = unknown> {
    * keys that were **not** stored (`[]` when all were). Every key and value is checked before
    * anything is sent. When part of the batch fails, see the client option `partialBatches`.
    */
-  setMany(entries: SetManyEntries<T>, options?: SetManyOptions): Promise<string[]> {
+  setMany(
+    entries: SetManyEntries<T>,
+    options: SetManyOptions & { readonly noreply: true },
+  ): Promise<undefined>;
+  setMany(
+    entries: SetManyEntries<T>,
+    options?: SetManyOptions & { readonly noreply?: false },
+  ): Promise<string[]>;
+  setMany(entries: SetManyEntries<T>, options?: SetManyOptions): Promise<string[] | undefined>;
+  setMany(entries: SetManyEntries<T>, options?: SetManyOptions): Promise<string[] | undefined> {
+    if (options?.noreply === true) {
+      return this.#noReply('setMany', () => this.#sendMany(this.#manyWrites(entries, options)));
+    }
     if (CACHE_CHANNELS.setMany.hasSubscribers) {
       const count =
         entries instanceof Map
@@ -379,6 +432,14 @@ export class CacheClient<T = unknown> {
     entries: SetManyEntries<T>,
     options: SetManyOptions | undefined,
   ): Promise<string[]> {
+    return this.#sendMany(this.#manyWrites(entries, options));
+  }
+
+  /** A `setMany`'s writes, checked (the last of a key wins): throws before any I/O. */
+  #manyWrites(
+    entries: SetManyEntries<T>,
+    options: SetManyOptions | undefined,
+  ): { writes: KeyedWrite[]; ttlSeconds: number } {
     this.#assertOpen();
     const ttlSeconds = this.#writeTtl(options?.ttl);
     const byFullKey = new Map<string, KeyedWrite>();
@@ -392,9 +453,13 @@ export class CacheClient<T = unknown> {
         ttlSeconds,
       });
     }
-    if (byFullKey.size === 0) return [];
-    for (const fullKey of byFullKey.keys()) this.#supersede(fullKey);
-    return this.#writes.many([...byFullKey.values()], ttlSeconds);
+    return { writes: [...byFullKey.values()], ttlSeconds };
+  }
+
+  #sendMany(batch: { writes: KeyedWrite[]; ttlSeconds: number }): Promise<string[]> {
+    if (batch.writes.length === 0) return Promise.resolve([]);
+    for (const write of batch.writes) this.#supersede(write.fullKey);
+    return this.#writes.many(batch.writes, batch.ttlSeconds);
   }
 
   /** Stores a value only if the key holds nothing. Resolves `false` when it already exists. */
@@ -564,7 +629,28 @@ export class CacheClient<T = unknown> {
    * does no I/O. One bad key fails the call before anything is sent. A partly failed batch is
    * always thrown (`CacheBatchError`): a delete that did not happen must not look done.
    */
-  deleteMany<K extends Iterable<string>>(keys: KeyList<K>): Promise<boolean> {
+  deleteMany<K extends Iterable<string>>(
+    keys: KeyList<K>,
+    options: DeleteManyOptions & { readonly noreply: true },
+  ): Promise<undefined>;
+  deleteMany<K extends Iterable<string>>(
+    keys: KeyList<K>,
+    options?: DeleteManyOptions & { readonly noreply?: false },
+  ): Promise<boolean>;
+  deleteMany<K extends Iterable<string>>(
+    keys: KeyList<K>,
+    options?: DeleteManyOptions,
+  ): Promise<boolean | undefined>;
+  deleteMany<K extends Iterable<string>>(
+    keys: KeyList<K>,
+    options?: DeleteManyOptions,
+  ): Promise<boolean | undefined> {
+    if (options?.noreply === true) {
+      return this.#noReply('deleteMany', () => {
+        const { callerKeys, fullKeys } = this.#deleteKeys(keys);
+        return this.#deleteMany('deleteMany', callerKeys, fullKeys);
+      });
+    }
     if (CACHE_CHANNELS.deleteMany.hasSubscribers) {
       const list = listOf(keys);
       return this.#trace(
@@ -579,13 +665,19 @@ export class CacheClient<T = unknown> {
   }
 
   async #untracedDeleteMany<K extends Iterable<string>>(keys: KeyList<K>): Promise<boolean> {
+    const { callerKeys, fullKeys } = this.#deleteKeys(keys);
+    await this.#deleteMany('deleteMany', callerKeys, fullKeys);
+    return true;
+  }
+
+  /** A `deleteMany`'s keys, checked and without repeats: throws before any I/O. */
+  #deleteKeys<K extends Iterable<string>>(
+    keys: KeyList<K>,
+  ): { callerKeys: string[]; fullKeys: string[] } {
     this.#assertOpen();
     checkKeyList(keys, '`deleteMany`');
     const callerKeys = [...new Set(keys as K)];
-    const fullKeys = callerKeys.map((key) => this.#keys.full(key));
-    if (fullKeys.length === 0) return true;
-    await this.#deleteMany('deleteMany', callerKeys, fullKeys);
-    return true;
+    return { callerKeys, fullKeys: callerKeys.map((key) => this.#keys.full(key)) };
   }
 
   /** Deletes `fullKeys` (those of `callerKeys`) with one backend call, and books it. */
@@ -594,6 +686,7 @@ export class CacheClient<T = unknown> {
     callerKeys: readonly string[],
     fullKeys: readonly string[],
   ): Promise<void> {
+    if (fullKeys.length === 0) return;
     for (const fullKey of fullKeys) this.#supersede(fullKey);
     await this.#call(operation, {}, (backend) => backend.deleteMany(fullKeys));
     this.#ledger.deleted(operation, callerKeys, fullKeys);
@@ -604,11 +697,23 @@ export class CacheClient<T = unknown> {
    * `flush_all`, Redis `FLUSHDB`) — and forgets the recent keys. To remove only what this client
    * stored, use {@link CacheClient.bustRecent}.
    */
-  flushAll(options?: FlushOptions): Promise<boolean> {
+  flushAll(options: FlushOptions & { readonly noreply: true }): Promise<undefined>;
+  flushAll(options?: FlushOptions & { readonly noreply?: false }): Promise<boolean>;
+  flushAll(options?: FlushOptions): Promise<boolean | undefined>;
+  flushAll(options?: FlushOptions): Promise<boolean | undefined> {
+    if (options?.noreply === true) {
+      return this.#noReply('flushAll', () => this.#flush(this.#flushDelay(options)));
+    }
     return this.#traceIf('flushAll', undefined, () => this.#untracedFlushAll(options), doneOrNot);
   }
 
   async #untracedFlushAll(options: FlushOptions | undefined): Promise<boolean> {
+    await this.#flush(this.#flushDelay(options));
+    return true;
+  }
+
+  /** A `flushAll`'s delay in seconds, checked: throws before any I/O. */
+  #flushDelay(options: FlushOptions | undefined): number {
     this.#assertOpen();
     const delay = options?.delaySeconds ?? 0;
     if (typeof delay !== 'number' || !Number.isInteger(delay) || delay < 0) {
@@ -618,11 +723,14 @@ export class CacheClient<T = unknown> {
     if (delay > 0 && !port.capabilities.delayedFlush) {
       throw new CacheValueError(`the ${port.name} backend cannot delay a flush`);
     }
+    return delay;
+  }
+
+  async #flush(delay: number): Promise<void> {
     this.#core.flights.supersedeAll();
     this.#core.books.lastGood.clear();
     await this.#call('flushAll', {}, (backend) => backend.flush(delay));
     this.#ledger.flushed();
-    return true;
   }
 
   /**

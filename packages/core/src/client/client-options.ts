@@ -205,10 +205,28 @@ export interface SetOptions {
 }
 
 /** Options of {@link CacheClient.setMany}. */
-export interface SetManyOptions {
+export interface SetManyOptions extends NoReplyOptions {
   /** Time to live of every entry. @default the client's `defaultTtl` */
   readonly ttl?: Ttl | undefined;
 }
+
+/**
+ * Q2's `noreply`, on `set`, `setMany`, `deleteMany` and `flushAll`: resolve `undefined` as soon as
+ * the command is sent instead of waiting for the server's answer. The command is the same and
+ * goes out at once, in order with later calls on the same client (a `get` right after it reads
+ * what it wrote, on memcached and Redis alike); the answer is still read and checked, and a
+ * failure is reported the way absorbed errors are (the `error` event, the `logger`, the write
+ * quarantine for a write in doubt) instead of being thrown. A `set` with `noreply` skips the
+ * integrity check (nobody waits for its verdict). Errors found before anything is sent — a bad
+ * key, value or TTL, a closed client — still reject.
+ */
+export interface NoReplyOptions {
+  /** Resolve once sent, without waiting for the server. @default false */
+  readonly noreply?: boolean | undefined;
+}
+
+/** Options of {@link CacheClient.deleteMany}. */
+export type DeleteManyOptions = NoReplyOptions;
 
 /** Options of {@link CacheClient.getOrSet}. */
 export interface GetOrSetOptions<V = unknown> extends SetOptions, ResilienceOptions {
@@ -256,7 +274,7 @@ export type CacheEntry<V> =
   | { readonly status: 'miss' };
 
 /** Options of {@link CacheClient.flushAll}. */
-export interface FlushOptions {
+export interface FlushOptions extends NoReplyOptions {
   /** Seconds to wait before flushing (memcached's `flush_all <delay>`). @default 0 */
   readonly delaySeconds?: number | undefined;
 }
@@ -386,8 +404,20 @@ function resolveKeys<T>(options: CacheClientOptions<T>, maxKeyBytes: number): Ke
   return { prefix, separator, longKeys, maxKeyBytes };
 }
 
+/** The codec options of {@link CacheClientOptions}, for code that decodes without a client. */
+export type CodecClientOptions<T> = Pick<
+  CacheClientOptions<T>,
+  | 'compress'
+  | 'encryptionKey'
+  | 'cipher'
+  | 'acceptPlaintext'
+  | 'maxDecompressedBytes'
+  | 'serializer'
+  | 'deserializer'
+>;
+
 /** Compression, encryption and hooks: the codec. */
-function resolveCodec<T>(options: CacheClientOptions<T>): Codec {
+export function resolveCodec<T>(options: CodecClientOptions<T>): Codec {
   const compress = options.compress ?? DEFAULT_COMPRESS_THRESHOLD;
   if (
     typeof compress !== 'boolean' &&
@@ -412,7 +442,7 @@ function resolveCodec<T>(options: CacheClientOptions<T>): Codec {
   });
 }
 
-function resolveCipher<T>(options: CacheClientOptions<T>): CacheCipher | undefined {
+function resolveCipher<T>(options: CodecClientOptions<T>): CacheCipher | undefined {
   if (options.cipher !== undefined && options.encryptionKey !== undefined) {
     throw new CacheConfigError('pass either `encryptionKey` or `cipher`, not both');
   }
