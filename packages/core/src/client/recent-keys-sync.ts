@@ -176,12 +176,16 @@ export class RecentKeysSync {
     return time;
   }
 
-  /** Stops the timer and writes the last changes. */
+  /**
+   * Stops the timer and writes the last changes, trying three times: after close nothing retries
+   * them, and keys lost here are keys another process cannot bust.
+   */
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     await this.flush();
+    for (let tries = 1; tries < 3 && this.#stack.hasChanges; tries++) await this.flush();
   }
 
   #schedule(delayMs: number): void {

@@ -218,6 +218,11 @@ export class RecentKeysStack {
     this.#journal = { onDirty, slackMs, removed: new Map(), clearedAtMs: undefined, dirty: false };
   }
 
+  /** True when changes wait for a flush to the shared file. */
+  get hasChanges(): boolean {
+    return this.#journal?.dirty === true;
+  }
+
   /**
    * Journals removals of `fullKeys` whose delete was sent at `sentAtMs` (epoch milliseconds): a
    * more exact time than {@link RecentKeysStack.removeSafe} can know, so the shared file drops
