@@ -484,7 +484,10 @@ describe.runIf(memcachedAvailable)('memcached faults', () => {
       await sleep(20);
       backend.close();
       const result = await pending;
-      expect(isCacheError(result.error, CacheErrorCode.Closed)).toBe(true);
+      expect(
+        isCacheError(result.error, CacheErrorCode.Closed),
+        `${result.outcome} after ${Math.round(result.ms)} ms: ${String(result.error)}`,
+      ).toBe(true);
       expect(result.ms).toBeLessThan(5_000); // settled by the close, not by the deadline
       expect(
         isCacheError((await settle(() => backend.get('x'))).error, CacheErrorCode.Closed),
