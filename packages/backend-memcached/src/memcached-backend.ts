@@ -39,6 +39,7 @@ import { FrameWriter, inlineValueBytes } from './frame-writer.js';
 import { createLocator, type KeyDistribution, type ServerLocator } from './key-distribution.js';
 import { resolveMemcachedOptions, type MemcachedBackendOptions } from './memcached-options.js';
 import { HEADER_BYTES, NO_AUTOVIVIFY, Opcode } from './protocol.js';
+import type { RequestInfo } from './request.js';
 import { ServerNode, type Framed } from './server-node.js';
 
 const MAX_DELTA = 2n ** 64n - 1n;
@@ -740,18 +741,26 @@ export class MemcachedBackend implements CacheBackend {
   async #flushAll(delaySeconds: number, operation: 'clear' | 'flush'): Promise<void> {
     this.#assertOpen();
     const delay = toFlushDelay(delaySeconds);
+    await this.#onEveryServer({ opcode: Opcode.Flush, extras: delay }, (node) =>
+      node.info(operation, undefined),
+    );
+  }
+
+  /**
+   * Sends one frame (`opcode`, with a 4-byte `extras` when given) to every server; resolves when
+   * each acknowledged it, rejects with the first failure (every server was still tried).
+   */
+  async #onEveryServer(
+    frame: { readonly opcode: number; readonly extras?: number },
+    infoOf: (node: ServerNode) => RequestInfo,
+  ): Promise<void> {
     const pending = this.#nodes.map((node) => {
-      const writer = new FrameWriter(HEADER_BYTES + 4, '', 0);
+      const writer = new FrameWriter(HEADER_BYTES + (frame.extras === undefined ? 0 : 4), '', 0);
       const base = node.reserve(1);
-      writer.frame(Opcode.Flush, base);
-      writer.u32(delay);
-      return node.send(new AckRequest(node.info(operation, undefined)), {
-        writer,
-        base,
-        frames: 1,
-      });
+      writer.frame(frame.opcode, base);
+      if (frame.extras !== undefined) writer.u32(frame.extras);
+      return node.send(new AckRequest(infoOf(node)), { writer, base, frames: 1 });
     });
-    // Every server is flushed or the call rejects with the first failure.
     for (const outcome of await Promise.allSettled(pending)) {
       if (outcome.status === 'rejected') throw outcome.reason;
     }
@@ -763,19 +772,7 @@ export class MemcachedBackend implements CacheBackend {
    */
   async ping(): Promise<void> {
     this.#assertOpen();
-    const pending = this.#nodes.map((node) => {
-      const writer = new FrameWriter(HEADER_BYTES, '', 0);
-      const base = node.reserve(1);
-      writer.frame(Opcode.Noop, base);
-      return node.send(new AckRequest(node.readInfo('ping', undefined)), {
-        writer,
-        base,
-        frames: 1,
-      });
-    });
-    for (const outcome of await Promise.allSettled(pending)) {
-      if (outcome.status === 'rejected') throw outcome.reason;
-    }
+    await this.#onEveryServer({ opcode: Opcode.Noop }, (node) => node.readInfo('ping', undefined));
   }
 
   /** Closes every connection; pending and later calls reject with `CacheClosedError`. Idempotent. */

@@ -2,28 +2,25 @@ import { CacheConfigError } from './errors.js';
 
 /**
  * Names Q2 code passes (or a Node developer guesses) that Stowage spells differently or does not
- * need, with what to use instead. Matched after the exact name and a case-insensitive,
- * underscore-free look-up of the known names fail.
+ * need, with what to use instead, by squashed name (see `squash`: `cachemock_params` and
+ * `cachemockParams` are one entry). Consulted after the exact name and a squashed look-up of
+ * the known names fail.
  */
 const INSTEAD: Readonly<Record<string, string>> = {
-  cachemockParams:
-    "Stowage has no cache mock: use the in-memory backend (`url: 'memory://'`, `CACHE_URL=memory://`, or `backend: createMemoryBackend()`)",
-  cachemock_params:
+  cachemockparams:
     "Stowage has no cache mock: use the in-memory backend (`url: 'memory://'`, `CACHE_URL=memory://`, or `backend: createMemoryBackend()`)",
   timeout:
     'use `defaultTtl` for the default time to live, or `timeoutMs` for the per-call deadline',
   expire: 'use `defaultTtl` (seconds, or a string with a unit such as `5m`)',
   ttl: 'use `defaultTtl` on the client (`ttl` is a per-call option)',
-  compressData: 'use `compress` (`true`, `false`, or a threshold in bytes)',
-  compress_data: 'use `compress` (`true`, `false`, or a threshold in bytes)',
-  storageLevel:
+  compressdata: 'use `compress` (`true`, `false`, or a threshold in bytes)',
+  storagelevel:
     'scope a client with `client.scoped(level, scope)`; the decorator takes `storageLevel`',
-  defaultStorageLevel:
+  defaultstoragelevel:
     'scope a client with `client.scoped(level, scope)`; the decorator reads `this.defaultStorageLevel`',
   servers: 'use `url` (`memcached://h1:11211,h2:11211`) or pass a backend created with its servers',
   host: 'use `url` (`memcached://host:11211`, `redis://host:6379`) or pass a backend',
-  maxSize: 'use `recentKeys` (how many recent keys are remembered)',
-  max_size: 'use `recentKeys` (how many recent keys are remembered)',
+  maxsize: 'use `recentKeys` (how many recent keys are remembered)',
 };
 
 const squash = (name: string): string => name.replaceAll('_', '').toLowerCase();
@@ -46,9 +43,9 @@ export function checkOptionNames(
 }
 
 function insteadOf(name: string, known: Readonly<Record<string, true>>): string {
-  const advice = INSTEAD[name];
-  if (advice !== undefined) return advice;
   const wanted = squash(name);
+  // Own keys only: a name like `constructor` must not find Object.prototype's.
+  if (Object.hasOwn(INSTEAD, wanted)) return INSTEAD[wanted] as string;
   const match = Object.keys(known).find((candidate) => squash(candidate) === wanted);
   if (match !== undefined) return `did you mean \`${match}\`?`;
   return `the options are ${Object.keys(known)

@@ -17,6 +17,7 @@ describe('unknown options', () => {
     ['timeoutMS', 5, /did you mean `timeoutMs`\?/],
     ['local_path', '/tmp/x', /did you mean `localPath`\?/],
     ['prefx', 'app', /the options are `backend`, `prefix`, /],
+    ['constructor', 1, /no option `constructor`: the options are `backend`/],
   ])('refuses %s with a CacheConfigError naming what to use', (name, value, message) => {
     const attempt = (): CacheClient => build({ [name]: value });
     expect(attempt).toThrow(CacheConfigError);
