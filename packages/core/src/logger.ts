@@ -38,29 +38,23 @@ export function checkLogger(logger: unknown): CacheLogger | undefined {
 }
 
 /**
- * One line for a logger: what happened, and the error's message and code. Keys are left out on
- * purpose (they may hold user ids or emails, as for tracing); the `warning`/`error` events carry
- * them for code that wants them.
- */
-export function logLine(what: string, error: CacheError | Error): string {
-  const code = (error as { code?: unknown }).code;
-  return `stowage: ${what}: ${error.message}${typeof code === 'string' ? ` [${code}]` : ''}`;
-}
-
-/**
- * Calls a logger method and absorbs what it throws: a broken logger must not fail the cache call
- * that was only reporting.
+ * Logs what a client absorbed as one line — `stowage: <what>: <message> [<code>]` — when there is
+ * a logger (the line is built only then). Keys are left out on purpose (they may hold user ids or
+ * emails, as for tracing); the `warning`/`error` events carry them for code that wants them. What
+ * the logger throws is absorbed: a broken logger must not fail the call that was only reporting.
  */
 export function logTo(
   logger: CacheLogger | undefined,
   level: 'warn' | 'error',
-  message: string,
-): boolean {
-  if (logger === undefined) return false;
+  entry: { readonly what: string; readonly error: CacheError | Error },
+): void {
+  if (logger === undefined) return;
+  const code = (entry.error as { code?: unknown }).code;
   try {
-    logger[level](message);
+    logger[level](
+      `stowage: ${entry.what}: ${entry.error.message}${typeof code === 'string' ? ` [${code}]` : ''}`,
+    );
   } catch {
     // Absorbed on purpose; see above.
   }
-  return true;
 }

@@ -17,7 +17,14 @@ const REQUIRED_METHODS = [
   'flush',
   'close',
 ] as const;
-const OPTIONAL_METHODS = ['setAndRead', 'deleteIf', 'onWarning'] as const;
+const OPTIONAL_METHODS = [
+  'setAndRead',
+  'deleteIf',
+  'setIf',
+  'ping',
+  'serverFor',
+  'onWarning',
+] as const;
 
 /**
  * The static shape: the declared capabilities match the caller's literal, every required method

@@ -3,7 +3,7 @@ import { isPromise, rejection } from '../backend/port.js';
 import { CacheClosedError, CacheValueError, CacheWriteError } from '../errors.js';
 import type { CacheEventName, CacheListener, CacheOperation, CacheStats } from '../events.js';
 import { ILLEGAL_KEY_CHAR, KeySpace, type CacheScope } from '../keys/key-space.js';
-import { logLine, logTo, type CacheLogger } from '../logger.js';
+import { logTo, type CacheLogger } from '../logger.js';
 import type { StorageLevel } from '../storage-level.js';
 import { toTtlSeconds, type Ttl } from '../ttl.js';
 import {
@@ -372,7 +372,7 @@ export class CacheClient<T = unknown> {
     }
     const logger = this.#core.books.logger;
     pending.then(undefined, (error: unknown) => {
-      logTo(logger, 'error', logLine(`${operation} with noreply failed`, error as Error));
+      logTo(logger, 'error', { what: `${operation} with noreply failed`, error: error as Error });
     });
     return Promise.resolve(undefined);
   }
@@ -645,12 +645,8 @@ export class CacheClient<T = unknown> {
     keys: KeyList<K>,
     options?: DeleteManyOptions,
   ): Promise<boolean | undefined> {
-    if (options?.noreply === true) {
-      return this.#noReply('deleteMany', () => {
-        const { callerKeys, fullKeys } = this.#deleteKeys(keys);
-        return this.#deleteMany('deleteMany', callerKeys, fullKeys);
-      });
-    }
+    if (options?.noreply === true)
+      return this.#noReply('deleteMany', () => this.#deleteListed(keys));
     if (CACHE_CHANNELS.deleteMany.hasSubscribers) {
       const list = listOf(keys);
       return this.#trace(
@@ -665,19 +661,20 @@ export class CacheClient<T = unknown> {
   }
 
   async #untracedDeleteMany<K extends Iterable<string>>(keys: KeyList<K>): Promise<boolean> {
-    const { callerKeys, fullKeys } = this.#deleteKeys(keys);
-    await this.#deleteMany('deleteMany', callerKeys, fullKeys);
+    await this.#deleteListed(keys);
     return true;
   }
 
-  /** A `deleteMany`'s keys, checked and without repeats: throws before any I/O. */
-  #deleteKeys<K extends Iterable<string>>(
-    keys: KeyList<K>,
-  ): { callerKeys: string[]; fullKeys: string[] } {
+  /**
+   * Checks a `deleteMany`'s keys — throwing, synchronously, before any I/O — then deletes them
+   * without repeats.
+   */
+  #deleteListed<K extends Iterable<string>>(keys: KeyList<K>): Promise<void> {
     this.#assertOpen();
     checkKeyList(keys, '`deleteMany`');
     const callerKeys = [...new Set(keys as K)];
-    return { callerKeys, fullKeys: callerKeys.map((key) => this.#keys.full(key)) };
+    const fullKeys = callerKeys.map((key) => this.#keys.full(key));
+    return this.#deleteMany('deleteMany', callerKeys, fullKeys);
   }
 
   /** Deletes `fullKeys` (those of `callerKeys`) with one backend call, and books it. */

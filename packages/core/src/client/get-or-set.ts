@@ -18,7 +18,7 @@ import { jittered, type ResolvedResilience } from './resilience-options.js';
 import type { Flight } from './single-flight.js';
 import { MAX_TTL_SECONDS } from '../ttl.js';
 import { CACHE_CHANNELS, type CacheTraceContext } from '../tracing.js';
-import { logLine, logTo } from '../logger.js';
+import { logTo } from '../logger.js';
 import type { CheckedWrite, WritePath } from './write-path.js';
 
 /** One `getOrSet` call once its key, TTL and options are checked. */
@@ -151,11 +151,10 @@ export class GetOrSet {
       report:
         onError ??
         ((error) =>
-          logTo(
-            logger,
-            'error',
-            logLine('getOrSet absorbed a backend error (failing open)', error),
-          )),
+          logTo(logger, 'error', {
+            what: 'getOrSet absorbed a backend error (failing open)',
+            error,
+          })),
       onReportError: () => {
         stats.listenerErrors++;
       },

@@ -1,7 +1,7 @@
 import type { StoredEntry } from '../backend/contract.js';
 import { toCacheError, type CallInfo } from '../backend/deadline.js';
 import type { CacheError } from '../errors.js';
-import { logLine, logTo, type CacheLogger } from '../logger.js';
+import { logTo, type CacheLogger } from '../logger.js';
 import type {
   CacheEvents,
   CacheOperation,
@@ -211,9 +211,7 @@ export class Ledger {
     const books = this.#books;
     if (kind === 'decode') books.stats.decodeErrors++;
     else if (kind === 'integrity') books.stats.integrityFailures++;
-    if (books.logger !== undefined) {
-      logTo(books.logger, 'warn', logLine(`${kind} warning in ${at.operation}`, error));
-    }
+    logTo(books.logger, 'warn', { what: `${kind} warning in ${at.operation}`, error });
     if (books.events.has('warning')) {
       books.events.emit('warning', {
         kind,
