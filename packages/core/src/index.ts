@@ -10,6 +10,14 @@ export type {
   StoredEntry,
 } from './backend/contract.js';
 export { DEFAULT_MAX_VALUE_BYTES } from './backend/contract.js';
+export { BusAction } from './bus/contract.js';
+export type {
+  BusHandlers,
+  BusMessage,
+  BusModule,
+  BusUrlOptions,
+  CacheBus,
+} from './bus/contract.js';
 export type { KeyList, SetManyEntries } from './client/arguments.js';
 export { CacheClient } from './client/cache-client.js';
 export {

@@ -26,6 +26,15 @@ export type {
   StoredEntry,
 } from './contract.js';
 export { DEFAULT_MAX_VALUE_BYTES } from './contract.js';
+// The invalidation bus an L1 listens to (`@stowage/bus-redis`, or your own transport).
+export { BusAction } from '../bus/contract.js';
+export type {
+  BusHandlers,
+  BusMessage,
+  BusModule,
+  BusUrlOptions,
+  CacheBus,
+} from '../bus/contract.js';
 export { MAX_TIMER_MS } from './deadline.js';
 export { isLeaseMarker, LEASE_FLAGS, LEASE_MARKER_PREFIX, newLeaseMarker } from './lease-marker.js';
 export { integerOption } from '../options.js';
