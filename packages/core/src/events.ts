@@ -19,7 +19,9 @@ export type CacheOperation =
   | 'ping'
   | 'quarantine'
   /** The shared recent-keys file (`localPath`): a background flush or a read. */
-  | 'recentKeys';
+  | 'recentKeys'
+  /** The L1 tier's invalidation bus (`bus`): connecting, a lost subscription, a dropped message. */
+  | 'bus';
 
 /** A read found the key. */
 export interface HitEvent {
@@ -55,7 +57,9 @@ export type WarningKind =
   | 'backend'
   | 'factory'
   /** The shared recent-keys file (`localPath`) is corrupt, foreign, or could not be written. */
-  | 'recentKeys';
+  | 'recentKeys'
+  /** The L1 tier's bus could not connect, lost its subscription (the L1 was emptied), or dropped a message. */
+  | 'bus';
 
 /** Something went wrong that did not fail the call: an undecodable item, a failed integrity check. */
 export interface WarningEvent {
