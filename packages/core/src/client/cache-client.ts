@@ -916,7 +916,8 @@ export class CacheClient<T = unknown> {
     core.closing = background
       // The last recent keys reach the shared file (a failure is a warning, never a rejection).
       .then(() => core.recentFile?.close())
-      .then(() => (core.settings.ownsBackend ? core.port.close() : undefined));
+      // The L1's bus closes either way; the backend only when the client owns it.
+      .then(() => (core.settings.ownsBackend ? core.port.close() : core.tier?.closeTier()));
     return core.closing;
   }
 
