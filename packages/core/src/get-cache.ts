@@ -8,6 +8,7 @@ import {
 import { MAX_TIMER_MS } from './backend/deadline.js';
 import { CacheConfigError } from './errors.js';
 import { checkOptionNames } from './option-names.js';
+import { loadModule } from './load-package.js';
 import { redactUrl } from './redact.js';
 
 /** Backend package for each `CACHE_URL` scheme. */
@@ -75,19 +76,6 @@ function parseTimeout(text: string): number {
 }
 
 /**
- * Loads a backend package the way this copy of core was loaded: `require` in the CommonJS build,
- * `import()` in the ESM build. A CommonJS app that imported a backend would get the backend's ESM
- * build and, through it, a second copy of core — and `error instanceof CacheError` would be false
- * for backend errors. `__filename` exists only in a CommonJS module (the ESM build is not shimmed;
- * `require` is, so it cannot tell the two apart).
- */
-async function loadPackage(name: string): Promise<unknown> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the point: see above
-  if (typeof __filename === 'string') return require(name) as unknown;
-  return (await import(name)) as unknown;
-}
-
-/**
  * `memory://` when nothing names a backend — except in production, where a forgotten `CACHE_URL`
  * would quietly give every process its own cache (no shared busts, no shared leases): refused.
  */
@@ -98,15 +86,6 @@ function defaultUrl(env: Readonly<Record<string, string | undefined>>): string {
     );
   }
   return 'memory://';
-}
-
-function isMissingPackage(error: unknown, packageName: string): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') return false;
-  const message = String((error as { message?: unknown }).message);
-  // Only the quoted name: a dependency missing *inside* the installed package mentions the
-  // package in its path ("imported from …/@stowage/backend-redis/…") and is a different problem.
-  return message.includes(`'${packageName}'`) || message.includes(`"${packageName}"`);
 }
 
 /** Why a URL did not parse, without the input (WHATWG's `TypeError` carries it in `input`). */
@@ -221,21 +200,10 @@ export async function getCache<T = unknown>(
         `cache URL scheme '${url.protocol}' is not supported; use memory://, memcached://, redis:// or rediss://`,
       );
     }
-    const load = loadBackendModule ?? loadPackage;
-    let module: Partial<BackendModule>;
-    try {
-      module = (await load(packageName)) as Partial<BackendModule>;
-    } catch (error) {
-      if (isMissingPackage(error, packageName)) {
-        throw new CacheConfigError(
-          `${url.protocol}// needs the package ${packageName}; install it next to @stowage/core (npm install ${packageName})`,
-          { cause: error },
-        );
-      }
-      throw new CacheConfigError(`could not load ${packageName}: ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
+    const module = (await loadModule(packageName, {
+      load: loadBackendModule,
+      why: `${url.protocol}//`,
+    })) as Partial<BackendModule>;
     if (typeof module.createBackendFromUrl !== 'function') {
       throw new CacheConfigError(
         `${packageName} does not export createBackendFromUrl; is it a Stowage backend?`,

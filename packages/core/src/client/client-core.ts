@@ -12,6 +12,8 @@ import { WriteQuarantine } from './quarantine.js';
 import { RecentKeysStack } from './recent-keys.js';
 import { RecentKeysSync } from './recent-keys-sync.js';
 import { LastGood } from './last-good.js';
+import { TieredBackend } from '../tier/tiered-backend.js';
+import { CacheBackendError } from '../errors.js';
 
 /**
  * The controller `close()` aborts. Every running factory listens to its signal, so it may hold
@@ -80,11 +82,23 @@ export class ClientCore {
   readonly keyless: Ledger;
   /** The shared recent-keys file (`localPath`), or `undefined` when the keys stay in memory. */
   readonly recentFile: RecentKeysSync | undefined;
+  /** The L1 tier in front of the backend (`l1`), or `undefined`. */
+  readonly tier: TieredBackend | undefined;
 
   constructor(options: ResolvedClientOptions) {
     const backend = options.backend;
-    this.port = new BackendPort(backend, options.timeoutMs);
+    this.tier =
+      options.l1 === undefined
+        ? undefined
+        : new TieredBackend(backend, {
+            l1: options.l1,
+            bus: options.bus,
+            now: options.now,
+            warn: (error) => this.#busWarning(error),
+          });
+    this.port = new BackendPort(this.tier ?? backend, options.timeoutMs);
     this.codec = options.codec;
+    if (this.tier !== undefined) this.codec.memoizeDecoded();
     this.settings = {
       defaultTtlSeconds: options.defaultTtlSeconds,
       service: options.service,
@@ -166,5 +180,17 @@ export class ClientCore {
         fullKey: warning.key,
       });
     });
+  }
+
+  /** Reports what the L1's bus absorbed as a `bus` warning. */
+  #busWarning(error: Error): void {
+    const cacheError = isCacheError(error)
+      ? error
+      : new CacheBackendError(`bus: ${error.message}`, {
+          backend: 'bus',
+          operation: 'bus',
+          cause: error,
+        });
+    this.keyless.warn('bus', cacheError, { operation: 'bus' });
   }
 }

@@ -20,6 +20,8 @@ import { resolveLease, type LeaseOptions, type ResolvedLease } from './lease-opt
 import { DEFAULT_RECENT_KEYS } from './recent-keys.js';
 import { resolveLocalPath, type ResolvedLocalPath } from './recent-keys-sync.js';
 import { checkJitter, type ResilienceOptions } from './resilience-options.js';
+import { checkBusOption, type BusOption } from '../tier/bus-link.js';
+import { resolveL1, type L1Options, type ResolvedL1 } from '../tier/l1-options.js';
 
 /** Default per-call deadline, in milliseconds (Q2's one-second socket timeout). */
 export const DEFAULT_TIMEOUT_MS = 1000;
@@ -187,6 +189,23 @@ export interface CacheClientOptions<T = unknown> {
    * @default undefined (not logged)
    */
   readonly logger?: CacheLogger | undefined;
+  /**
+   * An in-process tier in front of a remote backend: `true` for the defaults, or
+   * `{ maxEntries, maxBytes, ttl }` (see {@link L1Options}). Repeat reads are answered from
+   * process memory; a write or delete by this process drops its copy at once, other processes'
+   * changes reach it through `bus`, and without a bus a copy may be stale for up to `l1.ttl`
+   * after another process changed the key. See the README, "Tiers".
+   * @default undefined (no L1: every read is a round trip)
+   */
+  readonly l1?: boolean | L1Options | undefined;
+  /**
+   * The invalidation bus that keeps the L1s of every process coherent: a bus instance
+   * (`createRedisBus({ url })` from `@stowage/bus-redis`, or your own `CacheBus`) or
+   * `{ url, channel? }`, for which `@stowage/bus-redis` is loaded. The client starts it, closes it
+   * on `close()`, and serves copies only while its subscription is live. Needs `l1`.
+   * @default undefined (no bus)
+   */
+  readonly bus?: BusOption | undefined;
 }
 
 /** See {@link CacheClientOptions.partialBatches}. */
@@ -304,6 +323,10 @@ export interface ResolvedClientOptions {
   readonly jitter: number;
   readonly traceKeys: boolean;
   readonly logger: CacheLogger | undefined;
+  /** The L1 tier, or `undefined` without one. */
+  readonly l1: ResolvedL1 | undefined;
+  /** The L1's bus, or `undefined`. */
+  readonly bus: BusOption | undefined;
 }
 
 /**
@@ -337,6 +360,8 @@ export const CLIENT_OPTION_NAMES: { readonly [K in keyof CacheClientOptions<unkn
   jitter: true,
   traceKeys: true,
   logger: true,
+  l1: true,
+  bus: true,
 };
 
 /**
@@ -359,6 +384,13 @@ export function resolveClientOptions<T>(options: CacheClientOptions<T>): Resolve
     throw new CacheConfigError("`partialBatches` must be 'return' or 'throw'");
   }
   const recentKeys = options.recentKeys === false ? 0 : (options.recentKeys ?? DEFAULT_RECENT_KEYS);
+  const l1 = resolveL1(options.l1);
+  const bus = checkBusOption(options.bus);
+  if (bus !== undefined && l1 === undefined) {
+    throw new CacheConfigError(
+      '`bus` keeps L1 copies coherent and needs `l1` (for example `l1: true`)',
+    );
+  }
   return {
     backend,
     codec: resolveCodec(options),
@@ -381,6 +413,8 @@ export function resolveClientOptions<T>(options: CacheClientOptions<T>): Resolve
     jitter: checkJitter(options.jitter),
     traceKeys: options.traceKeys === true,
     logger: checkLogger(options.logger),
+    l1,
+    bus,
   };
 }
 

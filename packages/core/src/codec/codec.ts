@@ -74,11 +74,34 @@ export function retainedBytes(entry: StoredEntry): number {
  * `CacheReturnCode.String`, safe integers and bigints `Integer`, everything else JSON. Then it
  * compresses (zlib) and encrypts as configured.
  */
+/** What a decode left behind for an entry an L1 keeps: its final text, for the next hit. */
+interface DecodedText {
+  readonly fullKey: string;
+  readonly flags: number;
+  readonly text: string;
+  /** For JSON text: whether it needs the safe parser's reviver. */
+  readonly needsReviver: boolean;
+}
+
 export class Codec {
   readonly #options: CodecOptions;
+  /**
+   * With an L1 (`memoizeDecoded()`): the text each entry decoded to, so an L1 hit on an entry read
+   * from a remote backend skips decryption, inflation and UTF-8 checks, as a memory-backend hit
+   * does. Keyed by the entry object, so a copy dropped from the L1 drops its text with it.
+   */
+  #decoded: WeakMap<StoredEntry, DecodedText> | undefined;
 
   constructor(options: CodecOptions) {
     this.#options = options;
+  }
+
+  /**
+   * Remembers the text entries decode to (see `#decoded`). Turned on by a client with an L1,
+   * whose entries are read many times each; off otherwise (a remote entry is read once).
+   */
+  memoizeDecoded(): void {
+    this.#decoded ??= new WeakMap();
   }
 
   /** True when items are encrypted. */
@@ -158,6 +181,16 @@ export class Codec {
           : EncodedEntry.parseJson(entry as EncodedEntry, text);
       return this.#deserialize(value, fullKey, flags);
     }
+    const decoded = this.#decoded?.get(entry);
+    if (decoded !== undefined && decoded.fullKey === fullKey) {
+      const value: unknown =
+        decoded.flags === CacheReturnCode.String
+          ? decoded.text
+          : decoded.needsReviver
+            ? parseJsonSafely(decoded.text)
+            : JSON.parse(decoded.text);
+      return this.#deserialize(value, fullKey, decoded.flags);
+    }
     let bytes = this.#inflate(entry.value, fullKey, flags);
     if (flags === CacheReturnCode.Encrypted) {
       if (options.cipher === undefined) {
@@ -193,7 +226,26 @@ export class Codec {
         { key: fullKey, flags },
       );
     }
-    return this.#deserialize(decodePayload(toBytes(bytes), flags, fullKey), fullKey, flags);
+    const plain = toBytes(bytes);
+    const value = decodePayload(plain, flags, fullKey);
+    if (this.#decoded !== undefined) this.#remember(entry, { fullKey, flags, plain, value });
+    return this.#deserialize(value, fullKey, flags);
+  }
+
+  /** Keeps the text a string or JSON entry decoded to, for the next hit on the same entry. */
+  #remember(
+    entry: StoredEntry,
+    decoded: { fullKey: string; flags: number; plain: Buffer; value: unknown },
+  ): void {
+    const { fullKey, flags, plain, value } = decoded;
+    if (flags !== CacheReturnCode.String && flags !== CacheReturnCode.Json) return;
+    const text = flags === CacheReturnCode.String ? (value as string) : plain.toString('utf8');
+    (this.#decoded as WeakMap<StoredEntry, DecodedText>).set(entry, {
+      fullKey,
+      flags,
+      text,
+      needsReviver: flags === CacheReturnCode.Json && mayHoldPrototypeKeys(text),
+    });
   }
 
   #deserialize(value: unknown, fullKey: string, flags: number): unknown {
