@@ -9,6 +9,9 @@ import { MAX_TIMER_MS } from './backend/deadline.js';
 import { CacheConfigError } from './errors.js';
 import { checkOptionNames } from './option-names.js';
 import { loadModule } from './load-package.js';
+import type { BusUrlOptions } from './bus/contract.js';
+import { busFromUrl, checkBusOption, type BusOption } from './tier/bus-link.js';
+import type { L1Options } from './tier/l1-options.js';
 import { redactUrl } from './redact.js';
 
 /** Backend package for each `CACHE_URL` scheme. */
@@ -65,6 +68,26 @@ function parseCompress(text: string): boolean | number {
   );
 }
 
+/**
+ * `CACHE_L1`: `true`/`1`/`yes` for the defaults, `false`/`0`/`no` for none, or the fields as a
+ * query string (`maxEntries=50000&maxBytes=134217728&ttl=30s`).
+ */
+function parseL1(text: string): boolean | L1Options {
+  const lower = text.toLowerCase();
+  if (lower === 'true' || lower === '1' || lower === 'yes') return true;
+  if (lower === 'false' || lower === '0' || lower === 'no') return false;
+  const fields: Record<string, string | number> = {};
+  for (const [name, value] of new URLSearchParams(text)) {
+    fields[name] = name === 'ttl' ? value : Number(value);
+  }
+  if (Object.keys(fields).length === 0) {
+    throw new CacheConfigError(
+      `CACHE_L1 must be true, false or maxEntries=…&maxBytes=…&ttl=…; got '${text}'`,
+    );
+  }
+  return fields as L1Options;
+}
+
 function parseTimeout(text: string): number {
   const value = Number(text);
   if (!Number.isInteger(value) || value <= 0 || value > MAX_TIMER_MS) {
@@ -73,6 +96,28 @@ function parseTimeout(text: string): number {
     );
   }
   return value;
+}
+
+function parseOptional<V>(text: string | undefined, parse: (text: string) => V): V | undefined {
+  return text === undefined ? undefined : parse(text);
+}
+
+function busFromEnv(env: Readonly<Record<string, string | undefined>>): BusUrlOptions | undefined {
+  const url = fromEnv(env, 'CACHE_BUS_URL');
+  return url === undefined ? undefined : { url };
+}
+
+/**
+ * `bus: { url }` (or `CACHE_BUS_URL`) becomes a bus here, so a missing `@stowage/bus-redis` is a
+ * `CacheConfigError` now rather than a warning later. A bus instance is passed through.
+ */
+async function resolveBus(
+  option: BusOption | undefined,
+  load: ((packageName: string) => Promise<unknown>) | undefined,
+): Promise<BusOption | undefined> {
+  const checked = checkBusOption(option);
+  if (checked === undefined || 'publish' in checked) return checked;
+  return busFromUrl(checked, load);
 }
 
 /**
@@ -140,6 +185,8 @@ function parseCacheUrl(raw: string): { url: URL; hosts: string[] } {
  * | `CACHE_COMPRESS_DATA` | `true`, `false` or `threshold:<bytes>` |
  * | `CACHE_TIMEOUT_MS` | per-call deadline in milliseconds |
  * | `CACHE_LOCAL_PATH` | `localPath`: the file that shares recent keys across processes |
+ * | `CACHE_L1` | `l1`: `true`, `false`, or `maxEntries=…&maxBytes=…&ttl=…` |
+ * | `CACHE_BUS_URL` | `bus: { url }`: the Redis invalidation bus (needs `@stowage/bus-redis` and `l1`) |
  *
  * The backend package for the URL's scheme is loaded at run time (`require` from CommonJS,
  * `import()` from ESM, so one copy of core is loaded); when it is not installed the promise
@@ -188,6 +235,8 @@ export async function getCache<T = unknown>(
       options.compress ?? (compressText === undefined ? undefined : parseCompress(compressText)),
     timeoutMs,
     localPath: options.localPath ?? fromEnv(env, 'CACHE_LOCAL_PATH'),
+    l1: options.l1 ?? parseOptional(fromEnv(env, 'CACHE_L1'), parseL1),
+    bus: await resolveBus(options.bus ?? busFromEnv(env), loadBackendModule),
   };
 
   let backend = given;

@@ -102,6 +102,6 @@ export interface BusUrlOptions {
 
 /** What a bus package exports for `bus: { url }` and `CACHE_BUS_URL`. */
 export interface BusModule {
-  /** Creates a bus from a URL (and its options). */
+  /** Creates a bus from a URL (and its options). Must not open connections: `start()` does. */
   readonly createBusFromUrl: (options: BusUrlOptions) => CacheBus;
 }
