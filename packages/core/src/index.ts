@@ -11,6 +11,14 @@ export type {
 } from './backend/contract.js';
 export { DEFAULT_MAX_VALUE_BYTES } from './backend/contract.js';
 export { BusAction } from './bus/contract.js';
+export {
+  DEFAULT_L1_MAX_BYTES,
+  DEFAULT_L1_MAX_ENTRIES,
+  DEFAULT_L1_TTL_SECONDS,
+} from './tier/l1-options.js';
+export type { L1Options } from './tier/l1-options.js';
+export type { L1Stats } from './tier/l1-store.js';
+export type { BusOption } from './tier/bus-link.js';
 export type {
   BusHandlers,
   BusMessage,

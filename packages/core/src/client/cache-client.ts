@@ -1,4 +1,5 @@
 import type { CacheBackend } from '../backend/contract.js';
+import type { L1Stats } from '../tier/l1-store.js';
 import { isPromise, rejection } from '../backend/port.js';
 import { CacheClosedError, CacheValueError, CacheWriteError } from '../errors.js';
 import type { CacheEventName, CacheListener, CacheOperation, CacheStats } from '../events.js';
@@ -160,6 +161,16 @@ export class CacheClient<T = unknown> {
   /** Subscribes to an event (`hit`, `miss`, `set`, `delete`, `warning`, `error`, `timing`); returns an unsubscribe function. */
   on<E extends CacheEventName>(event: E, listener: CacheListener<E>): () => void {
     return this.#core.books.events.on(event, listener);
+  }
+
+  /**
+   * The L1 tier's counters (`l1`): hits it answered, misses that went to the backend, copies and
+   * bytes kept, evictions, copies dropped by changes, and whether it serves now (`live`: `false`
+   * while its bus is down or not yet connected). `undefined` without an L1. Shared by this client
+   * and its scoped clients.
+   */
+  l1Stats(): L1Stats | undefined {
+    return this.#core.tier?.stats();
   }
 
   /** A snapshot of the counters shared by this client and its scoped clients. */
