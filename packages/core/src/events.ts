@@ -16,6 +16,8 @@ export type CacheOperation =
   | 'bustRecent'
   | 'getOrSet'
   | 'getEntry'
+  /** `invalidateTags` / `deleteByTag`: the tags' version keys are deleted. */
+  | 'invalidateTags'
   | 'ping'
   | 'quarantine'
   /** The shared recent-keys file (`localPath`): a background flush or a read. */

@@ -187,6 +187,7 @@ describe('tracing channels', () => {
     await cache.delete('a');
     await cache.deleteMany(['b']);
     await cache.bustRecent();
+    await cache.invalidateTags(['t']);
     await cache.flushAll();
     const operations = new Set(seen.map((s) => s.context.operation));
     expect([...operations].sort()).toEqual(

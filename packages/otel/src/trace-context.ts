@@ -19,6 +19,7 @@ export const INSTRUMENTED_OPERATIONS = [
   'deleteMany',
   'flushAll',
   'bustRecent',
+  'invalidateTags',
   'getOrSet',
   'factory',
 ] as const;

@@ -35,6 +35,7 @@ async function everyOperation(cache: CacheClient): Promise<void> {
   await cache.delete('a');
   await cache.deleteMany(['b']);
   await cache.bustRecent();
+  await cache.invalidateTags(['t']);
   await cache.flushAll();
 }
 

@@ -41,6 +41,14 @@ import { doneOrNot, traceCall, type TraceScope } from './traced.js';
 import { jittered, resolveResilience, type ResolvedResilience } from './resilience-options.js';
 import { recentKeyMatcher, type BustRecentOptions, type RecentKey } from './recent-keys.js';
 import { WritePath, type CheckedWrite } from './write-path.js';
+import { taggedBytes, wrapTagged } from '../tags/tag-header.js';
+import {
+  checkTags,
+  MAX_TAGS_PER_INVALIDATION,
+  type TagOptions,
+  type TagSet,
+} from '../tags/tag-options.js';
+import { TagVersions } from '../tags/tag-versions.js';
 
 /**
  * What `scoped()` hands the constructor of the client it builds: set just before `new
@@ -78,6 +86,7 @@ export class CacheClient<T = unknown> {
   readonly #writes: WritePath;
   readonly #getOrSet: GetOrSet;
   readonly #traceScope: TraceScope;
+  readonly #tags: TagVersions;
 
   constructor(options: CacheClientOptions<T>) {
     const init = scopedInit;
@@ -91,12 +100,14 @@ export class CacheClient<T = unknown> {
       this.#keys = new KeySpace(resolved.keys);
     }
     this.#ledger = new Ledger(this.#core.books, this.#keys.head);
-    this.#reads = new ReadPath(this.#core, this.#ledger);
+    this.#tags = new TagVersions(this.#core, this.#ledger, this.#keys);
+    this.#reads = new ReadPath(this.#core, this.#ledger, this.#tags);
     this.#writes = new WritePath(this.#core, this.#ledger);
     this.#getOrSet = new GetOrSet(this.#core, {
       reads: this.#reads,
       writes: this.#writes,
       ledger: this.#ledger,
+      tags: this.#tags,
     });
     this.#traceScope = {
       port: this.#core.port,
@@ -320,12 +331,31 @@ export class CacheClient<T = unknown> {
    * @throws CacheKeyError / CacheValueError for a bad key, value or TTL, before any I/O.
    * @throws CacheBackendError / CacheTimeoutError when the backend fails (`indeterminate: true`).
    */
-  set(key: string, value: T, options: SetOptions & { readonly noreply: true }): Promise<undefined>;
-  set(key: string, value: T, options?: SetOptions & { readonly noreply?: false }): Promise<boolean>;
-  set(key: string, value: T, options?: SetOptions & NoReplyOptions): Promise<boolean | undefined>;
-  set(key: string, value: T, options?: SetOptions & NoReplyOptions): Promise<boolean | undefined> {
+  set(
+    key: string,
+    value: T,
+    options: SetOptions & TagOptions & { readonly noreply: true },
+  ): Promise<undefined>;
+  set(
+    key: string,
+    value: T,
+    options?: SetOptions & TagOptions & { readonly noreply?: false },
+  ): Promise<boolean>;
+  set(
+    key: string,
+    value: T,
+    options?: SetOptions & TagOptions & NoReplyOptions,
+  ): Promise<boolean | undefined>;
+  set(
+    key: string,
+    value: T,
+    options?: SetOptions & TagOptions & NoReplyOptions,
+  ): Promise<boolean | undefined> {
     if (options?.noreply === true) {
-      return this.#noReply('set', () => this.#send(this.#setWrite(key, value, options)));
+      return this.#noReply('set', () => {
+        const write = this.#setWrite(key, value, options);
+        return this.#sendSet(write, this.#tagsOf(write, options.tags));
+      });
     }
     if (CACHE_CHANNELS.set.hasSubscribers) {
       return this.#trace('set', key, 1, () => this.#untracedSet(key, value, options), doneOrNot);
@@ -333,14 +363,50 @@ export class CacheClient<T = unknown> {
     return this.#untracedSet(key, value, options);
   }
 
-  #untracedSet(key: string, value: T, options: SetOptions | undefined): Promise<boolean> {
+  #untracedSet(
+    key: string,
+    value: T,
+    options: (SetOptions & TagOptions) | undefined,
+  ): Promise<boolean> {
     let write: CheckedWrite;
+    let tags: TagSet | undefined;
     try {
       write = this.#setWrite(key, value, options);
+      tags = this.#tagsOf(write, options?.tags);
     } catch (error) {
       return rejection(error);
     }
-    return this.#send(write);
+    return this.#sendSet(write, tags);
+  }
+
+  /**
+   * Checks a write's `tags` option, and that the value still fits the backend behind a header of
+   * that many tags: throws `CacheValueError` before any I/O. `undefined` for no tags.
+   */
+  #tagsOf(
+    write: { readonly key: string; readonly entry: { readonly value: Uint8Array } },
+    tags: unknown,
+  ): TagSet | undefined {
+    if (tags === undefined) return undefined;
+    const set = checkTags(tags, write.key);
+    if (set === undefined) return undefined;
+    const bytes = taggedBytes(write.entry.value.byteLength, set.digests.length);
+    const limit = this.#core.settings.maxValueBytes;
+    if (bytes > limit) {
+      throw new CacheValueError(
+        `value is too large: ${bytes} bytes with its tag header, the backend's limit is ${limit}`,
+        write.key,
+      );
+    }
+    return set;
+  }
+
+  /** Sends a checked `set`: as it is, or behind its tags' current versions. */
+  #sendSet(write: CheckedWrite, tags: TagSet | undefined): Promise<boolean> {
+    if (tags === undefined) return this.#send(write);
+    return this.#tags
+      .stamps(write.operation, tags)
+      .then((stamps) => this.#send({ ...write, entry: wrapTagged(write.entry, stamps) }));
   }
 
   /** A `set`'s write, checked: throws for a bad key, value or TTL or a closed client. No I/O. */
@@ -396,9 +462,9 @@ export class CacheClient<T = unknown> {
   async setAndReturn<V extends T>(
     key: string,
     value: V,
-    options?: Omit<SetOptions, 'skipIntegrityCheck'>,
+    options?: Omit<SetOptions, 'skipIntegrityCheck'> & TagOptions,
   ): Promise<V> {
-    const stored = await this.set(key, value, { ttl: options?.ttl });
+    const stored = await this.set(key, value, { ttl: options?.ttl, tags: options?.tags });
     if (!stored) throw new CacheWriteError(`failed to set cache key '${key}'`, key);
     return value;
   }
@@ -410,14 +476,20 @@ export class CacheClient<T = unknown> {
    */
   setMany(
     entries: SetManyEntries<T>,
-    options: SetManyOptions & { readonly noreply: true },
+    options: SetManyOptions & TagOptions & { readonly noreply: true },
   ): Promise<undefined>;
   setMany(
     entries: SetManyEntries<T>,
-    options?: SetManyOptions & { readonly noreply?: false },
+    options?: SetManyOptions & TagOptions & { readonly noreply?: false },
   ): Promise<string[]>;
-  setMany(entries: SetManyEntries<T>, options?: SetManyOptions): Promise<string[] | undefined>;
-  setMany(entries: SetManyEntries<T>, options?: SetManyOptions): Promise<string[] | undefined> {
+  setMany(
+    entries: SetManyEntries<T>,
+    options?: SetManyOptions & TagOptions,
+  ): Promise<string[] | undefined>;
+  setMany(
+    entries: SetManyEntries<T>,
+    options?: SetManyOptions & TagOptions,
+  ): Promise<string[] | undefined> {
     if (options?.noreply === true) {
       return this.#noReply('setMany', () => this.#sendMany(this.#manyWrites(entries, options)));
     }
@@ -441,7 +513,7 @@ export class CacheClient<T = unknown> {
 
   async #untracedSetMany(
     entries: SetManyEntries<T>,
-    options: SetManyOptions | undefined,
+    options: (SetManyOptions & TagOptions) | undefined,
   ): Promise<string[]> {
     return this.#sendMany(this.#manyWrites(entries, options));
   }
@@ -449,8 +521,8 @@ export class CacheClient<T = unknown> {
   /** A `setMany`'s writes, checked (the last of a key wins): throws before any I/O. */
   #manyWrites(
     entries: SetManyEntries<T>,
-    options: SetManyOptions | undefined,
-  ): { writes: KeyedWrite[]; ttlSeconds: number } {
+    options: (SetManyOptions & TagOptions) | undefined,
+  ): { writes: KeyedWrite[]; ttlSeconds: number; tags: TagSet | undefined } {
     this.#assertOpen();
     const ttlSeconds = this.#writeTtl(options?.ttl);
     const byFullKey = new Map<string, KeyedWrite>();
@@ -464,13 +536,26 @@ export class CacheClient<T = unknown> {
         ttlSeconds,
       });
     }
-    return { writes: [...byFullKey.values()], ttlSeconds };
+    const writes = [...byFullKey.values()];
+    let tags: TagSet | undefined;
+    for (const write of writes) tags = this.#tagsOf(write, options?.tags);
+    return { writes, ttlSeconds, tags };
   }
 
-  #sendMany(batch: { writes: KeyedWrite[]; ttlSeconds: number }): Promise<string[]> {
-    if (batch.writes.length === 0) return Promise.resolve([]);
-    for (const write of batch.writes) this.#supersede(write.fullKey);
-    return this.#writes.many(batch.writes, batch.ttlSeconds);
+  async #sendMany(batch: {
+    writes: KeyedWrite[];
+    ttlSeconds: number;
+    tags: TagSet | undefined;
+  }): Promise<string[]> {
+    if (batch.writes.length === 0) return [];
+    let writes = batch.writes;
+    if (batch.tags !== undefined) {
+      // One set of versions for the whole batch, read before any entry is sent.
+      const stamps = await this.#tags.stamps('setMany', batch.tags);
+      writes = writes.map((write) => ({ ...write, entry: wrapTagged(write.entry, stamps) }));
+    }
+    for (const write of writes) this.#supersede(write.fullKey);
+    return this.#writes.many(writes, batch.ttlSeconds);
   }
 
   /** Stores a value only if the key holds nothing. Resolves `false` when it already exists. */
@@ -633,6 +718,43 @@ export class CacheClient<T = unknown> {
     );
     this.#ledger.deleted('delete', [key], [fullKey]);
     return deleted;
+  }
+
+  /**
+   * Busts tags (group invalidation): every entry written with any of `tags` — by any process, on
+   * this client's scope — reads as a miss from now on, `getOrSet` recomputes it, and no grace
+   * serves it stale. Deletes the tags' versions with one `deleteMany`; the entries themselves
+   * stay until they expire or are overwritten. Tags are scoped like keys: a tenant's client busts
+   * that tenant's tags only. Resolves once the backend confirmed the delete.
+   *
+   * @throws CacheValueError for a bad tag (not a non-empty string, over 256 characters, not
+   *   well-formed) or more than 1000 tags, before any I/O.
+   * @throws CacheBackendError / CacheTimeoutError when the backend fails: the bust may not have
+   *   happened, retry it.
+   */
+  invalidateTags(tags: readonly string[]): Promise<void> {
+    return this.#traceIf(
+      'invalidateTags',
+      undefined,
+      () => this.#untracedInvalidate(tags),
+      () => 'ok',
+    );
+  }
+
+  /** Busts one tag: {@link CacheClient.invalidateTags} with `[tag]`. */
+  deleteByTag(tag: string): Promise<void> {
+    if (typeof tag !== 'string') {
+      return rejection(new CacheValueError('`deleteByTag` takes one tag, a string'));
+    }
+    return this.invalidateTags([tag]);
+  }
+
+  async #untracedInvalidate(tags: readonly string[]): Promise<void> {
+    this.#assertOpen();
+    const set = checkTags(tags, undefined, MAX_TAGS_PER_INVALIDATION);
+    if (set === undefined) return;
+    const fullKeys = this.#tags.keysOf(set);
+    await this.#call('invalidateTags', {}, (backend) => backend.deleteMany(fullKeys));
   }
 
   /**
@@ -833,16 +955,22 @@ export class CacheClient<T = unknown> {
    * when no stale value answers for them.
    *
    * The factory receives `{ signal, stale, key }`: `signal` aborts on `hardTimeout` and `close()`.
+   *
+   * With `tags`, the entry and its tags' versions are read in one round trip; only an entry
+   * written with exactly these tags, none of them busted since, is served (see the README,
+   * "Tags"). The versions are fixed before the factory starts, so a result computed across an
+   * `invalidateTags` of one of its tags is stored but never served.
    */
   getOrSet<V extends T>(
     key: string,
     factory: Factory<V>,
-    options?: GetOrSetOptions<V>,
+    options?: GetOrSetOptions<V> & TagOptions,
   ): Promise<V> {
     let fullKey: string;
     let ttlSeconds: number;
     let lease: ResolvedLease | false;
     let resilience: ResolvedResilience;
+    let tags: TagSet | undefined;
     try {
       this.#assertOpen();
       if (typeof factory !== 'function') {
@@ -852,6 +980,7 @@ export class CacheClient<T = unknown> {
       ttlSeconds = this.#ttl(options?.ttl);
       lease = this.#getOrSet.leaseOf(options);
       resilience = resolveResilience(options, this.#core.settings.jitter);
+      tags = checkTags(options?.tags, key);
     } catch (error) {
       return rejection(error);
     }
@@ -864,6 +993,7 @@ export class CacheClient<T = unknown> {
       lease,
       resilience,
       trace: undefined,
+      tags: tags === undefined ? undefined : { set: tags, versions: undefined },
     };
     if (!CACHE_CHANNELS.getOrSet.hasSubscribers) return this.#getOrSet.run(call);
     return this.#trace(

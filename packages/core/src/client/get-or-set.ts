@@ -1,3 +1,4 @@
+import type { StoredEntry } from '../backend/contract.js';
 import { isPromise } from '../backend/port.js';
 import { notFoundEntry, wrapGraced } from '../codec/grace.js';
 import {
@@ -13,7 +14,17 @@ import { runFactory, type Factory, type FactoryRun } from './factory-run.js';
 import { resolveLease, type ResolvedLease } from './lease-options.js';
 import { Leases, type HeldLease } from './leases.js';
 import type { Ledger } from './ledger.js';
-import { Graced, LEASED, MISS, NOT_FOUND, type ReadPath } from './read-path.js';
+import {
+  Busted,
+  Graced,
+  LEASED,
+  MISS,
+  NOT_FOUND,
+  type ReadPath,
+  type TagRead,
+} from './read-path.js';
+import { wrapTagged, type TagStamp } from '../tags/tag-header.js';
+import type { TagVersions } from '../tags/tag-versions.js';
 import { jittered, type ResolvedResilience } from './resilience-options.js';
 import type { Flight } from './single-flight.js';
 import { MAX_TTL_SECONDS } from '../ttl.js';
@@ -39,6 +50,8 @@ export interface GetOrSetCall<V> {
   readonly resilience: ResolvedResilience;
   /** The call's trace context when someone subscribes to `stowage:getOrSet`, else `undefined`. */
   readonly trace: CacheTraceContext | undefined;
+  /** The call's `tags` and what its reads learnt of them; `undefined` without tags. */
+  readonly tags?: TagRead | undefined;
 }
 
 /** Where a call's read left it. */
@@ -55,6 +68,11 @@ interface ReadState {
 interface At {
   readonly flight: Flight | undefined;
   readonly policy: FailOpenPolicy;
+  /**
+   * The tag stamps the call's write carries: the versions read before its factory started, so
+   * a bust while it runs makes its result a miss. `undefined` for an untagged write.
+   */
+  readonly stamps?: readonly TagStamp[] | undefined;
 }
 
 /** How a refresh of a stale value ended. */
@@ -87,12 +105,17 @@ export class GetOrSet {
   readonly #writes: WritePath;
   readonly #ledger: Ledger;
   readonly #leases: Leases;
+  readonly #tags: TagVersions;
 
-  constructor(core: ClientCore, paths: { reads: ReadPath; writes: WritePath; ledger: Ledger }) {
+  constructor(
+    core: ClientCore,
+    paths: { reads: ReadPath; writes: WritePath; ledger: Ledger; tags: TagVersions },
+  ) {
     this.#core = core;
     this.#reads = paths.reads;
     this.#writes = paths.writes;
     this.#ledger = paths.ledger;
+    this.#tags = paths.tags;
     this.#leases = new Leases(core, { ledger: paths.ledger, reads: paths.reads });
   }
 
@@ -123,13 +146,20 @@ export class GetOrSet {
     let failure: { error: unknown } | undefined;
     if (call.options?.afterMiss !== true) {
       try {
-        read = this.#reads.one('getOrSet', call.key, call.fullKey);
+        read =
+          call.tags === undefined
+            ? this.#reads.one('getOrSet', call.key, call.fullKey)
+            : this.#reads.withTags(call.key, call.fullKey, call.tags);
       } catch (error) {
         failure = { error };
       }
       if (failure === undefined && !isPromise(read)) {
         if (read === NOT_FOUND) return Promise.resolve(this.#notFound(call));
-        if (read !== MISS && read !== LEASED && !(read instanceof Graced)) {
+        if (
+          read !== MISS &&
+          read !== LEASED &&
+          !(read instanceof Graced || read instanceof Busted)
+        ) {
           return Promise.resolve(read as V);
         }
       }
@@ -173,9 +203,23 @@ export class GetOrSet {
     }
     if (cached === NOT_FOUND) return this.#notFound(call);
     if (cached instanceof Graced) return this.#fromStale(call, cached, at);
-    if (cached !== MISS && cached !== LEASED) return cached as V;
-    if (call.lease === false) return this.#computeAndSet(call, at);
-    return this.#leased(call, { ...at, seenMarker: cached === LEASED });
+    const busted = cached instanceof Busted ? cached.entry : undefined;
+    if (cached !== MISS && cached !== LEASED && busted === undefined) return cached as V;
+    let stamped = at;
+    if (call.tags !== undefined) {
+      // The versions are fixed before the factory starts: a bust from now on reaches its result.
+      try {
+        stamped = {
+          ...at,
+          stamps: await this.#tags.stamps('getOrSet', call.tags.set, call.tags.versions),
+        };
+      } catch (error) {
+        failOpen(error, at.policy);
+        return this.#compute(call, undefined).result;
+      }
+    }
+    if (call.lease === false) return this.#computeAndSet(call, stamped);
+    return this.#leased(call, { ...stamped, seenMarker: cached === LEASED, over: busted });
   }
 
   /**
@@ -185,7 +229,8 @@ export class GetOrSet {
    */
   async #readFailed<V>(call: GetOrSetCall<V>, error: unknown, at: At): Promise<V> {
     failOpen(error, at.policy);
-    if (call.resilience.graceMs > 0) {
+    // A tagged value may have been busted meanwhile, and an outage cannot tell: never from memory.
+    if (call.resilience.graceMs > 0 && call.tags === undefined) {
       const last = this.#core.books.lastGood.recall(call.fullKey);
       if (last !== undefined) return this.#served(last.value as V, call);
     }
@@ -248,7 +293,10 @@ export class GetOrSet {
   }
 
   /** A miss with leases: take the lease or wait for its holder, then compute under it. */
-  async #leased<V>(call: GetOrSetCall<V>, at: At & { seenMarker: boolean }): Promise<V> {
+  async #leased<V>(
+    call: GetOrSetCall<V>,
+    at: At & { seenMarker: boolean; over: StoredEntry | undefined },
+  ): Promise<V> {
     const lease = call.lease as ResolvedLease;
     const shared = call.options?.singleFlight !== false;
     let acquired;
@@ -256,6 +304,8 @@ export class GetOrSet {
       acquired = await this.#leases.acquire(call, lease, {
         seenMarker: at.seenMarker,
         waitMs: shared ? lease.waitMs : 0,
+        over: at.over,
+        tags: call.tags?.set,
       });
     } catch (error) {
       failOpen(error, at.policy);
@@ -315,9 +365,9 @@ export class GetOrSet {
       return;
     }
     try {
-      const write = this.#write(call, value);
+      const write = this.#write(call, value, at.stamps);
       const stored = await this.#writes.replace(write.checked, held.marker);
-      if (stored === true && write.staleUntil > 0) {
+      if (stored === true && write.staleUntil > 0 && at.stamps === undefined) {
         this.#core.books.lastGood.remember(call.fullKey, value, write.staleUntil);
       }
     } catch (error) {
@@ -328,10 +378,36 @@ export class GetOrSet {
 
   /**
    * The write of a result: the value (behind a grace header with `grace`), or the "not found"
-   * entry for `undefined`; its TTL jittered. Throws `CacheValueError` for a value that cannot be
-   * cached or is too large.
+   * entry for `undefined`; its TTL jittered; behind a tag header with `stamps`. Throws
+   * `CacheValueError` for a value that cannot be cached or is too large.
    */
-  #write<V>(call: GetOrSetCall<V>, value: V): { checked: CheckedWrite; staleUntil: number } {
+  #write<V>(
+    call: GetOrSetCall<V>,
+    value: V,
+    stamps: readonly TagStamp[] | undefined,
+  ): { checked: CheckedWrite; staleUntil: number } {
+    const written = this.#untaggedWrite(call, value);
+    if (stamps === undefined) {
+      // A call with tags whose stamps were never resolved must not store an untagged value.
+      if (call.tags !== undefined) throw new CacheValueError('tag versions unknown', call.key);
+      return written;
+    }
+    const entry = wrapTagged(written.checked.entry, stamps);
+    const limit = this.#core.settings.maxValueBytes;
+    if (entry.value.byteLength > limit) {
+      throw new CacheValueError(
+        `value is too large: ${entry.value.byteLength} bytes with its tag header, the backend's limit is ${limit}`,
+        call.key,
+      );
+    }
+    return { checked: { ...written.checked, entry }, staleUntil: written.staleUntil };
+  }
+
+  /** {@link GetOrSet.#write} before the tag header. */
+  #untaggedWrite<V>(
+    call: GetOrSetCall<V>,
+    value: V,
+  ): { checked: CheckedWrite; staleUntil: number } {
     const { resilience } = call;
     const verify = call.options?.skipIntegrityCheck !== true;
     const base = { operation: 'getOrSet' as const, key: call.key, fullKey: call.fullKey, verify };
@@ -374,8 +450,11 @@ export class GetOrSet {
    * on the entry and refresh — in the background with `staleWhileRevalidate`, else here, serving
    * the stale value when the factory fails, passes `hardTimeout` or `softTimeout`.
    */
-  async #fromStale<V>(call: GetOrSetCall<V>, stale: Graced, at: At): Promise<V> {
+  async #fromStale<V>(call: GetOrSetCall<V>, stale: Graced, read: At): Promise<V> {
     const staleValue = stale.value as V;
+    // A tagged entry's refresh carries the stamps it was read with (checked against the tags'
+    // versions then, before the factory starts).
+    const at: At = stale.stamps === undefined ? read : { ...read, stamps: stale.stamps };
     if (stale.meta.leaseUntil > this.#core.books.now()) return this.#served(staleValue, call);
     if (call.resilience.staleWhileRevalidate) {
       // Answer first: taking the refresh lease costs round trips the caller need not wait for.
@@ -463,9 +542,9 @@ export class GetOrSet {
   async #storeUnleased<V>(call: GetOrSetCall<V>, value: V, at: At): Promise<void> {
     if (this.#refused(call, value, at) || !this.#storable(call, value)) return;
     try {
-      const write = this.#write(call, value);
+      const write = this.#write(call, value, at.stamps);
       const stored = await this.#writes.one(write.checked);
-      if (stored && write.staleUntil > 0) {
+      if (stored && write.staleUntil > 0 && at.stamps === undefined) {
         this.#core.books.lastGood.remember(call.fullKey, value, write.staleUntil);
       }
     } catch (error) {

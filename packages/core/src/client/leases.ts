@@ -1,7 +1,9 @@
 import type { StoredEntry } from '../backend/contract.js';
 import { newLeaseMarker } from '../backend/lease-marker.js';
 import { wrapGraced } from '../codec/grace.js';
-import type { Graced } from './read-path.js';
+import { wrapTagged } from '../tags/tag-header.js';
+import type { TagSet } from '../tags/tag-options.js';
+import { Busted, type Graced } from './read-path.js';
 import { isPromise, type BackendPort } from '../backend/port.js';
 import { CacheClosedError } from '../errors.js';
 import type { ClientCore } from './client-core.js';
@@ -82,26 +84,43 @@ export class Leases {
   /**
    * Takes the lease on `target`, or waits for the value of whoever holds it, for at most
    * `waitMs`. `seenMarker`: the caller's read already found a marker (skip the first `add`).
-   * Backend failures reject, already counted and reported.
+   * `over`: the key holds a busted tagged entry (or one without the call's `tags`): the lease
+   * replaces exactly it (`setIf`) instead of `add`. `tags`: the call's tags, which a value found
+   * while waiting must carry. Backend failures reject, already counted and reported.
    */
   async acquire(
     target: LeaseTarget,
     lease: ResolvedLease,
-    start: { readonly seenMarker: boolean; readonly waitMs: number },
+    start: {
+      readonly seenMarker: boolean;
+      readonly waitMs: number;
+      readonly over?: StoredEntry | undefined;
+      readonly tags?: TagSet | undefined;
+    },
   ): Promise<Acquired> {
     const stats = this.#core.books.stats;
     const began = performance.now();
     let delay = FIRST_POLL_MS;
     let tryAdd = !start.seenMarker;
+    let over = start.over;
     let waited = false;
     for (let empty = 0; ;) {
       if (this.#core.closed) throw new CacheClosedError('the cache client is closed');
       if (tryAdd) {
-        const held = await this.#take(target, lease);
+        const held = await this.#take(target, lease, over);
         if (held !== undefined) return { status: 'held', lease: held };
       }
-      const found = await this.#reads.peek(target.key, target.fullKey);
+      const found = await this.#reads.peek(target.key, target.fullKey, start.tags);
       if (found === UNREADABLE) return UNREADABLE_KEY;
+      if (found instanceof Busted) {
+        // A busted entry is taken over like an empty key; the same rounds bound a key that keeps
+        // refusing the swap.
+        if (++empty > MAX_EMPTY_ROUNDS) return UNREADABLE_KEY;
+        over = found.entry;
+        tryAdd = true;
+        continue;
+      }
+      over = undefined;
       if (found === MISS) {
         // The marker went away (released, expired, deleted) since `add` failed: take it now.
         if (++empty > MAX_EMPTY_ROUNDS) return UNREADABLE_KEY;
@@ -126,7 +145,6 @@ export class Leases {
     }
   }
 
-  /** Stores a new marker under the key with `add`; the held lease, or `undefined` when taken. */
   /**
    * The server TTL of a marker, in seconds. A `'seconds'` backend (memcached) counts whole
    * seconds from a clock that ticks once a second, so an item stored for `n` s may be gone after
@@ -140,16 +158,31 @@ export class Leases {
       : seconds;
   }
 
-  async #take(target: LeaseTarget, lease: ResolvedLease): Promise<HeldLease | undefined> {
+  /**
+   * Stores a new marker under the key: with `add`, or with `setIf` over `over` (a busted entry
+   * the key holds). The held lease, or `undefined` when someone else got there first.
+   */
+  async #take(
+    target: LeaseTarget,
+    lease: ResolvedLease,
+    over: StoredEntry | undefined,
+  ): Promise<HeldLease | undefined> {
     const port = this.#core.port;
     const marker = newLeaseMarker();
     const ttlSeconds = this.#markerTtl(lease);
     let added: boolean;
     try {
-      const pending = port.run(port.writing('getOrSet', target.fullKey), (backend) =>
-        backend.add(target.fullKey, marker, ttlSeconds),
-      );
-      added = isPromise(pending) ? await pending : pending;
+      if (over === undefined) {
+        const pending = port.run(port.writing('getOrSet', target.fullKey), (backend) =>
+          backend.add(target.fullKey, marker, ttlSeconds),
+        );
+        added = isPromise(pending) ? await pending : pending;
+      } else {
+        const change = { expected: over, entry: marker, ttlSeconds };
+        const pending = port.setIf('getOrSet', target.fullKey, change);
+        const result = isPromise(pending) ? await pending : pending;
+        added = result !== false && result !== undefined;
+      }
     } catch (error) {
       // An `add` in doubt may have left the marker: the quarantine removes it (compare-and-
       // delete) when its window ends, and this process reads the key as a miss meanwhile.
@@ -215,11 +248,13 @@ export class Leases {
     const port = this.#core.port;
     const now = this.#core.books.now();
     const token = Buffer.from(newLeaseMarker().value).toString('latin1');
-    const stamped = wrapGraced(stale.inner, {
+    const graced = wrapGraced(stale.inner, {
       ...stale.meta,
       leaseUntil: now + lease.ttlMs,
       token,
     });
+    // A tagged entry stays tagged, with the stamps it was read with.
+    const stamped = stale.stamps === undefined ? graced : wrapTagged(graced, stale.stamps);
     // The entry keeps the physical life it had: its grace still ends at `staleUntil`.
     const ttlSeconds = Math.max(0.001, (stale.meta.staleUntil - now) / 1000);
     let result;

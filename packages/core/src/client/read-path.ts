@@ -10,6 +10,9 @@ import {
 import { isPromise } from '../backend/port.js';
 import { asBatchError, CacheDecodeError, type CacheError } from '../errors.js';
 import type { CacheOperation } from '../events.js';
+import { TAGGED_FLAGS, unwrapTagged, type TaggedEntry, type TagStamp } from '../tags/tag-header.js';
+import type { TagSet } from '../tags/tag-options.js';
+import { TagVersions, type TagVersion } from '../tags/tag-versions.js';
 import type { ClientCore } from './client-core.js';
 import type { Ledger } from './ledger.js';
 
@@ -32,13 +35,55 @@ export class Graced {
   readonly entry: StoredEntry;
   readonly meta: GraceMeta;
   readonly inner: StoredEntry;
+  /**
+   * The tag stamps of a tagged entry (checked against the tags' versions when it was read), which
+   * a refresh stamp and commit carry again; `undefined` for an untagged entry.
+   */
+  readonly stamps: readonly TagStamp[] | undefined;
 
-  constructor(value: unknown, entry: StoredEntry, graced: GracedEntry) {
+  constructor(
+    value: unknown,
+    entry: StoredEntry,
+    graced: GracedEntry & { readonly stamps?: readonly TagStamp[] | undefined },
+  ) {
     this.value = value;
     this.entry = entry;
     this.meta = graced.meta;
     this.inner = graced.inner;
+    this.stamps = graced.stamps;
   }
+}
+
+/**
+ * What a `getOrSet` read returns for a key that holds what it must not serve but may lease over:
+ * a tagged entry whose tags were busted since it was written (or whose tags differ from the
+ * call's), or an untagged entry where the call gives `tags`. `entry` is what the key holds
+ * exactly, so a lease replaces it with compare-and-set. Never served, never stale-served.
+ */
+export class Busted {
+  readonly entry: StoredEntry;
+
+  constructor(entry: StoredEntry) {
+    this.entry = entry;
+  }
+}
+
+/**
+ * The tags of one `getOrSet` call and what its reads learnt of them: the versions its first read
+ * found, then the stamps its write will carry (resolved before the factory starts, so a bust
+ * during the factory makes its result a miss).
+ */
+export interface TagRead {
+  /** The call's tags. */
+  readonly set: TagSet;
+  /** Each tag's version as the call's first read found it; `undefined` before that read. */
+  versions: ReadonlyMap<string, TagVersion> | undefined;
+}
+
+/** The outer entry of a tagged entry being read, while its inner entry is decoded. */
+interface Outer {
+  readonly entry: StoredEntry;
+  readonly stamps: readonly TagStamp[];
 }
 
 /** Operations whose reads want stale values and "not found" entries rather than a miss. */
@@ -66,10 +111,18 @@ interface Batch {
 export class ReadPath {
   readonly #core: ClientCore;
   readonly #ledger: Ledger;
+  readonly #tags: TagVersions;
+  /**
+   * Set while the inner entry of a tagged entry is decoded (synchronously): that entry was
+   * admitted as a whole, a graced value inside is not remembered for outages (a busted entry
+   * must never be stale-served, and an outage cannot tell), and a `Graced` keeps the outer entry.
+   */
+  #outer: Outer | undefined;
 
-  constructor(core: ClientCore, ledger: Ledger) {
+  constructor(core: ClientCore, ledger: Ledger, tags: TagVersions) {
     this.#core = core;
     this.#ledger = ledger;
+    this.#tags = tags;
   }
 
   /**
@@ -87,13 +140,127 @@ export class ReadPath {
     }
     if (isPromise(entry)) {
       return entry.then(
-        (found) => this.#timed(operation, started, this.#received(operation, key, fullKey, found)),
+        (found) =>
+          found?.flags === TAGGED_FLAGS
+            ? this.#taggedOne(operation, { key, fullKey, started }, found)
+            : this.#timed(operation, started, this.#received(operation, key, fullKey, found)),
         (error: unknown) => {
           throw this.#failed(operation, error, { key, fullKey, started });
         },
       );
     }
+    if (entry?.flags === TAGGED_FLAGS) {
+      return this.#taggedOne(operation, { key, fullKey, started }, entry);
+    }
     return this.#timed(operation, started, this.#received(operation, key, fullKey, entry));
+  }
+
+  /** A one-key read found a tagged entry: a second round trip reads its tags' versions. */
+  async #taggedOne(
+    operation: CacheOperation,
+    at: { readonly key: string; readonly fullKey: string; readonly started: number },
+    found: StoredEntry,
+  ): Promise<unknown> {
+    const tagged = this.#unwrap(operation, at, found);
+    let versions: ReadonlyMap<string, TagVersion> = new Map();
+    if (tagged !== undefined) {
+      try {
+        versions = await this.#tags.read(operation, digestsOf([tagged]));
+      } catch (error) {
+        this.#ledger.timing(operation, at.started, 'error');
+        throw error;
+      }
+    }
+    const value = this.#checked(operation, at, { found, tagged, versions });
+    return this.#timed(operation, at.started, value);
+  }
+
+  /** Takes a tagged entry apart; a malformed header is a decode warning and `undefined`. */
+  #unwrap(
+    operation: CacheOperation,
+    at: { readonly key: string; readonly fullKey: string },
+    found: StoredEntry,
+  ): TaggedEntry | undefined {
+    const tagged = unwrapTagged(found);
+    if (tagged === undefined) {
+      const error = new CacheDecodeError('malformed tag header', {
+        key: at.fullKey,
+        flags: found.flags,
+      });
+      this.#ledger.warn('decode', error, { operation, ...at });
+    }
+    return tagged;
+  }
+
+  /**
+   * A tagged entry once its tags' versions are known: the inner entry, decoded as any entry,
+   * when every stamp holds (and, with `required`, the tags are exactly those); else a miss —
+   * {@link Busted} for `getOrSet`, which may lease over it.
+   */
+  #checked(
+    operation: CacheOperation,
+    at: { readonly key: string; readonly fullKey: string },
+    read: {
+      readonly found: StoredEntry;
+      readonly tagged: TaggedEntry | undefined;
+      readonly versions: ReadonlyMap<string, TagVersion>;
+      readonly required?: TagSet | undefined;
+    },
+  ): unknown {
+    const { key, fullKey } = at;
+    const { found, tagged } = read;
+    const admitted = this.#ledger.admit(fullKey, found) !== undefined;
+    const holds =
+      tagged !== undefined &&
+      admitted &&
+      (read.required === undefined || sameTags(tagged.stamps, read.required)) &&
+      tagged.inner.flags !== LEASE_FLAGS &&
+      TagVersions.matches(tagged.stamps, read.versions);
+    if (!holds) {
+      this.#ledger.miss(operation, key, fullKey);
+      return operation === 'getOrSet' && admitted ? new Busted(found) : MISS;
+    }
+    this.#outer = { entry: found, stamps: tagged.stamps };
+    try {
+      return this.#received(operation, key, fullKey, tagged.inner);
+    } finally {
+      this.#outer = undefined;
+    }
+  }
+
+  /**
+   * `getOrSet` with `tags`: the entry and its tags' versions in one `getMany`. The versions are
+   * kept in `tags` for the call's write. Serves only an entry carrying exactly these tags, each
+   * at its current version; another entry is {@link Busted}. Failures reject, already counted.
+   */
+  async withTags(key: string, fullKey: string, tags: TagRead): Promise<unknown> {
+    const started = this.#ledger.started();
+    const { digests } = tags.set;
+    const port = this.#core.port;
+    let found: ReadonlyArray<StoredEntry | undefined>;
+    try {
+      const keys = [fullKey, ...digests.map((digest) => this.#tags.key(digest))];
+      const pending = port.getMany('getOrSet', keys);
+      found = isPromise(pending) ? await pending : pending;
+    } catch (error) {
+      throw this.#failed('getOrSet', error, { key, fullKey, started });
+    }
+    const versions = new Map(digests.map((digest, i) => [digest, this.#tags.parse(found[i + 1])]));
+    tags.versions = versions;
+    const entry = found[0];
+    let value: unknown;
+    if (entry === undefined || entry.flags === LEASE_FLAGS) {
+      value = this.#received('getOrSet', key, fullKey, entry);
+    } else if (entry.flags !== TAGGED_FLAGS) {
+      // Written without tags: a bust of these tags would not reach it.
+      this.#ledger.miss('getOrSet', key, fullKey);
+      value = this.#ledger.admit(fullKey, entry) === undefined ? MISS : new Busted(entry);
+    } else {
+      const at = { key, fullKey };
+      const tagged = this.#unwrap('getOrSet', at, entry);
+      value = this.#checked('getOrSet', at, { found: entry, tagged, versions, required: tags.set });
+    }
+    return this.#timed('getOrSet', started, value);
   }
 
   /** Emits the timing of a one-key read that began at `started` (`-1`: nobody listens). */
@@ -123,8 +290,9 @@ export class ReadPath {
       const special = this.#special(operation, key, fullKey, found);
       if (special !== undefined) return special;
     }
-    // A key in doubt after a timed-out write reads only what this process confirmed since.
-    const entry = ledger.admit(fullKey, found);
+    // A key in doubt after a timed-out write reads only what this process confirmed since (the
+    // outer entry of a tagged one was admitted as a whole).
+    const entry = this.#outer === undefined ? ledger.admit(fullKey, found) : found;
     if (entry !== undefined) {
       try {
         const value = this.#core.codec.decode(entry, fullKey);
@@ -171,7 +339,8 @@ export class ReadPath {
 
   /** A graced entry: its value while fresh, a {@link Graced} after (to those who want one), else MISS. */
   #graced(operation: CacheOperation, key: string, fullKey: string, found: StoredEntry): unknown {
-    const entry = this.#ledger.admit(fullKey, found);
+    const outer = this.#outer;
+    const entry = outer === undefined ? this.#ledger.admit(fullKey, found) : found;
     if (entry === undefined) return MISS;
     const graced = unwrapGraced(entry);
     let value: unknown;
@@ -187,6 +356,10 @@ export class ReadPath {
     const now = this.#core.books.now();
     if (now >= meta.staleUntil) return MISS;
     if (!wantsStale(operation)) return now < meta.freshUntil ? value : MISS;
+    if (outer !== undefined) {
+      if (now < meta.freshUntil && operation === 'getOrSet') return value;
+      return new Graced(value, outer.entry, { ...graced, stamps: outer.stamps });
+    }
     this.#core.books.lastGood.remember(fullKey, value, meta.staleUntil);
     if (now < meta.freshUntil && operation === 'getOrSet') return value;
     return new Graced(value, entry, graced);
@@ -195,10 +368,12 @@ export class ReadPath {
   /**
    * A `getOrSet` waiter's poll: the decoded value (booked as a hit), {@link MISS} when the key
    * holds nothing, {@link LEASED} for a lease marker, {@link UNREADABLE} for a value that does
-   * not decode or a key in doubt here. Misses and markers are not booked: one call polls many
-   * times. Failures reject already counted and reported.
+   * not decode or a key in doubt here, {@link Busted} for a tagged entry whose tags were busted
+   * (or, with `tags`, an entry without exactly these tags): a second round trip reads the tags'
+   * versions. Misses and markers are not booked: one call polls many times. Failures reject
+   * already counted and reported.
    */
-  async peek(key: string, fullKey: string): Promise<unknown> {
+  async peek(key: string, fullKey: string, tags?: TagSet): Promise<unknown> {
     let found: StoredEntry | undefined;
     try {
       const pending = this.#core.port.get('getOrSet', fullKey);
@@ -208,11 +383,45 @@ export class ReadPath {
     }
     if (found === undefined) return MISS;
     if (found.flags === LEASE_FLAGS) return LEASED;
+    if (found.flags === TAGGED_FLAGS) return this.#peekTagged({ key, fullKey }, found, tags);
+    if (tags !== undefined) {
+      // Written without tags: a bust of these tags would not reach it.
+      return this.#ledger.admit(fullKey, found) === undefined ? UNREADABLE : new Busted(found);
+    }
+    return this.#peeked(key, fullKey, found);
+  }
+
+  /** A waiter's poll found a tagged entry: checked against its tags' versions, read now. */
+  async #peekTagged(
+    at: { readonly key: string; readonly fullKey: string },
+    found: StoredEntry,
+    tags: TagSet | undefined,
+  ): Promise<unknown> {
+    const tagged = this.#unwrap('getOrSet', at, found);
+    const versions =
+      tagged === undefined ? new Map() : await this.#tags.read('getOrSet', digestsOf([tagged]));
+    if (this.#ledger.admit(at.fullKey, found) === undefined) return UNREADABLE;
+    const holds =
+      tagged !== undefined &&
+      (tags === undefined || sameTags(tagged.stamps, tags)) &&
+      tagged.inner.flags !== LEASE_FLAGS &&
+      TagVersions.matches(tagged.stamps, versions);
+    if (!holds) return new Busted(found);
+    this.#outer = { entry: found, stamps: tagged.stamps };
+    try {
+      return this.#peeked(at.key, at.fullKey, tagged.inner);
+    } finally {
+      this.#outer = undefined;
+    }
+  }
+
+  /** Decodes what a waiter's poll found (neither nothing nor a marker). */
+  #peeked(key: string, fullKey: string, found: StoredEntry): unknown {
     if (found.flags === NOT_FOUND_FLAGS || found.flags === GRACE_FLAGS) {
       const value = this.#special('getOrSet', key, fullKey, found);
       return value === MISS ? UNREADABLE : value;
     }
-    const entry = this.#ledger.admit(fullKey, found);
+    const entry = this.#outer === undefined ? this.#ledger.admit(fullKey, found) : found;
     if (entry === undefined) return UNREADABLE;
     try {
       const value = this.#core.codec.decode(entry, fullKey);
@@ -249,7 +458,7 @@ export class ReadPath {
     return this.#gotMany(batch, entries);
   }
 
-  #manyFailed(batch: Batch, error: unknown): Map<string, unknown> {
+  #manyFailed(batch: Batch, error: unknown): Map<string, unknown> | Promise<Map<string, unknown>> {
     const keys = batch.fullKeys.length;
     this.#ledger.timingOf('getMany', { started: batch.started, keys, outcome: 'error' });
     const failure = this.#ledger.failed('getMany', error);
@@ -265,7 +474,13 @@ export class ReadPath {
     return this.#gotMany({ ...batch, started: -1 }, partial.entries);
   }
 
-  #gotMany(batch: Batch, entries: ReadonlyArray<StoredEntry | undefined>): Map<string, unknown> {
+  #gotMany(
+    batch: Batch,
+    entries: ReadonlyArray<StoredEntry | undefined>,
+  ): Map<string, unknown> | Promise<Map<string, unknown>> {
+    for (const entry of entries) {
+      if (entry?.flags === TAGGED_FLAGS) return this.#gotTagged(batch, entries);
+    }
     const { callerKeys, fullKeys } = batch;
     const result = new Map<string, unknown>();
     for (let i = 0; i < fullKeys.length; i++) {
@@ -277,4 +492,75 @@ export class ReadPath {
     this.#ledger.timingOf('getMany', { started: batch.started, keys: fullKeys.length, outcome });
     return result;
   }
+
+  /**
+   * A `getMany` that found tagged entries: one more `getMany` reads the versions of every tag
+   * they carry, then each entry is checked and decoded. A failure of that read fails the call
+   * (an entry that cannot be checked is never served).
+   */
+  async #gotTagged(
+    batch: Batch,
+    entries: ReadonlyArray<StoredEntry | undefined>,
+  ): Promise<Map<string, unknown>> {
+    const { callerKeys, fullKeys } = batch;
+    const tagged = new Map<number, TaggedEntry | undefined>();
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i];
+      if (entry?.flags !== TAGGED_FLAGS) continue;
+      tagged.set(
+        i,
+        this.#unwrap(
+          'getMany',
+          { key: callerKeys[i] as string, fullKey: fullKeys[i] as string },
+          entry,
+        ),
+      );
+    }
+    let versions: ReadonlyMap<string, TagVersion>;
+    try {
+      versions = await this.#tags.read('getMany', digestsOf(tagged.values()));
+    } catch (error) {
+      this.#ledger.timingOf('getMany', {
+        started: batch.started,
+        keys: fullKeys.length,
+        outcome: 'error',
+      });
+      throw error;
+    }
+    const result = new Map<string, unknown>();
+    for (let i = 0; i < fullKeys.length; i++) {
+      const at = { key: callerKeys[i] as string, fullKey: fullKeys[i] as string };
+      const found = entries[i];
+      const value = tagged.has(i)
+        ? this.#checked('getMany', at, {
+            found: found as StoredEntry,
+            tagged: tagged.get(i),
+            versions,
+          })
+        : this.#received('getMany', at.key, at.fullKey, found);
+      if (value !== MISS) result.set(at.key, value);
+    }
+    const outcome = result.size > 0 ? 'hit' : 'miss';
+    this.#ledger.timingOf('getMany', { started: batch.started, keys: fullKeys.length, outcome });
+    return result;
+  }
+}
+
+/** Every distinct tag digest the stamps of `entries` name (malformed entries skipped). */
+function digestsOf(entries: Iterable<TaggedEntry | undefined>): string[] {
+  const digests = new Set<string>();
+  for (const entry of entries) {
+    for (const stamp of entry?.stamps ?? []) digests.add(stamp.digest);
+  }
+  return [...digests];
+}
+
+/** Whether `stamps` name exactly the tags of `set` (an entry's tags against a call's). */
+function sameTags(stamps: readonly TagStamp[], set: TagSet): boolean {
+  if (stamps.length !== set.digests.length) return false;
+  // Both ways: a header naming one tag twice must not stand for two.
+  return (
+    stamps.every((stamp) => set.digests.includes(stamp.digest)) &&
+    set.digests.every((digest) => stamps.some((stamp) => stamp.digest === digest))
+  );
 }

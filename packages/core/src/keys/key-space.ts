@@ -41,7 +41,10 @@ const ILLEGAL_KEY_CHARS = new RegExp(ILLEGAL_KEY_CHAR.source, 'gu');
 // (every lone surrogate encodes to U+FFFD), and no legal key's UTF-8 starts with NUL, so an unsafe
 // key's digest input never equals a long key's.
 const UNSAFE_DIGEST_TAG = Buffer.from('\0utf16le\0', 'latin1');
-const RESERVED_STARTS: readonly string[] = Object.values(StorageLevel).map((name) => `${name}=`);
+// `stowage-tag=` starts the key of a tag's version (tags/tag-versions.ts): no caller key is one.
+const RESERVED_STARTS: readonly string[] = [...Object.values(StorageLevel), 'stowage-tag'].map(
+  (name) => `${name}=`,
+);
 
 function describeIllegal(text: string): string {
   const match = ILLEGAL_KEY_CHAR.exec(text);
