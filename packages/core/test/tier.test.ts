@@ -3,7 +3,7 @@
 // for two processes; an in-process hub stands for the Redis bus (the real one is tested in
 // @stowage/bus-redis and in the e2e tier tests).
 import { describe, expect, it } from 'vitest';
-import { RecordingBackend } from '@stowage/testkit';
+import { FaultBackend, RecordingBackend } from '@stowage/testkit';
 import {
   CacheClient,
   CacheConfigError,
@@ -365,6 +365,44 @@ describe('L1: the bus', () => {
     await tick();
     await a.close();
     expect(bus.closed).toBe(true);
+  });
+});
+
+describe('L1: the backend down', () => {
+  it('keeps serving live copies while the remote backend fails', async () => {
+    const inner = server();
+    const backend = new FaultBackend(inner);
+    const hub = new LocalBusHub();
+    const a = client(backend, { bus: hub.bus() });
+    await tick();
+    await a.set('k', 'v');
+    backend.mode = { kind: 'alwaysReject', error: new Error('ECONNREFUSED') };
+    expect(await a.get('k')).toBe('v');
+  });
+
+  it('a value another process deleted is not served stale while the backend is down', async () => {
+    let now = 1_000_000;
+    const inner = server(() => now);
+    const backend = new FaultBackend(inner);
+    const hub = new LocalBusHub();
+    const a = client(backend, { bus: hub.bus(), now: () => now, l1: { ttl: '1s' } });
+    const b = client(inner, { bus: hub.bus(), now: () => now });
+    await tick();
+    await a.getOrSet('k', () => 'good', { ttl: 10, grace: 60 });
+    await b.delete('k'); // a purge: the value must not come back, stale or not
+    await tick();
+    backend.mode = { kind: 'alwaysReject', error: new Error('ECONNREFUSED') };
+    now += 11_000;
+    let runs = 0;
+    const value = await a.getOrSet(
+      'k',
+      () => {
+        runs++;
+        return 'fresh';
+      },
+      { ttl: 10, grace: 60, onError: () => {} },
+    );
+    expect([value, runs]).toEqual(['fresh', 1]);
   });
 });
 

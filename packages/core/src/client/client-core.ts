@@ -95,6 +95,12 @@ export class ClientCore {
             bus: options.bus,
             now: options.now,
             warn: (error) => this.#busWarning(error),
+            // A value another process deleted or replaced is not served stale from here either.
+            changedElsewhere: (keys) => {
+              const lastGood = this.books.lastGood;
+              if (keys === undefined) lastGood.clear();
+              else for (const key of keys) lastGood.forget(key);
+            },
           });
     this.port = new BackendPort(this.tier ?? backend, options.timeoutMs);
     this.codec = options.codec;

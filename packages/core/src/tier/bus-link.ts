@@ -24,8 +24,12 @@ export type BusOption = CacheBus | BusUrlOptions;
 export interface BusLinkEvents {
   /** Another process changed `keys`. */
   readonly drop: (keys: readonly string[]) => void;
-  /** Another process cleared, or messages may have been lost: drop everything. */
-  readonly dropAll: () => void;
+  /**
+   * Drop everything: another process cleared (`'clear'`), the subscription was lost (`'lost'`:
+   * nothing was missed yet, but nothing kept may be served until it is back), or it is back after
+   * a loss (`'resumed'`: messages may have been missed meanwhile).
+   */
+  readonly dropAll: (why: 'clear' | 'lost' | 'resumed') => void;
   /** Whether the L1 may serve and keep copies now. */
   readonly liveness: (live: boolean) => void;
   /** Something to report as a `bus` warning. */
@@ -98,7 +102,8 @@ export class BusLink {
     this.#events = events;
     // A bus given as an instance takes messages at once (it queues them until it is connected).
     if (isBus(option)) this.#bus = option;
-    this.#started = this.#start(option);
+    // Started after the constructor returns: the handlers reach a client that is fully built.
+    this.#started = Promise.resolve().then(() => this.#start(option));
   }
 
   /** Settles once the bus was started (or failed to start, which was reported as a warning). */
@@ -120,13 +125,13 @@ export class BusLink {
         message: (message) => this.#received(message),
         lost: (error) => {
           events.liveness(false);
-          events.dropAll();
+          events.dropAll('lost');
           events.warn(error);
         },
         live: () => {
           // Messages published while the subscription was down are lost: nothing kept from then
           // may be served.
-          events.dropAll();
+          events.dropAll('resumed');
           if (!this.#closed) events.liveness(true);
         },
         warn: (error) => events.warn(error),
@@ -140,7 +145,7 @@ export class BusLink {
 
   #received(message: BusMessage): void {
     if (message.source === this.source || this.#closed) return;
-    if (message.action === BusAction.Clear) this.#events.dropAll();
+    if (message.action === BusAction.Clear) this.#events.dropAll('clear');
     else if (message.action === BusAction.Delete) this.#events.drop(message.keys);
   }
 

@@ -22,6 +22,12 @@ export interface TierOptions {
   readonly now: () => number;
   /** Reports a `bus` warning. */
   readonly warn: (error: Error) => void;
+  /**
+   * Another process changed `keys` (`undefined`: everything, or messages may have been lost):
+   * what the client keeps beside the L1 for those keys (the last good values `getOrSet` serves
+   * while the backend is down) must go too.
+   */
+  readonly changedElsewhere: (keys: readonly string[] | undefined) => void;
 }
 
 /** A TTL in seconds as the longest life of an L1 copy, in milliseconds (`0`: no expiry). */
@@ -107,8 +113,13 @@ export class TieredBackend implements CacheBackend {
         : new BusLink(options.bus, {
             drop: (keys) => {
               for (const key of keys) this.#store.invalidate(key);
+              options.changedElsewhere(keys);
             },
-            dropAll: () => this.#store.clear(),
+            dropAll: (why) => {
+              this.#store.clear();
+              // Losing the bus changed nothing yet: the last good values stay for a backend outage.
+              if (why !== 'lost') options.changedElsewhere(undefined);
+            },
             liveness: (live) => {
               this.#live = live;
             },
