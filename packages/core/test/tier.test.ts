@@ -87,6 +87,17 @@ describe('L1: repeat reads from process memory', () => {
     expect(reads(store, 'k')).toBe(before);
   });
 
+  it('without setAndRead, the integrity check still reads the server, not the L1', async () => {
+    const store = new RecordingBackend({ async: true });
+    const cache = client(store);
+    store.tamper = () => ({ value: new Uint8Array([1, 2, 3]), flags: 0 });
+    const warnings: WarningEvent[] = [];
+    cache.on('warning', (warning) => warnings.push(warning));
+    expect(await cache.set('k', 'v')).toBe(false);
+    expect(warnings.map((warning) => warning.kind)).toEqual(['integrity']);
+    expect(reads(store, 'k')).toBe(1);
+  });
+
   it('getMany answers what the L1 has and reads only the rest', async () => {
     const store = server();
     const cache = client(store);

@@ -212,11 +212,14 @@ export class TieredBackend implements CacheBackend {
   }
 
   set(key: string, entry: StoredEntry, ttlSeconds: number): Awaitable<boolean> {
+    // Without `setAndRead` the client's integrity check is this `set` and then a `get`: keeping a
+    // copy now would answer that `get` from memory and check nothing.
+    const keeps = this.#remote.setAndRead !== undefined;
     return this.#writing(
       key,
       ttlSeconds,
       () => this.#remote.set(key, entry, ttlSeconds),
-      (stored) => (stored ? entry : undefined),
+      (stored) => (stored && keeps ? entry : undefined),
     );
   }
 
