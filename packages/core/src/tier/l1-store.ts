@@ -80,10 +80,11 @@ export class L1Store {
       this.#misses++;
       return undefined;
     }
-    // Move to the young end only when the copy is in the older half: most hits then cost a map
-    // look-up and two comparisons, and eviction stays close to least-recently-used.
+    // Move to the young end only when half the capacity was used since the copy last moved: most
+    // hits then cost a map look-up and two comparisons (a delete and re-insert per hit would cost
+    // more than the rest of the hit), and eviction stays close to least-recently-used.
     const ticks = ++this.#ticks;
-    if (ticks - slot.tick > this.#slots.size >>> 1) {
+    if (ticks - slot.tick > this.#options.maxEntries >>> 1) {
       this.#slots.delete(key);
       this.#slots.set(key, slot);
       slot.tick = ticks;
