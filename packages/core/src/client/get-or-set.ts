@@ -205,21 +205,28 @@ export class GetOrSet {
     if (cached instanceof Graced) return this.#fromStale(call, cached, at);
     const busted = cached instanceof Busted ? cached.entry : undefined;
     if (cached !== MISS && cached !== LEASED && busted === undefined) return cached as V;
-    let stamped = at;
-    if (call.tags !== undefined) {
-      // The versions are fixed before the factory starts: a bust from now on reaches its result.
-      try {
-        stamped = {
-          ...at,
-          stamps: await this.#tags.stamps('getOrSet', call.tags.set, call.tags.versions),
-        };
-      } catch (error) {
-        failOpen(error, at.policy);
-        return this.#compute(call, undefined).result;
-      }
+    if (call.lease === false) return this.#computeAndSet(call, at, false);
+    return this.#leased(call, { ...at, seenMarker: cached === LEASED, over: busted });
+  }
+
+  /**
+   * The call's tag stamps, fixed just before its factory starts, so a bust from then on reaches
+   * its result: the versions its first read found (missing ones created), or read again with
+   * `fresh` — after a lease wait, when a bust may have come in between. `at` as it is for a call
+   * without tags; `undefined` when the versions cannot be had (reported, fail-open): the result
+   * is then not stored.
+   */
+  async #stamped<V>(call: GetOrSetCall<V>, at: At, fresh: boolean): Promise<At | undefined> {
+    const tags = call.tags;
+    if (tags === undefined) return at;
+    try {
+      const known = fresh ? undefined : tags.versions;
+      const stamps = await this.#tags.stamps('getOrSet', tags.set, known);
+      return { ...at, stamps };
+    } catch (error) {
+      failOpen(error, at.policy);
+      return undefined;
     }
-    if (call.lease === false) return this.#computeAndSet(call, stamped);
-    return this.#leased(call, { ...stamped, seenMarker: cached === LEASED, over: busted });
   }
 
   /**
@@ -319,10 +326,10 @@ export class GetOrSet {
         if (acquired.value instanceof Graced) return this.#fromStale(call, acquired.value, at);
         return acquired.value as V;
       case 'held':
-        return this.#underLease(call, acquired.lease, at);
+        return this.#underLease(call, acquired, at);
       case 'unreadable':
         // Nothing to lease over: replace what cannot be read, as before leases.
-        return this.#computeAndSet(call, at);
+        return this.#computeAndSet(call, at, true);
       case 'busy':
         if (call.trace !== undefined) call.trace.leaseWaited = true;
         if (shared && lease.onTimeout === 'throw') {
@@ -336,8 +343,21 @@ export class GetOrSet {
     }
   }
 
-  /** Runs the factory under a held lease marker and stores its result with `setIf`. */
-  async #underLease<V>(call: GetOrSetCall<V>, held: HeldLease, at: At): Promise<V> {
+  /**
+   * Runs the factory under a held lease marker and stores its result with `setIf`; with tags,
+   * under the versions read before it starts (again when the lease came after polling).
+   */
+  async #underLease<V>(
+    call: GetOrSetCall<V>,
+    acquired: { readonly lease: HeldLease; readonly polled: boolean },
+    read: At,
+  ): Promise<V> {
+    const held = acquired.lease;
+    const at = await this.#stamped(call, read, acquired.polled);
+    if (at === undefined) {
+      await this.#leases.release(held);
+      return this.#compute(call, undefined).result;
+    }
     let value: V;
     try {
       value = await this.#compute(call, undefined).result;
@@ -438,8 +458,13 @@ export class GetOrSet {
     return { checked, staleUntil };
   }
 
-  /** Without a lease: run the factory and store its result unless this process superseded it. */
-  async #computeAndSet<V>(call: GetOrSetCall<V>, at: At): Promise<V> {
+  /**
+   * Without a lease: run the factory and store its result unless this process superseded it.
+   * `fresh`: read the tags' versions again (see {@link GetOrSet.#stamped}).
+   */
+  async #computeAndSet<V>(call: GetOrSetCall<V>, read: At, fresh: boolean): Promise<V> {
+    const at = await this.#stamped(call, read, fresh);
+    if (at === undefined) return this.#compute(call, undefined).result;
     const value = await this.#compute(call, undefined).result;
     await this.#storeUnleased(call, value, at);
     return value;

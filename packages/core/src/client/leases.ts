@@ -49,7 +49,12 @@ export interface HeldLease extends LeaseTarget {
 /** What {@link Leases.acquire} ended with. */
 export type Acquired =
   /** This process holds the lease: run the factory, then commit or release. */
-  | { readonly status: 'held'; readonly lease: HeldLease }
+  | {
+      readonly status: 'held';
+      readonly lease: HeldLease;
+      /** Whether it was taken after polling (time passed since the caller's read). */
+      readonly polled: boolean;
+    }
   /** The key holds a value (someone stored it meanwhile, or while we waited). */
   | { readonly status: 'hit'; readonly value: unknown; readonly waited: boolean }
   /** Another caller holds the lease and the wait ended without a value. */
@@ -104,12 +109,14 @@ export class Leases {
     let tryAdd = !start.seenMarker;
     let over = start.over;
     let waited = false;
+    let polled = false;
     for (let empty = 0; ;) {
       if (this.#core.closed) throw new CacheClosedError('the cache client is closed');
       if (tryAdd) {
         const held = await this.#take(target, lease, over);
-        if (held !== undefined) return { status: 'held', lease: held };
+        if (held !== undefined) return { status: 'held', lease: held, polled };
       }
+      polled = true;
       const found = await this.#reads.peek(target.key, target.fullKey, start.tags);
       if (found === UNREADABLE) return UNREADABLE_KEY;
       if (found instanceof Busted) {
