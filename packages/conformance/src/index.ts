@@ -18,6 +18,8 @@ import { describeTtl } from './suites/ttl.js';
 import type { ConformanceOptions } from './types.js';
 
 export type { ConformanceOptions, PartialBatchFixture } from './types.js';
+export { describeBusConformance } from './bus.js';
+export type { BusConformanceOptions } from './bus.js';
 
 /** The per-concern suites, in the order they run. */
 const SUITES: ReadonlyArray<(ctx: SuiteContext) => void> = [
