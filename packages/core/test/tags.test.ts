@@ -123,6 +123,28 @@ describe.each(STORES)('tags on %s', (_name, makeStore) => {
     expect(await a.get('report')).toBe('run 2');
   });
 
+  it('a caller asking after the bust resolved never joins a flight that started before it', async () => {
+    const { a } = twoProcesses(makeStore());
+    const inFactory = gate();
+    const release = gate();
+    const before = a.getOrSet(
+      'k',
+      async () => {
+        inFactory.open();
+        await release.opened;
+        return 'before';
+      },
+      { tags: ['t'] },
+    );
+    await inFactory.opened;
+    await a.invalidateTags(['t']);
+    const after = a.getOrSet('k', () => 'after', { tags: ['t'] });
+    release.open();
+    expect(await before).toBe('before');
+    expect(await after).toBe('after');
+    expect(await a.get('k')).toBe('after');
+  });
+
   it("a tag version gone (evicted, expired) makes the tag's entries misses", async () => {
     const store = makeStore();
     const { a } = twoProcesses(store);
@@ -258,10 +280,14 @@ describe('tags: input', () => {
     expect(store.calls).toEqual([]);
   });
 
-  it('deleteByTag takes one tag; [] and no tags are untagged writes', async () => {
+  it('deleteByTag takes one tag; add takes none; [] and no tags are untagged writes', async () => {
     const store = new RecordingBackend();
     const cache = new CacheClient({ backend: store });
     await expect(cache.deleteByTag(['t'] as never)).rejects.toThrow(CacheValueError);
+    await expect(cache.add('k', 1, { tags: ['t'] } as never)).rejects.toThrow(/does not take/);
+    await expect(
+      cache.invalidateTags(Array.from({ length: 1001 }, (_, i) => `t${i}`)),
+    ).rejects.toThrow(/at most 1000/);
     await cache.set('k', 1, { tags: [] });
     expect(store.calls.map((call) => call.op)).toEqual(['set', 'get']);
     await cache.invalidateTags([]);
@@ -399,6 +425,8 @@ describe('tags with grace and leases', () => {
   it('a waiter never takes a value committed across a bust', async () => {
     const store = leaseStore();
     const { a, b } = twoProcesses(store);
+    // A third process busts: b's own bust would supersede its own waiting flight (stored nothing).
+    const { a: c } = twoProcesses(store);
     const inFactory = gate();
     const release = gate();
     const holder = a.getOrSet(
@@ -414,7 +442,7 @@ describe('tags with grace and leases', () => {
     // b waits on a's lease; a's value lands after the bust and must not reach b.
     const waiter = b.getOrSet('k', () => 'fresh', { tags: ['t'], lease: { wait: 5 } });
     await new Promise((resolve) => setTimeout(resolve, 20));
-    await b.invalidateTags(['t']);
+    await c.invalidateTags(['t']);
     release.open();
     expect(await holder).toBe('stale result');
     expect(await waiter).toBe('fresh');

@@ -49,6 +49,7 @@ import {
   type TagSet,
 } from '../tags/tag-options.js';
 import { TagVersions } from '../tags/tag-versions.js';
+import { supersedeTagged } from '../tags/tag-flights.js';
 
 /**
  * What `scoped()` hands the constructor of the client it builds: set just before `new
@@ -569,6 +570,10 @@ export class CacheClient<T = unknown> {
     options: Pick<SetOptions, 'ttl'> | undefined,
   ): Promise<boolean> {
     this.#assertOpen();
+    if ((options as TagOptions | undefined)?.tags !== undefined) {
+      // Silently storing it untagged would let a later bust miss it.
+      throw new CacheValueError('`add` does not take `tags`; use `set` or `getOrSet`', key);
+    }
     const write = this.#keyedWrite(key, value, options?.ttl);
     this.#supersede(write.fullKey);
     return this.#writes.add(write);
@@ -754,6 +759,9 @@ export class CacheClient<T = unknown> {
     const set = checkTags(tags, undefined, MAX_TAGS_PER_INVALIDATION);
     if (set === undefined) return;
     const fullKeys = this.#tags.keysOf(set);
+    // Before the delete is sent, as a delete of a key supersedes its flight: whoever asks once
+    // this resolves must not join a run whose factory started before it.
+    supersedeTagged(this.#core, fullKeys, this.#core.flights);
     await this.#call('invalidateTags', {}, (backend) => backend.deleteMany(fullKeys));
   }
 

@@ -25,6 +25,7 @@ import {
 } from './read-path.js';
 import { wrapTagged, type TagStamp } from '../tags/tag-header.js';
 import type { TagVersions } from '../tags/tag-versions.js';
+import { trackTagged } from '../tags/tag-flights.js';
 import { jittered, type ResolvedResilience } from './resilience-options.js';
 import type { Flight } from './single-flight.js';
 import { MAX_TTL_SECONDS } from '../ttl.js';
@@ -166,8 +167,13 @@ export class GetOrSet {
     }
     if (!shared) return this.#fly(call, { read, failure, flight: undefined });
     const flight = flights.start(call.fullKey);
+    const untrack =
+      call.tags === undefined
+        ? undefined
+        : trackTagged(this.#core, this.#tags.keysOf(call.tags.set), flight);
     flight.promise = this.#fly(call, { read, failure, flight }).finally(() => {
       flights.land(flight);
+      untrack?.();
     });
     return flight.promise as Promise<V>;
   }
