@@ -1,0 +1,107 @@
+// `pnpm bench:tiers [--quick] [options]`: L1 + L2 hit, miss and write of Stowage, BentoCache and
+// cacheable in the same run on private servers, the cost a bus adds to a write, and the bus
+// delivery bound between two processes. Prints text tables and the README's markdown.
+import { writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { hasBinary, startMemcached, startRedis, type ServerHandle } from '@stowage/testkit';
+import { describeMachine, finishMachine } from '../machine.js';
+import { busFactory } from './bus.js';
+import { measureCells, type CellOptions } from './cells.js';
+import { measureDelivery } from './delivery.js';
+import { TIER_SUBJECTS, TierScenario, type TierContext } from './subjects.js';
+import { renderTiers, type TiersResults } from './summary.js';
+
+const HELP = `Usage: pnpm bench:tiers [--quick] [--rounds=N] [--round-ms=MS] [--warmup-ms=MS]
+                        [--inflight=1,64] [--samples=N] [--no-delivery] [--json=PATH]
+`;
+
+function positive(value: string | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  const parsed = Number(value);
+  if (!Number.isSafeInteger(parsed) || parsed <= 0) throw new Error(`--${name}: '${value}'`);
+  return parsed;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean' },
+      rounds: { type: 'string' },
+      'round-ms': { type: 'string' },
+      'warmup-ms': { type: 'string' },
+      inflight: { type: 'string' },
+      samples: { type: 'string' },
+      'no-delivery': { type: 'boolean' },
+      json: { type: 'string' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help === true) {
+    process.stdout.write(HELP);
+    return;
+  }
+  const quick = values.quick === true;
+  const log = (text: string): void => void process.stderr.write(`${text}\n`);
+  const options: CellOptions = {
+    keys: 10_000,
+    missL1Entries: 1000,
+    inflight: values.inflight?.split(',').map((n) => positive(n, 1, 'inflight')) ?? [1, 64],
+    rounds: positive(values.rounds, quick ? 3 : 7, 'rounds'),
+    roundMs: positive(values['round-ms'], quick ? 200 : 400, 'round-ms'),
+    warmupMs: positive(values['warmup-ms'], quick ? 150 : 300, 'warmup-ms'),
+    scenarios: Object.values(TierScenario),
+    log,
+  };
+  const samples = positive(values.samples, quick ? 100 : 300, 'samples');
+  const machine = describeMachine();
+  const servers: ServerHandle[] = [];
+  try {
+    if (!hasBinary('redis-server')) throw new Error('redis-server is not installed');
+    const redis = await startRedis();
+    servers.push(redis);
+    const memcached = hasBinary('memcached') ? await startMemcached() : undefined;
+    if (memcached !== undefined) servers.push(memcached);
+    const bus = await busFactory(`redis://${redis.address}`);
+    log(
+      `servers: redis ${redis.address}, memcached ${memcached?.address ?? 'absent'}; bus: ${bus.kind}`,
+    );
+    const ctx: TierContext = { redis, memcached, bus };
+    const subjects = TIER_SUBJECTS.filter(
+      (s) => memcached !== undefined || !s.id.includes('memcached'),
+    );
+    const { cells, failures } = await measureCells(ctx, subjects, options);
+    const delivery =
+      values['no-delivery'] === true
+        ? []
+        : await measureDelivery(ctx, {
+            samples,
+            workerPath: fileURLToPath(new URL('./worker.mjs', import.meta.url)),
+            log,
+          });
+    const { log: _log, ...config } = options;
+    const results: TiersResults = {
+      machine: finishMachine(machine),
+      bus: bus.kind,
+      config: { ...config, samples },
+      subjects: subjects.map(({ id, name, description }) => ({ id, name, description })),
+      failures,
+      cells,
+      delivery,
+    };
+    process.stdout.write(`${renderTiers(results, false)}\n\n${renderTiers(results, true)}\n`);
+    if (values.json !== undefined) await writeFile(values.json, JSON.stringify(results, null, 2));
+  } finally {
+    await Promise.allSettled(servers.map((server) => server.stop()));
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(
+      `${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exit(1);
+  },
+);
