@@ -35,9 +35,20 @@ export interface TagSet {
   readonly digests: readonly string[];
 }
 
+// Digests of recent tags: a hot `getOrSet` names the same tags on every call, and hashing them
+// costs more than the rest of an in-process hit. Cleared when full rather than kept in LRU order.
+const DIGESTS = new Map<string, string>();
+const MAX_REMEMBERED_DIGESTS = 10_000;
+
 /** The base64url SHA-256 of a tag's UTF-8 bytes: what names its version key. */
 export function tagDigest(tag: string): string {
-  return createHash('sha256').update(tag, 'utf8').digest('base64url');
+  let digest = DIGESTS.get(tag);
+  if (digest === undefined) {
+    digest = createHash('sha256').update(tag, 'utf8').digest('base64url');
+    if (DIGESTS.size >= MAX_REMEMBERED_DIGESTS) DIGESTS.clear();
+    DIGESTS.set(tag, digest);
+  }
+  return digest;
 }
 
 /** Checks one tag, or throws `CacheValueError` naming what is wrong (no I/O). */
