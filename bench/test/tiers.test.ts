@@ -35,6 +35,7 @@ describe.skipIf(!servers)('tiers bench, a tiny round', () => {
   const started: ServerHandle[] = [];
   let cells: TierCell[] = [];
   let failures: Array<{ subject: string; error: string }> = [];
+  let copies: Record<string, boolean> = {};
   let busKind = '';
 
   beforeAll(async () => {
@@ -45,7 +46,7 @@ describe.skipIf(!servers)('tiers bench, a tiny round', () => {
     const bus = await busFactory(`redis://${redis.address}`);
     busKind = bus.kind;
     const ctx: TierContext = { redis, memcached, bus };
-    ({ cells, failures } = await measureCells(ctx, TIER_SUBJECTS, OPTIONS));
+    ({ cells, failures, copies } = await measureCells(ctx, TIER_SUBJECTS, OPTIONS));
   }, 120_000);
 
   afterAll(async () => {
@@ -79,11 +80,16 @@ describe.skipIf(!servers)('tiers bench, a tiny round', () => {
     for (const cell of stowage(TierScenario.Miss)) expect(cell.l1HitRate).toBeLessThan(0.05);
   });
 
+  it('finds out, for every subject, whether a read hands out a fresh object', () => {
+    for (const subject of TIER_SUBJECTS) expect(typeof copies[subject.id]).toBe('boolean');
+    expect(copies['stowage-redis']).toBe(true);
+  });
+
   it('renders a table per scenario, the bus cost and the whole report', () => {
     const hit = scenarioTable(cells, TIER_SUBJECTS, TierScenario.Hit);
     const inHit = TIER_SUBJECTS.filter((s) => s.scenarios.includes(TierScenario.Hit));
     expect(hit.rows).toHaveLength(inHit.length + 1);
-    expect(hit.rows[0]).toHaveLength(1 + 4 * OPTIONS.inflight.length + 1);
+    expect(hit.rows[0]).toHaveLength(1 + 5 * OPTIONS.inflight.length + 1);
     // Three pairs (Stowage default set, Stowage skip check, bentocache) × two concurrencies.
     expect(busCostTable(cells).rows).toHaveLength(1 + 3 * OPTIONS.inflight.length);
     const { log: _log, ...config } = OPTIONS;
@@ -92,6 +98,7 @@ describe.skipIf(!servers)('tiers bench, a tiny round', () => {
       bus: busKind,
       config: { ...config, samples: 0 },
       subjects: TIER_SUBJECTS,
+      copies,
       failures,
       cells,
       delivery: [],

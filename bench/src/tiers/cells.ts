@@ -33,6 +33,8 @@ export interface TierCell {
   readonly ratio: number | undefined;
   readonly p50Us: number;
   readonly p99Us: number;
+  /** Median over rounds of this process's CPU time per operation (user + system), in µs. */
+  readonly cpuUsPerOp: number;
   /** Share of reads the L1 answered, where the library counts it (Stowage). */
   readonly l1HitRate: number | undefined;
 }
@@ -60,8 +62,12 @@ export function tierKeys(slot: number, count: number): string[] {
   );
 }
 
-/** Writes every key, 16 in flight, then reads every key once (fills the L1s that fill on read). */
-async function fill(live: Live): Promise<void> {
+/**
+ * Writes every key, 16 in flight, then reads every key once (fills the L1s that fill on read),
+ * checks a hit and a miss, and finds out whether a hit hands out a fresh object (mutating what
+ * one read returned does not change what the next returns).
+ */
+async function fill(live: Live): Promise<boolean> {
   const { ops, keys } = live;
   for (let i = 0; i < keys.length; i += 16) {
     await Promise.all(keys.slice(i, i + 16).map((key) => ops.set(key, TIER_PAYLOAD)));
@@ -77,6 +83,11 @@ async function fill(live: Live): Promise<void> {
   if ((await ops.get(`${probe}:never-written`)) !== undefined) {
     throw new Error(`${live.subject.id}: a key never written was a hit`);
   }
+  const first = (await ops.get(probe)) as Record<string, unknown>;
+  first['__benchProbe'] = true;
+  const copies = ((await ops.get(probe)) as Record<string, unknown>)['__benchProbe'] !== true;
+  delete first['__benchProbe'];
+  return copies;
 }
 
 function stepOf(live: Live, scenario: TierScenario): (i: number) => Promise<unknown> {
@@ -91,6 +102,7 @@ function stepOf(live: Live, scenario: TierScenario): (i: number) => Promise<unkn
 
 interface Tally {
   readonly opsPerSec: number[];
+  readonly cpuUsPerOp: number[];
   readonly latencies: LatencyReservoir;
   hits: number;
   misses: number;
@@ -116,6 +128,7 @@ async function timedRound(
   const tally = options.tally;
   if (tally === undefined) return;
   tally.opsPerSec.push(round.opsPerSec);
+  tally.cpuUsPerOp.push(1e6 / round.cpuOpsPerSec);
   if (before !== undefined && after !== undefined) {
     tally.hits += after.hits - before.hits;
     tally.misses += after.misses - before.misses;
@@ -133,6 +146,7 @@ async function measureCell(
   }
   const tallies: Tally[] = lives.map(() => ({
     opsPerSec: [],
+    cpuUsPerOp: [],
     latencies: new LatencyReservoir(20_000),
     hits: 0,
     misses: 0,
@@ -164,9 +178,19 @@ async function measureCell(
           : median(tally.opsPerSec.map((rate, r) => rate / (first.opsPerSec[r] as number))),
       p50Us: percentile(sorted, 50) * 1000,
       p99Us: percentile(sorted, 99) * 1000,
+      cpuUsPerOp: median(tally.cpuUsPerOp),
       l1HitRate: live.ops.l1Counts === undefined || reads === 0 ? undefined : tally.hits / reads,
     };
   });
+}
+
+/** What {@link measureCells} found. */
+export interface CellsOutcome {
+  readonly cells: TierCell[];
+  /** Subjects that failed to set up or check, and why. */
+  readonly failures: Array<{ subject: string; error: string }>;
+  /** Per subject: whether a read hands out a fresh object (`false`: the same shared object). */
+  readonly copies: Record<string, boolean>;
 }
 
 /**
@@ -179,8 +203,9 @@ export async function measureCells(
   ctx: TierContext,
   subjects: readonly TierSubject[],
   options: CellOptions,
-): Promise<{ cells: TierCell[]; failures: Array<{ subject: string; error: string }> }> {
+): Promise<CellsOutcome> {
   const cells: TierCell[] = [];
+  const copies: Record<string, boolean> = {};
   const failures: Array<{ subject: string; error: string }> = [];
   for (const scenario of options.scenarios) {
     const l1Entries = scenario === TierScenario.Miss ? options.missL1Entries : options.keys * 2;
@@ -192,7 +217,7 @@ export async function measureCells(
         const live: Live = { subject, ops, keys: tierKeys(slot, options.keys), offset: 0 };
         lives.push(live);
         await ops.ready();
-        await fill(live);
+        copies[subject.id] ??= await fill(live);
       } catch (error) {
         failures.push({
           subject: subject.id,
@@ -215,5 +240,5 @@ export async function measureCells(
       await Promise.allSettled(lives.map((live) => live.ops.teardown()));
     }
   }
-  return { cells, failures };
+  return { cells, failures, copies };
 }

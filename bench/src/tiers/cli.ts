@@ -70,7 +70,7 @@ async function main(): Promise<void> {
     const subjects = TIER_SUBJECTS.filter(
       (s) => memcached !== undefined || !s.id.includes('memcached'),
     );
-    const { cells, failures } = await measureCells(ctx, subjects, options);
+    const { cells, failures, copies } = await measureCells(ctx, subjects, options);
     const delivery =
       values['no-delivery'] === true
         ? []
@@ -85,6 +85,7 @@ async function main(): Promise<void> {
       bus: bus.kind,
       config: { ...config, samples },
       subjects: subjects.map(({ id, name, description }) => ({ id, name, description })),
+      copies,
       failures,
       cells,
       delivery,

@@ -37,7 +37,7 @@ function find(
 
 /**
  * One scenario: per subject and concurrency, median ops/s, the paired ratio to the first row
- * (Stowage over Redis), p50 and p99; then the share of reads the L1 answered where it is counted.
+ * (Stowage over Redis), p50, p99 and this process's CPU per operation; then the share of reads the L1 answered where it is counted.
  */
 export function scenarioTable(
   cells: readonly TierCell[],
@@ -47,7 +47,7 @@ export function scenarioTable(
   const inflights = [...new Set(cells.map((c) => c.inflight))].sort((a, b) => a - b);
   const header = ['subject'];
   for (const n of inflights)
-    header.push(`${n}× ops/s`, `${n}× vs first`, `${n}× p50 µs`, `${n}× p99 µs`);
+    header.push(`${n}× ops/s`, `${n}× vs first`, `${n}× p50 µs`, `${n}× p99 µs`, `${n}× CPU µs/op`);
   if (scenario !== TierScenario.Write) header.push('L1 answered');
   const rows: string[][] = [header];
   for (const subject of subjects) {
@@ -57,13 +57,14 @@ export function scenarioTable(
     if (own.every((cell) => cell === undefined)) continue;
     const row = [subject.name];
     for (const cell of own) {
-      if (cell === undefined) row.push('', '', '', '');
+      if (cell === undefined) row.push('', '', '', '', '');
       else {
         row.push(
           formatRate(cell.medianOpsPerSec),
           ratioText(cell.ratio),
           formatUs(cell.p50Us),
           formatUs(cell.p99Us),
+          formatUs(cell.cpuUsPerOp),
         );
       }
     }
@@ -97,12 +98,20 @@ export const BUS_PAIRS: readonly BusPair[] = [
 
 /**
  * What a bus adds to a write: per pair and concurrency, ops/s without and with the bus, their
- * paired ratio (same rounds) and the p50 difference.
+ * paired ratio (same rounds), and what the bus adds to the p50 and to this process's CPU per write.
  */
 export function busCostTable(cells: readonly TierCell[]): Table {
   const inflights = [...new Set(cells.map((c) => c.inflight))].sort((a, b) => a - b);
   const rows: string[][] = [
-    ['library', 'in flight', 'no bus ops/s', 'bus ops/s', 'bus ÷ no bus', 'p50 µs added'],
+    [
+      'library',
+      'in flight',
+      'no bus ops/s',
+      'bus ops/s',
+      'bus ÷ no bus',
+      'p50 µs added',
+      'CPU µs/op added',
+    ],
   ];
   for (const pair of BUS_PAIRS) {
     for (const inflight of inflights) {
@@ -120,10 +129,11 @@ export function busCostTable(cells: readonly TierCell[]): Table {
         formatRate(withBus.medianOpsPerSec),
         ratioText(paired),
         formatUsDelta(withBus.p50Us - without.p50Us),
+        formatUsDelta(withBus.cpuUsPerOp - without.cpuUsPerOp),
       ]);
     }
   }
-  return { rows, right: [1, 2, 3, 4, 5] };
+  return { rows, right: [1, 2, 3, 4, 5, 6] };
 }
 
 /** The delivery bound: A's `set` start to B's first read of the new value. */
@@ -161,6 +171,8 @@ export interface TiersResults {
   readonly bus: string;
   readonly config: Omit<CellOptions, 'log'> & { readonly samples: number };
   readonly subjects: ReadonlyArray<{ id: string; name: string; description: string }>;
+  /** Per subject: whether a read hands out a fresh object. */
+  readonly copies: Readonly<Record<string, boolean>>;
   readonly failures: ReadonlyArray<{ subject: string; error: string }>;
   readonly cells: readonly TierCell[];
   readonly delivery: readonly DeliveryRow[];
@@ -170,7 +182,8 @@ export interface TiersResults {
 export function renderTiers(results: TiersResults, markdown: boolean): string {
   const render = (table: Table): string => (markdown ? renderMarkdown(table) : renderText(table));
   const parts: string[] = [
-    `${results.machine.date.slice(0, 10)} · ${machineLine(results.machine)}`,
+    `${results.machine.date.slice(0, 16).replace('T', ' ')} UTC · ${machineLine(results.machine)} · Stowage bus: ${results.bus}`,
+    render(subjectsTable(results)),
   ];
   for (const scenario of results.config.scenarios) {
     parts.push(
@@ -184,4 +197,18 @@ export function renderTiers(results: TiersResults, markdown: boolean): string {
   for (const failure of results.failures)
     parts.push(`${failure.subject} left out: ${failure.error}`);
   return parts.join('\n\n');
+}
+
+/** Who each row is and whether its reads hand out a fresh object (checked, not assumed). */
+export function subjectsTable(results: Pick<TiersResults, 'subjects' | 'copies'>): Table {
+  const rows: string[][] = [['subject', 'fresh object per read', 'what']];
+  for (const subject of results.subjects) {
+    const copies = results.copies[subject.id];
+    rows.push([
+      subject.name,
+      copies === undefined ? '–' : copies ? 'yes' : 'no',
+      subject.description,
+    ]);
+  }
+  return { rows, right: [] };
 }
