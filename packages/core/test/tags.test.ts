@@ -365,6 +365,46 @@ describe('tags: cost and shape', () => {
   });
 });
 
+describe('tags: versions in doubt', () => {
+  it("two writers creating one version at once: the loser of the add uses the winner's", async () => {
+    const store = leaseStore();
+    const { a, b } = twoProcesses(store);
+    await Promise.all([a.set('x', 1, { tags: ['t'] }), b.set('y', 2, { tags: ['t'] })]);
+    const adds = store.calls.filter((call) => call.op === 'add');
+    expect(adds).toHaveLength(2);
+    expect(await a.getMany(['x', 'y'])).toEqual(
+      new Map([
+        ['x', 1],
+        ['y', 2],
+      ]),
+    );
+    await b.invalidateTags(['t']);
+    expect(await a.getMany(['x', 'y'])).toEqual(new Map());
+  });
+
+  it('a version key holding something else is replaced, which busts it', async () => {
+    const store = new RecordingBackend();
+    const cache = new CacheClient({ backend: store, prefix: 'app' });
+    await cache.set('old', 'v', { tags: ['t'] });
+    await store.set(versionKey('app:', 't'), { value: Buffer.from('junk'), flags: 0 }, 0);
+    expect(await cache.get('old')).toBeUndefined();
+    expect(await cache.set('new', 'w', { tags: ['t'] })).toBe(true);
+    expect(await cache.get('new')).toBe('w');
+    expect(store.peek(versionKey('app:', 't'))?.value.byteLength).toBe(16);
+  });
+
+  it('a tag header that does not parse is a miss and a decode warning', async () => {
+    const store = new RecordingBackend();
+    const cache = new CacheClient({ backend: store, prefix: 'app' });
+    const warnings: string[] = [];
+    cache.on('warning', (event) => warnings.push(event.error.message));
+    await store.set('app:k', { value: Buffer.from([1, 0, 0, 0, 1, 5]), flags: TAGGED_FLAGS }, 0);
+    expect(await cache.get('k')).toBeUndefined();
+    expect(await cache.getOrSet('k', () => 'computed', { tags: ['t'] })).toBe('computed');
+    expect(warnings.some((message) => /malformed tag header/.test(message))).toBe(true);
+  });
+});
+
 describe('tags with grace and leases', () => {
   it('a busted entry is never served stale, not even within its grace', async () => {
     let now = 1_000_000;
