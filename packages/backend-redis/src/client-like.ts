@@ -51,7 +51,7 @@ export interface RedisClientLike {
 }
 
 /**
- * The part of a socket the backend uses: to send the commands of one tick in one write, and to
+ * The part of a socket the backend uses: to send the commands of one event-loop turn in one write, and to
  * drop a connection whose reply stream can no longer be trusted.
  */
 export interface CorkableStream {
