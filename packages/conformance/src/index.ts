@@ -14,6 +14,7 @@ import { describeLeases } from './suites/leases.js';
 import { describeNamespaces } from './suites/namespaces.js';
 import { describePayloads } from './suites/payloads.js';
 import { describeReadWrite } from './suites/read-write.js';
+import { describeTags } from './suites/tags.js';
 import { describeTtl } from './suites/ttl.js';
 import type { ConformanceOptions } from './types.js';
 
@@ -36,12 +37,13 @@ const SUITES: ReadonlyArray<(ctx: SuiteContext) => void> = [
   describeClose,
   describeFailures,
   describeClientPass,
+  describeTags,
 ];
 
 /**
  * Registers the shared backend conformance suite in the current vitest file: one `describe` per
  * concern (contract, read-write, payloads, batches, flags, keys, ttl, counters, namespaces,
- * flush, close, failures, client pass, leases). Every Stowage backend runs it; run it against your own
+ * flush, close, failures, client pass, tags, leases). Every Stowage backend runs it; run it against your own
  * backend to check it keeps the `CacheBackend` contract.
  *
  * @param name - label of the outer `describe` (`'<name> backend conformance'`).
