@@ -5,10 +5,14 @@
 // Nothing here asserts speed.
 import { hasBinary, startMemcached, startRedis, type ServerHandle } from '@stowage/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describeMachine } from '../src/machine.js';
 import { busFactory } from '../src/tiers/bus.js';
 import { measureCells, tierKeys, type CellOptions, type TierCell } from '../src/tiers/cells.js';
 import { DeliverySubject } from '../src/tiers/delivery-protocol.js';
+import { TIERS_MARKERS, updateTiersReadme } from '../src/tiers/readme.js';
 import { TIER_SUBJECTS, TierScenario, type TierContext } from '../src/tiers/subjects.js';
 import {
   busCostTable,
@@ -141,5 +145,22 @@ describe('tiers bench helpers', () => {
       '3.00',
       '7',
     ]);
+  });
+
+  it('rewrites only what lies between the tiers markers of the README', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tiers-readme-'));
+    try {
+      const path = join(dir, 'README.md');
+      const before = `# Bench\n\nkept\n\n${TIERS_MARKERS.start}\nold\n${TIERS_MARKERS.end}\n\nafter\n`;
+      await writeFile(path, before);
+      await updateTiersReadme(path, '| a | b |\n| --- | ---: |\n| x | 1 |');
+      const after = await readFile(path, 'utf8');
+      expect(after).toContain('kept');
+      expect(after).toContain('after');
+      expect(after).not.toContain('old');
+      expect(after).toContain('| x   |   1 |');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -10,11 +10,16 @@ import { busFactory } from './bus.js';
 import { measureCells, type CellOptions } from './cells.js';
 import { measureDelivery } from './delivery.js';
 import { TIER_SUBJECTS, TierScenario, type TierContext } from './subjects.js';
+import { updateTiersReadme } from './readme.js';
 import { renderTiers, type TiersResults } from './summary.js';
 
 const HELP = `Usage: pnpm bench:tiers [--quick] [--rounds=N] [--round-ms=MS] [--warmup-ms=MS]
-                        [--inflight=1,64] [--samples=N] [--no-delivery] [--json=PATH]
+                        [--inflight=1,64] [--samples=N] [--no-delivery] [--json=PATH] [--readme]
+
+  --readme   rewrite the tables of bench/README.md's "Tiers (L1 + L2)" section with this run
 `;
+
+const README_PATH = fileURLToPath(new URL('../../README.md', import.meta.url));
 
 function positive(value: string | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback;
@@ -34,6 +39,7 @@ async function main(): Promise<void> {
       samples: { type: 'string' },
       'no-delivery': { type: 'boolean' },
       json: { type: 'string' },
+      readme: { type: 'boolean' },
       help: { type: 'boolean' },
     },
   });
@@ -92,6 +98,10 @@ async function main(): Promise<void> {
     };
     process.stdout.write(`${renderTiers(results, false)}\n\n${renderTiers(results, true)}\n`);
     if (values.json !== undefined) await writeFile(values.json, JSON.stringify(results, null, 2));
+    if (values.readme === true) {
+      await updateTiersReadme(README_PATH, renderTiers(results, true));
+      log(`rewrote the tiers tables of ${README_PATH}`);
+    }
   } finally {
     await Promise.allSettled(servers.map((server) => server.stop()));
   }

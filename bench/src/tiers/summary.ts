@@ -181,19 +181,21 @@ export interface TiersResults {
 /** The tables of a run, titled, as markdown (`markdown: true`) or terminal text. */
 export function renderTiers(results: TiersResults, markdown: boolean): string {
   const render = (table: Table): string => (markdown ? renderMarkdown(table) : renderText(table));
+  const title = (text: string): string => (markdown ? `#### ${text}` : `${text}:`);
   const parts: string[] = [
     `${results.machine.date.slice(0, 16).replace('T', ' ')} UTC · ${machineLine(results.machine)} · Stowage bus: ${results.bus}`,
     render(subjectsTable(results)),
   ];
   for (const scenario of results.config.scenarios) {
     parts.push(
-      `${SCENARIO_TITLES[scenario]}:`,
+      title(SCENARIO_TITLES[scenario]),
       render(scenarioTable(results.cells, results.subjects, scenario)),
     );
   }
-  parts.push('What a bus adds to a write:', render(busCostTable(results.cells)));
-  if (results.delivery.length > 0)
-    parts.push('Bus delivery bound (2 processes):', render(deliveryTable(results.delivery)));
+  parts.push(title('What a bus adds to a write'), render(busCostTable(results.cells)));
+  if (results.delivery.length > 0) {
+    parts.push(title('Bus delivery bound (2 processes)'), render(deliveryTable(results.delivery)));
+  }
   for (const failure of results.failures)
     parts.push(`${failure.subject} left out: ${failure.error}`);
   return parts.join('\n\n');
