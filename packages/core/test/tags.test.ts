@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { RecordingBackend } from '@stowage/testkit';
 import { createMemoryBackend } from '@stowage/backend-memory';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   CacheClient,
   CacheKeyError,
@@ -183,6 +183,16 @@ describe.each(STORES)('tags on %s', (_name, makeStore) => {
     await b.invalidateTags(['user:9']);
     expect(await lookup()).toBe('created');
     expect(runs).toBe(2);
+  });
+
+  it('noreply set, setAndReturn and getOrSet with afterMiss carry their tags too', async () => {
+    const { a, b } = twoProcesses(makeStore());
+    expect(await a.set('n', 1, { tags: ['t'], noreply: true })).toBeUndefined();
+    expect(await a.setAndReturn('r', 2, { tags: ['t'] })).toBe(2);
+    expect(await a.getOrSet('m', () => 3, { tags: ['t'], afterMiss: true })).toBe(3);
+    await vi.waitFor(async () => expect((await b.getMany(['n', 'r', 'm'])).size).toBe(3));
+    await b.invalidateTags(['t']);
+    expect(await a.getMany(['n', 'r', 'm'])).toEqual(new Map());
   });
 
   it('setMany with tags: one set of versions for the batch, busted together', async () => {
