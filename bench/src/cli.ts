@@ -8,7 +8,7 @@ import { renderResilience, RESILIENCE_DEFAULTS, runResilience } from './resilien
 import { FULL, QUICK, runBench, type BenchOptions } from './run.js';
 import { renderStampede, runStampede, STAMPEDE_DEFAULTS } from './stampede/run.js';
 import { SUBJECTS } from './subjects/index.js';
-import { Backend, PayloadSize, ScenarioId } from './types.js';
+import { Backend, LoopShape, PayloadSize, ScenarioId } from './types.js';
 
 const RESILIENCE_STALE = RESILIENCE_DEFAULTS.stale as Exclude<
   typeof RESILIENCE_DEFAULTS.stale,
@@ -28,6 +28,8 @@ const HELP = `Usage: pnpm bench [--quick] [options]
   --scenarios=LIST     ${Object.values(ScenarioId).join(',')}
   --payloads=LIST      ${Object.values(PayloadSize).join(',')}
   --inflight=LIST      e.g. 1,64
+  --loops=LIST         ${Object.values(LoopShape).join(',')}: how loops call at more than 1 in flight — again as soon as a
+                       call settles (reply), or each call in a macrotask of its own (turn); default both
   --no-codec           skip the compression/encryption cost
   --no-heap            skip the memory-per-entry measurement
   --out=DIR            where to write the JSON (default bench/results)
@@ -86,6 +88,7 @@ async function main(): Promise<void> {
       scenarios: { type: 'string' },
       payloads: { type: 'string' },
       inflight: { type: 'string' },
+      loops: { type: 'string' },
       'no-codec': { type: 'boolean' },
       'no-heap': { type: 'boolean' },
       out: { type: 'string' },
@@ -122,6 +125,7 @@ async function main(): Promise<void> {
     scenarios: list(values.scenarios, Object.values(ScenarioId), 'scenarios'),
     payloads: list(values.payloads, Object.values(PayloadSize), 'payloads'),
     inflight,
+    loops: list(values.loops, Object.values(LoopShape), 'loops'),
   };
   const custom = Object.values(overrides).some((v) => v !== undefined) || filter !== undefined;
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));

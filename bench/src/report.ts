@@ -1,8 +1,15 @@
 import { machineLine } from './machine.js';
 import { PAYLOAD_LABELS } from './payloads.js';
-import { gridCells, type BenchResults, type CellResult, type SubjectInfo } from './results.js';
+import {
+  gridCells,
+  loopOf,
+  type BenchResults,
+  type CellResult,
+  type GridCell,
+  type SubjectInfo,
+} from './results.js';
 import { SCENARIOS } from './scenarios.js';
-import type { Backend, PayloadSize } from './types.js';
+import { LoopShape, type Backend } from './types.js';
 
 /** `1.23M`, `456k`, `12.3k`, `987`. */
 export function formatRate(opsPerSec: number): string {
@@ -97,10 +104,18 @@ export function cellTable(cell: CellResult, subjects: readonly SubjectInfo[]): T
   return { rows, right: [3, 4, 5, 6, 7, 8] };
 }
 
+/** How a grid cell's concurrency reads in titles: `64 in flight`, `64 in flight, one call per turn`. */
+function inflightLabel(cell: Pick<CellResult, 'inflight' | 'loop'>): string {
+  const shape = cell.loop === LoopShape.Turn ? ', one call per turn' : '';
+  return `${cell.inflight} in flight${shape}`;
+}
+
 /** Title of a cell. */
-export function cellTitle(cell: Pick<CellResult, 'scenario' | 'payload' | 'inflight'>): string {
+export function cellTitle(
+  cell: Pick<CellResult, 'scenario' | 'payload' | 'inflight' | 'loop'>,
+): string {
   const label = SCENARIOS.find((s) => s.id === cell.scenario)?.label ?? cell.scenario;
-  return `${label} · ${PAYLOAD_LABELS[cell.payload]} · ${cell.inflight} in flight`;
+  return `${label} · ${PAYLOAD_LABELS[cell.payload]} · ${inflightLabel(cell)}`;
 }
 
 /**
@@ -109,15 +124,18 @@ export function cellTitle(cell: Pick<CellResult, 'scenario' | 'payload' | 'infli
  */
 export function summaryTable(
   results: Pick<BenchResults, 'cells' | 'subjects' | 'config'>,
-  backend: Backend,
-  payload: PayloadSize,
-  inflight: number,
+  at: GridCell & { readonly backend: Backend },
   latency: boolean,
 ): Table | undefined {
+  const { backend, payload, inflight, loop } = at;
   const scenarios = SCENARIOS.filter((s) => results.config.scenarios.includes(s.id));
   const cells = scenarios.map((s) =>
     results.cells.find(
-      (c) => c.scenario === s.id && c.payload === payload && c.inflight === inflight,
+      (c) =>
+        c.scenario === s.id &&
+        c.payload === payload &&
+        c.inflight === inflight &&
+        loopOf(c) === loop,
     ),
   );
   const subjects = results.subjects.filter((s) => s.backend === backend && s.status === 'ok');
@@ -229,14 +247,14 @@ export function renderSummary(results: BenchResults, format: 'markdown' | 'text'
   const out: string[] = [];
   out.push(heading(3, 'Targets'), '', render(targetsTable(results)), '');
   for (const backend of results.config.backends) {
-    for (const { payload, inflight } of gridCells(results.config)) {
-      const ops = summaryTable(results, backend, payload, inflight, false);
-      const latency = summaryTable(results, backend, payload, inflight, true);
+    for (const cell of gridCells(results.config)) {
+      const ops = summaryTable(results, { ...cell, backend }, false);
+      const latency = summaryTable(results, { ...cell, backend }, true);
       if (ops === undefined || latency === undefined) continue;
       out.push(
         heading(
           3,
-          `${backend} · ${PAYLOAD_LABELS[payload]} · ${inflight} in flight — ops/s (ratio / CPU ratio to raw *)`,
+          `${backend} · ${PAYLOAD_LABELS[cell.payload]} · ${inflightLabel(cell)} — ops/s (ratio / CPU ratio to raw *)`,
         ),
         '',
       );

@@ -3,7 +3,7 @@ import type { HeapCost } from './heap.js';
 import type { Machine } from './machine.js';
 import { median } from './stats.js';
 import type { TargetResult } from './targets.js';
-import type { Backend, Kind, PayloadSize, ScenarioId } from './types.js';
+import { LoopShape, type Backend, type Kind, type PayloadSize, type ScenarioId } from './types.js';
 
 /** One subject in one cell (scenario × payload × in-flight). */
 export interface SubjectResult {
@@ -56,6 +56,8 @@ export interface CellResult {
   readonly payload: PayloadSize;
   /** Operations in flight at once. */
   readonly inflight: number;
+  /** How the loops issue their calls; absent in results written before it existed (`reply`). */
+  readonly loop?: LoopShape;
   /** One entry per subject that runs in this scenario. */
   readonly results: SubjectResult[];
 }
@@ -94,6 +96,11 @@ export interface RunConfig {
   readonly warmupMs: number;
   /** Operations in flight. */
   readonly inflight: readonly number[];
+  /**
+   * Loop shapes measured at more than one in flight (at one in flight only `reply` runs: one loop
+   * has nothing to share a tick with). Absent in results written before it existed (`reply`).
+   */
+  readonly loops?: readonly LoopShape[];
   /** Payload sizes. */
   readonly payloads: readonly PayloadSize[];
   /** Scenarios. */
@@ -104,19 +111,36 @@ export interface RunConfig {
   readonly skip?: ReadonlyArray<{ readonly payload: PayloadSize; readonly inflight: number }>;
 }
 
-/** The payload × in-flight combinations a run measures, in run order. */
+/** One payload × in-flight × loop-shape combination of the grid. */
+export interface GridCell {
+  /** The payload size. */
+  readonly payload: PayloadSize;
+  /** Operations in flight. */
+  readonly inflight: number;
+  /** How the loops issue their calls. */
+  readonly loop: LoopShape;
+}
+
+/** The payload × in-flight × loop-shape combinations a run measures, in run order. */
 export function gridCells(
-  config: Pick<RunConfig, 'payloads' | 'inflight' | 'skip'>,
-): Array<{ readonly payload: PayloadSize; readonly inflight: number }> {
-  const cells: Array<{ readonly payload: PayloadSize; readonly inflight: number }> = [];
+  config: Pick<RunConfig, 'payloads' | 'inflight' | 'skip' | 'loops'>,
+): GridCell[] {
+  const cells: GridCell[] = [];
+  const loops = config.loops ?? [LoopShape.Reply];
   for (const payload of config.payloads) {
     for (const inflight of config.inflight) {
       const skipped = config.skip?.some((s) => s.payload === payload && s.inflight === inflight);
-      if (skipped !== true) cells.push({ payload, inflight });
+      if (skipped === true) continue;
+      for (const loop of loops) {
+        if (inflight > 1 || loop === LoopShape.Reply) cells.push({ payload, inflight, loop });
+      }
     }
   }
   return cells;
 }
+
+/** The loop shape of a cell (results written before shapes existed are `reply`). */
+export const loopOf = (cell: Pick<CellResult, 'loop'>): LoopShape => cell.loop ?? LoopShape.Reply;
 
 /** Everything a run measured; written to `results/*.json`. */
 export interface BenchResults {
@@ -167,16 +191,20 @@ export function computeRatios(cell: CellResult, subjects: readonly SubjectInfo[]
   }
 }
 
-/** The result of `subject` in the cell `scenario × payload × inflight`, if it ran there. */
+/** The result of `subject` in the cell `scenario × payload × inflight × loop`, if it ran there. */
 export function findResult(
   results: Pick<BenchResults, 'cells'>,
   subject: string,
   scenario: ScenarioId,
-  payload: PayloadSize,
-  inflight: number,
+  grid: { readonly payload: PayloadSize; readonly inflight: number; readonly loop?: LoopShape },
 ): SubjectResult | undefined {
+  const loop = grid.loop ?? LoopShape.Reply;
   const cell = results.cells.find(
-    (c) => c.scenario === scenario && c.payload === payload && c.inflight === inflight,
+    (c) =>
+      c.scenario === scenario &&
+      c.payload === grid.payload &&
+      c.inflight === grid.inflight &&
+      loopOf(c) === loop,
   );
   const found = cell?.results.find((r) => r.subject === subject);
   return found?.status === 'ok' ? found : undefined;

@@ -12,6 +12,7 @@ import {
   gridCells,
   type BenchResults,
   type CellResult,
+  type GridCell,
   type RunConfig,
   type SubjectInfo,
   type SubjectResult,
@@ -22,6 +23,7 @@ import { SUBJECTS } from './subjects/index.js';
 import { evaluateTargets } from './targets.js';
 import {
   Backend,
+  LoopShape,
   PayloadSize,
   ScenarioId,
   type BenchContext,
@@ -55,6 +57,7 @@ export const FULL: Omit<BenchOptions, 'outDir' | 'log'> = {
   roundMs: 300,
   warmupMs: 150,
   inflight: ALL_INFLIGHT,
+  loops: Object.values(LoopShape),
   payloads: Object.values(PayloadSize),
   scenarios: Object.values(ScenarioId),
   backends: Object.values(Backend),
@@ -134,14 +137,25 @@ const gc = (globalThis as { gc?: Gc }).gc;
 const scavenge = (): void => gc?.({ type: 'minor' });
 const collectAll = (): void => gc?.({ type: 'major' });
 
+/** Resolves in the check phase of the event loop: after every callback of the current turn. */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * `step` as the `turn` loop shape issues it: each call waits for `setImmediate` first, so it starts
+ * in a macrotask of its own (its latency includes that wait, as a request's would).
+ */
+function perTurn(step: (i: number) => Promise<unknown>): (i: number) => Promise<unknown> {
+  return (i) => nextTurn().then(() => step(i));
+}
+
 /** Measures one cell: warm-up, then rounds that visit the subjects in rotating order. */
 async function measureCell(
   live: readonly Live[],
   scenario: (typeof SCENARIOS)[number],
-  payload: PayloadSize,
-  inflight: number,
+  grid: GridCell,
   options: BenchOptions,
 ): Promise<CellResult> {
+  const { payload, inflight, loop } = grid;
   const runners = live.flatMap((l) => {
     const ops = l.ops.get(payload);
     const data = l.data.get(payload);
@@ -155,7 +169,8 @@ async function measureCell(
     return [
       {
         live: l,
-        step: scenario.bind(ops, data),
+        step:
+          loop === LoopShape.Turn ? perTurn(scenario.bind(ops, data)) : scenario.bind(ops, data),
         // Remote round trips take tens of µs, so timing each costs nothing; in-process
         // operations take ~1 µs, so only every 16th is timed.
         sampleEvery: l.subject.backend === Backend.Memory ? 16 : 1,
@@ -235,7 +250,7 @@ async function measureCell(
       latencySamples: sorted.length,
     };
   });
-  return { scenario: scenario.id, payload, inflight, results };
+  return { scenario: scenario.id, payload, inflight, loop, results };
 }
 
 /**
@@ -300,12 +315,9 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
           log(`! ${l.subject.id}: ${l.info.error}`);
         }
       }
-      const inflights = gridCells(options)
-        .filter((c) => c.payload === payload)
-        .map((c) => c.inflight);
-      for (const inflight of inflights) {
+      for (const grid of gridCells(options).filter((c) => c.payload === payload)) {
         for (const scenario of scenarios) {
-          const cell = await measureCell(live, scenario, payload, inflight, options);
+          const cell = await measureCell(live, scenario, grid, options);
           computeRatios(
             cell,
             live.map((l) => l.info),
@@ -348,6 +360,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     roundMs: options.roundMs,
     warmupMs: options.warmupMs,
     inflight: options.inflight,
+    ...(options.loops === undefined ? {} : { loops: options.loops }),
     payloads: options.payloads,
     scenarios: options.scenarios,
     backends: options.backends,

@@ -1,7 +1,7 @@
 import { PAYLOAD_LABELS } from './payloads.js';
 import { formatUsDelta } from './report.js';
-import { findResult, gridCells, type BenchResults } from './results.js';
-import { Backend, Kind, ScenarioId, type PayloadSize } from './types.js';
+import { findResult, gridCells, type BenchResults, type GridCell } from './results.js';
+import { Backend, Kind, LoopShape, ScenarioId } from './types.js';
 
 /** How a target fared in a run. */
 export const TargetStatus = {
@@ -31,10 +31,7 @@ export interface TargetResult {
 
 type Results = Pick<BenchResults, 'cells' | 'subjects' | 'config'>;
 
-interface Cell {
-  readonly payload: PayloadSize;
-  readonly inflight: number;
-}
+type Cell = GridCell;
 
 function cellsOf(results: Results, inflight?: number): Cell[] {
   return gridCells(results.config).filter((c) => inflight === undefined || c.inflight === inflight);
@@ -58,7 +55,9 @@ function verdict(
   };
 }
 
-const where = (cell: Cell): string => `${PAYLOAD_LABELS[cell.payload]}×${cell.inflight}`;
+// `100 B×64`; a cell of the `turn` loop shape says so (`100 B×64 turn`).
+const where = (cell: Cell): string =>
+  `${PAYLOAD_LABELS[cell.payload]}×${cell.inflight}${cell.loop === LoopShape.Turn ? ' turn' : ''}`;
 const fixed = (value: number): string => value.toFixed(2);
 
 /**
@@ -77,7 +76,7 @@ function ratioRow(
   const parts: string[] = [];
   let allMet = true;
   for (const cell of cellsOf(results, inflight)) {
-    const result = findResult(results, subject, scenario, cell.payload, cell.inflight);
+    const result = findResult(results, subject, scenario, cell);
     if (result?.ratio === undefined) continue;
     if (result.ratio < min) allMet = false;
     const cpu = result.cpuRatio === undefined ? '' : ` (CPU ${fixed(result.cpuRatio)})`;
@@ -99,10 +98,10 @@ function aheadRow(
   const losses: Array<{ readonly text: string; readonly ratio: number }> = [];
   for (const scenario of scenarios) {
     for (const cell of cellsOf(results)) {
-      const ours = findResult(results, subject, scenario, cell.payload, cell.inflight);
+      const ours = findResult(results, subject, scenario, cell);
       if (ours === undefined) continue;
       for (const peer of peers) {
-        const theirs = findResult(results, peer, scenario, cell.payload, cell.inflight);
+        const theirs = findResult(results, peer, scenario, cell);
         if (theirs === undefined) continue;
         compared++;
         const ratio = ours.opsPerSec / theirs.opsPerSec;
@@ -153,19 +152,12 @@ function integrityRow(results: Results): TargetResult {
   const parts: string[] = [];
   for (const backend of Object.values(Backend)) {
     for (const cell of cellsOf(results)) {
-      const withCheck = findResult(
-        results,
-        `${backend}/stowage`,
-        ScenarioId.Set,
-        cell.payload,
-        cell.inflight,
-      );
+      const withCheck = findResult(results, `${backend}/stowage`, ScenarioId.Set, cell);
       const without = findResult(
         results,
         `${backend}/stowage-skip-integrity`,
         ScenarioId.Set,
-        cell.payload,
-        cell.inflight,
+        cell,
       );
       if (withCheck?.ratio === undefined) continue;
       const cost =
@@ -190,14 +182,14 @@ function decoratorRow(results: Results): TargetResult {
   const parts: string[] = [];
   let allMet = true;
   for (const payload of results.config.payloads) {
-    const direct = findResult(results, 'memory/stowage', ScenarioId.GetHit, payload, 1);
-    const decorated = findResult(
-      results,
-      'memory/stowage-decorated',
-      ScenarioId.GetHit,
+    const direct = findResult(results, 'memory/stowage', ScenarioId.GetHit, {
       payload,
-      1,
-    );
+      inflight: 1,
+    });
+    const decorated = findResult(results, 'memory/stowage-decorated', ScenarioId.GetHit, {
+      payload,
+      inflight: 1,
+    });
     if (direct === undefined || decorated === undefined) continue;
     const added = decorated.p50Us - direct.p50Us;
     if (added > 2) allMet = false;

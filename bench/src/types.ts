@@ -95,6 +95,21 @@ export const ScenarioId = {
 /** One of {@link ScenarioId}. */
 export type ScenarioId = (typeof ScenarioId)[keyof typeof ScenarioId];
 
+/**
+ * How the loops of a cell issue their calls (only matters with more than one in flight):
+ * - `reply`: a loop calls again as soon as its call settles, so the loops woken by one reply
+ *   chunk all call in the same tick (the shape of a batch fan-out);
+ * - `turn`: a loop waits for `setImmediate` before each call, so every call starts in a
+ *   macrotask of its own, as calls made by separate incoming requests do. A client that sends
+ *   each tick's commands together gains nothing from the tick here, only from the event-loop turn.
+ */
+export const LoopShape = {
+  Reply: 'reply',
+  Turn: 'turn',
+} as const;
+/** One of {@link LoopShape}. */
+export type LoopShape = (typeof LoopShape)[keyof typeof LoopShape];
+
 /** Payload sizes: about 100 bytes and about 10 KB of JSON. */
 export const PayloadSize = {
   Small: 'small',

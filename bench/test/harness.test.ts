@@ -14,7 +14,7 @@ import { gridCells, type BenchResults } from '../src/results.js';
 import { runBench } from '../src/run.js';
 import { median } from '../src/stats.js';
 import { SUBJECTS } from '../src/subjects/index.js';
-import { Backend, Kind, PayloadSize, ScenarioId, type Subject } from '../src/types.js';
+import { Backend, Kind, LoopShape, PayloadSize, ScenarioId, type Subject } from '../src/types.js';
 
 const servers = hasBinary('memcached') && hasBinary('redis-server');
 const BASELINES: Record<Backend, string> = {
@@ -91,6 +91,7 @@ beforeAll(async () => {
     roundMs: 15,
     warmupMs: 5,
     inflight: [1, 8],
+    loops: [LoopShape.Reply, LoopShape.Turn],
     payloads: [PayloadSize.Small],
     scenarios: Object.values(ScenarioId),
     backends: Object.values(Backend),
@@ -116,8 +117,12 @@ describe('bench harness', () => {
     expect(results.config.rounds).toBe(2);
   });
 
-  it('measures one cell per scenario and concurrency, each subject with every round', () => {
-    expect(results.cells).toHaveLength(Object.values(ScenarioId).length * 2);
+  it('measures one cell per scenario, concurrency and loop shape, each subject with every round', () => {
+    // 1 in flight with the reply loop; 8 in flight with both loop shapes.
+    expect(results.cells).toHaveLength(Object.values(ScenarioId).length * 3);
+    expect(results.cells.filter((c) => c.loop === LoopShape.Turn).map((c) => c.inflight)).toEqual(
+      Object.values(ScenarioId).map(() => 8),
+    );
     for (const cell of results.cells) {
       const ids = cell.results.map((r) => r.subject);
       expect(ids).toContain(BASELINES.memory);
@@ -191,7 +196,12 @@ describe('bench harness', () => {
         .filter((r) => r.subject === 'memory/stowage-decorated')
         .map((r) => ({ scenario: c.scenario, status: r.status, error: r.error })),
     );
-    expect(decorated.map((d) => d.scenario)).toEqual([ScenarioId.GetHit, ScenarioId.GetHit]);
+    // 1 in flight, 8 in flight, 8 in flight one call per turn.
+    expect(decorated.map((d) => d.scenario)).toEqual([
+      ScenarioId.GetHit,
+      ScenarioId.GetHit,
+      ScenarioId.GetHit,
+    ]);
     for (const d of decorated) expect(d.status, d.error).toBe('ok');
   });
 
@@ -263,7 +273,7 @@ describe('bench harness', () => {
     const byId = new Map(results.targets.map((t) => [t.id, t]));
     expect(['met', 'not met']).toContain(byId.get('memory-get-hit')?.status);
     expect(byId.get('memory-get-hit')?.measured).toMatch(
-      /^100 B×1: \d+\.\d\d \(CPU \d+\.\d\d\), 100 B×8: \d+\.\d\d \(CPU \d+\.\d\d\)$/,
+      /^100 B×1: \d+\.\d\d \(CPU \d+\.\d\d\), 100 B×8: \d+\.\d\d \(CPU \d+\.\d\d\), 100 B×8 turn: \d+\.\d\d \(CPU \d+\.\d\d\)$/,
     );
     // Judged at 64 in flight only, which this run does not have.
     expect(byId.get('memcached-get-hit')?.status).toBe('not measured');
@@ -314,9 +324,23 @@ describe('gridCells', () => {
         skip: [{ payload: PayloadSize.Large, inflight: 64 }],
       }),
     ).toEqual([
-      { payload: PayloadSize.Small, inflight: 1 },
-      { payload: PayloadSize.Small, inflight: 64 },
-      { payload: PayloadSize.Large, inflight: 1 },
+      { payload: PayloadSize.Small, inflight: 1, loop: LoopShape.Reply },
+      { payload: PayloadSize.Small, inflight: 64, loop: LoopShape.Reply },
+      { payload: PayloadSize.Large, inflight: 1, loop: LoopShape.Reply },
+    ]);
+  });
+
+  it('adds the turn loop shape only where more than one call is in flight', () => {
+    expect(
+      gridCells({
+        payloads: [PayloadSize.Small],
+        inflight: [1, 64],
+        loops: [LoopShape.Reply, LoopShape.Turn],
+      }),
+    ).toEqual([
+      { payload: PayloadSize.Small, inflight: 1, loop: LoopShape.Reply },
+      { payload: PayloadSize.Small, inflight: 64, loop: LoopShape.Reply },
+      { payload: PayloadSize.Small, inflight: 64, loop: LoopShape.Turn },
     ]);
   });
 });
