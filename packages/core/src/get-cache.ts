@@ -85,7 +85,7 @@ function parseL1(text: string): boolean | L1Options {
       `CACHE_L1 must be true, false or maxEntries=…&maxBytes=…&ttl=…; got '${text}'`,
     );
   }
-  return fields as L1Options;
+  return fields;
 }
 
 function parseTimeout(text: string): number {

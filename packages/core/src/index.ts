@@ -19,6 +19,14 @@ export {
 export type { L1Options } from './tier/l1-options.js';
 export type { L1Stats } from './tier/l1-store.js';
 export type { BusOption } from './tier/bus-link.js';
+export {
+  MAX_TAG_LENGTH,
+  MAX_TAGS_PER_ENTRY,
+  MAX_TAGS_PER_INVALIDATION,
+} from './tags/tag-options.js';
+export type { TagOptions } from './tags/tag-options.js';
+export { TAGGED_FLAGS } from './tags/tag-header.js';
+export { TAG_KEY_START, TAG_VERSION_FLAGS } from './tags/tag-versions.js';
 export type {
   BusHandlers,
   BusMessage,
