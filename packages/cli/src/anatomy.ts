@@ -7,11 +7,27 @@ import {
   type CacheCipher,
   type StoredEntry,
 } from '@stowage/core';
-import { LEASE_FLAGS, looksLikeZlib, unwrapGraced } from '@stowage/core/backend';
+import {
+  LEASE_FLAGS,
+  looksLikeZlib,
+  TAG_VERSION_FLAGS,
+  TAGGED_FLAGS,
+  unwrapGraced,
+  unwrapTagged,
+} from '@stowage/core/backend';
 
-/** What a stored entry is, by its flags: Q2's four types, and Stowage's own three markers. */
+/** What a stored entry is, by its flags: Q2's four types, and Stowage's own entries. */
 export type EntryKind =
-  'string' | 'json' | 'integer' | 'encrypted' | 'lease' | 'grace' | 'notFound' | 'unknown';
+  | 'string'
+  | 'json'
+  | 'integer'
+  | 'encrypted'
+  | 'lease'
+  | 'grace'
+  | 'notFound'
+  | 'tagged'
+  | 'tagVersion'
+  | 'unknown';
 
 /** How an encrypted entry is sealed, as far as its bytes tell. */
 export interface EncryptionAnatomy {
@@ -53,6 +69,11 @@ export interface EntryAnatomy {
   readonly encryption: EncryptionAnatomy | undefined;
   /** For graced entries. */
   readonly grace: GraceAnatomy | undefined;
+  /**
+   * For tagged entries: how many tags the entry carries (their names are not stored, only their
+   * digests), and the flags of the entry inside the tag header.
+   */
+  readonly tags: { readonly count: number; readonly innerFlags: number } | undefined;
 }
 
 const Q2_TYPES: Readonly<Record<number, 'string' | 'json' | 'integer'>> = {
@@ -69,6 +90,8 @@ const FLAG_NAMES: Readonly<Record<number, string>> = {
   [LEASE_FLAGS]: 'LEASE_FLAGS',
   [GRACE_FLAGS]: 'GRACE_FLAGS',
   [NOT_FOUND_FLAGS]: 'NOT_FOUND_FLAGS',
+  [TAGGED_FLAGS]: 'TAGGED_FLAGS',
+  [TAG_VERSION_FLAGS]: 'TAG_VERSION_FLAGS',
 };
 
 const KINDS: Readonly<Record<number, EntryKind>> = {
@@ -77,6 +100,8 @@ const KINDS: Readonly<Record<number, EntryKind>> = {
   [LEASE_FLAGS]: 'lease',
   [GRACE_FLAGS]: 'grace',
   [NOT_FOUND_FLAGS]: 'notFound',
+  [TAGGED_FLAGS]: 'tagged',
+  [TAG_VERSION_FLAGS]: 'tagVersion',
 };
 
 const AES_GCM_VERSION = 0x01;
@@ -105,7 +130,7 @@ function sealedBy(token: Uint8Array): Pick<EncryptionAnatomy, 'cipher' | 'keyId'
     : { cipher: 'unknown', keyId: undefined };
 }
 
-type Layers = Omit<EntryAnatomy, 'flags' | 'flagsName' | 'kind' | 'storedBytes' | 'grace'>;
+type Layers = Omit<EntryAnatomy, 'flags' | 'flagsName' | 'kind' | 'storedBytes' | 'grace' | 'tags'>;
 
 /** The layers of an encrypted payload: an outer zlib (Fernet), the token, an inner zlib (AES-GCM). */
 function encryptedLayers(
@@ -180,23 +205,38 @@ export function describeEntry(
     kind: KINDS[entry.flags] ?? 'unknown',
     storedBytes: entry.value.byteLength,
   } as const;
-  if (entry.flags !== GRACE_FLAGS) {
-    return { ...base, ...payloadLayers(entry, fullKey, cipher), grace: undefined };
-  }
-  const graced = unwrapGraced(entry);
-  if (graced === undefined) {
-    return {
-      ...base,
-      valueType: undefined,
-      compressed: undefined,
-      rawBytes: undefined,
-      encryption: undefined,
-      grace: undefined,
-    };
-  }
-  const { meta, inner } = graced;
+  if (entry.flags !== TAGGED_FLAGS)
+    return { ...base, ...innerLayers(entry, fullKey, cipher), tags: undefined };
+  // A tag header around a codec, grace or "not found" entry: describe what is inside it.
+  const tagged = unwrapTagged(entry);
+  if (tagged === undefined)
+    return { ...base, ...UNKNOWN_LAYERS, grace: undefined, tags: undefined };
   return {
     ...base,
+    ...innerLayers(tagged.inner, fullKey, cipher),
+    tags: { count: tagged.stamps.length, innerFlags: tagged.inner.flags },
+  };
+}
+
+const UNKNOWN_LAYERS: Layers = {
+  valueType: undefined,
+  compressed: undefined,
+  rawBytes: undefined,
+  encryption: undefined,
+};
+
+/** The payload layers and the grace header of an entry (inside a tag header, if there was one). */
+function innerLayers(
+  entry: StoredEntry,
+  fullKey: string,
+  cipher: CacheCipher | undefined,
+): Layers & Pick<EntryAnatomy, 'grace'> {
+  if (entry.flags !== GRACE_FLAGS)
+    return { ...payloadLayers(entry, fullKey, cipher), grace: undefined };
+  const graced = unwrapGraced(entry);
+  if (graced === undefined) return { ...UNKNOWN_LAYERS, grace: undefined };
+  const { meta, inner } = graced;
+  return {
     ...payloadLayers(inner, fullKey, cipher),
     grace: {
       freshUntil: new Date(meta.freshUntil).toISOString(),

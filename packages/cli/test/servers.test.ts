@@ -66,6 +66,8 @@ for (const kind of kinds) {
         .set('cart', ['apple'], { ttl: 300 });
       await writer.getOrSet('report', () => 'weekly', { ttl: 300, grace: 3600 });
       await writer.getOrSet('ghost', () => undefined, { negativeTtl: 300 });
+      await writer.set('profile', { name: 'Ada' }, { ttl: 300, tags: ['user:1', 'team:9'] });
+      await writer.getOrSet('digest', () => 'daily', { ttl: 300, grace: 60, tags: ['user:1'] });
       // A marker as a getOrSet in another process leaves it while it computes the value.
       await writer.backend.add(writer.fullKey('computing'), newLeaseMarker(), 60);
     });
@@ -246,6 +248,30 @@ for (const kind of kinds) {
       });
       const text = await stowage(['inspect', 'computing'], env);
       expect(text.stdout).toMatch(/flags:\s+1398033477 \(LEASE_FLAGS\)/);
+    });
+
+    it('names tagged entries and describes what is inside the tag header', async () => {
+      const profile = await stowageJson(['inspect', 'profile'], env);
+      expect(profile.json).toMatchObject({
+        flagsName: 'TAGGED_FLAGS',
+        kind: 'tagged',
+        valueType: 'json',
+        tags: { count: 2, innerFlags: 2 },
+        status: 'hit',
+        value: { name: 'Ada' },
+      });
+      const digest = await stowageJson(['inspect', 'digest'], env);
+      expect(digest.json).toMatchObject({
+        kind: 'tagged',
+        valueType: 'string',
+        tags: { count: 1 },
+      });
+      expect(digest.json['grace']).toBeDefined();
+      const text = await stowage(['inspect', 'profile'], env);
+      expect(text.stdout).toMatch(/tags:\s+2 \(names are not stored/);
+      await writer.invalidateTags(['team:9']);
+      const busted = await stowage(['get', 'profile'], env);
+      expect(busted.code).toBe(3);
     });
 
     it('prints the stored bytes with --raw', async () => {

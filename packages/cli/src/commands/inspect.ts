@@ -30,7 +30,7 @@ interface Decoded {
 /** Decodes `stored` through a client configured like the real one, on a replay of the bytes. */
 async function decode(
   stored: StoredEntry,
-  key: string,
+  at: { readonly key: string; readonly fullKey: string },
   context: {
     readonly config: CliConfig;
     readonly backend: CacheBackend;
@@ -39,7 +39,7 @@ async function decode(
 ): Promise<Decoded> {
   const { config } = context;
   const replay = await getCache({
-    backend: replayBackend(stored, context.backend),
+    backend: replayBackend(stored, at.fullKey, context.backend),
     prefix: config.prefix,
     encryptionKey: config.encryptionKey,
     env: clientEnv(context.env),
@@ -51,7 +51,7 @@ async function decode(
   });
   try {
     const client = config.level === undefined ? replay : replay.scoped(config.level, config.scope);
-    return { entry: await client.getEntry(key), error };
+    return { entry: await client.getEntry(at.key), error };
   } finally {
     await replay.close();
   }
@@ -126,7 +126,7 @@ async function run(context: CommandContext): Promise<ExitCode> {
       : createAesGcmCipher({ keys: { id: 0, key: config.encryptionKey } });
   const anatomy = describeEntry(stored, fullKey, cipher);
   const [decoded, ttl] = await Promise.all([
-    decode(stored, key, { config, backend, env: io.env }),
+    decode(stored, { key, fullKey }, { config, backend, env: io.env }),
     serverTtl(backend, fullKey, backend.capabilities.timeoutMs ?? DEFAULT_TIMEOUT_MS),
   ]);
   const hasValue = decoded.entry.status === 'hit' || decoded.entry.status === 'stale';
@@ -162,6 +162,12 @@ async function run(context: CommandContext): Promise<ExitCode> {
       anatomy.valueType === undefined || anatomy.kind === anatomy.valueType
         ? anatomy.kind
         : `${anatomy.kind}, holding ${anatomy.valueType}`,
+    ],
+    [
+      'tags',
+      anatomy.tags === undefined
+        ? undefined
+        : `${anatomy.tags.count} (names are not stored; busted by invalidateTags)`,
     ],
     ['stored size', formatBytes(anatomy.storedBytes)],
     ['compressed', compressionText(anatomy)],

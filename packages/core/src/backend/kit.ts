@@ -46,7 +46,8 @@ export { ILLEGAL_KEY_CHAR, MEMCACHED_MAX_KEY_BYTES } from '../keys/key-space.js'
 // CLI's inspect): how the codec recognises compressed bytes, and a graced entry's header.
 export { looksLikeZlib } from '../codec/zlib.js';
 export { unwrapGraced } from '../codec/grace.js';
-export { TAGGED_FLAGS } from '../tags/tag-header.js';
+export { TAGGED_FLAGS, unwrapTagged } from '../tags/tag-header.js';
+export type { TaggedEntry, TagStamp } from '../tags/tag-header.js';
 export { TAG_VERSION_FLAGS } from '../tags/tag-versions.js';
 export type { GraceMeta, GracedEntry } from '../codec/grace.js';
 
