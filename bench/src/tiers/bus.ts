@@ -1,6 +1,6 @@
-// The Stowage bus the tiers bench uses: `@stowage/bus-redis` when it is installed next to the
-// bench, otherwise a minimal stand-in over ioredis pub/sub with the same contract (one publisher
-// connection, one subscriber connection, JSON messages). The report says which one ran.
+// The Stowage bus the tiers bench uses: `@stowage/bus-redis` when it can be loaded (see
+// `BUS_MODULES`), otherwise a minimal stand-in over ioredis pub/sub with the same contract (one
+// publisher connection, one subscriber connection, JSON messages). The report says which ran.
 import type { BusHandlers, BusMessage, CacheBus } from '@stowage/core';
 import { Redis } from 'ioredis';
 
@@ -79,19 +79,31 @@ interface BusRedisModule {
 }
 
 /**
- * The package's bus when `@stowage/bus-redis` resolves from the bench, else the stand-in. The
- * specifier is a variable so the bench type-checks and builds before the package exists.
+ * Where `@stowage/bus-redis` is looked for: as a dependency of the bench, then as the built
+ * workspace package next to it (`packages/bus-redis/dist`, three levels up from both
+ * `src/tiers/` and `dist/tiers/`), so the bench runs before it lists the package in its
+ * dependencies. Both resolve `@stowage/core` to the same files, so the client accepts the bus.
+ */
+const BUS_MODULES: readonly string[] = [
+  '@stowage/bus-redis',
+  new URL('../../../packages/bus-redis/dist/index.mjs', import.meta.url).href,
+];
+
+/**
+ * The package's bus when `@stowage/bus-redis` can be loaded, else the stand-in. The specifiers
+ * are values, not literals, so the bench type-checks and builds without the package.
  */
 export async function busFactory(url: string): Promise<BusFactory> {
-  const specifier: string = '@stowage/bus-redis';
-  try {
-    const module = (await import(specifier)) as Partial<BusRedisModule>;
-    const create = module.createRedisBus;
-    if (typeof create === 'function') {
-      return { kind: BusKind.Package, create: () => create({ url, channel: CHANNEL }) };
+  for (const specifier of BUS_MODULES) {
+    try {
+      const module = (await import(specifier)) as Partial<BusRedisModule>;
+      const create = module.createRedisBus;
+      if (typeof create === 'function') {
+        return { kind: BusKind.Package, create: () => create({ url, channel: CHANNEL }) };
+      }
+    } catch {
+      // Not installed or not built: try the next place, then the stand-in.
     }
-  } catch {
-    // Not installed or not built: fall through to the stand-in.
   }
   return { kind: BusKind.StandIn, create: () => new StandInRedisBus(url) };
 }
