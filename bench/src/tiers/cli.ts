@@ -1,7 +1,7 @@
 // `pnpm bench:tiers [--quick] [options]`: L1 + L2 hit, miss and write of Stowage, BentoCache and
 // cacheable in the same run on private servers, the cost a bus adds to a write, and the bus
 // delivery bound between two processes. Prints text tables and the README's markdown.
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { hasBinary, startMemcached, startRedis, type ServerHandle } from '@stowage/testkit';
@@ -16,7 +16,10 @@ import { renderTiers, type TiersResults } from './summary.js';
 const HELP = `Usage: pnpm bench:tiers [--quick] [--rounds=N] [--round-ms=MS] [--warmup-ms=MS]
                         [--inflight=1,64] [--samples=N] [--no-delivery] [--json=PATH] [--readme]
 
-  --readme   rewrite the tables of bench/README.md's "Tiers (L1 + L2)" section with this run
+       pnpm bench:tiers --from-json=PATH [--readme]
+
+  --readme          rewrite the tables of bench/README.md's "Tiers (L1 + L2)" section
+  --from-json=PATH  measure nothing: print (and with --readme, write) a run saved with --json
 `;
 
 const README_PATH = fileURLToPath(new URL('../../README.md', import.meta.url));
@@ -26,6 +29,15 @@ function positive(value: string | undefined, fallback: number, name: string): nu
   const parsed = Number(value);
   if (!Number.isSafeInteger(parsed) || parsed <= 0) throw new Error(`--${name}: '${value}'`);
   return parsed;
+}
+
+/** Prints a run's tables (text, then markdown) and, when asked, puts them in the README. */
+async function report(results: TiersResults, readme: boolean): Promise<void> {
+  process.stdout.write(`${renderTiers(results, false)}\n\n${renderTiers(results, true)}\n`);
+  if (readme) {
+    await updateTiersReadme(README_PATH, renderTiers(results, true));
+    process.stderr.write(`rewrote the tiers tables of ${README_PATH}\n`);
+  }
 }
 
 async function main(): Promise<void> {
@@ -40,11 +52,17 @@ async function main(): Promise<void> {
       'no-delivery': { type: 'boolean' },
       json: { type: 'string' },
       readme: { type: 'boolean' },
+      'from-json': { type: 'string' },
       help: { type: 'boolean' },
     },
   });
   if (values.help === true) {
     process.stdout.write(HELP);
+    return;
+  }
+  if (values['from-json'] !== undefined) {
+    const saved = JSON.parse(await readFile(values['from-json'], 'utf8')) as TiersResults;
+    await report(saved, values.readme === true);
     return;
   }
   const quick = values.quick === true;
@@ -59,7 +77,20 @@ async function main(): Promise<void> {
     scenarios: Object.values(TierScenario),
     log,
   };
-  const samples = positive(values.samples, quick ? 100 : 300, 'samples');
+  const results = await measureAll(options, {
+    samples: positive(values.samples, quick ? 100 : 300, 'samples'),
+    delivery: values['no-delivery'] !== true,
+  });
+  if (values.json !== undefined) await writeFile(values.json, JSON.stringify(results, null, 2));
+  await report(results, values.readme === true);
+}
+
+/** Starts the servers, measures every cell and the delivery bound, and stops the servers. */
+async function measureAll(
+  options: CellOptions,
+  delivery: { readonly samples: number; readonly delivery: boolean },
+): Promise<TiersResults> {
+  const { log, ...config } = options;
   const machine = describeMachine();
   const servers: ServerHandle[] = [];
   try {
@@ -77,31 +108,23 @@ async function main(): Promise<void> {
       (s) => memcached !== undefined || !s.id.includes('memcached'),
     );
     const { cells, failures, copies } = await measureCells(ctx, subjects, options);
-    const delivery =
-      values['no-delivery'] === true
-        ? []
-        : await measureDelivery(ctx, {
-            samples,
-            workerPath: fileURLToPath(new URL('./worker.mjs', import.meta.url)),
-            log,
-          });
-    const { log: _log, ...config } = options;
-    const results: TiersResults = {
+    const rows = delivery.delivery
+      ? await measureDelivery(ctx, {
+          samples: delivery.samples,
+          workerPath: fileURLToPath(new URL('./worker.mjs', import.meta.url)),
+          log,
+        })
+      : [];
+    return {
       machine: finishMachine(machine),
       bus: bus.kind,
-      config: { ...config, samples },
+      config: { ...config, samples: delivery.samples },
       subjects: subjects.map(({ id, name, description }) => ({ id, name, description })),
       copies,
       failures,
       cells,
-      delivery,
+      delivery: rows,
     };
-    process.stdout.write(`${renderTiers(results, false)}\n\n${renderTiers(results, true)}\n`);
-    if (values.json !== undefined) await writeFile(values.json, JSON.stringify(results, null, 2));
-    if (values.readme === true) {
-      await updateTiersReadme(README_PATH, renderTiers(results, true));
-      log(`rewrote the tiers tables of ${README_PATH}`);
-    }
   } finally {
     await Promise.allSettled(servers.map((server) => server.stop()));
   }
