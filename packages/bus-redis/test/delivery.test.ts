@@ -132,4 +132,26 @@ describe.runIf(redisAvailable)('redis bus delivery', () => {
       client.disconnect();
     }
   });
+
+  it('the heartbeat PING is answered in subscriber mode: RESP2 (ioredis 5, ioredis 6 with protocol 2) and RESP3', async () => {
+    const options = { host: '127.0.0.1', port: redis.server.port, lazyConnect: true };
+    const clients = [
+      new Redis5(options),
+      new Redis({ ...options, protocol: 2 }),
+      new Redis(options),
+    ];
+    const probes = [];
+    for (const client of clients) {
+      probes.push(await redis.open({ url: undefined, client, heartbeatMs: 20, timeoutMs: 200 }));
+    }
+    await sleep(300); // about 15 PINGs each
+    const info = await redis.raw.info('commandstats');
+    expect(Number(/cmdstat_ping:calls=(\d+)/.exec(info)?.[1])).toBeGreaterThan(20);
+    for (const probe of probes) {
+      expect(probe.kinds()).toEqual(['live']);
+      probe.bus.publish(del('hb', 'k'));
+    }
+    for (const probe of probes) await until(() => probe.messages('hb').length === 3, 2000, 'hb');
+    for (const client of clients) client.disconnect();
+  });
 });

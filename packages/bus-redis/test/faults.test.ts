@@ -57,8 +57,11 @@ describe.runIf(redisAvailable)('redis bus under faults', () => {
     const via = await proxy(redis.port);
     const a = await bus(via.port); // the publisher, behind a proxy we can hold shut
     const b = await bus(redis.port);
+    const killed = performance.now();
     await redis.kill();
     await until(() => lost(a) === 1 && lost(b) === 1, 2000, 'both lost');
+    const seen = (b.calls.find((c) => c.kind === 'lost')?.at ?? 0) - killed;
+    console.log(`lost detected ${seen.toFixed(1)} ms after SIGKILL`);
     expect(a.bus.live).toBe(false);
     for (let i = 0; i < 3; i++) a.bus.publish(del('down', `k${i}`));
     await sleep(300);
@@ -88,11 +91,16 @@ describe.runIf(redisAvailable)('redis bus under faults', () => {
     );
     // FAST: 200 ms between PINGs + 200 ms to answer, plus timer slack.
     expect(detected).toBeLessThan(FAST.heartbeatMs + FAST.timeoutMs + 300);
+    console.log(
+      `lost detected ${detected.toFixed(0)} ms after SIGSTOP (heartbeat 200 ms + 200 ms)`,
+    );
     a.bus.publish(del('frozen', 'k'));
     await sleep(FAST.connectTimeoutMs + 300); // reconnect attempts meet the frozen server too
     expect(lost(a)).toBe(1); // once per loss, however many attempts fail
     redis.resume();
+    const resumed = performance.now();
     await until(() => live(a) === 2 && live(b) === 2, 4000, 'live after SIGCONT');
+    console.log(`live again ${(performance.now() - resumed).toFixed(0)} ms after SIGCONT`);
     await until(() => a.bus.queued === 0, 3000, 'queue flushed');
     expect(a.bus.live && b.bus.live).toBe(true);
   });
