@@ -8,6 +8,7 @@ import { CacheError, CacheTimeoutError, type CacheBackendError } from '@stowage/
 import { closedError, transportError } from '@stowage/core/backend';
 import type { CorkableStream, RedisClientLike } from './client-like.js';
 import { ConnectionWatch, NotConnectedError } from './connection-watch.js';
+import { DeadlineGroup } from './deadline-group.js';
 import type { OpenedClient } from './redis-options.js';
 import {
   ignoreRejection,
@@ -66,6 +67,8 @@ export class CallRunner {
   readonly #ownTimer: boolean;
   readonly #watch: ConnectionWatch;
   #closing: Promise<void> | undefined;
+  /** The deadline calls started now join (see `DeadlineGroup`). */
+  #deadline: DeadlineGroup | undefined;
   /** The socket corked for the current event-loop turn, if any (see `#cork`). */
   #corked: CorkableStream | undefined;
   readonly #uncork = (): void => {
@@ -102,15 +105,17 @@ export class CallRunner {
 
   /**
    * Runs one call: only on a ready connection, within `timeoutMs`, errors mapped to Stowage's.
-   * The fast path (connection ready, ioredis's `commandTimeout` in force) adds no timer and one
-   * promise; otherwise the call waits for the connection under its own timer.
+   * On a ready connection the call shares the deadline timer of the calls started with it (the
+   * backend's own connections), or relies on the caller's ioredis `commandTimeout` when that is
+   * no longer than `timeoutMs`; otherwise it waits for the connection under a timer of its own.
    */
   run<T, R>(call: RedisCall<T, R>): Promise<R> {
     if (this.#closing !== undefined) return Promise.reject(closedError(BACKEND));
     const gate = this.#watch.ready();
+    if (gate !== undefined) return this.#runWithTimer(call, gate);
+    if (this.#ownTimer) return this.#runInGroup(call);
     // ioredis's `commandTimeout` bounds each command; a script call that has to send its source
     // after a NOSCRIPT bounds that second command itself (see `runScript`).
-    if (gate !== undefined || this.#ownTimer) return this.#runWithTimer(call, gate);
     let pending: Promise<T>;
     try {
       this.#cork();
@@ -123,7 +128,60 @@ export class CallRunner {
     return pending.then(call.decode, (error: unknown) => this.#fail(call, error, true));
   }
 
-  /** `run` when the call needs the runner's timer: it waits for a ready connection, if need be. */
+  /**
+   * `run` on a ready connection under the shared deadline: sent at once, rejected with
+   * `CacheTimeoutError` (indeterminate for a write: it was sent) if the group's timer fires first.
+   * A reply that arrives after that is dropped, as ioredis's `commandTimeout` drops it.
+   */
+  #runInGroup<T, R>(call: RedisCall<T, R>): Promise<R> {
+    const { operation, key } = call;
+    // The group's timer exists before the command is sent, so it fires before ioredis's
+    // `socketTimeout` armed by the send (timers of one duration fire in the order they were
+    // made): a call that got no answer rejects as timed out before its socket is destroyed, as it
+    // did with `commandTimeout`, and the caller's next call finds the connection already closing
+    // instead of failing at once on a socket that is gone but not yet reported closed.
+    const now = performance.now();
+    let group = this.#deadline;
+    if (group === undefined || !group.accepts(now)) {
+      group = new DeadlineGroup(this.timeoutMs, now);
+      this.#deadline = group;
+    }
+    const deadline = group;
+    let pending: Promise<T>;
+    try {
+      this.#cork();
+      pending = call.send();
+    } catch (error) {
+      return Promise.reject(this.error(error, { operation, key, sent: false }));
+    }
+    return new Promise<R>((resolve, reject) => {
+      let settled = false;
+      deadline.join(() => {
+        if (settled) return;
+        settled = true;
+        reject(this.#timeout({ operation, key, sent: true }, 'did not answer'));
+      });
+      pending
+        .then(call.decode, (error: unknown) => this.#fail(call, error, true))
+        .then(
+          (value) => {
+            if (settled) return;
+            settled = true;
+            deadline.settled();
+            resolve(value);
+          },
+          (error: unknown) => {
+            if (settled) return;
+            settled = true;
+            deadline.settled();
+            // Already a Stowage error (`#fail` mapped it), unless `decode` threw.
+            reject(this.error(error, { operation, key, sent: true }));
+          },
+        );
+    });
+  }
+
+  /** `run` while the connection is not ready: the call waits for it under a timer of its own. */
   #runWithTimer<T, R>(call: RedisCall<T, R>, gate: Promise<void> | undefined): Promise<R> {
     const { operation, key } = call;
     return new Promise<R>((resolve, reject) => {

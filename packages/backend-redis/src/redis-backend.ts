@@ -91,8 +91,9 @@ export class RedisBackend implements CacheBackend {
   /**
    * @inheritdoc
    * `timeoutMs` is this backend's `timeoutMs`: every call but `clear()` settles by then (through
-   * ioredis's `commandTimeout`, or the backend's own timer where that does not cover a call), so
-   * a client whose own deadline is no shorter arms no second timer per call.
+   * the backend's own deadline, one timer for the calls started together, or a caller's client's
+   * `commandTimeout` when that is no longer), so a client whose own deadline is no shorter arms no
+   * second timer per call.
    */
   readonly capabilities: BackendCapabilities;
   /** @inheritdoc */

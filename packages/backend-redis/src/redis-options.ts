@@ -58,7 +58,8 @@ export interface RedisBackendOptions {
   readonly url?: string | URL | undefined;
   /**
    * ioredis options for the connection the backend opens, applied over the URL and over the
-   * backend's safe defaults (`lazyConnect`, `commandTimeout` and `socketTimeout` = `timeoutMs`,
+   * backend's safe defaults (`lazyConnect`, `socketTimeout` = `timeoutMs` — the backend's own
+   * deadline replaces ioredis's per-command `commandTimeout` —
    * `maxRetriesPerRequest: 1`, `autoResendUnfulfilledCommands: false`, no offline queue, capped
    * reconnect backoff). Sentinel: `{ sentinels: [{ host, port }], name: 'mymaster' }`.
    * ioredis's own `keyPrefix` is refused (use this backend's `keyPrefix`), and so is
@@ -101,8 +102,8 @@ export interface RedisBackendOptions {
   readonly keyPrefix?: string | undefined;
   /**
    * Deadline of every call, in milliseconds: a call that has not settled by then rejects with
-   * `CacheTimeoutError`. Also ioredis's `commandTimeout` and `socketTimeout` on connections the
-   * backend opens. At most 2147483647 (Node's longest timer).
+   * `CacheTimeoutError` (one timer for the calls started together, not one per command). Also
+   * ioredis's `socketTimeout` on connections the backend opens. At most 2147483647 (Node's longest timer).
    * @default 1000 (core's `DEFAULT_TIMEOUT_MS`)
    */
   readonly timeoutMs?: number | undefined;

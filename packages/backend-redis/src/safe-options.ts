@@ -11,15 +11,16 @@ function reconnectDelay(attempt: number): number {
 
 /**
  * The ioredis options every connection the backend opens starts from: the options of a cache
- * that must not hang (a command timeout, no offline queue, no resend of unanswered commands, a
+ * that must not hang (a socket timeout, no offline queue, no resend of unanswered commands, a
  * bounded reconnect). The caller's `redisOptions` are applied over them.
  */
 export function safeRedisOptions(timeoutMs: number): RedisOptions {
   return {
     // Never touch the network in a constructor; the first call connects.
     lazyConnect: true,
-    // A command that was sent gets no answer in time: reject it (it is not cancelled on the server).
-    commandTimeout: timeoutMs,
+    // No `commandTimeout`: it arms a timer per command (50 for a 50-key getMany). The backend's
+    // own deadline rejects a call that was sent and got no answer in time (it is not cancelled on
+    // the server), with one timer for all the calls started together (see DeadlineGroup).
     // A connection that receives nothing for this long while commands wait is destroyed and
     // replaced, so a frozen server or a stalled path cannot keep a dead socket for ever.
     socketTimeout: timeoutMs,

@@ -184,7 +184,9 @@ describe('configuration', () => {
     expect(backend.keyPrefix).toBe('svc:');
     expect(backend.timeoutMs).toBe(250);
     expect(backend.limits).toEqual({ maxKeyBytes: 300, maxValueBytes: 1024 * 1024 - 512 });
-    expect((backend.client.options as { commandTimeout?: number }).commandTimeout).toBe(250);
+    // The deadline is the backend's own (one timer per group of calls), not ioredis's per command.
+    expect((backend.client.options as { socketTimeout?: number }).socketTimeout).toBe(250);
+    expect((backend.client.options as { commandTimeout?: number }).commandTimeout).toBeUndefined();
     expect((backend.client.options as { keyPrefix?: string }).keyPrefix ?? '').toBe('');
     await backend.close();
   });
@@ -258,7 +260,6 @@ describe('configuration', () => {
       port: 6390,
       connectionName: 'svc',
       lazyConnect: true,
-      commandTimeout: 400,
       socketTimeout: 400,
       maxRetriesPerRequest: 1,
       autoResendUnfulfilledCommands: false,
@@ -267,7 +268,8 @@ describe('configuration', () => {
     const retry = options['retryStrategy'] as (attempt: number) => number;
     expect(retry(1)).toBeGreaterThanOrEqual(100);
     expect(retry(50)).toBeLessThanOrEqual(2100);
-    expect(safeRedisOptions(400).commandTimeout).toBe(400);
+    expect(options['commandTimeout']).toBeUndefined();
+    expect(safeRedisOptions(400).commandTimeout).toBeUndefined();
     await backend.close();
   });
 });
