@@ -113,6 +113,15 @@ const makers = {
         redisOptions: { host: server.host, port: server.port },
       }),
     ),
+  // The backend as it was before its own shared deadline: ioredis's `commandTimeout` per command.
+  'stowage-ct': () =>
+    stowageSubject(
+      'c',
+      createRedisBackend({
+        driver: { Redis, Cluster },
+        redisOptions: { host: server.host, port: server.port, commandTimeout: 1000 },
+      }),
+    ),
   // What a user of `getCache` / `url` gets: the ioredis the backend package resolves itself.
   'stowage-url': () =>
     stowageSubject('u', createRedisBackend({ url: `redis://${server.host}:${server.port}` })),
