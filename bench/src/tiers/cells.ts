@@ -108,17 +108,22 @@ interface Tally {
   misses: number;
 }
 
+/** Which cell a round belongs to. */
+interface CellKey {
+  readonly scenario: TierScenario;
+  readonly inflight: number;
+}
+
 async function timedRound(
   live: Live,
-  scenario: TierScenario,
-  inflight: number,
+  cell: CellKey,
   options: { readonly durationMs: number; readonly tally: Tally | undefined },
 ): Promise<void> {
   gc?.({ type: 'minor' });
   const before = live.ops.l1Counts?.();
   const round = await runRound(
-    stepOf(live, scenario),
-    inflight,
+    stepOf(live, cell.scenario),
+    cell.inflight,
     options.durationMs,
     16,
     options.tally?.latencies,
@@ -137,12 +142,12 @@ async function timedRound(
 
 async function measureCell(
   lives: readonly Live[],
-  scenario: TierScenario,
-  inflight: number,
+  cell: CellKey,
   options: CellOptions,
 ): Promise<TierCell[]> {
+  const { scenario, inflight } = cell;
   for (const live of lives) {
-    await timedRound(live, scenario, inflight, { durationMs: options.warmupMs, tally: undefined });
+    await timedRound(live, cell, { durationMs: options.warmupMs, tally: undefined });
   }
   const tallies: Tally[] = lives.map(() => ({
     opsPerSec: [],
@@ -154,7 +159,7 @@ async function measureCell(
   for (let round = 0; round < options.rounds; round++) {
     for (let turn = 0; turn < lives.length; turn++) {
       const index = (turn + round) % lives.length;
-      await timedRound(lives[index] as Live, scenario, inflight, {
+      await timedRound(lives[index] as Live, cell, {
         durationMs: options.roundMs,
         tally: tallies[index],
       });
@@ -234,7 +239,7 @@ export async function measureCells(
     try {
       for (const inflight of options.inflight) {
         options.log(`${scenario} × ${inflight} in flight: ${lives.length} subjects`);
-        cells.push(...(await measureCell(lives, scenario, inflight, options)));
+        cells.push(...(await measureCell(lives, { scenario, inflight }, options)));
       }
     } finally {
       await Promise.allSettled(lives.map((live) => live.ops.teardown()));
