@@ -1,6 +1,7 @@
 import { CacheBackendError } from '@stowage/core';
 import { BusAction } from '@stowage/core/backend';
 import { FaultProxy, freePort, startRedis, type ServerHandle } from '@stowage/testkit';
+import { Redis as Redis5 } from 'ioredis5';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   probeBus,
@@ -103,6 +104,24 @@ describe.runIf(redisAvailable)('redis bus under faults', () => {
     console.log(`live again ${(performance.now() - resumed).toFixed(0)} ms after SIGCONT`);
     await until(() => a.bus.queued === 0, 3000, 'queue flushed');
     expect(a.bus.live && b.bus.live).toBe(true);
+  });
+
+  it('a duplicated ioredis 5 client (RESP2): SIGSTOP is lost in time, SIGCONT live again', async () => {
+    const redis = await server();
+    const client = new Redis5({ host: '127.0.0.1', port: redis.port, lazyConnect: true });
+    cleanup.push(async () => client.disconnect());
+    const a = await bus(redis.port, { url: undefined, client });
+    const paused = performance.now();
+    redis.pause();
+    cleanup.push(async () => redis.resume());
+    await until(() => lost(a) === 1, 2000, 'lost');
+    expect((a.calls.at(-1)?.at ?? 0) - paused).toBeLessThan(
+      FAST.heartbeatMs + FAST.timeoutMs + 300,
+    );
+    await sleep(FAST.connectTimeoutMs + 300);
+    expect(lost(a)).toBe(1);
+    redis.resume();
+    await until(() => live(a) === 2, 4000, 'live after SIGCONT');
   });
 
   it('with the default timing a frozen server is reported lost within about 2 s', async () => {
