@@ -47,7 +47,7 @@ describe.skipIf(!servers)('tiers bench, a tiny round', () => {
     started.push(redis);
     const memcached = await startMemcached();
     started.push(memcached);
-    const bus = await busFactory(`redis://${redis.address}`);
+    const bus = busFactory(`redis://${redis.address}`);
     busKind = bus.kind;
     const ctx: TierContext = { redis, memcached, bus };
     ({ cells, failures, copies } = await measureCells(ctx, TIER_SUBJECTS, OPTIONS));

@@ -99,7 +99,7 @@ async function measureAll(
     servers.push(redis);
     const memcached = hasBinary('memcached') ? await startMemcached() : undefined;
     if (memcached !== undefined) servers.push(memcached);
-    const bus = await busFactory(`redis://${redis.address}`);
+    const bus = busFactory(`redis://${redis.address}`);
     log(
       `servers: redis ${redis.address}, memcached ${memcached?.address ?? 'absent'}; bus: ${bus.kind}`,
     );

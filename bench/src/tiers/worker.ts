@@ -14,7 +14,7 @@ let ops: TierOps | undefined;
 let key = '';
 
 async function setup(message: Extract<ToWorker, { type: 'setup' }>): Promise<void> {
-  const bus = await busFactory(`redis://${message.redis.host}:${message.redis.port}`);
+  const bus = busFactory(`redis://${message.redis.host}:${message.redis.port}`);
   const ctx: TierContext = { redis: message.redis, memcached: undefined, bus };
   key = message.key;
   // Both subjects keep far more than the one key: its copy is never evicted, only invalidated.
