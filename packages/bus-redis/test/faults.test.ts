@@ -22,6 +22,9 @@ const FAST = {
   closeTimeoutMs: 300,
 } as const;
 
+/** Timer slack on a loaded 2-core machine (other test files and processes share the CPU). */
+const SLACK_MS = 800;
+
 const del = (source: string, ...keys: string[]) => ({ action: BusAction.Delete, keys, source });
 
 describe.runIf(redisAvailable)('redis bus under faults', () => {
@@ -91,7 +94,7 @@ describe.runIf(redisAvailable)('redis bus under faults', () => {
       ...[a, b].map((p) => (p.calls.find((c) => c.kind === 'lost')?.at ?? 0) - paused),
     );
     // FAST: 200 ms between PINGs + 200 ms to answer, plus timer slack.
-    expect(detected).toBeLessThan(FAST.heartbeatMs + FAST.timeoutMs + 300);
+    expect(detected).toBeLessThan(FAST.heartbeatMs + FAST.timeoutMs + SLACK_MS);
     console.log(
       `lost detected ${detected.toFixed(0)} ms after SIGSTOP (heartbeat 200 ms + 200 ms)`,
     );
@@ -116,7 +119,7 @@ describe.runIf(redisAvailable)('redis bus under faults', () => {
     cleanup.push(async () => redis.resume());
     await until(() => lost(a) === 1, 2000, 'lost');
     expect((a.calls.at(-1)?.at ?? 0) - paused).toBeLessThan(
-      FAST.heartbeatMs + FAST.timeoutMs + 300,
+      FAST.heartbeatMs + FAST.timeoutMs + SLACK_MS,
     );
     await sleep(FAST.connectTimeoutMs + 300);
     expect(lost(a)).toBe(1);
@@ -133,7 +136,7 @@ describe.runIf(redisAvailable)('redis bus under faults', () => {
     await until(() => lost(a) === 1, 3000, 'lost');
     const detected = (a.calls.find((c) => c.kind === 'lost')?.at ?? 0) - paused;
     expect(detected).toBeGreaterThan(900); // no false alarm before a heartbeat was due
-    expect(detected).toBeLessThan(2300);
+    expect(detected).toBeLessThan(2000 + SLACK_MS);
     console.log(`lost detected ${detected.toFixed(0)} ms after SIGSTOP (defaults)`);
   });
 
@@ -144,7 +147,9 @@ describe.runIf(redisAvailable)('redis bus under faults', () => {
     const cut = performance.now();
     via.setMode({ kind: 'blackhole' });
     await until(() => lost(a) === 1, 2000, 'lost on blackhole');
-    expect((a.calls.at(-1)?.at ?? 0) - cut).toBeLessThan(FAST.heartbeatMs + FAST.timeoutMs + 300);
+    expect((a.calls.at(-1)?.at ?? 0) - cut).toBeLessThan(
+      FAST.heartbeatMs + FAST.timeoutMs + SLACK_MS,
+    );
     await sleep(FAST.connectTimeoutMs + 200);
     expect(lost(a)).toBe(1); // reconnect attempts into the blackhole fail quietly
     expect(a.bus.live).toBe(false);
@@ -183,7 +188,7 @@ describe.runIf(redisAvailable)('redis bus under faults', () => {
     const started = performance.now();
     const error = await probe.bus.start(probe.handlers).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CacheBackendError);
-    expect(performance.now() - started).toBeLessThan(FAST.connectTimeoutMs + 200);
+    expect(performance.now() - started).toBeLessThan(FAST.connectTimeoutMs + SLACK_MS);
     await server(port);
     await until(() => live(probe) === 1, 3000, 'live once the server is up');
     await until(() => probe.bus.queued === 0, 2000, 'queue flushed');
@@ -198,7 +203,7 @@ describe.runIf(redisAvailable)('redis bus under faults', () => {
     const started = performance.now();
     await a.bus.close();
     const took = performance.now() - started;
-    expect(took).toBeLessThan(FAST.closeTimeoutMs * 2 + 100);
+    expect(took).toBeLessThan(FAST.closeTimeoutMs * 2 + SLACK_MS);
     const calls = a.calls.length;
     redis.resume();
     await sleep(FAST.heartbeatMs * 2);
@@ -210,6 +215,6 @@ describe.runIf(redisAvailable)('redis bus under faults', () => {
     b.bus.publish(del('late', 'k'));
     const again = performance.now();
     await b.bus.close();
-    expect(performance.now() - again).toBeLessThan(FAST.closeTimeoutMs + 100);
+    expect(performance.now() - again).toBeLessThan(FAST.closeTimeoutMs + SLACK_MS);
   });
 });
