@@ -40,6 +40,8 @@ export class RedisBus implements CacheBus {
   #started = false;
   #closing: Promise<void> | undefined;
   #onFirstLive: (() => void) | undefined;
+  /** Settles a pending `start()` when the bus is closed before it went live. */
+  #abortStart: (() => void) | undefined;
   /** Warnings from before `start()` (a queue that overflowed early), handed over by `start()`. */
   #early: Error[] = [];
 
@@ -126,19 +128,29 @@ export class RedisBus implements CacheBus {
     this.#handlers = handlers;
     for (const error of this.#early.splice(0)) this.#call('warn', [error]);
     const first = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const settle = (): void => {
         this.#onFirstLive = undefined;
+        this.#abortStart = undefined;
+        clearTimeout(timer);
+      };
+      const timer = setTimeout(() => {
+        settle();
+        const reason = this.#subscription.lastError;
         reject(
           new CacheBackendError(
-            `the redis bus was not subscribed within ${this.#connectTimeoutMs} ms; it keeps trying and reports live when it is`,
-            { backend: REDIS_BUS_NAME, operation: 'start' },
+            `the redis bus was not subscribed within ${this.#connectTimeoutMs} ms${reason === undefined ? '' : ` (${reason.message})`}; it keeps trying and reports live when it is`,
+            { backend: REDIS_BUS_NAME, operation: 'start', cause: reason },
           ),
         );
       }, this.#connectTimeoutMs);
       timer.unref();
       this.#onFirstLive = () => {
-        this.#onFirstLive = undefined;
-        clearTimeout(timer);
+        settle();
+        resolve();
+      };
+      // Closed before it went live: nothing to wait for any more.
+      this.#abortStart = () => {
+        settle();
         resolve();
       };
     });
@@ -177,7 +189,7 @@ export class RedisBus implements CacheBus {
   }
 
   async #close(): Promise<void> {
-    this.#onFirstLive = undefined;
+    this.#abortStart?.();
     await Promise.all([this.#subscription.close(this.#closeTimeoutMs), this.#publisher.close()]);
     this.#handlers = undefined;
   }

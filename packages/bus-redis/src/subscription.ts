@@ -28,6 +28,8 @@ export class Subscription {
   #heartbeat: NodeJS.Timeout | undefined;
   #pingDeadline: NodeJS.Timeout | undefined;
   #watchdog: NodeJS.Timeout | undefined;
+  /** The last connection error (refused, auth…): why the bus is not live, for messages. */
+  #lastError: Error | undefined;
 
   readonly #onConnect = (): void => this.#armWatchdog();
   readonly #onReady = (): void => this.#subscribe();
@@ -36,6 +38,7 @@ export class Subscription {
     this.#lose(new Error('the redis bus subscriber connection closed'));
   };
   readonly #onError = (error: Error): void => {
+    this.#lastError = asError(error);
     if (this.#closed || !this.#live) return;
     this.#lose(asError(error));
     // An error the socket survives would leave the bus lost for ever: start over.
@@ -65,6 +68,11 @@ export class Subscription {
   /** Whether the subscription is confirmed on a connection nobody saw fail. */
   get live(): boolean {
     return this.#live;
+  }
+
+  /** The last connection error seen, if any: what `start()` and warnings quote. */
+  get lastError(): Error | undefined {
+    return this.#lastError;
   }
 
   /** Opens the connection; ioredis reconnects by itself after a failure. */
@@ -103,12 +111,18 @@ export class Subscription {
       if (generation !== this.#generation || this.#closed || this.#live) return;
       this.#events.warn(
         new Error(
-          `the redis bus connected but was not subscribed within ${this.#timing.connectTimeoutMs} ms; reconnecting`,
+          `the redis bus connected but was not subscribed within ${this.#timing.connectTimeoutMs} ms${this.#reason()}; reconnecting`,
+          { cause: this.#lastError },
         ),
       );
       this.#restart();
     }, this.#timing.connectTimeoutMs);
     this.#watchdog.unref();
+  }
+
+  /** `(last error: …)` when there was one, for messages. */
+  #reason(): string {
+    return this.#lastError === undefined ? '' : ` (last error: ${this.#lastError.message})`;
   }
 
   #armHeartbeat(generation: number): void {

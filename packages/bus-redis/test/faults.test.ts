@@ -1,6 +1,7 @@
 import { CacheBackendError } from '@stowage/core';
 import { BusAction } from '@stowage/core/backend';
 import { FaultProxy, freePort, startRedis, type ServerHandle } from '@stowage/testkit';
+import { Redis } from 'ioredis';
 import { Redis as Redis5 } from 'ioredis5';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -192,6 +193,32 @@ describe.runIf(redisAvailable)('redis bus under faults', () => {
     await server(port);
     await until(() => live(probe) === 1, 3000, 'live once the server is up');
     await until(() => probe.bus.queued === 0, 2000, 'queue flushed');
+  });
+
+  it('a refused password: start() rejects naming the reason, never the password', async () => {
+    const redis = await server();
+    const admin = new Redis({ host: '127.0.0.1', port: redis.port });
+    await admin.config('SET', 'requirepass', 'right-one');
+    admin.disconnect();
+    const probe = probeBus({ url: `redis://:S3CRET-wrong@127.0.0.1:${redis.port}`, ...FAST });
+    cleanup.push(() => probe.bus.close());
+    const error = await probe.bus.start(probe.handlers).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CacheBackendError);
+    expect((error as Error).message).toMatch(/WRONGPASS|invalid username-password/);
+    expect((error as Error).message).not.toContain('S3CRET');
+    expect(probe.kinds()).not.toContain('live');
+  });
+
+  it('close() while start() waits for an unreachable server settles both at once', async () => {
+    const port = await freePort();
+    const probe = probeBus({ url: `redis://127.0.0.1:${port}`, ...FAST, connectTimeoutMs: 5000 });
+    const starting = probe.bus.start(probe.handlers);
+    await sleep(50);
+    const began = performance.now();
+    await probe.bus.close();
+    await starting;
+    expect(performance.now() - began).toBeLessThan(SLACK_MS);
+    expect(probe.calls).toEqual([]);
   });
 
   it('close() with a frozen or dead server settles within its deadline, then calls nothing', async () => {
