@@ -223,6 +223,11 @@ export function resolveBusOptions(
   if (client !== undefined && typeof client.duplicate !== 'function') {
     throw new CacheConfigError('redis bus option `client` must be an ioredis client (duplicate())');
   }
+  if (client !== undefined && (client as { isCluster?: unknown }).isCluster === true) {
+    throw new CacheConfigError(
+      'redis bus option `client` is a Cluster; pass the `url` of one node (pub/sub reaches every node)',
+    );
+  }
   if (client !== undefined && options.redisOptions !== undefined) {
     throw new CacheConfigError(
       'redis bus option `redisOptions` applies to `url` only; a `client` brings its own',

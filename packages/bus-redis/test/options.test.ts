@@ -25,6 +25,7 @@ describe('options are checked before any I/O', () => {
     ['channel clash', { url: 'redis://h?channel=a', channel: 'b' }, /names channel 'a'/],
     ['empty channel', { url: 'redis://h', channel: '' }, /`channel` must be a non-empty/],
     ['client shape', { client: {} }, /`client` must be an ioredis client/],
+    ['cluster client', { client: { duplicate() {}, isCluster: true } }, /is a Cluster/],
     [
       'redisOptions with client',
       { client: new Redis({ lazyConnect: true }), redisOptions: {} },
