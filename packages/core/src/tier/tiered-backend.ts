@@ -68,6 +68,25 @@ function settle<T>(
 }
 
 /**
+ * Sends with `send` and settles as {@link settle} does; a synchronous throw runs `always` too and
+ * is thrown on.
+ */
+function run<T>(
+  send: () => Awaitable<T>,
+  then: (value: T) => void,
+  always: () => void,
+): Awaitable<T> {
+  let answer: Awaitable<T>;
+  try {
+    answer = send();
+  } catch (error) {
+    always();
+    throw error;
+  }
+  return settle(answer, then, always);
+}
+
+/**
  * The L1 tier: a {@link CacheBackend} in front of a remote one that answers repeat reads from
  * process memory. It sits below the client's port, so every rule above it — keys, scopes,
  * encoding, integrity checks, leases, quarantine, deadlines — is the same with or without it, and
@@ -160,18 +179,13 @@ export class TieredBackend implements CacheBackend {
     const store = this.#store;
     const token = store.begin(key);
     let kept: StoredEntry | undefined;
-    try {
-      return settle(
-        this.#remote.get(key),
-        (found) => {
-          kept = this.#live ? keepable(found) : undefined;
-        },
-        () => store.fill(key, token, kept),
-      );
-    } catch (error) {
-      store.fill(key, token, undefined);
-      throw error;
-    }
+    return run(
+      () => this.#remote.get(key),
+      (found) => {
+        kept = this.#live ? keepable(found) : undefined;
+      },
+      () => store.fill(key, token, kept),
+    );
   }
 
   getMany(keys: readonly string[]): Awaitable<ReadonlyArray<StoredEntry | undefined>> {
@@ -193,15 +207,8 @@ export class TieredBackend implements CacheBackend {
         this.#store.fill(missingKeys[j] as string, tokens[j] as number, entry);
       }
     };
-    let answer;
-    try {
-      answer = this.#remote.getMany(missingKeys);
-    } catch (error) {
-      fillAll();
-      throw error;
-    }
-    const merged = settle(
-      answer,
+    const merged = run(
+      () => this.#remote.getMany(missingKeys),
       (entries) => {
         answered = entries;
         for (let j = 0; j < missing.length; j++) found[missing[j] as number] = entries[j];
@@ -276,19 +283,12 @@ export class TieredBackend implements CacheBackend {
         this.#link?.changed(key);
       }
     };
-    let answer;
-    try {
-      answer = this.#remote.setMany(writes, ttlSeconds);
-    } catch (error) {
-      end();
-      throw error;
-    }
     // With duplicate keys the last write wins remotely; keep no copy of a key written twice.
     const seen = new Set<string>();
     const twice = new Set<string>();
     for (const { key } of writes) (seen.has(key) ? twice : seen).add(key);
-    return settle(
-      answer,
+    return run(
+      () => this.#remote.setMany(writes, ttlSeconds),
       (notStored) => {
         refused = new Set([...notStored, ...twice]);
       },
@@ -320,14 +320,11 @@ export class TieredBackend implements CacheBackend {
         this.#link?.changed(key);
       }
     };
-    let answer;
-    try {
-      answer = this.#remote.deleteMany(keys);
-    } catch (error) {
-      announce();
-      throw error;
-    }
-    return settle(answer, () => {}, announce);
+    return run(
+      () => this.#remote.deleteMany(keys),
+      () => {},
+      announce,
+    );
   }
 
   clear(): Awaitable<void> {
@@ -369,15 +366,8 @@ export class TieredBackend implements CacheBackend {
       store.fill(key, token, entry, ttlMs(ttlSeconds));
       this.#link?.changed(key);
     };
-    let answer;
-    try {
-      answer = send();
-    } catch (error) {
-      end();
-      throw error;
-    }
-    return settle(
-      answer,
+    return run(
+      send,
       (value) => {
         entry = this.#live ? keepable(kept(value)) : undefined;
       },
@@ -393,14 +383,7 @@ export class TieredBackend implements CacheBackend {
       this.#store.invalidate(key);
       this.#link?.changed(key);
     };
-    let answer;
-    try {
-      answer = send();
-    } catch (error) {
-      end();
-      throw error;
-    }
-    return settle(answer, () => {}, end);
+    return run(send, () => {}, end);
   }
 
   #clearing(send: () => Awaitable<void>): Awaitable<void> {
@@ -409,13 +392,6 @@ export class TieredBackend implements CacheBackend {
       this.#store.clear();
       this.#link?.cleared();
     };
-    let answer;
-    try {
-      answer = send();
-    } catch (error) {
-      end();
-      throw error;
-    }
-    return settle(answer, () => {}, end);
+    return run(send, () => {}, end);
   }
 }
