@@ -19,6 +19,12 @@ export const REDIS_BUS_NAME = 'redis-bus';
 /** Most warnings kept from before `start()`; later ones repeat what they say. */
 const MAX_EARLY_WARNINGS = 10;
 
+/**
+ * Least time between two warnings about dropped frames, in milliseconds: a foreign program
+ * flooding the channel must not turn into one warning event per message.
+ */
+const MALFORMED_WARNING_INTERVAL_MS = 1000;
+
 /** Source of the `clear` sent in place of a message that could not be encoded. */
 const UNKNOWN_SOURCE = 'redis-bus:invalid';
 
@@ -44,6 +50,9 @@ export class RedisBus implements CacheBus {
   #abortStart: (() => void) | undefined;
   /** Warnings from before `start()` (a queue that overflowed early), handed over by `start()`. */
   #early: Error[] = [];
+  /** When the last dropped-frame warning went out (performance.now()), and how many since. */
+  #malformedWarnedAt = Number.NEGATIVE_INFINITY;
+  #malformedSilenced = 0;
 
   /** Checks the options (throws `CacheConfigError`); opens nothing until `start()`. */
   constructor(options: RedisBusOptions) {
@@ -109,10 +118,24 @@ export class RedisBus implements CacheBus {
     try {
       message = decodeMessage(text);
     } catch (error) {
-      this.#call('warn', [error as Error]);
+      this.#malformed(error as Error);
       return;
     }
     this.#call('message', [message]);
+  }
+
+  /** Warns about a dropped frame, at most once per interval, counting the ones in between. */
+  #malformed(error: Error): void {
+    const now = performance.now();
+    if (now - this.#malformedWarnedAt < MALFORMED_WARNING_INTERVAL_MS) {
+      this.#malformedSilenced++;
+      return;
+    }
+    const silenced = this.#malformedSilenced;
+    this.#malformedWarnedAt = now;
+    this.#malformedSilenced = 0;
+    if (silenced > 0) error.message += `; ${silenced} more dropped since the last warning`;
+    this.#call('warn', [error]);
   }
 
   /**

@@ -112,7 +112,23 @@ describe('wire format', () => {
   });
 
   it('refuses anything else with MalformedFrameError, quoting at most 60 characters', () => {
-    for (const frame of ['', '{}', '[1]', '[1,"d","s","k"]', `[1,"c","${'x'.repeat(65)}"]`]) {
+    const frames = [
+      '',
+      '{}',
+      '[1]',
+      'not json',
+      'null',
+      '[]',
+      '[2,"d","src",["k"]]',
+      '[1,"x","src",["k"]]',
+      '[1,"d","",["k"]]',
+      '[1,"d","src",[1]]',
+      '[1,"d","src","k"]',
+      '[1,"c","src",["k"]]',
+      '[1,"d","src",["k"],"extra"]',
+      `[1,"c","${'x'.repeat(65)}"]`,
+    ];
+    for (const frame of frames) {
       expect(() => decodeMessage(frame)).toThrow(MalformedFrameError);
     }
     expect(() => decodeMessage('x'.repeat(1000))).toThrow(/"x{60}…"/);
