@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import {
   CacheConfigError,
+  CacheErrorCode,
   CacheKeyError,
   CacheWriteError,
   failOpen,
   hashArgs,
+  isCacheError,
   SingleFlight,
   StorageLevel,
   type CacheClient,
@@ -367,8 +369,15 @@ export class CachedCall {
           return await this.#fn.apply(run.self, run.args);
         }
       }
+      let tags: readonly string[] | undefined;
+      try {
+        tags = this.#tagsOf(run);
+      } catch (error) {
+        this.#report(error, target);
+        return await this.#fn.apply(run.self, run.args);
+      }
       const entryKey = this.#entryKey(target, token);
-      const result = await this.#leased(run, entryKey);
+      const result = await this.#leased(run, entryKey, tags);
       // Without a lease (off, or a backend without compare-and-set) an invalidation that began
       // while the write was on its way may have deleted the entry before the write landed:
       // delete it again. A miss is always safe.
@@ -383,12 +392,48 @@ export class CachedCall {
     }
   }
 
+  /** The tags of a call's result (the `tags` option), checked by core when it stores them. */
+  #tagsOf(run: Run): readonly string[] | undefined {
+    const tagsOf = this.#options.tags;
+    if (tagsOf === undefined) return undefined;
+    try {
+      return tagsOf(...(run.args as never[]));
+    } catch (error) {
+      throw new CacheConfigError(`the \`tags\` function of ${run.target.name} threw`, {
+        cause: error,
+      });
+    }
+  }
+
   /** Runs the function under the entry's lease (`getOrSet` straight after our miss). */
-  async #leased(run: Run, entryKey: string): Promise<unknown> {
+  async #leased(run: Run, entryKey: string, tags: readonly string[] | undefined): Promise<unknown> {
     const { target } = run;
+    let started = false;
+    const factory = (): unknown => {
+      started = true;
+      return this.#fn.apply(run.self, run.args);
+    };
+    try {
+      return await target.client.getOrSet(entryKey, factory, this.#getOrSetOptions(target, tags));
+    } catch (error) {
+      // A value error before the function ran is getOrSet refusing its arguments before any I/O
+      // (here: tags from the `tags` function that core does not accept): run uncached, as for a
+      // key that cannot be made. Anything else (the function's own errors, strict) goes on.
+      if (started || !isCacheError(error, CacheErrorCode.Value)) throw error;
+      this.#report(error, target);
+      return await factory();
+    }
+  }
+
+  /** The options of a miss's `getOrSet`. */
+  #getOrSetOptions(
+    target: Target,
+    tags: readonly string[] | undefined,
+  ): Parameters<CacheClient['getOrSet']>[2] {
     const options = this.#options;
-    return target.client.getOrSet(entryKey, () => this.#fn.apply(run.self, run.args), {
+    return {
       ...options.resilience,
+      tags,
       ttl: options.ttlSeconds,
       afterMiss: true,
       singleFlight: options.singleFlight,
@@ -399,7 +444,7 @@ export class CachedCall {
       onError: (error) => {
         this.#report(error, target);
       },
-    });
+    };
   }
 
   /**

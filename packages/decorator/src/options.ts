@@ -59,6 +59,18 @@ export interface CacheOptions<
    */
   readonly key?: string | ((...args: A) => string) | undefined;
   /**
+   * Tags of each stored result, for group invalidation (core's `tags`): a function of the call's
+   * arguments returning the tags, e.g. `tags: (id) => [\`user:${id}\`]`. A later
+   * `client.invalidateTags(['user:1'])` on a client of the same scope (tags are scoped like keys:
+   * the entry's storage level and ids) makes every entry stored with that tag a miss, in every
+   * process, so the next call runs the function again. It is called only on a miss, before the
+   * result is stored. A hit of a tagged entry costs one more read (the tags' versions). A function
+   * that throws, or tags core refuses, run the call uncached and report it like other cache
+   * problems.
+   * @default undefined (no tags)
+   */
+  readonly tags?: ((...args: A) => readonly string[]) | undefined;
+  /**
    * Put before the name part, joined with `:`, to group or version a function's keys.
    * @default undefined (no prefix)
    */
@@ -119,6 +131,7 @@ export interface NormalizedOptions {
   readonly ttlSeconds: number;
   readonly key: string | ((...args: never[]) => unknown) | undefined;
   readonly keyPrefix: string | undefined;
+  readonly tags: ((...args: never[]) => readonly string[]) | undefined;
   readonly storageLevel: StorageLevel | undefined;
   readonly cacheNullish: boolean;
   readonly singleFlight: boolean;
@@ -178,6 +191,12 @@ export function normalizeOptions(options: unknown): NormalizedOptions {
   if (key !== undefined && typeof key !== 'function') checkName(key, '`key`');
   const keyPrefix = raw['keyPrefix'];
   if (keyPrefix !== undefined) checkName(keyPrefix, '`keyPrefix`');
+  const tags = raw['tags'];
+  if (tags !== undefined && typeof tags !== 'function') {
+    throw new CacheConfigError(
+      `\`tags\` must be a function of the arguments returning the tags; got ${describe(tags)}`,
+    );
+  }
   const storageLevel = raw['storageLevel'];
   if (storageLevel !== undefined && !isStorageLevel(storageLevel)) {
     throw new CacheConfigError(
@@ -206,6 +225,7 @@ export function normalizeOptions(options: unknown): NormalizedOptions {
     ttlSeconds,
     key: key as NormalizedOptions['key'],
     keyPrefix: keyPrefix as string | undefined,
+    tags: tags as NormalizedOptions['tags'],
     storageLevel: storageLevel,
     cacheNullish: flag(raw['cacheNullish'], 'cacheNullish', false),
     singleFlight: flag(raw['singleFlight'], 'singleFlight', true),

@@ -24,6 +24,10 @@ describe('option validation', () => {
     [{ singleFlight: 1 }, '`singleFlight` must be true or false; got number'],
     [{ strict: null }, '`strict` must be true or false; got null'],
     [{ onError: 'log' }, "`onError` must be a function; got 'log'"],
+    [
+      { tags: ['user:1'] },
+      '`tags` must be a function of the arguments returning the tags; got object',
+    ],
     [{ context: { client: {} } }, '`context`.client must be a CacheClient'],
     [{ context: 'acme' }, '`context` must be an object with `client`, `stack`, `session`…'],
     ['fast', "cache options must be an object; got 'fast'"],

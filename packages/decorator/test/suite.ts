@@ -369,6 +369,57 @@ export function describeDecoratorSuite(name: string, suite: DecoratorSuiteOption
         expect(globex.runs).toBe(1);
       });
 
+      it('a tag bust from another client makes the next call run again and spares other tags', async () => {
+        const client = await newClient();
+        const { fn, runs } = counted((id: string) => `${id}:${Math.random()}`);
+        const profile = cached(fn, {
+          key: 'profile',
+          tags: (id: string) => [`user:${id}`],
+          context: { client, stack: 'acme' },
+        });
+        const a1 = await profile('a');
+        const b1 = await profile('b');
+        expect(await profile('a')).toBe(a1);
+        expect(runs()).toBe(2);
+        // Another process of the service busts the tag in the same scope (tags are scoped like keys).
+        const other = sibling(client).scoped(StorageLevel.Stack, { stack: 'acme' });
+        await other.invalidateTags(['user:a']);
+        const a2 = await profile('a');
+        expect(a2).not.toBe(a1);
+        expect(await profile('b')).toBe(b1);
+        expect(runs()).toBe(3);
+        // The fresh result is tagged too, and cached again.
+        expect(await profile('a')).toBe(a2);
+        expect(runs()).toBe(3);
+        // The same tag in another tenant's scope busts nothing here.
+        await sibling(client)
+          .scoped(StorageLevel.Stack, { stack: 'globex' })
+          .invalidateTags(['user:b']);
+        expect(await profile('b')).toBe(b1);
+        expect(runs()).toBe(3);
+      });
+
+      it('runs uncached and reports when the tags function throws or returns bad tags', async () => {
+        const client = await newClient();
+        const problems: string[] = [];
+        const { fn, runs } = counted((id: string) => id);
+        const profile = cached(fn, {
+          key: 'profile',
+          tags: (id: string) => {
+            if (id === 'throw') throw new Error('boom');
+            return id === 'bad' ? [''] : [`user:${id}`];
+          },
+          context: { client, stack: 'acme' },
+          onError: (error) => problems.push(error.code),
+        });
+        expect(await profile('throw')).toBe('throw');
+        expect(await profile('throw')).toBe('throw');
+        expect(await profile('bad')).toBe('bad');
+        expect(await profile('bad')).toBe('bad');
+        expect(runs()).toBe(4);
+        expect(problems.length).toBe(4);
+      });
+
       it('busts a cached() function inside a request scope', async () => {
         const client = await newClient();
         const { fn, runs } = counted((currency: string) => `${currency}:${Math.random()}`);
