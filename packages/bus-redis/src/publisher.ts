@@ -30,10 +30,21 @@ export class Publisher {
   /** Failed attempts in a row: one warning per streak, and the retry backoff. */
   #failures = 0;
   #retry: NodeJS.Timeout | undefined;
+  #restart: NodeJS.Timeout | undefined;
   #closed = false;
   #drained: (() => void) | undefined;
 
   readonly #onReady = (): void => this.#pump();
+  /** ioredis gave up reconnecting: the bus does not until `close()`, so it connects again. */
+  readonly #onEnd = (): void => {
+    if (this.#closed) return;
+    clearTimeout(this.#restart);
+    this.#restart = setTimeout(() => {
+      this.#restart = undefined;
+      if (!this.#closed) this.#connection.connect().catch(ignore);
+    }, this.#timing.reconnectMaxDelayMs);
+    this.#restart.unref();
+  };
 
   constructor(
     connection: BusConnection,
@@ -46,6 +57,7 @@ export class Publisher {
     this.#maxQueue = options.maxQueue;
     this.#warn = options.warn;
     connection.on('ready', this.#onReady);
+    connection.on('end', this.#onEnd);
     // Connection errors are retried by ioredis and show as failed publishes; without a listener
     // ioredis would print them.
     connection.on('error', ignore);
@@ -153,6 +165,8 @@ export class Publisher {
     this.#closed = true;
     this.#drained = undefined;
     this.#connection.removeListener('ready', this.#onReady);
+    this.#connection.removeListener('end', this.#onEnd);
+    clearTimeout(this.#restart);
     await quitWithin(this.#connection, Math.max(0, ms - (Date.now() - started)));
   }
 }

@@ -28,6 +28,7 @@ export class Subscription {
   #heartbeat: NodeJS.Timeout | undefined;
   #pingDeadline: NodeJS.Timeout | undefined;
   #watchdog: NodeJS.Timeout | undefined;
+  #restartTimer: NodeJS.Timeout | undefined;
   /** The last connection error (refused, auth…): why the bus is not live, for messages. */
   #lastError: Error | undefined;
 
@@ -36,6 +37,19 @@ export class Subscription {
   readonly #onClose = (): void => {
     this.#generation++;
     this.#lose(new Error('the redis bus subscriber connection closed'));
+  };
+  /**
+   * ioredis gave up reconnecting (a Sentinel retry strategy of the caller's client can end it):
+   * the bus never gives up until `close()`, so it starts the connection again after a pause.
+   */
+  readonly #onEnd = (): void => {
+    this.#onClose();
+    if (this.#closed) return;
+    this.#restartTimer = setTimeout(() => {
+      this.#restartTimer = undefined;
+      if (!this.#closed) this.#connection.connect().catch(ignore);
+    }, this.#timing.reconnectMaxDelayMs);
+    this.#restartTimer.unref();
   };
   readonly #onError = (error: Error): void => {
     this.#lastError = asError(error);
@@ -60,7 +74,7 @@ export class Subscription {
     connection.on('connect', this.#onConnect);
     connection.on('ready', this.#onReady);
     connection.on('close', this.#onClose);
-    connection.on('end', this.#onClose);
+    connection.on('end', this.#onEnd);
     connection.on('error', this.#onError);
     connection.on('message', this.#onMessage);
   }
@@ -198,7 +212,8 @@ export class Subscription {
     connection.removeListener('connect', this.#onConnect);
     connection.removeListener('ready', this.#onReady);
     connection.removeListener('close', this.#onClose);
-    connection.removeListener('end', this.#onClose);
+    connection.removeListener('end', this.#onEnd);
+    clearTimeout(this.#restartTimer);
     connection.removeListener('message', this.#onMessage);
     // The error listener stays: a socket error while quitting must not reach ioredis's
     // "Unhandled error event" output (it returns early once closed).

@@ -22,6 +22,7 @@ class FakeConnection extends EventEmitter {
   readonly calls: string[] = [];
   fail: (frame: string) => Error | 'hang' | undefined = () => undefined;
   connect(): Promise<unknown> {
+    this.calls.push('connect');
     return Promise.resolve();
   }
   disconnect(reconnect?: boolean): void {
@@ -109,5 +110,20 @@ describe('publish queue', () => {
     pub.enqueue('y', 's');
     await sleep(10);
     expect(connection.accepted).toEqual([]);
+  });
+
+  it('after ioredis gives up (end), it connects again and sends what waited', async () => {
+    const connection = new FakeConnection();
+    connection.status = 'end';
+    const { pub } = publisher(connection);
+    pub.enqueue('waiting', 's');
+    connection.emit('end');
+    await sleep(TIMING.reconnectMaxDelayMs + 20);
+    expect(connection.calls).toEqual(['connect']);
+    connection.status = 'ready';
+    connection.emit('ready');
+    await until(() => pub.queued === 0, 1000, 'drained');
+    expect(connection.accepted).toEqual(['waiting']);
+    await pub.close();
   });
 });

@@ -129,4 +129,17 @@ describe('subscription state machine', () => {
     expect(events).toEqual(['live']);
     expect(connection.calls.length).toBe(calls);
   });
+
+  it('after ioredis gives up (end), the bus connects again by itself', async () => {
+    const connection = new FakeConnection();
+    const { sub, events } = subscription(connection);
+    sub.start();
+    connection.emit('ready');
+    await sleep(5);
+    connection.emit('end');
+    expect(events).toEqual(['live', expect.stringMatching(/^lost:/)]);
+    await sleep(TIMING.reconnectMaxDelayMs + 20);
+    expect(connection.calls.filter((c) => c === 'connect')).toHaveLength(2);
+    await sub.close(10);
+  });
 });
