@@ -100,6 +100,7 @@ export class Subscription {
       () => {
         if (generation !== this.#generation || this.#closed) return;
         this.#clearWatchdog();
+        this.#lastError = undefined; // older errors no longer explain anything
         if (!this.#live) {
           this.#live = true;
           this.#events.live();
