@@ -161,23 +161,38 @@ export class CallRunner {
         settled = true;
         reject(this.#timeout({ operation, key, sent: true }, 'did not answer'));
       });
-      pending
-        .then(call.decode, (error: unknown) => this.#fail(call, error, true))
-        .then(
-          (value) => {
-            if (settled) return;
-            settled = true;
-            deadline.settled();
-            resolve(value);
-          },
-          (error: unknown) => {
-            if (settled) return;
-            settled = true;
-            deadline.settled();
-            // Already a Stowage error (`#fail` mapped it), unless `decode` threw.
-            reject(this.error(error, { operation, key, sent: true }));
-          },
-        );
+      // True for the first outcome only; the deadline then has one call less to wait for.
+      const first = (): boolean => {
+        if (settled) return false;
+        settled = true;
+        deadline.settled();
+        return true;
+      };
+      // One handler pair, no intermediate promise. The reply is read even after the deadline
+      // passed, so a damaged late reply still resets the connection (`desync`).
+      pending.then(
+        (reply) => {
+          let value: R;
+          try {
+            value = call.decode(reply);
+          } catch (error) {
+            if (first()) reject(this.error(error, { operation, key, sent: true }));
+            return;
+          }
+          if (first()) resolve(value);
+        },
+        (error: unknown) => {
+          let value: R;
+          try {
+            value = this.#fail(call, error, true);
+          } catch (failure) {
+            // Already a Stowage error (`#fail` mapped it): `error` returns it as it is.
+            if (first()) reject(this.error(failure, { operation, key, sent: true }));
+            return;
+          }
+          if (first()) resolve(value);
+        },
+      );
     });
   }
 
