@@ -1,3 +1,4 @@
+/* global setImmediate */
 // Why two harnesses disagree on Redis at 64 in flight: runs raw ioredis and Stowage's client in
 // the shape of the bench (256 keys, interleaved 300 ms rounds, warm-up) and in the shape of an
 // independent closed-loop harness (10,000 keys picked at random, each subject run once for a long
