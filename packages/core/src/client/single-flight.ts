@@ -13,6 +13,10 @@ export interface Flight {
   superseded: boolean;
 }
 
+// A flight's placeholder until its caller sets `promise` (at once): one shared settled promise
+// instead of a new one on every read through the decorator and `getOrSet`.
+const SETTLED: Promise<unknown> = Promise.resolve();
+
 /**
  * Single-flight: concurrent calls for the same key in this process share one run. Used by
  * `getOrSet` and by `@stowage/decorator`, so both follow one rule: a write or delete of the key
@@ -32,7 +36,7 @@ export class SingleFlight {
    * `flight.promise` at once and calls {@link SingleFlight.land} when that promise settles.
    */
   start(key: string, group?: string): Flight {
-    const flight: Flight = { key, group, promise: Promise.resolve(), superseded: false };
+    const flight: Flight = { key, group, promise: SETTLED, superseded: false };
     this.#flights.set(key, flight);
     return flight;
   }
