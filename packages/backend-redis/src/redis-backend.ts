@@ -455,6 +455,24 @@ export class RedisBackend implements CacheBackend {
     });
   }
 
+  /**
+   * @inheritdoc
+   * `PTTL`: -2 (no such key) is `undefined`, -1 (no expiry) is `Infinity`. A read, so never
+   * indeterminate; an L1 sends it beside the `GETRANGE` that fills a copy, in the same write.
+   */
+  ttlOf(key: string): Promise<number | undefined> {
+    const full = this.#full(key);
+    return this.#runner.run({
+      operation: 'ttlOf',
+      key,
+      send: () => this.#client.callBuffer('pttl', full),
+      decode: (reply) => {
+        const ms = this.#replies.integer(reply, 'ttlOf', key);
+        return ms === -2 ? undefined : ms === -1 ? Infinity : ms;
+      },
+    });
+  }
+
   /** @inheritdoc */
   touch(key: string, ttlSeconds: number): Promise<boolean> {
     const full = this.#full(key);

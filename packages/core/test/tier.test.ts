@@ -220,6 +220,46 @@ describe('L1: invalidation within the process', () => {
     expect(await cache.get('short')).toBeUndefined();
   });
 
+  it('a copy filled from a read lives no longer than the item has left on the server (ttlOf)', async () => {
+    let now = 1_000_000;
+    const store = server(() => now);
+    let left: number | undefined | Error = 2_000;
+    const asked: string[] = [];
+    const withTtl = new Proxy(store, {
+      get(target, property) {
+        if (property === 'ttlOf') {
+          return async (key: string) => {
+            asked.push(key);
+            if (left instanceof Error) throw left;
+            return left;
+          };
+        }
+        const value = Reflect.get(target, property, target) as unknown;
+        return typeof value === 'function'
+          ? (value as (...args: unknown[]) => unknown).bind(target)
+          : value;
+      },
+    });
+    await client(store, { l1: false }).set('k', 'v', { ttl: 2 });
+    const cache = client(withTtl, { now: () => now, l1: { ttl: '1h' } });
+    expect(await cache.get('k')).toBe('v');
+    await tick();
+    expect(asked).toEqual(['k']);
+    now += 1_999;
+    expect(await cache.get('k')).toBe('v'); // the copy, still within the item's life
+    expect(reads(store, 'k')).toBe(1);
+    now += 2;
+    expect(await cache.get('k')).toBeUndefined(); // copy and item gone together
+    // An item the server says it no longer holds, or an answer that failed: no copy kept.
+    await client(store, { l1: false }).set('k2', 'v2', { ttl: 60 });
+    for (const answer of [undefined, new Error('PTTL failed')]) {
+      left = answer;
+      expect(await cache.get('k2')).toBe('v2');
+      await tick();
+    }
+    expect(reads(store, 'k2')).toBe(2);
+  });
+
   it('without a bus, another process’s change is seen once l1.ttl has passed', async () => {
     let now = 1_000_000;
     const store = server(() => now);

@@ -24,6 +24,7 @@ const OPTIONAL_METHODS = [
   'ping',
   'serverFor',
   'onWarning',
+  'ttlOf',
 ] as const;
 
 /**

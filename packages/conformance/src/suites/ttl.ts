@@ -20,6 +20,22 @@ export function describeTtl(ctx: SuiteContext): void {
       expect(await ctx.backend().get(k)).toBeUndefined();
     });
 
+    it('ttlOf, where offered: the time left, Infinity without expiry, undefined for a miss', async () => {
+      const backend = ctx.backend();
+      if (backend.ttlOf === undefined) {
+        expect(typeof backend.ttlOf).toBe('undefined'); // optional: a backend that cannot tell says nothing
+        return;
+      }
+      const [expiring, forever] = [key('ttlof'), key('ttlof')];
+      await backend.set(expiring, entry('x'), 60);
+      await backend.set(forever, entry('y'), 0);
+      const left = await backend.ttlOf(expiring);
+      expect(left).toBeGreaterThan(50_000);
+      expect(left).toBeLessThanOrEqual(60_000);
+      expect(await backend.ttlOf(forever)).toBe(Infinity);
+      expect(await backend.ttlOf(key('ttlof-missing'))).toBeUndefined();
+    });
+
     it('keeps an entry with TTL 0 (no expiry)', WAIT, async () => {
       const k = key('forever');
       await ctx.backend().set(k, entry('forever'), 0);

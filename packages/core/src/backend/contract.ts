@@ -208,6 +208,14 @@ export interface CacheBackend {
    */
   ping?(): Awaitable<void>;
   /**
+   * Optional: how long `key` has left on the server, in milliseconds — `Infinity` when it never
+   * expires, `undefined` when the server does not hold it (Redis: `PTTL`). An L1 tier calls it
+   * beside the read that fills a copy (in the same tick, so a pipelining backend sends both in one
+   * write) and keeps the copy no longer than the server keeps the item. Without it, a copy filled
+   * from a read lives `l1.ttl` (memcached's binary protocol has no way to read a TTL).
+   */
+  ttlOf?(key: string): Awaitable<number | undefined>;
+  /**
    * Optional: the server (`host:port`) that holds `key`, for traces (`server.address`). Must not
    * do I/O; `undefined` when it is not known (a cluster, an in-process store).
    */

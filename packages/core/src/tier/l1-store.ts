@@ -113,7 +113,9 @@ export class L1Store {
     if (pending === undefined) return;
     const invalidatedAt = pending.invalidatedAt;
     if (--pending.count === 0) this.#pending.delete(key);
-    if (entry === undefined || invalidatedAt > token || this.#clearedAt > token) return;
+    if (entry === undefined || ttlMs <= 0 || invalidatedAt > token || this.#clearedAt > token) {
+      return;
+    }
     this.#keep(key, entry, Math.min(ttlMs, this.#options.ttlMs));
   }
 

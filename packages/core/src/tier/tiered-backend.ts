@@ -176,16 +176,60 @@ export class TieredBackend implements CacheBackend {
     if (!this.#live) return this.#remote.get(key);
     const copy = this.#store.get(key);
     if (copy !== undefined) return copy;
-    const store = this.#store;
-    const token = store.begin(key);
+    const token = this.#store.begin(key);
     let kept: StoredEntry | undefined;
+    let expiry: Awaitable<number> | undefined;
     return run(
-      () => this.#remote.get(key),
+      () => {
+        const answer = this.#remote.get(key);
+        expiry = this.#expiryOf(key);
+        return answer;
+      },
       (found) => {
         kept = this.#live ? keepable(found) : undefined;
       },
-      () => store.fill(key, token, kept),
+      () => this.#fill(key, { token, entry: kept, expiry }),
     );
+  }
+
+  /**
+   * How long the remote backend keeps `key` (`ttlOf`), asked right after the read that fills its
+   * copy so a pipelining backend sends both in one write: a copy must not outlive the item. `0`
+   * (keep nothing) when the item is gone or the question failed; `undefined` when the backend
+   * cannot tell (the copy lives `l1.ttl`).
+   */
+  #expiryOf(key: string): Awaitable<number> | undefined {
+    const remote = this.#remote;
+    if (remote.ttlOf === undefined || !this.#live) return undefined;
+    let answer: Awaitable<number | undefined>;
+    try {
+      answer = remote.ttlOf(key);
+    } catch {
+      return 0;
+    }
+    return isPromise(answer)
+      ? answer.then(
+          (ms) => ms ?? 0,
+          () => 0,
+        )
+      : (answer ?? 0);
+  }
+
+  /** Fills `key`'s copy once its remote expiry (if asked) is known. */
+  #fill(
+    key: string,
+    fill: {
+      readonly token: number;
+      readonly entry: StoredEntry | undefined;
+      readonly expiry: Awaitable<number> | undefined;
+    },
+  ): void {
+    const { token, entry, expiry } = fill;
+    if (!isPromise(expiry)) {
+      this.#store.fill(key, token, entry, expiry);
+      return;
+    }
+    void expiry.then((ms) => this.#store.fill(key, token, entry, ms));
   }
 
   getMany(keys: readonly string[]): Awaitable<ReadonlyArray<StoredEntry | undefined>> {
@@ -201,14 +245,20 @@ export class TieredBackend implements CacheBackend {
     const missingKeys = missing.map((i) => keys[i] as string);
     const tokens = missingKeys.map((key) => this.#store.begin(key));
     let answered: ReadonlyArray<StoredEntry | undefined> | undefined;
+    let expiries: Array<Awaitable<number> | undefined> = [];
     const fillAll = (): void => {
       for (let j = 0; j < missingKeys.length; j++) {
         const entry = answered !== undefined && this.#live ? keepable(answered[j]) : undefined;
-        this.#store.fill(missingKeys[j] as string, tokens[j] as number, entry);
+        const token = tokens[j] as number;
+        this.#fill(missingKeys[j] as string, { token, entry, expiry: expiries[j] });
       }
     };
     const merged = run(
-      () => this.#remote.getMany(missingKeys),
+      () => {
+        const answer = this.#remote.getMany(missingKeys);
+        expiries = missingKeys.map((key) => this.#expiryOf(key));
+        return answer;
+      },
       (entries) => {
         answered = entries;
         for (let j = 0; j < missing.length; j++) found[missing[j] as number] = entries[j];
