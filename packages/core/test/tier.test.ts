@@ -2,7 +2,7 @@
 // never refilled by an answer that raced with an invalidation. Two clients on one backend stand
 // for two processes; an in-process hub stands for the Redis bus (the real one is tested in
 // @stowage/bus-redis and in the e2e tier tests).
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { FaultBackend, RecordingBackend } from '@stowage/testkit';
 import {
   CacheClient,
@@ -208,6 +208,26 @@ describe('L1: invalidation within the process', () => {
     await cache.flushAll();
     await writer.set('b', 'after flush');
     expect(await cache.get('b')).toBe('after flush');
+  });
+
+  it('a delayed flush empties every L1 again when the server runs it', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const store = server();
+      const hub = new LocalBusHub();
+      const bus = hub.bus();
+      const cache = client(store, { bus });
+      await tick();
+      await cache.flushAll({ delaySeconds: 2 });
+      await cache.set('k', 'v'); // refills a copy before the server flushes
+      expect(bus.published.filter((message) => message.action === 'clear')).toHaveLength(1);
+      vi.advanceTimersByTime(2_000);
+      expect(bus.published.filter((message) => message.action === 'clear')).toHaveLength(2);
+      await store.flush(0); // what memcached does when the delay ends
+      expect(await cache.get('k')).toBeUndefined(); // not served from a copy
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('a copy lives no longer than the TTL of the write that made it', async () => {

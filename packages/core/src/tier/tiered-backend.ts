@@ -118,6 +118,8 @@ export class TieredBackend implements CacheBackend {
   readonly #link: BusLink | undefined;
   /** Whether copies may be served and kept: always without a bus, while it is live with one. */
   #live: boolean;
+  /** Timers of delayed flushes, which empty every L1 again when the server runs them. */
+  readonly #delayedClears = new Set<NodeJS.Timeout>();
 
   constructor(remote: CacheBackend, options: TierOptions) {
     this.#remote = remote;
@@ -382,6 +384,17 @@ export class TieredBackend implements CacheBackend {
   }
 
   flush(delaySeconds: number): Awaitable<void> {
+    if (delaySeconds > 0) {
+      // memcached empties itself only when the delay ends: copies filled in between would
+      // outlive the items, so every L1 is emptied again then (this process's timer, unref'd).
+      const timer = setTimeout(() => {
+        this.#delayedClears.delete(timer);
+        this.#store.clear();
+        this.#link?.cleared();
+      }, delaySeconds * 1000);
+      timer.unref();
+      this.#delayedClears.add(timer);
+    }
     return this.#clearing(() => this.#remote.flush(delaySeconds));
   }
 
@@ -394,6 +407,8 @@ export class TieredBackend implements CacheBackend {
   /** Closes the bus and empties the L1, leaving the remote backend open (a client that does not own it). */
   async closeTier(): Promise<void> {
     this.#live = false;
+    for (const timer of this.#delayedClears) clearTimeout(timer);
+    this.#delayedClears.clear();
     this.#store.clear();
     await this.#link?.close();
   }
