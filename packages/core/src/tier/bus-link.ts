@@ -93,8 +93,11 @@ export class BusLink {
   #bus: CacheBus | undefined;
   #queued: string[] = [];
   #scheduled = false;
-  /** Changes overflowed while the bus was loading: a `clear` goes out first. */
-  #overflowed = false;
+  /**
+   * A `clear` goes out before any queued key: a flush or clear ran here, or changes overflowed
+   * while the bus was loading.
+   */
+  #clearPending = false;
   #closed = false;
   readonly #started: Promise<void>;
 
@@ -104,11 +107,6 @@ export class BusLink {
     if (isBus(option)) this.#bus = option;
     // Started after the constructor returns: the handlers reach a client that is fully built.
     this.#started = Promise.resolve().then(() => this.#start(option));
-  }
-
-  /** Settles once the bus was started (or failed to start, which was reported as a warning). */
-  get started(): Promise<void> {
-    return this.#started;
   }
 
   async #start(option: BusOption): Promise<void> {
@@ -160,7 +158,7 @@ export class BusLink {
   /** Tells the other processes that everything changed (a flush or clear), after what is queued. */
   cleared(): void {
     this.#queued = [];
-    this.#overflowed = true;
+    this.#clearPending = true;
     this.#flush();
   }
 
@@ -171,12 +169,12 @@ export class BusLink {
       // Still loading: keep the keys (other processes may hold copies of them), within a bound.
       if (this.#queued.length > MAX_KEYS_BEFORE_START) {
         this.#queued = [];
-        this.#overflowed = true;
+        this.#clearPending = true;
       }
       return;
     }
-    if (this.#overflowed) {
-      this.#overflowed = false;
+    if (this.#clearPending) {
+      this.#clearPending = false;
       bus.publish({ action: BusAction.Clear, keys: [], source: this.source });
     }
     const keys = this.#queued;

@@ -2,7 +2,6 @@ import type {
   Awaitable,
   BackendCapabilities,
   BackendLimits,
-  BackendWarning,
   BackendWrite,
   CacheBackend,
   StoredEntry,
@@ -154,24 +153,16 @@ export class TieredBackend implements CacheBackend {
     }
     if (remote.deleteIf !== undefined) {
       const deleteIf = remote.deleteIf.bind(remote);
-      this.deleteIf = (key, expected) => this.#changing(key, () => deleteIf(key, expected));
+      this.deleteIf = (key, expected) => this.#changing([key], () => deleteIf(key, expected));
     }
     if (remote.ping !== undefined) this.ping = remote.ping.bind(remote);
     if (remote.serverFor !== undefined) this.serverFor = remote.serverFor.bind(remote);
-    if (remote.onWarning !== undefined) {
-      const onWarning = remote.onWarning.bind(remote);
-      this.onWarning = (listener: (warning: BackendWarning) => void) => onWarning(listener);
-    }
+    if (remote.onWarning !== undefined) this.onWarning = remote.onWarning.bind(remote);
   }
 
   /** What the L1 counts (hits, misses, size, evictions) and whether it serves now. */
   stats(): L1Stats {
     return this.#store.stats(this.#live);
-  }
-
-  /** Settles once the bus was started (or failed to, reported as a warning); at once without one. */
-  get ready(): Promise<void> {
-    return this.#link?.started ?? Promise.resolve();
   }
 
   get(key: string): Awaitable<StoredEntry | undefined> {
@@ -349,34 +340,23 @@ export class TieredBackend implements CacheBackend {
   }
 
   touch(key: string, ttlSeconds: number): Awaitable<boolean> {
-    return this.#changing(key, () => this.#remote.touch(key, ttlSeconds));
+    return this.#changing([key], () => this.#remote.touch(key, ttlSeconds));
   }
 
   incr(key: string, delta: bigint): Awaitable<bigint | undefined> {
-    return this.#changing(key, () => this.#remote.incr(key, delta));
+    return this.#changing([key], () => this.#remote.incr(key, delta));
   }
 
   decr(key: string, delta: bigint): Awaitable<bigint | undefined> {
-    return this.#changing(key, () => this.#remote.decr(key, delta));
+    return this.#changing([key], () => this.#remote.decr(key, delta));
   }
 
   delete(key: string): Awaitable<boolean> {
-    return this.#changing(key, () => this.#remote.delete(key));
+    return this.#changing([key], () => this.#remote.delete(key));
   }
 
   deleteMany(keys: readonly string[]): Awaitable<void> {
-    for (const key of keys) this.#store.invalidate(key);
-    const announce = (): void => {
-      for (const key of keys) {
-        this.#store.invalidate(key);
-        this.#link?.changed(key);
-      }
-    };
-    return run(
-      () => this.#remote.deleteMany(keys),
-      () => {},
-      announce,
-    );
+    return this.#changing(keys, () => this.#remote.deleteMany(keys));
   }
 
   clear(): Awaitable<void> {
@@ -440,13 +420,15 @@ export class TieredBackend implements CacheBackend {
     );
   }
 
-  /** A change of `key` that leaves no copy (delete, touch, counters): drop, send, drop, publish. */
-  #changing<T>(key: string, send: () => Awaitable<T>): Awaitable<T> {
-    this.#store.invalidate(key);
+  /** A change of `keys` that leaves no copy (deletes, touch, counters): drop, send, drop, publish. */
+  #changing<T>(keys: readonly string[], send: () => Awaitable<T>): Awaitable<T> {
+    for (const key of keys) this.#store.invalidate(key);
     const end = (): void => {
-      // Again after the answer: a read that began in between must not keep what it saw.
-      this.#store.invalidate(key);
-      this.#link?.changed(key);
+      for (const key of keys) {
+        // Again after the answer: a read that began in between must not keep what it saw.
+        this.#store.invalidate(key);
+        this.#link?.changed(key);
+      }
     };
     return run(send, () => {}, end);
   }
