@@ -156,6 +156,84 @@ describe('RecentKeysStack under churn', () => {
     },
   );
 
+  // Records wait in a log and are applied in batches (when the log fills or the stack is read).
+  // Order must match the model exactly. An expiry may differ in one way only: where the model
+  // forgot a write's expiry because the key was evicted between the write and a later hit, the
+  // batch may still know it — never an expiry no write gave, never an older write's.
+  it.each([
+    [1, 40],
+    [3, 7],
+    [10, 500],
+    [100, 3000],
+  ])(
+    'agrees with the model when records pile up between reads (maxSize %d, %d records a read)',
+    (maxSize, perRead) => {
+      const now = 1_000;
+      const stack = new RecentKeysStack(maxSize, () => now);
+      let model: Model[] = [];
+      const lastWrite = new Map<string, number | undefined>();
+      const next = random(maxSize * 7 + perRead);
+      for (let step = 0; step < 20_000; step++) {
+        const fullKey = `k${Math.floor(next() * (maxSize * 4))}`;
+        const roll = next();
+        if (roll < 0.6) {
+          stack.record(fullKey, `c${fullKey}`, 'p:');
+          const found = model.find((m) => m.fullKey === fullKey);
+          model = model.filter((m) => m.fullKey !== fullKey);
+          model.push({ fullKey, expiresAtMs: found?.expiresAtMs });
+        } else if (roll < 0.97) {
+          const expiresAtMs = next() < 0.3 ? null : now + 1 + Math.floor(next() * 1e6);
+          stack.record(fullKey, `c${fullKey}`, 'p:');
+          stack.setExpiry(fullKey, expiresAtMs);
+          lastWrite.set(fullKey, expiresAtMs ?? undefined);
+          model = model.filter((m) => m.fullKey !== fullKey);
+          model.push({ fullKey, expiresAtMs: expiresAtMs ?? undefined });
+        } else {
+          stack.removeSafe(fullKey);
+          lastWrite.delete(fullKey);
+          model = model.filter((m) => m.fullKey !== fullKey);
+        }
+        if (model.length > maxSize) model.shift();
+        if (step % perRead !== perRead - 1) continue;
+        const listed = stack.list();
+        expect(keysOf(listed)).toEqual(model.map((m) => m.fullKey));
+        for (const [i, entry] of listed.entries()) {
+          const expected = model[i]?.expiresAtMs;
+          if (entry.expiresAtMs !== expected) {
+            expect(expected).toBeUndefined();
+            expect(entry.expiresAtMs).toBe(lastWrite.get(entry.fullKey));
+          }
+          expect([entry.key, entry.prefix]).toEqual([`c${entry.fullKey}`, 'p:']);
+        }
+      }
+    },
+  );
+
+  it("applies a write's expiry to its record still waiting in the log", () => {
+    const stack = new RecentKeysStack(2, () => 0);
+    stack.record('a', 'a', '');
+    stack.setExpiry('a', 50);
+    stack.record('b', 'b', '');
+    stack.record('a', 'a', ''); // a hit: keeps the write's expiry
+    stack.setExpiry('b', 70);
+    stack.record('c', 'c', ''); // evicts b once applied
+    expect(stack.list().map((k) => [k.fullKey, k.expiresAtMs])).toEqual([
+      ['a', 50],
+      ['c', undefined],
+    ]);
+  });
+
+  it('forgets waiting records on clear and on removal', () => {
+    const stack = new RecentKeysStack(5, () => 0);
+    stack.record('a', 'a', '');
+    stack.record('b', 'b', '');
+    stack.clear();
+    stack.record('c', 'c', '');
+    stack.removeSafe('c');
+    stack.record('d', 'd', '');
+    expect(keysOf(stack.list())).toEqual(['d']);
+  });
+
   it('hands out snapshots: changing a listed key does not change the stack', () => {
     const stack = new RecentKeysStack(10, () => 0);
     stack.record('p:a', 'a', 'p:');

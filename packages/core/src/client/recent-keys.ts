@@ -1,5 +1,6 @@
 import type { CacheScope } from '../keys/key-space.js';
 import { StorageLevel } from '../storage-level.js';
+import { KEEP_EXPIRY, RecordLog } from './recent-keys-log.js';
 
 /**
  * A key the client stored or found recently (Q2's `RecentKey`). memcached cannot list its keys,
@@ -101,9 +102,10 @@ interface Journal {
 
 /**
  * A bounded stack of unique {@link RecentKey}s (Q2's `RecentKeysStack`), newest last. Appending a
- * key that is already there moves it to the end; past `maxSize` the oldest is dropped. Every
- * operation but `list` is O(1), allocation-free once the stack is full, and does no I/O: a
- * client records a key on every hit, so this is on the hot path.
+ * key that is already there moves it to the end; past `maxSize` the oldest is dropped. Nothing
+ * does I/O. A client records a key on every hit, so {@link RecentKeysStack.record} only appends
+ * to a log (`recent-keys-log.ts`) that is applied in one batch when it fills or before anything
+ * reads or changes the stack otherwise; a batch touches the map only for the keys it keeps.
  */
 export class RecentKeysStack {
   /** Most keys kept. */
@@ -119,6 +121,8 @@ export class RecentKeysStack {
   #seq = 0;
   #flushedSeq = 0;
   #journal: Journal | undefined;
+  /** Records not applied yet; `undefined` when `maxSize` is 0. */
+  readonly #log: RecordLog | undefined;
 
   /**
    * @param maxSize - most keys kept (default {@link DEFAULT_RECENT_KEYS}); 0 keeps none.
@@ -138,16 +142,19 @@ export class RecentKeysStack {
     this.maxSize = maxSize;
     this.#now = now;
     this.#encrypted = options.encrypted ?? false;
+    this.#log = maxSize > 0 ? new RecordLog(maxSize) : undefined;
   }
 
   /** Number of keys held, expired ones included until the next read. */
   get size(): number {
+    this.#settle();
     return this.#slots.size;
   }
 
   /** Adds `item` as the newest key, replacing an entry with the same full key. */
   append(item: RecentKey): void {
     if (this.maxSize === 0) return;
+    this.#settle();
     const slot = this.#slotFor(item.fullKey, item.key, item.prefix);
     slot.isEncrypted = item.isEncrypted;
     slot.expiresAtMs = item.expiresAtMs;
@@ -160,33 +167,55 @@ export class RecentKeysStack {
    * the client put before the caller's key (prefix and scope).
    */
   record(fullKey: string, key: string, prefix: string): void {
-    if (this.maxSize === 0) return;
-    const existing = this.#slots.get(fullKey);
-    if (existing !== undefined) {
-      if (existing !== this.#newest) {
-        this.#unlink(existing);
-        this.#link(existing);
-      }
-      this.#changed(existing);
-      return;
-    }
-    const slot = this.#slotFor(fullKey, key, prefix);
-    slot.isEncrypted = this.#encrypted;
-    slot.expiresAtMs = undefined;
-    this.#changed(slot);
+    const log = this.#log;
+    if (log === undefined) return;
+    const journal = this.#journal;
+    if (journal !== undefined && !journal.dirty) this.#dirty(journal);
+    if (log.full) this.#settle();
+    log.push(fullKey, key, prefix);
   }
 
-  /** Changes the expiry of a remembered key (after a `touch`); `null` means none. */
+  /** Changes the expiry of a remembered key (after a write or a `touch`); `null` means none. */
   setExpiry(fullKey: string, expiresAtMs: number | null): void {
+    // A write records its key and sets its expiry at once: the record is still in the log.
+    if (this.#log?.expireNewest(fullKey, expiresAtMs) === true) return;
+    this.#settle();
     const existing = this.#slots.get(fullKey);
     if (existing === undefined) return;
     existing.expiresAtMs = expiresAtMs ?? undefined;
     this.#changed(existing);
   }
 
+  /** Applies the pending records (see `RecordLog`), oldest surviving key first. */
+  #settle(): void {
+    const log = this.#log;
+    if (log === undefined || log.length === 0) return;
+    const survivors = log.drain(this.maxSize);
+    // Surviving keys already here leave the list first, so a new key's eviction (of the oldest)
+    // never takes one of them: their newer records moved them up before that eviction.
+    const existing: Array<Slot | undefined> = survivors.map((survivor) => {
+      const slot = this.#slots.get(survivor.fullKey);
+      if (slot !== undefined) this.#unlink(slot);
+      return slot;
+    });
+    for (const [i, survivor] of survivors.entries()) {
+      let slot = existing[i];
+      if (slot !== undefined) {
+        this.#link(slot);
+      } else {
+        slot = this.#slotFor(survivor.fullKey, survivor.key, survivor.prefix);
+        slot.isEncrypted = this.#encrypted;
+        slot.expiresAtMs = undefined;
+      }
+      if (survivor.expiresAtMs !== KEEP_EXPIRY) slot.expiresAtMs = survivor.expiresAtMs;
+      this.#changed(slot);
+    }
+  }
+
   /** Removes a key (a `RecentKey` or a full key); does nothing when it is not there (Q2's `remove_safe`). */
   removeSafe(item: RecentKey | string): void {
     const fullKey = typeof item === 'string' ? item : item.fullKey;
+    this.#settle();
     const journal = this.#journal;
     // Journaled even when this process never saw the key: another process may have listed it.
     if (journal !== undefined) this.#removedAt(journal, fullKey, this.#now() - journal.slackMs);
@@ -198,6 +227,7 @@ export class RecentKeysStack {
 
   /** Forgets every key. */
   clear(): void {
+    this.#log?.clear();
     this.#slots.clear();
     this.#oldest = undefined;
     this.#newest = undefined;
@@ -241,6 +271,7 @@ export class RecentKeysStack {
   takeChanges(): RecentKeyChanges | undefined {
     const journal = this.#journal;
     if (journal === undefined || !journal.dirty) return undefined;
+    this.#settle();
     const fromSeq = this.#flushedSeq;
     const now = this.#now();
     const changed: RecentKey[] = [];
@@ -268,6 +299,7 @@ export class RecentKeysStack {
   restoreChanges(changes: RecentKeyChanges): void {
     const journal = this.#journal;
     if (journal === undefined) return;
+    this.#settle();
     this.#flushedSeq = Math.min(this.#flushedSeq, changes.fromSeq);
     for (const [fullKey, atMs] of changes.removed) this.#removedAt(journal, fullKey, atMs);
     if (changes.clearedAtMs !== undefined) {
@@ -282,6 +314,7 @@ export class RecentKeysStack {
    * already holds are skipped, and nothing is added past `maxSize` or after a `clear()`.
    */
   seed(entries: readonly RecentKey[]): void {
+    this.#settle();
     const journal = this.#journal;
     if (journal?.clearedAtMs !== undefined) return;
     for (let i = entries.length - 1; i >= 0 && this.#slots.size < this.maxSize; i--) {
@@ -324,6 +357,7 @@ export class RecentKeysStack {
    * snapshot: changing one does not change the stack.
    */
   list(): RecentKey[] {
+    this.#settle();
     const now = this.#now();
     const live: RecentKey[] = [];
     let slot = this.#oldest;
