@@ -37,29 +37,86 @@ const MAX_REMEMBERED = 1024;
 const TOKEN = /^[\w-]{8}$/;
 const MISS: unique symbol = Symbol('miss');
 
-/** Everything one call needs to know about where its entry lives. */
-interface Target {
+/**
+ * What this process last learned of one scope's generation token, from a read of the generation
+ * key or from its own write of it. Shared by every cached function of a root client, so an
+ * `invalidateAll` through one function is seen at once by another function with the same name.
+ */
+interface KnownGeneration {
+  token: string;
+  /**
+   * `performance.now()` when the read that found the token, or the write that stored it, began:
+   * the `generationWindow` counts from here (`-Infinity` when no window asked for the time).
+   */
+  seenAt: number;
+  /** The observation's place in {@link observe}'s order: an older observation never replaces a newer one. */
+  order: number;
+}
+
+/** When a read or a write of a generation token began, in the two orders that matter. */
+interface Observation {
+  readonly seenAt: number;
+  readonly order: number;
+}
+
+// Counts reads (when they begin) and writes (when they end) of generation keys, so a read that
+// began before this process stored a new token cannot put the older token back when it lands
+// late: after a local `invalidateAll` resolves, this process never trusts the token it replaced.
+let observations = 0;
+
+function observe(seenAt: number): Observation {
+  return { seenAt, order: ++observations };
+}
+
+/**
+ * Everything about a function in one scope that does not depend on the call's arguments, made
+ * once per scoped client and name and reused by every call there, so a hit allocates no keys of
+ * its own but the entry key, and its map lookups hash strings that were hashed before.
+ */
+interface Scope {
   /** The root client of the call's context: its flights are shared by every cached function. */
   readonly root: CacheClient;
   /** The client scoped to the call's level and id. */
   readonly client: CacheClient;
+  /** The storage level, its id and, for Session, the tenant: what picked `client`. */
+  readonly slot: Slot;
   /** `[keyPrefix:]` + the static name: names the generation key and reports. */
   readonly name: string;
-  /** `[keyPrefix:]` + the entry's name part (the `key` function's result, or `name`). */
-  readonly entryName: string;
-  /** `''` for a call without arguments, else `:` + the hash of the arguments. */
-  readonly argsHash: string;
   /** The key holding the current generation token of this function in this scope. */
   readonly generationKey: string;
   /** `generationKey` with the scope in front: identifies the generation across scopes. */
   readonly scopeKey: string;
+  /** The flights of the root client. */
+  readonly flights: Flights;
+  /** The generations this process knows for the root client, by `scopeKey`. */
+  readonly known: Map<string, KnownGeneration>;
 }
 
-/** One call on its way through the cache: where its entry lives, its receiver and arguments, its flight. */
-interface Run {
+/** What picks a scoped client: the level, its id and, for Session, the tenant (else `undefined`). */
+interface Slot {
+  readonly level: StorageLevel;
+  readonly id: string | undefined;
+  readonly stack: string | undefined;
+}
+
+/** Everything one call needs to know about where its entry lives. */
+interface Target {
+  readonly scope: Scope;
+  /** `[keyPrefix:]` + the entry's name part (the `key` function's result, or `name`). */
+  readonly entryName: string;
+  /** `''` for a call without arguments, else `:` + the hash of the arguments. */
+  readonly argsHash: string;
+}
+
+/** One call: where its entry lives, its receiver and arguments. */
+interface Call {
   readonly target: Target;
   readonly self: unknown;
   readonly args: unknown[];
+}
+
+/** One call on its way through a miss: a {@link Call} and its flight. */
+interface Run extends Call {
   /** The single-flight flight it runs, or `undefined` with `singleFlight: false`. */
   readonly flight: Flight | undefined;
 }
@@ -72,6 +129,9 @@ class Miss {
     this.generation = generation;
   }
 }
+
+/** A miss (or an unusable entry) under a trusted generation: the full read must confirm it. */
+const RECHECK = new Miss(undefined);
 
 /**
  * Whether an invalidation superseded `flight`. A function, not an inline check, because the flag
@@ -86,15 +146,40 @@ function superseded(flight: Flight | undefined): boolean {
  * root client share a run per entry; calls through another client (another backend, another
  * prefix) never join it.
  */
-const flightsByRoot = new WeakMap<CacheClient, SingleFlight>();
+const flightsByRoot = new WeakMap<CacheClient, Flights>();
 
-function flightsOf(root: CacheClient): SingleFlight {
+/** A root client's flights, and how many of them this package started and has not landed. */
+interface Flights {
+  readonly single: SingleFlight;
+  /**
+   * Flights started and not landed yet. While it is 0 there is nothing to join, and a hit skips
+   * building and hashing its flight key.
+   */
+  running: number;
+}
+
+function flightsOf(root: CacheClient): Flights {
   let flights = flightsByRoot.get(root);
   if (flights === undefined) {
-    flights = new SingleFlight();
+    flights = { single: new SingleFlight(), running: 0 };
     flightsByRoot.set(root, flights);
   }
   return flights;
+}
+
+/**
+ * The generations this process knows, by root client: a token is only ever trusted for the
+ * backend it was read from (two root clients with one prefix may sit on different backends).
+ */
+const knownByRoot = new WeakMap<CacheClient, Map<string, KnownGeneration>>();
+
+function knownOf(root: CacheClient): Map<string, KnownGeneration> {
+  let known = knownByRoot.get(root);
+  if (known === undefined) {
+    known = new Map();
+    knownByRoot.set(root, known);
+  }
+  return known;
 }
 
 const scopedClients = new WeakMap<CacheClient, Map<string, CacheClient>>();
@@ -104,43 +189,81 @@ function remember<V>(map: Map<string, V>, key: string, value: V): void {
   map.set(key, value);
 }
 
+/** Records that `token` is the generation of `scope`, unless a newer observation said otherwise. */
+function learn(scope: Scope, token: string, seen: Observation): void {
+  const known = scope.known.get(scope.scopeKey);
+  if (known === undefined) {
+    remember(scope.known, scope.scopeKey, { token, seenAt: seen.seenAt, order: seen.order });
+  } else if (known.order < seen.order) {
+    known.token = token;
+    known.seenAt = seen.seenAt;
+    known.order = seen.order;
+  }
+}
+
+/** Forgets the generation of `scope` (the cache holds none), unless a newer observation knows one. */
+function forget(scope: Scope, seen: Observation): void {
+  const known = scope.known.get(scope.scopeKey);
+  if (known !== undefined && known.order < seen.order) scope.known.delete(scope.scopeKey);
+}
+
 function isToken(value: unknown): value is string {
   return typeof value === 'string' && TOKEN.test(value);
 }
 
-function scopedClient(
-  root: CacheClient,
-  level: StorageLevel,
-  context: ResolvedContext,
-): CacheClient {
+/** The level, its id and (for Session) the tenant that pick a call's scoped client. */
+function slotOf(level: StorageLevel, context: ResolvedContext): Slot {
+  if (level === StorageLevel.Stack) return { level, id: context.stack, stack: undefined };
+  if (level === StorageLevel.Session) return { level, id: context.session, stack: context.stack };
+  return { level, id: context.service, stack: undefined };
+}
+
+function sameSlot(a: Slot, b: Slot): boolean {
+  return a.level === b.level && a.id === b.id && a.stack === b.stack;
+}
+
+function scopedClient(root: CacheClient, slot: Slot, context: ResolvedContext): CacheClient {
   // `root.scoped` resolves and checks the scope (core's one resolver): a missing id throws
   // CacheScopeError there, so a slot below is only ever filled with a valid scope.
-  const id =
-    level === StorageLevel.Stack
-      ? context.stack
-      : level === StorageLevel.Session
-        ? context.session
-        : context.service;
+  const { level, id } = slot;
   let byScope = scopedClients.get(root);
   if (byScope === undefined) {
     byScope = new Map();
     scopedClients.set(root, byScope);
   }
   // A session's client depends on its tenant too (core nests Session under Stack).
-  const slot =
+  const key =
     level === StorageLevel.Session
       ? `${level}\0${context.stack ?? ''}\0${id ?? ''}`
       : `${level}\0${id ?? ''}`;
-  let client = byScope.get(slot);
+  let client = byScope.get(key);
   if (client === undefined) {
     client = root.scoped(level, {
       service: context.service,
       stack: context.stack,
       session: context.session,
     });
-    remember(byScope, slot, client);
+    remember(byScope, key, client);
   }
   return client;
+}
+
+function makeScope(
+  root: CacheClient,
+  client: CacheClient,
+  at: { readonly slot: Slot; readonly name: string },
+): Scope {
+  const generationKey = `${at.name}:version`;
+  return {
+    root,
+    client,
+    slot: at.slot,
+    name: at.name,
+    generationKey,
+    scopeKey: client.keyPrefix + generationKey,
+    flights: flightsOf(root),
+    known: knownOf(root),
+  };
 }
 
 function keyError(message: string): CacheKeyError {
@@ -156,15 +279,24 @@ function keyError(message: string): CacheKeyError {
  * the function's current generation token for its scope (`name:v<token>:<hash>`), and the token
  * lives under `name:version` in the same scope. `invalidateAll` writes a new token, which orphans
  * every older entry (they expire by their TTL). A read fetches the token and the entry under the
- * last token this process saw in one `getMany`, so a hit costs one round trip.
+ * last token this process saw in one `getMany`, so a hit costs one round trip; with a
+ * `generationWindow`, a token read or written within the window is trusted and a hit reads only
+ * the entry.
  */
 export class CachedCall {
   readonly #fn: (...args: unknown[]) => unknown;
   readonly #options: NormalizedOptions;
   readonly #nameOf: (self: unknown) => string;
+  /** `[keyPrefix:]` + the `key` option when it is a string: the same for every call. */
+  readonly #fixedName: string | undefined;
   #label: string;
   readonly #generationTtl: number;
-  readonly #generations = new Map<string, string>();
+  /** `generationWindow` in milliseconds; `0`: every read checks the generation. */
+  readonly #windowMs: number;
+  /** This function's scopes by scoped client (scoped clients are cached per root, bounded). */
+  readonly #scopes = new WeakMap<CacheClient, Scope>();
+  /** The scope of the last call: most calls in a row share it, and skip the lookups. */
+  #lastScope: Scope | undefined;
   readonly #warned = new Set<string>();
 
   /**
@@ -183,11 +315,24 @@ export class CachedCall {
     this.#options = options;
     this.#nameOf = naming.nameOf;
     this.#label = typeof options.key === 'string' ? options.key : naming.label;
+    this.#fixedName =
+      typeof options.key !== 'string'
+        ? undefined
+        : options.keyPrefix === undefined
+          ? options.key
+          : `${options.keyPrefix}:${options.key}`;
     this.#generationTtl =
       options.ttlSeconds === 0 ? 0 : Math.max(options.ttlSeconds, MIN_GENERATION_TTL_SECONDS);
+    this.#windowMs = options.generationWindowSeconds * 1000;
   }
 
-  /** Runs one call: a hit returns the cached value, a miss runs the function and stores it. */
+  /**
+   * Runs one call: a hit returns the cached value, a miss runs the function and stores it.
+   *
+   * A read takes no single-flight slot: a hit settles in the read's own callback, and only a miss
+   * or a failed read joins or starts the flight that runs the function (concurrent callers that
+   * arrive while it runs join it). A flight for every hit cost more than the read it shared.
+   */
   call(self: unknown, args: unknown[]): Promise<unknown> {
     let target: Target;
     try {
@@ -195,57 +340,126 @@ export class CachedCall {
     } catch (error) {
       return this.#bypass(error, self, args);
     }
-    if (!this.#options.singleFlight) return this.#run({ target, self, args, flight: undefined });
-    const flights = flightsOf(target.root);
-    const flightKey = target.client.keyPrefix + target.entryName + target.argsHash;
-    const joined = flights.join(flightKey);
+    const { scope } = target;
+    if (this.#options.singleFlight && scope.flights.running > 0) {
+      const joined = scope.flights.single.join(this.#flightKey(target));
+      if (joined !== undefined) return joined;
+    }
+    const trusted = this.#trusted(scope);
+    if (trusted !== undefined) {
+      return scope.client.get(this.#entryKey(target, trusted), MISS).then(
+        (value) =>
+          this.#usable(value !== MISS, value) ? value : this.#miss({ target, self, args }, RECHECK),
+        (error: unknown) => this.#failed({ target, self, args }, error),
+      );
+    }
+    return this.#read(target).then(
+      (value) => (value instanceof Miss ? this.#miss({ target, self, args }, value) : value),
+      (error: unknown) => this.#failed({ target, self, args }, error),
+    );
+  }
+
+  /** The token of `scope` read or written within `generationWindow`, if any. */
+  #trusted(scope: Scope): string | undefined {
+    if (this.#windowMs === 0) return undefined;
+    const known = scope.known.get(scope.scopeKey);
+    if (known === undefined || performance.now() - known.seenAt >= this.#windowMs) return undefined;
+    return known.token;
+  }
+
+  /** Starts observing a generation key: the window's clock is read only when a window is set. */
+  #observe(): Observation {
+    return observe(this.#windowMs === 0 ? -Infinity : performance.now());
+  }
+
+  /**
+   * A read found no usable entry: runs the function and stores its result, in the call's flight.
+   * `RECHECK` (a miss under a trusted generation) reads the generation first, so nothing runs or
+   * is stored under a token older than the one the cache holds.
+   */
+  #miss(call: Call, miss: Miss): Promise<unknown> {
+    return this.#inFlight(call, (run) =>
+      miss === RECHECK ? this.#run(run) : this.#runAndStore(run, miss.generation),
+    );
+  }
+
+  /** The read failed (backend down or slow): runs uncached in the call's flight. */
+  #failed(call: Call, error: unknown): Promise<unknown> {
+    return this.#inFlight(call, (run) => this.#runUncached(run, error));
+  }
+
+  /**
+   * Joins the flight running for `call`'s entry, or starts one running `body`. `body` lands the
+   * flight itself when it settles (no `.finally` layer).
+   */
+  #inFlight(call: Call, body: (run: Run) => Promise<unknown>): Promise<unknown> {
+    if (!this.#options.singleFlight) return body({ ...call, flight: undefined });
+    const { scope } = call.target;
+    const flightKey = this.#flightKey(call.target);
+    const flights = scope.flights;
+    const joined = flights.single.join(flightKey);
     if (joined !== undefined) return joined;
-    const flight = flights.start(flightKey, target.scopeKey);
-    // #run lands the flight itself when it settles (no `.finally` layer on every hit).
-    flight.promise = this.#run({ target, self, args, flight });
+    const flight = flights.single.start(flightKey, scope.scopeKey);
+    flights.running++;
+    flight.promise = body({ ...call, flight });
     return flight.promise;
+  }
+
+  /** The call's single-flight slot: scope, entry name and arguments, without the generation. */
+  #flightKey(target: Target): string {
+    return target.scope.client.keyPrefix + target.entryName + target.argsHash;
   }
 
   /** Ends a flight: later calls start their own run. */
   #land(target: Target, flight: Flight | undefined): void {
-    if (flight !== undefined) flightsOf(target.root).land(flight);
+    if (flight === undefined) return;
+    const flights = target.scope.flights;
+    flights.running--;
+    flights.single.land(flight);
   }
 
   /** Deletes the entry of one call in the scope `self` resolves to. Resolves `true` when it existed. */
   async invalidate(self: unknown, args: unknown[]): Promise<boolean> {
     const target = this.#target(self, args, true);
-    flightsOf(target.root).supersede(target.client.keyPrefix + target.entryName + target.argsHash);
-    const generation = await target.client.get(target.generationKey);
-    if (isToken(generation)) return target.client.delete(this.#entryKey(target, generation));
+    const { scope } = target;
+    scope.flights.single.supersede(this.#flightKey(target));
+    const generation = await scope.client.get(scope.generationKey);
+    if (isToken(generation)) return scope.client.delete(this.#entryKey(target, generation));
     // No generation this process can vouch for: either nothing was cached in this scope, or a
     // write of the generation is in doubt here (the client's write quarantine reads it as a miss)
     // while other processes still read entries under the one the server holds. Deleting nothing
     // would leave the entry readable; a new generation orphans it (and its siblings): a miss is
     // always safe, a stale hit never is (DESIGN D14).
-    await this.#newGeneration(target);
+    await this.#newGeneration(scope);
     return false;
   }
 
   /** Orphans every entry of the function in the scope `self` resolves to, by a new generation. */
   async invalidateAll(self: unknown): Promise<void> {
-    const target = this.#target(self, [], false);
-    flightsOf(target.root).supersedeGroup(target.scopeKey);
-    await this.#newGeneration(target);
+    const { scope } = this.#target(self, [], false);
+    scope.flights.single.supersedeGroup(scope.scopeKey);
+    await this.#newGeneration(scope);
   }
 
-  /** Stores a new generation token for `target`'s scope, or throws: busting never fails silently. */
-  async #newGeneration(target: Target): Promise<void> {
+  /**
+   * Stores a new generation token for `scope`, or throws: busting never fails silently. Once it
+   * resolves, this process trusts only the new token (a window never serves what it orphaned).
+   */
+  async #newGeneration(scope: Scope): Promise<void> {
     const token = randomBytes(6).toString('base64url');
-    const stored = await target.client.set(target.generationKey, token, {
+    const started = this.#windowMs === 0 ? -Infinity : performance.now();
+    const stored = await scope.client.set(scope.generationKey, token, {
       ttl: this.#generationTtl,
     });
     if (!stored) {
+      // The old token may still be what the server holds (or may not): trust none.
+      forget(scope, observe(started));
       throw new CacheWriteError(
-        `could not store a new generation for ${target.name}; its entries were not invalidated`,
-        target.generationKey,
+        `could not store a new generation for ${scope.name}; its entries were not invalidated`,
+        scope.generationKey,
       );
     }
-    remember(this.#generations, target.scopeKey, token);
+    learn(scope, token, observe(started));
   }
 
   #contextOption(self: unknown): CacheContext | undefined {
@@ -269,26 +483,50 @@ export class CachedCall {
     }
   }
 
-  /** Resolves client, scope and key of a call; throws a CacheError when it cannot be cached. */
-  #target(self: unknown, args: unknown[], withArgs: boolean): Target {
+  /** Resolves client, scope and name of a call; throws a CacheError when it cannot be cached. */
+  #scope(self: unknown): Scope {
     const options = this.#options;
     const context = resolveContext(this.#contextOption(self), self);
     const root = context.client;
-    const staticName = typeof options.key === 'string' ? options.key : this.#nameOf(self);
-    const name =
-      options.keyPrefix === undefined ? staticName : `${options.keyPrefix}:${staticName}`;
+    let name = this.#fixedName;
+    if (name === undefined) {
+      const staticName = this.#nameOf(self);
+      name = options.keyPrefix === undefined ? staticName : `${options.keyPrefix}:${staticName}`;
+    }
     this.#label = name;
     if (root === undefined) {
       throw new CacheConfigError(
         `no cache client for ${name}: pass \`context: { client }\`, give the instance a [cacheContext], or call it inside runWithCacheScope({ client, … })`,
       );
     }
-    const client = scopedClient(
-      root,
+    const slot = slotOf(
       options.storageLevel ?? context.storageLevel ?? StorageLevel.Stack,
       context,
     );
-    let entryName = name;
+    const last = this.#lastScope;
+    if (
+      last !== undefined &&
+      last.root === root &&
+      last.name === name &&
+      sameSlot(last.slot, slot)
+    ) {
+      return last;
+    }
+    const client = scopedClient(root, slot, context);
+    let scope = this.#scopes.get(client);
+    if (scope === undefined || scope.name !== name) {
+      scope = makeScope(root, client, { slot, name });
+      this.#scopes.set(client, scope);
+    }
+    this.#lastScope = scope;
+    return scope;
+  }
+
+  /** Resolves client, scope and key of a call; throws a CacheError when it cannot be cached. */
+  #target(self: unknown, args: unknown[], withArgs: boolean): Target {
+    const options = this.#options;
+    const scope = this.#scope(self);
+    let entryName = scope.name;
     let argsHash = '';
     if (withArgs) {
       if (typeof options.key === 'function') {
@@ -296,37 +534,25 @@ export class CachedCall {
         try {
           part = options.key(...(args as never[]));
         } catch (error) {
-          throw new CacheKeyError(`the \`key\` function of ${name} threw`, undefined, {
+          throw new CacheKeyError(`the \`key\` function of ${scope.name} threw`, undefined, {
             cause: error,
           });
         }
-        const checked = checkName(part, `the \`key\` function of ${name}`, keyError);
+        const checked = checkName(part, `the \`key\` function of ${scope.name}`, keyError);
         entryName = options.keyPrefix === undefined ? checked : `${options.keyPrefix}:${checked}`;
       }
       // Core's argument hash (as in `cacheKey`); it throws CacheKeyError for arguments that
       // cannot be keyed safely.
       argsHash = args.length === 0 ? '' : `:${hashArgs(args)}`;
     }
-    const generationKey = `${name}:version`;
-    return {
-      root,
-      client,
-      name,
-      entryName,
-      argsHash,
-      generationKey,
-      scopeKey: client.keyPrefix + generationKey,
-    };
+    return { scope, entryName, argsHash };
   }
 
   #entryKey(target: Target, generation: string): string {
     return `${target.entryName}:v${generation}${target.argsHash}`;
   }
 
-  /**
-   * Reads through the cache and, on a miss, runs the function and stores its result. A hit
-   * settles in the read's own callback; every path lands the flight when it settles.
-   */
+  /** Reads the generation and the entry, then settles as a hit, or runs and stores on a miss. */
   #run(run: Run): Promise<unknown> {
     // #read never throws: the client's methods reject instead.
     return this.#read(run.target).then(
@@ -363,7 +589,7 @@ export class CachedCall {
       let token = generation;
       if (token === undefined) {
         try {
-          token = await this.#generation(target);
+          token = await this.#generation(target.scope);
         } catch (error) {
           this.#report(error, target);
           return await this.#fn.apply(run.self, run.args);
@@ -382,7 +608,7 @@ export class CachedCall {
       // while the write was on its way may have deleted the entry before the write landed:
       // delete it again. A miss is always safe.
       if (superseded(flight)) {
-        await target.client.delete(entryKey).catch((error: unknown) => {
+        await target.scope.client.delete(entryKey).catch((error: unknown) => {
           this.#report(error, target);
         });
       }
@@ -399,7 +625,7 @@ export class CachedCall {
     try {
       return tagsOf(...(run.args as never[]));
     } catch (error) {
-      throw new CacheConfigError(`the \`tags\` function of ${run.target.name} threw`, {
+      throw new CacheConfigError(`the \`tags\` function of ${run.target.scope.name} threw`, {
         cause: error,
       });
     }
@@ -414,7 +640,11 @@ export class CachedCall {
       return this.#fn.apply(run.self, run.args);
     };
     try {
-      return await target.client.getOrSet(entryKey, factory, this.#getOrSetOptions(target, tags));
+      return await target.scope.client.getOrSet(
+        entryKey,
+        factory,
+        this.#getOrSetOptions(target, tags),
+      );
     } catch (error) {
       // A value error before the function ran is getOrSet refusing its arguments before any I/O
       // (here: tags from the `tags` function that core does not accept): run uncached, as for a
@@ -452,12 +682,15 @@ export class CachedCall {
    * generation to store under. With a known generation that is one `getMany` of both keys.
    */
   #read(target: Target): Promise<unknown> {
-    const known = this.#generations.get(target.scopeKey);
-    if (known === undefined) return this.#readFresh(target);
+    const { scope } = target;
+    const known = scope.known.get(scope.scopeKey)?.token;
+    const seen = this.#observe();
+    if (known === undefined) return this.#readFresh(target, seen);
     const entryKey = this.#entryKey(target, known);
-    return target.client.getMany([target.generationKey, entryKey]).then((found) => {
-      const generation = found.get(target.generationKey);
-      if (generation !== known) return this.#readUnder(target, generation);
+    return scope.client.getMany([scope.generationKey, entryKey]).then((found) => {
+      const generation = found.get(scope.generationKey);
+      if (generation !== known) return this.#readUnder(target, generation, seen);
+      learn(scope, known, seen);
       const value = found.get(entryKey);
       return this.#usable(value !== undefined || found.has(entryKey), value)
         ? value
@@ -466,19 +699,20 @@ export class CachedCall {
   }
 
   /** Reads without a known generation: fetches it, then the entry under it. */
-  async #readFresh(target: Target): Promise<unknown> {
-    return this.#readUnder(target, await target.client.get(target.generationKey));
+  async #readFresh(target: Target, seen: Observation): Promise<unknown> {
+    const { scope } = target;
+    return this.#readUnder(target, await scope.client.get(scope.generationKey), seen);
   }
 
   /** Reads the entry under the generation the cache holds (`generation`, which may be no token). */
-  async #readUnder(target: Target, generation: unknown): Promise<unknown> {
-    const { client } = target;
+  async #readUnder(target: Target, generation: unknown, seen: Observation): Promise<unknown> {
+    const { scope } = target;
     if (!isToken(generation)) {
-      this.#generations.delete(target.scopeKey);
+      forget(scope, seen);
       return new Miss(undefined);
     }
-    remember(this.#generations, target.scopeKey, generation);
-    const value = await client.get(this.#entryKey(target, generation), MISS);
+    learn(scope, generation, seen);
+    const value = await scope.client.get(this.#entryKey(target, generation), MISS);
     return this.#usable(value !== MISS, value) ? value : new Miss(generation);
   }
 
@@ -492,25 +726,27 @@ export class CachedCall {
    * the function runs, so an `invalidateAll()` from here on moves past it. Someone else's
    * generation, created since our read, is used as it is.
    */
-  async #generation(target: Target): Promise<string> {
-    const { client } = target;
+  async #generation(scope: Scope): Promise<string> {
+    const { client } = scope;
     const fresh = randomBytes(6).toString('base64url');
     const ttl = this.#generationTtl;
+    let seenAt = this.#windowMs === 0 ? -Infinity : performance.now();
     let token = fresh;
-    if (!(await client.add(target.generationKey, fresh, { ttl }))) {
-      const held = await client.get(target.generationKey);
+    if (!(await client.add(scope.generationKey, fresh, { ttl }))) {
+      seenAt = this.#windowMs === 0 ? -Infinity : performance.now();
+      const held = await client.get(scope.generationKey);
       if (isToken(held)) {
         token = held;
-      } else if (!(await client.set(target.generationKey, fresh, { ttl }))) {
+      } else if (!(await client.set(scope.generationKey, fresh, { ttl }))) {
         // The key holds something unreadable (for example written under a retired encryption
         // key) and cannot be replaced: there is no generation to store under.
         throw new CacheWriteError(
-          `could not store a generation for ${target.name}; the result was not cached`,
-          target.generationKey,
+          `could not store a generation for ${scope.name}; the result was not cached`,
+          scope.generationKey,
         );
       }
     }
-    remember(this.#generations, target.scopeKey, token);
+    learn(scope, token, observe(seenAt));
     return token;
   }
 
@@ -530,12 +766,12 @@ export class CachedCall {
       strict: this.#options.strict,
       report: (problem) => {
         const info: CacheErrorInfo = {
-          name: target?.name ?? this.#label,
+          name: target?.scope.name ?? this.#label,
           key: target === undefined ? undefined : target.entryName + target.argsHash,
         };
         const onError = this.#options.onError;
         if (onError !== undefined) onError(problem, info);
-        else this.#warn(problem, info, (target?.client ?? this.#rootOf(self))?.logger);
+        else this.#warn(problem, info, (target?.scope.client ?? this.#rootOf(self))?.logger);
       },
     });
   }

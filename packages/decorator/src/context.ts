@@ -159,27 +159,27 @@ export function resolveContext(
     }
     fromInstance = checkContext(provided, 'this[cacheContext]');
   }
-  const sources: Sources = [fromOptions, fromInstance, storage.getStore()];
-  return {
-    client: pick('client', sources),
-    storageLevel: pick('storageLevel', sources) ?? defaultStorageLevelOf(self),
-    service: pick('service', sources),
-    stack: pick('stack', sources),
-    session: pick('session', sources),
+  const fromScope = storage.getStore();
+  // Field by field, without a generic picker: a constant property name keeps each `in` check and
+  // read monomorphic, and this runs on every call.
+  const resolved: ResolvedContext = {
+    client: fromScope?.client,
+    storageLevel: fromScope?.storageLevel,
+    service: fromScope?.service,
+    stack: fromScope?.stack,
+    session: fromScope?.session,
   };
+  if (fromInstance !== undefined) overlay(resolved, fromInstance);
+  if (fromOptions !== undefined) overlay(resolved, fromOptions);
+  resolved.storageLevel ??= defaultStorageLevelOf(self);
+  return resolved;
 }
 
-/** Where a call's context comes from, in order: the options, the instance, the request scope. */
-type Sources = readonly [
-  fromOptions: CacheContext | undefined,
-  fromInstance: CacheContext | undefined,
-  fromScope: CacheContext | undefined,
-];
-
-/** The first of the three sources that has `field` decides it (a module function: no closure per call). */
-function pick<F extends keyof CacheContext>(field: F, sources: Sources): CacheContext[F] {
-  const [fromOptions, fromInstance, fromScope] = sources;
-  if (fromOptions !== undefined && field in fromOptions) return fromOptions[field];
-  if (fromInstance !== undefined && field in fromInstance) return fromInstance[field];
-  return fromScope?.[field];
+/** Lets every field that `source` has (even set to `undefined`) win over `resolved`'s. */
+function overlay(resolved: ResolvedContext, source: CacheContext): void {
+  if ('client' in source) resolved.client = source.client;
+  if ('storageLevel' in source) resolved.storageLevel = source.storageLevel;
+  if ('service' in source) resolved.service = source.service;
+  if ('stack' in source) resolved.stack = source.stack;
+  if ('session' in source) resolved.session = source.session;
 }

@@ -84,12 +84,12 @@ function decorateStandard(
   }
   const { name, static: isStatic, private: isPrivate } = context;
   const member = memberName(name);
-  let owner: string | undefined;
+  let qualified: string | undefined;
   // TC39 decorators do not see the class, so its name is looked up on the first call: the class
   // whose prototype (or constructor, for static methods) holds this method, so subclasses share
   // the keys of the class that defines it.
   const nameOf = (self: unknown): string => {
-    if (owner === undefined) {
+    if (qualified === undefined) {
       const found = isPrivate ? undefined : definingClass(self, { name, wrapper, isStatic });
       const fallback = isStatic
         ? (self as { name?: string } | undefined)?.name
@@ -99,9 +99,11 @@ function decorateStandard(
         `the class name of @cache method ${member} (anonymous classes need a string \`key\`)`,
       );
       if (found === undefined) return `${className}.${member}`;
-      owner = className;
+      // One string from here on: a call compares it with its scope's name, and the same string
+      // compares by identity.
+      qualified = `${className}.${member}`;
     }
-    return `${owner}.${member}`;
+    return qualified;
   };
   const original = method as (...args: unknown[]) => unknown;
   const wrapper = wrapWith(new CachedCall(original, options, { nameOf, label: member }), original);

@@ -91,8 +91,9 @@ export interface CacheOptions<
   readonly cacheNullish?: boolean | undefined;
   /**
    * Concurrent calls with the same arguments in the same scope share one run of the function in
-   * this process (and one cache read), and calls in other processes wait for the run that holds
-   * the entry's lease instead of each running the function. `false`: every call runs the
+   * this process (each call reads the cache itself; one that misses joins the run in progress),
+   * and calls in other processes wait for the run that holds the entry's lease instead of each
+   * running the function. `false`: every call runs the
    * function unless the entry is cached, and stores its result only under its own lease.
    * @default true
    */
@@ -104,6 +105,18 @@ export interface CacheOptions<
    * @default the client's `lease` (on, `{ ttl: '5s', wait: '10s', onTimeout: 'compute' }`)
    */
   readonly lease?: boolean | LeaseOptions | undefined;
+  /**
+   * How long this process trusts the last generation token it read or wrote for a scope, so a
+   * hit reads only its entry (one `client.get`) instead of the token and the entry: seconds, or a
+   * string with a unit (`'500ms'`, `'2s'`). The price is how late this process sees an
+   * `invalidateAll` made by **another** process (or another root client): at most this long
+   * after it resolved. This process's own `invalidateAll` is seen at once, `invalidate(args)`
+   * (which deletes the entry) at once everywhere, and a miss or an unusable entry under a trusted
+   * token reads the token again before the function runs or anything is stored. `0` (the
+   * default) checks the token on every call.
+   * @default 0 (off)
+   */
+  readonly generationWindow?: Ttl | undefined;
   /**
    * Called with every cache problem that did not fail the call: backend down or too slow, scope id
    * missing, arguments that cannot be keyed, a result that cannot be stored. Without it, the
@@ -135,6 +148,8 @@ export interface NormalizedOptions {
   readonly storageLevel: StorageLevel | undefined;
   readonly cacheNullish: boolean;
   readonly singleFlight: boolean;
+  /** `generationWindow` in seconds; `0`: off. */
+  readonly generationWindowSeconds: number;
   readonly lease: boolean | LeaseOptions | undefined;
   /** Grace, timeouts, negative caching and jitter, passed to `getOrSet` as given. */
   readonly resilience: ResilienceOptions;
@@ -209,6 +224,7 @@ export function normalizeOptions(options: unknown): NormalizedOptions {
   }
   const context = raw['context'];
   if (typeof context !== 'function') checkContext(context, '`context`');
+  const generationWindowSeconds = optionSeconds(raw['generationWindow'] ?? 0, 'generationWindow');
   const lease = raw['lease'] as boolean | LeaseOptions | undefined;
   // Core's own checks, so a bad lease or duration fails where the function is wrapped.
   resolveLease(lease, false);
@@ -229,6 +245,7 @@ export function normalizeOptions(options: unknown): NormalizedOptions {
     storageLevel: storageLevel,
     cacheNullish: flag(raw['cacheNullish'], 'cacheNullish', false),
     singleFlight: flag(raw['singleFlight'], 'singleFlight', true),
+    generationWindowSeconds,
     lease,
     resilience,
     onError: onError as CacheErrorHandler | undefined,

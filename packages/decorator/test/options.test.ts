@@ -24,6 +24,11 @@ describe('option validation', () => {
     [{ singleFlight: 1 }, '`singleFlight` must be true or false; got number'],
     [{ strict: null }, '`strict` must be true or false; got null'],
     [{ onError: 'log' }, "`onError` must be a function; got 'log'"],
+    [{ generationWindow: -1 }, '`generationWindow` must be a finite number of seconds ≥ 0; got -1'],
+    [
+      { generationWindow: 'soon' },
+      "`generationWindow` must be a number of seconds or a string like '500ms', '30s', '5m', '1h', '7d'; got 'soon'",
+    ],
     [
       { tags: ['user:1'] },
       '`tags` must be a function of the arguments returning the tags; got object',
