@@ -7,7 +7,14 @@ import {
   type CacheContext,
   type CacheContextProvider,
 } from '@stowage/decorator';
-import { Backend, Kind, ScenarioId, type JsonValue, type Subject } from '../types.js';
+import {
+  Backend,
+  Kind,
+  ScenarioId,
+  type JsonValue,
+  type Subject,
+  type SubjectHandle,
+} from '../types.js';
 import { MEMORY_MAX_ENTRIES } from './memory.js';
 
 /**
@@ -59,9 +66,56 @@ Object.defineProperty(
 );
 
 /**
+ * The same service with `@cache({ timeout: 0, generationWindow: WINDOW })` on `load`: a hit under
+ * a generation token read within the window reads only its entry.
+ */
+class WindowedRecordService extends RecordService {}
+const WINDOW = '1s';
+Object.defineProperty(
+  WindowedRecordService.prototype,
+  'load',
+  cache({ timeout: 0, generationWindow: WINDOW })(
+    WindowedRecordService.prototype,
+    'load',
+    loadDescriptor,
+  ),
+);
+
+/**
+ * Sets up a decorated service on a fresh memory client. `set` (used only to prepare the keys)
+ * invalidates the entry and calls the method once, which stores the value; `get` calls it.
+ */
+async function setupDecorated(
+  make: (client: CacheClient) => RecordService,
+): Promise<SubjectHandle> {
+  const client = new CacheClient({
+    backend: createMemoryBackend({ maxEntries: MEMORY_MAX_ENTRIES }),
+    prefix: 'bench',
+    compress: false,
+  });
+  const service = make(client);
+  // One write at a time: concurrent first calls race to create the function's generation, and
+  // the losers rightly do not store (their result may predate an invalidation).
+  let writes: Promise<unknown> = Promise.resolve();
+  return {
+    ops: {
+      set: (key, value) => {
+        writes = writes.then(async () => {
+          service.put(key, value);
+          await invalidate(service, 'load', key);
+          return service.load(key);
+        });
+        return writes;
+      },
+      get: (key) => service.load(key),
+    },
+    teardown: () => client.close(),
+  };
+}
+
+/**
  * A `@cache`-decorated method on a hit, on the memory backend: its `get` calls the method, and
- * the target compares its p50 with `memory/stowage`'s direct `client.get`. `set` (used only to
- * prepare the keys) invalidates the entry and calls the method once, which stores the value.
+ * the target compares its p50 with `memory/stowage`'s direct `client.get`.
  */
 export const stowageMemoryDecorated: Subject = {
   id: 'memory/stowage-decorated',
@@ -71,29 +125,20 @@ export const stowageMemoryDecorated: Subject = {
   description:
     'a `@cache`-decorated method (@stowage/decorator, context from `this[cacheContext]`, Stack level) on a hit, same client settings as `stowage`',
   scenarios: [ScenarioId.GetHit],
-  async setup() {
-    const client = new CacheClient({
-      backend: createMemoryBackend({ maxEntries: MEMORY_MAX_ENTRIES }),
-      prefix: 'bench',
-      compress: false,
-    });
-    const service = new RecordService(client);
-    // One write at a time: concurrent first calls race to create the function's generation, and
-    // the losers rightly do not store (their result may predate an invalidation).
-    let writes: Promise<unknown> = Promise.resolve();
-    return {
-      ops: {
-        set: (key, value) => {
-          writes = writes.then(async () => {
-            service.put(key, value);
-            await invalidate(service, 'load', key);
-            return service.load(key);
-          });
-          return writes;
-        },
-        get: (key) => service.load(key),
-      },
-      teardown: () => client.close(),
-    };
-  },
+  setup: () => setupDecorated((client) => new RecordService(client)),
+};
+
+/**
+ * As `memory/stowage-decorated`, with `generationWindow: '1s'`: a hit reads only its entry (one
+ * `client.get`) while the generation token was read within the last second, and the generation
+ * with it once a second.
+ */
+export const stowageMemoryDecoratedWindow: Subject = {
+  id: 'memory/stowage-decorated-window',
+  name: 'stowage @cache window',
+  backend: Backend.Memory,
+  kind: Kind.Stowage,
+  description: `as \`stowage @cache\`, with \`generationWindow: '${WINDOW}'\`: a hit reads only its entry while the generation token read at most ${WINDOW} ago is trusted (another process's invalidateAll is seen up to ${WINDOW} late)`,
+  scenarios: [ScenarioId.GetHit],
+  setup: () => setupDecorated((client) => new WindowedRecordService(client)),
 };

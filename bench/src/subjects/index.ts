@@ -5,7 +5,7 @@ import {
   stowageMemoryDefault,
   stowageMemorySkipIntegrity,
 } from './memory.js';
-import { stowageMemoryDecorated } from './decorated.js';
+import { stowageMemoryDecorated, stowageMemoryDecoratedWindow } from './decorated.js';
 import { peerSubjects } from './peers.js';
 import { ioredisAutoPipeline, ioredisRaw, memjsRaw } from './remote-raw.js';
 import {
@@ -27,6 +27,7 @@ export const SUBJECTS: readonly Subject[] = [
   stowageMemoryDefault,
   stowageMemorySkipIntegrity,
   stowageMemoryDecorated,
+  stowageMemoryDecoratedWindow,
   memjsRaw,
   stowageMemcachedDefault,
   stowageMemcachedSkipIntegrity,

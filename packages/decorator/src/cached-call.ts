@@ -345,17 +345,21 @@ export class CachedCall {
       const joined = scope.flights.single.join(this.#flightKey(target));
       if (joined !== undefined) return joined;
     }
+    const call: Call = { target, self, args };
+    const onError = (error: unknown): Promise<unknown> => this.#failed(call, error);
     const trusted = this.#trusted(scope);
     if (trusted !== undefined) {
-      return scope.client.get(this.#entryKey(target, trusted), MISS).then(
-        (value) =>
-          this.#usable(value !== MISS, value) ? value : this.#miss({ target, self, args }, RECHECK),
-        (error: unknown) => this.#failed({ target, self, args }, error),
-      );
+      return scope.client
+        .get(this.#entryKey(target, trusted), MISS)
+        .then(
+          (value) => (this.#usable(value !== MISS, value) ? value : this.#miss(call, RECHECK)),
+          onError,
+        );
     }
-    return this.#read(target).then(
-      (value) => (value instanceof Miss ? this.#miss({ target, self, args }, value) : value),
-      (error: unknown) => this.#failed({ target, self, args }, error),
+    return this.#read(
+      target,
+      (value) => (value instanceof Miss ? this.#miss(call, value) : value),
+      onError,
     );
   }
 
@@ -555,7 +559,8 @@ export class CachedCall {
   /** Reads the generation and the entry, then settles as a hit, or runs and stores on a miss. */
   #run(run: Run): Promise<unknown> {
     // #read never throws: the client's methods reject instead.
-    return this.#read(run.target).then(
+    return this.#read(
+      run.target,
       (value) => {
         if (!(value instanceof Miss)) {
           this.#land(run.target, run.flight);
@@ -678,24 +683,33 @@ export class CachedCall {
   }
 
   /**
-   * Reads the generation and the entry: resolves the cached value, or a `Miss` carrying the
-   * generation to store under. With a known generation that is one `getMany` of both keys.
+   * Reads the generation and the entry, and resolves what `then` makes of the cached value or of
+   * a `Miss` carrying the generation to store under; `onError` of a failed read. With a known
+   * generation that is one `getMany` of both keys, and `then` runs in its callback: a hit costs
+   * one promise.
    */
-  #read(target: Target): Promise<unknown> {
+  #read(
+    target: Target,
+    then: (found: unknown) => unknown,
+    onError: (error: unknown) => unknown,
+  ): Promise<unknown> {
     const { scope } = target;
     const known = scope.known.get(scope.scopeKey)?.token;
     const seen = this.#observe();
-    if (known === undefined) return this.#readFresh(target, seen);
+    if (known === undefined) return this.#readFresh(target, seen).then(then, onError);
     const entryKey = this.#entryKey(target, known);
     return scope.client.getMany([scope.generationKey, entryKey]).then((found) => {
       const generation = found.get(scope.generationKey);
-      if (generation !== known) return this.#readUnder(target, generation, seen);
-      learn(scope, known, seen);
+      if (generation !== known) {
+        return this.#readUnder(target, generation, seen).then(then, onError);
+      }
+      // Without a window nothing reads when the token was last confirmed: skip the bookkeeping.
+      if (this.#windowMs !== 0) learn(scope, known, seen);
       const value = found.get(entryKey);
-      return this.#usable(value !== undefined || found.has(entryKey), value)
-        ? value
-        : new Miss(generation);
-    });
+      return then(
+        this.#usable(value !== undefined || found.has(entryKey), value) ? value : new Miss(known),
+      );
+    }, onError);
   }
 
   /** Reads without a known generation: fetches it, then the entry under it. */
