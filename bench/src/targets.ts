@@ -223,6 +223,14 @@ export function evaluateTargets(results: Results): TargetResult[] {
       ScenarioId.Set,
       0.85,
     ),
+    ratioRow(
+      results,
+      'memory-get-hit-frozen',
+      'memory get hit with `frozenValues` ≥ 0.85 of raw lru-cache (JSON)',
+      'memory/stowage-frozen',
+      ScenarioId.GetHit,
+      0.85,
+    ),
     aheadRow(
       results,
       'memory-vs-copying-peers',

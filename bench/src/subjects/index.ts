@@ -3,6 +3,7 @@ import {
   lruCacheJson,
   lruCacheObject,
   stowageMemoryDefault,
+  stowageMemoryFrozen,
   stowageMemorySkipIntegrity,
 } from './memory.js';
 import { stowageMemoryDecorated, stowageMemoryDecoratedWindow } from './decorated.js';
@@ -26,6 +27,7 @@ export const SUBJECTS: readonly Subject[] = [
   lruCacheObject,
   stowageMemoryDefault,
   stowageMemorySkipIntegrity,
+  stowageMemoryFrozen,
   stowageMemoryDecorated,
   stowageMemoryDecoratedWindow,
   memjsRaw,

@@ -83,9 +83,11 @@ export const lruCacheObject: Subject = {
 };
 
 /** A Stowage client on a memory backend with room for every key the scenarios write. */
-function stowageMemory(skipIntegrityCheck: boolean): Subject['setup'] {
+function stowageMemory(skipIntegrityCheck: boolean, frozenValues = false): Subject['setup'] {
   return async () =>
-    stowageHandle(createMemoryBackend({ maxEntries: MEMORY_MAX_ENTRIES }), skipIntegrityCheck);
+    stowageHandle(createMemoryBackend({ maxEntries: MEMORY_MAX_ENTRIES }), skipIntegrityCheck, {
+      frozenValues,
+    });
 }
 
 /** Stowage on the memory backend with its defaults: `set` reads back what it wrote. */
@@ -108,4 +110,19 @@ export const stowageMemorySkipIntegrity: Subject = {
   description: 'as `stowage`, writing with `skipIntegrityCheck: true`',
   scenarios: [ScenarioId.Set, ScenarioId.Mix],
   setup: stowageMemory(true),
+};
+
+/**
+ * The same client with `frozenValues: true`: every hit on an entry returns one deep-frozen value
+ * decoded once, instead of a fresh parse. Safe to share (a change throws), so not a copy.
+ */
+export const stowageMemoryFrozen: Subject = {
+  id: 'memory/stowage-frozen',
+  name: 'stowage (frozenValues)',
+  backend: Backend.Memory,
+  kind: Kind.Stowage,
+  description:
+    'as `stowage`, with `frozenValues: true`: hits share one deep-frozen value decoded once per entry',
+  scenarios: [ScenarioId.GetHit, ScenarioId.GetOrSetHit, ScenarioId.Mix],
+  setup: stowageMemory(false, true),
 };

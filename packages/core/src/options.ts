@@ -41,3 +41,17 @@ export function integerOption(
   }
   return resolved;
 }
+
+/**
+ * Checks a true/false option the same way everywhere: `undefined` is `fallback`, anything but a
+ * boolean is a `CacheConfigError` naming the option (a string `'false'` from a config file must
+ * not turn a feature on).
+ */
+export function booleanOption(value: unknown, name: string, fallback = false): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') {
+    const got = typeof value === 'string' ? `'${value}'` : typeof value;
+    throw new CacheConfigError(`\`${name}\` must be true or false; got ${got}`);
+  }
+  return value;
+}

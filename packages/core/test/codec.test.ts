@@ -403,6 +403,7 @@ describe('Codec.decode failures', () => {
       cipher: undefined,
       acceptPlaintext: false,
       maxDecompressedBytes: 1024,
+      frozen: false,
       serializer: undefined,
       deserializer: undefined,
     });

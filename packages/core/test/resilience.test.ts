@@ -151,6 +151,54 @@ describe('grace', () => {
 });
 
 describe('the last good value', () => {
+  it('hands each caller served during an outage a copy of its own', async () => {
+    const clock = manualClock();
+    const inner = new RecordingBackend({
+      async: true,
+      setIf: true,
+      deleteIf: true,
+      now: clock.now,
+    });
+    const backend = new FaultBackend(inner);
+    const cache = new CacheClient({ backend, now: clock.now });
+    const options = { ttl: 10, grace: 60, onError: () => {} };
+    const computed = await cache.getOrSet('k', () => ({ tags: ['a'] }), options);
+    computed.tags.push('changed by the first caller'); // the caller owns what it was given
+    backend.mode = { kind: 'alwaysReject', error: new Error('ECONNREFUSED') };
+    clock.advance(11_000);
+    const first = await cache.getOrSet('k', () => ({ tags: ['fresh'] }), options);
+    expect(first).toEqual({ tags: ['a'] });
+    first.tags.push('changed by the second caller');
+    const second = await cache.getOrSet('k', () => ({ tags: ['fresh'] }), options);
+    expect(second).toEqual({ tags: ['a'] });
+    expect(second).not.toBe(first);
+    expect(cache.stats().staleServed).toBe(2);
+  });
+
+  it('serves a copy of a graced value it read, not the object the reader got', async () => {
+    const clock = manualClock();
+    const inner = new RecordingBackend({
+      async: true,
+      setIf: true,
+      deleteIf: true,
+      now: clock.now,
+    });
+    const backend = new FaultBackend(inner);
+    const writer = new CacheClient({ backend: inner, now: clock.now, ownsBackend: false });
+    await writer.getOrSet('k', () => ({ n: 1 }), { ttl: 10, grace: 60 });
+    const cache = new CacheClient({ backend, now: clock.now });
+    const options = { ttl: 10, grace: 60, onError: () => {} };
+    clock.advance(11_000); // stale: the read remembers the value for outages
+    const failing = (): { n: number } => {
+      throw new Error('the source is down'); // so the stale value is served and nothing stored
+    };
+    const read = await cache.getOrSet('k', failing, options);
+    expect(read).toEqual({ n: 1 });
+    read.n = 99;
+    backend.mode = { kind: 'alwaysReject', error: new Error('ECONNREFUSED') };
+    expect(await cache.getOrSet('k', () => ({ n: 3 }), options)).toEqual({ n: 1 });
+  });
+
   it('is forgotten when this process deletes the key, even if the delete timed out', async () => {
     const clock = manualClock();
     const inner = new RecordingBackend({

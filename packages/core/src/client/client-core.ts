@@ -161,7 +161,7 @@ export class ClientCore {
       events,
       recent,
       quarantine,
-      lastGood: new LastGood(options.now),
+      lastGood: new LastGood(options.now, options.codec),
       now: options.now,
       backend: backend.name,
       logger: options.logger,

@@ -14,7 +14,7 @@ import {
 } from '../keys/key-space.js';
 import { checkLogger, type CacheLogger } from '../logger.js';
 import { checkOptionNames } from '../option-names.js';
-import { integerOption } from '../options.js';
+import { booleanOption, integerOption } from '../options.js';
 import { optionSeconds, type Ttl } from '../ttl.js';
 import { resolveLease, type LeaseOptions, type ResolvedLease } from './lease-options.js';
 import { DEFAULT_RECENT_KEYS } from './recent-keys.js';
@@ -92,6 +92,20 @@ export interface CacheClientOptions<T = unknown> {
   readonly serializer?: ((value: T) => unknown) | undefined;
   /** Runs after decoding on every hit (never on a miss or a default). */
   readonly deserializer?: ((value: unknown) => T) | undefined;
+  /**
+   * Hand every caller of a hit the same deep-frozen value instead of a fresh copy. An entry kept
+   * in this process (the memory backend, or an `l1` copy) is then decoded once and each later hit
+   * returns that value, which skips `JSON.parse` on every hit. A caller that changes a value
+   * gets a `TypeError` (in strict-mode code; sloppy code silently ignores the change) instead of
+   * changing only its own copy. Values read from a remote backend without `l1` are frozen too, so
+   * code behaves the same on every backend, but they are still decoded on every read. A
+   * `deserializer` still runs on every hit; it gets the frozen value, and what it returns is
+   * handed out as it is. The memory backend's `maxBytes` counts bytes and text, not the decoded
+   * objects kept beside them. Values a caller passed in and values from a factory are never
+   * frozen.
+   * @default false (every hit returns a fresh copy)
+   */
+  readonly frozenValues?: boolean | undefined;
   /**
    * Deadline of every backend call, in milliseconds: a call that has not settled by then rejects
    * with `CacheTimeoutError`. Not needed for answers a backend gives synchronously (the memory
@@ -346,6 +360,7 @@ export const CLIENT_OPTION_NAMES: { readonly [K in keyof CacheClientOptions<unkn
   maxDecompressedBytes: true,
   serializer: true,
   deserializer: true,
+  frozenValues: true,
   timeoutMs: true,
   defaultTtl: true,
   recentKeys: true,
@@ -448,6 +463,7 @@ export type CodecClientOptions<T> = Pick<
   | 'maxDecompressedBytes'
   | 'serializer'
   | 'deserializer'
+  | 'frozenValues'
 >;
 
 /** Compression, encryption and hooks: the codec. */
@@ -473,6 +489,7 @@ export function resolveCodec<T>(options: CodecClientOptions<T>): Codec {
     ),
     serializer: options.serializer as Serializer | undefined,
     deserializer: options.deserializer,
+    frozen: booleanOption(options.frozenValues, 'frozenValues'),
   });
 }
 

@@ -56,6 +56,15 @@ export interface GetOrSetCall<V> {
 }
 
 /** Where a call's read left it. */
+/** A `getOrSet`'s write, checked, with what the last-good store keeps of it. */
+interface GetOrSetWrite {
+  readonly checked: CheckedWrite;
+  /** When a graced entry may no longer be served (epoch ms); 0 without grace. */
+  readonly staleUntil: number;
+  /** A graced write's inner entry (the codec's), for the last-good store; else `undefined`. */
+  readonly inner: StoredEntry | undefined;
+}
+
 interface ReadState {
   /** The read's answer (a value, `MISS`, `LEASED`, `NOT_FOUND`, a `Graced`, or a promise of one). */
   readonly read: unknown;
@@ -393,8 +402,8 @@ export class GetOrSet {
     try {
       const write = this.#write(call, value, at.stamps);
       const stored = await this.#writes.replace(write.checked, held.marker);
-      if (stored === true && write.staleUntil > 0 && at.stamps === undefined) {
-        this.#core.books.lastGood.remember(call.fullKey, value, write.staleUntil);
+      if (stored === true && write.inner !== undefined && at.stamps === undefined) {
+        this.#core.books.lastGood.remember(call.fullKey, write.inner, write.staleUntil);
       }
     } catch (error) {
       await this.#leases.release(held);
@@ -411,7 +420,7 @@ export class GetOrSet {
     call: GetOrSetCall<V>,
     value: V,
     stamps: readonly TagStamp[] | undefined,
-  ): { checked: CheckedWrite; staleUntil: number } {
+  ): GetOrSetWrite {
     const written = this.#untaggedWrite(call, value);
     if (stamps === undefined) {
       // A call with tags whose stamps were never resolved must not store an untagged value.
@@ -426,26 +435,31 @@ export class GetOrSet {
         call.key,
       );
     }
-    return { checked: { ...written.checked, entry }, staleUntil: written.staleUntil };
+    return {
+      checked: { ...written.checked, entry },
+      staleUntil: written.staleUntil,
+      inner: undefined,
+    };
   }
 
   /** {@link GetOrSet.#write} before the tag header. */
-  #untaggedWrite<V>(
-    call: GetOrSetCall<V>,
-    value: V,
-  ): { checked: CheckedWrite; staleUntil: number } {
+  #untaggedWrite<V>(call: GetOrSetCall<V>, value: V): GetOrSetWrite {
     const { resilience } = call;
     const verify = call.options?.skipIntegrityCheck !== true;
     const base = { operation: 'getOrSet' as const, key: call.key, fullKey: call.fullKey, verify };
     if (value === undefined) {
       const ttlSeconds = jittered(resilience.negativeTtlSeconds, resilience.jitter);
-      return { checked: { ...base, entry: notFoundEntry(), ttlSeconds }, staleUntil: 0 };
+      return {
+        checked: { ...base, entry: notFoundEntry(), ttlSeconds },
+        staleUntil: 0,
+        inner: undefined,
+      };
     }
     const ttlSeconds = jittered(call.ttlSeconds, resilience.jitter);
     const inner = this.#writes.encode(call.key, call.fullKey, value);
     // Without an expiry there is nothing to be stale after: the value is stored as it is.
     if (resilience.graceMs === 0 || ttlSeconds === 0) {
-      return { checked: { ...base, entry: inner, ttlSeconds }, staleUntil: 0 };
+      return { checked: { ...base, entry: inner, ttlSeconds }, staleUntil: 0, inner: undefined };
     }
     const now = this.#core.books.now();
     const freshUntil = now + ttlSeconds * 1000;
@@ -461,7 +475,7 @@ export class GetOrSet {
     // The server keeps it through its grace, within the longest TTL a backend accepts.
     const serverTtl = Math.min(MAX_TTL_SECONDS, ttlSeconds + resilience.graceMs / 1000);
     const checked = { ...base, entry, ttlSeconds: serverTtl };
-    return { checked, staleUntil };
+    return { checked, staleUntil, inner };
   }
 
   /**
@@ -575,8 +589,8 @@ export class GetOrSet {
     try {
       const write = this.#write(call, value, at.stamps);
       const stored = await this.#writes.one(write.checked);
-      if (stored && write.staleUntil > 0 && at.stamps === undefined) {
-        this.#core.books.lastGood.remember(call.fullKey, value, write.staleUntil);
+      if (stored && write.inner !== undefined && at.stamps === undefined) {
+        this.#core.books.lastGood.remember(call.fullKey, write.inner, write.staleUntil);
       }
     } catch (error) {
       failOpen(error, at.policy);

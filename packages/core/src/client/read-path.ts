@@ -360,7 +360,7 @@ export class ReadPath {
       if (now < meta.freshUntil && operation === 'getOrSet') return value;
       return new Graced(value, outer.entry, { ...graced, stamps: outer.stamps });
     }
-    this.#core.books.lastGood.remember(fullKey, value, meta.staleUntil);
+    this.#core.books.lastGood.remember(fullKey, graced.inner, meta.staleUntil);
     if (now < meta.freshUntil && operation === 'getOrSet') return value;
     return new Graced(value, entry, graced);
   }

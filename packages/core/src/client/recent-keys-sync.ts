@@ -3,7 +3,7 @@
 // merges them into the file under its lock.
 import { resolve as resolvePath } from 'node:path';
 import { CacheConfigError, CacheErrorCode, isCacheError, type CacheError } from '../errors.js';
-import { integerOption } from '../options.js';
+import { booleanOption, integerOption } from '../options.js';
 import {
   MAX_SHARED_RECENT_KEYS,
   readFileEntries,
@@ -285,9 +285,7 @@ export function resolveLocalPath(
   recentKeys: number,
 ): ResolvedLocalPath | undefined {
   const { localPath, seedFromFile, localFlushMs } = options;
-  if (seedFromFile !== undefined && typeof seedFromFile !== 'boolean') {
-    throw new CacheConfigError('`seedFromFile` must be true or false');
-  }
+  booleanOption(seedFromFile, 'seedFromFile');
   if (localPath === undefined) {
     if (seedFromFile === true || localFlushMs !== undefined) {
       throw new CacheConfigError('`seedFromFile` and `localFlushMs` need `localPath`');

@@ -1,4 +1,5 @@
 import { CacheConfigError } from '../errors.js';
+import { booleanOption } from '../options.js';
 import { MAX_TTL_SECONDS, optionSeconds, type Ttl } from '../ttl.js';
 
 /**
@@ -101,10 +102,7 @@ export function resolveResilience(
   ) {
     return clientJitter === 0 ? NO_RESILIENCE : { ...NO_RESILIENCE, jitter: clientJitter };
   }
-  const swr = options.staleWhileRevalidate ?? false;
-  if (typeof swr !== 'boolean') {
-    throw new CacheConfigError('`staleWhileRevalidate` must be true or false');
-  }
+  const swr = booleanOption(options.staleWhileRevalidate, 'staleWhileRevalidate');
   const resolved: ResolvedResilience = {
     graceMs: seconds(options.grace, 'grace') * 1000,
     staleWhileRevalidate: swr,

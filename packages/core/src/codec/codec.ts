@@ -3,7 +3,7 @@ import { toBytes } from '../bytes.js';
 import { CacheReturnCode } from './cache-return-code.js';
 import type { CacheCipher, PlainItem } from './cipher.js';
 import { CacheDecodeError, CacheValueError } from '../errors.js';
-import { mayHoldPrototypeKeys, parseJsonSafely } from './json.js';
+import { deepFreeze, mayHoldPrototypeKeys, parseJsonSafely } from './json.js';
 import { decodePayload, payloadOf } from './payload.js';
 import { deflate, inflate, looksLikeZlib } from './zlib.js';
 
@@ -26,6 +26,11 @@ export interface CodecOptions {
   readonly serializer: Serializer | undefined;
   /** Optional hook after decoding. */
   readonly deserializer: Deserializer | undefined;
+  /**
+   * Hits hand out one deep-frozen value per in-process entry, decoded once, instead of a fresh
+   * copy per hit (`frozenValues`); every other decode is frozen too, so callers see one kind.
+   */
+  readonly frozen: boolean;
 }
 
 /**
@@ -35,12 +40,17 @@ export interface CodecOptions {
  * is private: the backend contract knows nothing of it, and entries of any other origin — remote
  * backends, another copy of this package, hand-made objects — are decoded from their bytes.
  */
+// What an entry's frozen value is before a hit decoded it (`null` is a value).
+const UNDECODED: unique symbol = Symbol('undecoded');
+
 class EncodedEntry implements StoredEntry {
   readonly value: Uint8Array;
   readonly flags: number;
   readonly #text: string | undefined;
   /** For JSON text: whether it needs the safe parser's reviver; decided on the first read. */
   #needsReviver: boolean | undefined;
+  /** With `frozenValues`: the frozen value the JSON text decodes to, once a hit decoded it. */
+  #frozen: unknown = UNDECODED;
 
   constructor(value: Uint8Array, flags: number, text: string | undefined) {
     this.value = value;
@@ -57,6 +67,13 @@ class EncodedEntry implements StoredEntry {
   static parseJson(entry: EncodedEntry, text: string): unknown {
     entry.#needsReviver ??= mayHoldPrototypeKeys(text);
     return entry.#needsReviver ? parseJsonSafely(text) : JSON.parse(text);
+  }
+
+  /** The frozen value of a trusted entry's JSON text, parsed and frozen on the first call. */
+  static frozenJson(entry: EncodedEntry, text: string): unknown {
+    if (entry.#frozen === UNDECODED)
+      entry.#frozen = deepFreeze(EncodedEntry.parseJson(entry, text));
+    return entry.#frozen;
   }
 }
 
@@ -81,6 +98,8 @@ interface DecodedText {
   readonly text: string;
   /** For JSON text: whether it needs the safe parser's reviver. */
   readonly needsReviver: boolean;
+  /** With `frozenValues`: the frozen value that decode handed out, handed out again. */
+  readonly frozen: unknown;
 }
 
 export class Codec {
@@ -175,21 +194,17 @@ export class Codec {
     // Only where the bytes would be read as they are: a reader that insists on encryption still
     // refuses the entry below.
     if (text !== undefined && (options.cipher === undefined || options.acceptPlaintext)) {
-      const value =
-        flags === CacheReturnCode.String
-          ? text
+      let value: unknown = text;
+      if (flags !== CacheReturnCode.String) {
+        value = options.frozen
+          ? EncodedEntry.frozenJson(entry as EncodedEntry, text)
           : EncodedEntry.parseJson(entry as EncodedEntry, text);
+      }
       return this.#deserialize(value, fullKey, flags);
     }
     const decoded = this.#decoded?.get(entry);
     if (decoded !== undefined && decoded.fullKey === fullKey) {
-      const value: unknown =
-        decoded.flags === CacheReturnCode.String
-          ? decoded.text
-          : decoded.needsReviver
-            ? parseJsonSafely(decoded.text)
-            : JSON.parse(decoded.text);
-      return this.#deserialize(value, fullKey, decoded.flags);
+      return this.#deserialize(this.#memoized(decoded), fullKey, decoded.flags);
     }
     let bytes = this.#inflate(entry.value, fullKey, flags);
     if (flags === CacheReturnCode.Encrypted) {
@@ -228,8 +243,17 @@ export class Codec {
     }
     const plain = toBytes(bytes);
     const value = decodePayload(plain, flags, fullKey);
+    if (options.frozen) deepFreeze(value);
     if (this.#decoded !== undefined) this.#remember(entry, { fullKey, flags, plain, value });
     return this.#deserialize(value, fullKey, flags);
+  }
+
+  /** The value of an entry decoded before (`#decoded`): its text again, parsed or frozen. */
+  #memoized(decoded: DecodedText): unknown {
+    if (decoded.flags === CacheReturnCode.String) return decoded.text;
+    // The value this decode froze is handed out again: nobody can have changed it.
+    if (this.#options.frozen) return decoded.frozen;
+    return decoded.needsReviver ? parseJsonSafely(decoded.text) : JSON.parse(decoded.text);
   }
 
   /** Keeps the text a string or JSON entry decoded to, for the next hit on the same entry. */
@@ -245,6 +269,7 @@ export class Codec {
       flags,
       text,
       needsReviver: flags === CacheReturnCode.Json && mayHoldPrototypeKeys(text),
+      frozen: this.#options.frozen ? value : undefined,
     });
   }
 

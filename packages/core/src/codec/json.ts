@@ -76,3 +76,20 @@ export function parseJsonSafely(text: string): unknown {
     return JSON.parse(replaced, reviver);
   }
 }
+
+/**
+ * Freezes a decoded JSON value and everything in it, so one copy can be handed to every caller
+ * (`frozenValues`): a caller that tries to change it gets a `TypeError` in strict code instead of
+ * changing what the next caller reads. Only for fresh parser output: plain objects, arrays and
+ * primitives, no cycles.
+ */
+export function deepFreeze<V>(value: V): V {
+  if (typeof value !== 'object' || value === null) return value;
+  Object.freeze(value);
+  if (Array.isArray(value)) {
+    for (const item of value as unknown[]) deepFreeze(item);
+  } else {
+    for (const name in value) deepFreeze((value as Record<string, unknown>)[name]);
+  }
+  return value;
+}
