@@ -138,12 +138,13 @@ export class MemoryBackend implements CacheBackend {
     }
   }
 
-  #store(key: string, entry: StoredEntry, ttlSeconds: number): boolean {
+  /** Stores `entry`; returns the entry now held (the one given, or a copy of it), else `undefined`. */
+  #store(key: string, entry: StoredEntry, ttlSeconds: number): StoredEntry | undefined {
     if (entry.value.byteLength > this.limits.maxValueBytes) {
       // memcached answers "object too large" to an oversized SET and unlinks the old value so no
       // stale data outlives the failed write; do the same.
       this.#lru.delete(key);
-      return false;
+      return undefined;
     }
     const ttl = ttlToMilliseconds(ttlSeconds);
     // The entry object itself is kept and handed back on reads (entries are immutable), which
@@ -151,7 +152,8 @@ export class MemoryBackend implements CacheBackend {
     const kept =
       entry.flags >>> 0 === entry.flags ? entry : { value: entry.value, flags: entry.flags >>> 0 };
     this.#lru.set(key, kept, { ttl });
-    return this.#lru.has(key);
+    // lru-cache refuses an entry larger than `maxSize` by not keeping it.
+    return this.#lru.has(key) ? kept : undefined;
   }
 
   /** @inheritdoc */
@@ -169,13 +171,15 @@ export class MemoryBackend implements CacheBackend {
   /** @inheritdoc */
   set(key: string, entry: StoredEntry, ttlSeconds: number): boolean {
     this.#check();
-    return this.#store(key, entry, ttlSeconds);
+    return this.#store(key, entry, ttlSeconds) !== undefined;
   }
 
   /** @inheritdoc */
   setAndRead(key: string, entry: StoredEntry, ttlSeconds: number): StoredEntry | undefined {
     this.#check();
-    return this.#store(key, entry, ttlSeconds) ? this.#lru.get(key) : undefined;
+    // What it holds right after storing it: the read-back is the entry just kept, as no other
+    // code runs in between (one lookup fewer than reading it again).
+    return this.#store(key, entry, ttlSeconds);
   }
 
   /** @inheritdoc */
@@ -183,7 +187,7 @@ export class MemoryBackend implements CacheBackend {
     this.#check();
     const failed: string[] = [];
     for (const { key, entry } of writes) {
-      if (!this.#store(key, entry, ttlSeconds)) failed.push(key);
+      if (this.#store(key, entry, ttlSeconds) === undefined) failed.push(key);
     }
     return failed;
   }
@@ -192,7 +196,7 @@ export class MemoryBackend implements CacheBackend {
   add(key: string, entry: StoredEntry, ttlSeconds: number): boolean {
     this.#check();
     if (this.#lru.has(key)) return false;
-    return this.#store(key, entry, ttlSeconds);
+    return this.#store(key, entry, ttlSeconds) !== undefined;
   }
 
   /** @inheritdoc */
@@ -200,7 +204,7 @@ export class MemoryBackend implements CacheBackend {
     this.#check();
     const entry = this.#lru.get(key);
     if (entry === undefined) return false;
-    return this.#store(key, entry, ttlSeconds);
+    return this.#store(key, entry, ttlSeconds) !== undefined;
   }
 
   /** @inheritdoc */
@@ -261,7 +265,7 @@ export class MemoryBackend implements CacheBackend {
     this.#check();
     const held = this.#lru.peek(key);
     if (held === undefined || !sameEntry(held, expected)) return false;
-    return this.#store(key, entry, ttlSeconds) ? this.#lru.peek(key) : undefined;
+    return this.#store(key, entry, ttlSeconds);
   }
 
   /** @inheritdoc */
