@@ -427,8 +427,14 @@ export class CachedCall {
     const target = this.#target(self, args, true);
     const { scope } = target;
     scope.flights.single.supersede(this.#flightKey(target));
+    const seen = this.#observe();
     const generation = await scope.client.get(scope.generationKey);
-    if (isToken(generation)) return scope.client.delete(this.#entryKey(target, generation));
+    if (isToken(generation)) {
+      // Trust the token just read, not an older one a window may still hold (another process's
+      // invalidateAll): the entry deleted below is then the one this process reads next.
+      learn(scope, generation, seen);
+      return scope.client.delete(this.#entryKey(target, generation));
+    }
     // No generation this process can vouch for: either nothing was cached in this scope, or a
     // write of the generation is in doubt here (the client's write quarantine reads it as a miss)
     // while other processes still read entries under the one the server holds. Deleting nothing
@@ -452,11 +458,15 @@ export class CachedCall {
   async #newGeneration(scope: Scope): Promise<void> {
     const token = randomBytes(6).toString('base64url');
     const started = this.#windowMs === 0 ? -Infinity : performance.now();
-    const stored = await scope.client.set(scope.generationKey, token, {
-      ttl: this.#generationTtl,
-    });
+    let stored: boolean;
+    try {
+      stored = await scope.client.set(scope.generationKey, token, { ttl: this.#generationTtl });
+    } catch (error) {
+      // The write may have landed: the token this process knew may be orphaned. Trust none.
+      forget(scope, observe(started));
+      throw error;
+    }
     if (!stored) {
-      // The old token may still be what the server holds (or may not): trust none.
       forget(scope, observe(started));
       throw new CacheWriteError(
         `could not store a new generation for ${scope.name}; its entries were not invalidated`,

@@ -12,7 +12,7 @@ import {
   type CacheOptions,
 } from '../src/index.js';
 import { FaultBackend } from '@stowage/testkit';
-import { manualClock } from './helpers.js';
+import { FaultyBackend, manualClock } from './helpers.js';
 
 const WINDOW_MS = 2_000;
 const clients: CacheClient[] = [];
@@ -154,6 +154,37 @@ describe('generationWindow', () => {
     source.value = 'new';
     expect(await invalidate(inB.read, 'EUR')).toBe(true);
     expect(await inA.read('EUR')).toBe('new:EUR');
+  });
+
+  it('sees its own invalidate(args) at once, also after another process moved the generation', async () => {
+    const { a, b } = twoProcesses();
+    const source = { value: 'old' };
+    const inA = reader(a, source, { generationWindow: `${WINDOW_MS}ms` });
+    const inB = reader(b, source);
+    await inA.read('EUR'); // A trusts the first token
+    source.value = 'new';
+    await invalidateAll(inB.read); // B moves the generation…
+    expect(await inB.read('EUR')).toBe('new:EUR'); // …and caches under it
+    source.value = 'newer';
+    // A deletes the entry under the generation the cache holds, and trusts that one from now on.
+    expect(await invalidate(inA.read, 'EUR')).toBe(true);
+    expect(await inA.read('EUR')).toBe('newer:EUR');
+  });
+
+  it('trusts no token after its own invalidateAll failed, since the write may have landed', async () => {
+    const backend = new FaultyBackend(createMemoryBackend({ clock: manualClock() }));
+    const client = new CacheClient({ backend, service: 'billing', timeoutMs: 50 });
+    clients.push(client);
+    const source = { value: 'old' };
+    const { read } = reader(client, source, { generationWindow: `${WINDOW_MS}ms` });
+    await read('EUR');
+    backend.only.add('set').add('setAndRead');
+    backend.fault = 'hold'; // the new token's write is on its way when the deadline ends
+    source.value = 'new';
+    await expect(invalidateAll(read)).rejects.toThrow();
+    backend.release(); // …and lands
+    backend.fault = 'none';
+    expect(await read('EUR')).toBe('new:EUR');
   });
 
   it('reads the token again on a miss, so a result is stored under the current generation', async () => {
