@@ -202,6 +202,27 @@ describe('generationWindow', () => {
     expect(inB.runs()).toBe(0);
   });
 
+  it('runs the function once for concurrent calls that miss under a trusted token', async () => {
+    const { a } = twoProcesses();
+    let runs = 0;
+    const read = cached(
+      async (id: string) => {
+        runs++;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        return id;
+      },
+      {
+        key: 'slow',
+        context: { client: a, storageLevel: StorageLevel.Service },
+        generationWindow: `${WINDOW_MS}ms`,
+      },
+    );
+    await read('warm'); // the generation is created and trusted
+    const results = await Promise.all(Array.from({ length: 50 }, () => read('EUR')));
+    expect(new Set(results)).toEqual(new Set(['EUR']));
+    expect(runs).toBe(2);
+  });
+
   it('makes a hit one entry read within the window, and two keys in one read without it', async () => {
     const { a, backend } = twoProcesses();
     const source = { value: 'v' };
