@@ -42,6 +42,7 @@ const MISS: unique symbol = Symbol('miss');
 
 /** Everything one call needs to know about where its entry lives. */
 interface Target {
+  /** The function's scope: scoped client, generation key, the root's flights and generations. */
   readonly scope: Scope;
   /** `[keyPrefix:]` + the entry's name part (the `key` function's result, or `name`). */
   readonly entryName: string;
