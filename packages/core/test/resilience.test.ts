@@ -47,6 +47,17 @@ function setup(options: Omit<CacheClientOptions, 'backend' | 'now'> = {}): {
   return { clock, store, client };
 }
 
+/** A store behind a fault injector (to take it down), on a manual clock. */
+function faultyStore(): {
+  clock: ReturnType<typeof manualClock>;
+  inner: RecordingBackend;
+  backend: FaultBackend;
+} {
+  const clock = manualClock();
+  const inner = new RecordingBackend({ async: true, setIf: true, deleteIf: true, now: clock.now });
+  return { clock, inner, backend: new FaultBackend(inner) };
+}
+
 /** Stores `value` with ttl 10 s and grace 60 s, then moves past the ttl. */
 async function staleEntry(client: CacheClient, clock: { advance: (ms: number) => void }) {
   await client.getOrSet('k', () => 'old', { ttl: 10, grace: 60 });
@@ -121,14 +132,7 @@ describe('grace', () => {
   });
 
   it('serves the last good value when the backend is down', async () => {
-    const clock = manualClock();
-    const inner = new RecordingBackend({
-      async: true,
-      setIf: true,
-      deleteIf: true,
-      now: clock.now,
-    });
-    const backend = new FaultBackend(inner);
+    const { clock, backend } = faultyStore();
     const cache = new CacheClient({ backend, now: clock.now });
     await cache.getOrSet('k', () => 'good', { ttl: 10, grace: 60 });
     backend.mode = { kind: 'alwaysReject', error: new Error('ECONNREFUSED') };
@@ -152,14 +156,7 @@ describe('grace', () => {
 
 describe('the last good value', () => {
   it('hands each caller served during an outage a copy of its own', async () => {
-    const clock = manualClock();
-    const inner = new RecordingBackend({
-      async: true,
-      setIf: true,
-      deleteIf: true,
-      now: clock.now,
-    });
-    const backend = new FaultBackend(inner);
+    const { clock, backend } = faultyStore();
     const cache = new CacheClient({ backend, now: clock.now });
     const options = { ttl: 10, grace: 60, onError: () => {} };
     const computed = await cache.getOrSet('k', () => ({ tags: ['a'] }), options);
@@ -176,14 +173,7 @@ describe('the last good value', () => {
   });
 
   it('serves a copy of a graced value it read, not the object the reader got', async () => {
-    const clock = manualClock();
-    const inner = new RecordingBackend({
-      async: true,
-      setIf: true,
-      deleteIf: true,
-      now: clock.now,
-    });
-    const backend = new FaultBackend(inner);
+    const { clock, inner, backend } = faultyStore();
     const writer = new CacheClient({ backend: inner, now: clock.now, ownsBackend: false });
     await writer.getOrSet('k', () => ({ n: 1 }), { ttl: 10, grace: 60 });
     const cache = new CacheClient({ backend, now: clock.now });
@@ -200,14 +190,7 @@ describe('the last good value', () => {
   });
 
   it('is forgotten when this process deletes the key, even if the delete timed out', async () => {
-    const clock = manualClock();
-    const inner = new RecordingBackend({
-      async: true,
-      setIf: true,
-      deleteIf: true,
-      now: clock.now,
-    });
-    const backend = new FaultBackend(inner);
+    const { clock, backend } = faultyStore();
     const cache = new CacheClient({ backend, now: clock.now, quarantineMs: 0 });
     await cache.getOrSet('k', () => 'old', { ttl: 1, grace: 60 });
     backend.mode = { kind: 'alwaysReject', error: new Error('ETIMEDOUT') };

@@ -36,6 +36,24 @@ function twoProcesses(): { a: CacheClient; b: CacheClient; backend: MemoryBacken
   return { a, b, backend };
 }
 
+/**
+ * Two processes reading one source: `inA` with the generation window, `inB` without. The source
+ * starts as `'old'`.
+ */
+function windowedPair(): {
+  source: { value: string };
+  inA: ReturnType<typeof reader>;
+  inB: ReturnType<typeof reader>;
+} {
+  const { a, b } = twoProcesses();
+  const source = { value: 'old' };
+  return {
+    source,
+    inA: reader(a, source, { generationWindow: `${WINDOW_MS}ms` }),
+    inB: reader(b, source),
+  };
+}
+
 /** A source whose value the test changes, and a Service-level cached read of it on `client`. */
 function reader(
   client: CacheClient,
@@ -96,10 +114,7 @@ class LateReads extends FaultBackend<CacheBackend> {
 
 describe('generationWindow', () => {
   it("sees another process's invalidateAll within the window, and never serves the old entries after it", async () => {
-    const { a, b } = twoProcesses();
-    const source = { value: 'old' };
-    const inA = reader(a, source, { generationWindow: `${WINDOW_MS}ms` });
-    const inB = reader(b, source);
+    const { source, inA, inB } = windowedPair();
     expect(await inA.read('EUR')).toBe('old:EUR'); // creates the generation: trusted from here
     source.value = 'new';
     await invalidateAll(inB.read); // process B moves the generation
@@ -115,10 +130,7 @@ describe('generationWindow', () => {
   });
 
   it('counts the window from the last read of the token, not from the last hit', async () => {
-    const { a, b } = twoProcesses();
-    const source = { value: 'old' };
-    const inA = reader(a, source, { generationWindow: `${WINDOW_MS}ms` });
-    const inB = reader(b, source);
+    const { source, inA, inB } = windowedPair();
     await inA.read('EUR');
     // Hits within the window do not read the token, so they cannot extend the trust.
     for (let i = 0; i < 4; i++) {
@@ -146,10 +158,7 @@ describe('generationWindow', () => {
   });
 
   it('sees an invalidate(args) from another process at once', async () => {
-    const { a, b } = twoProcesses();
-    const source = { value: 'old' };
-    const inA = reader(a, source, { generationWindow: `${WINDOW_MS}ms` });
-    const inB = reader(b, source);
+    const { source, inA, inB } = windowedPair();
     await inA.read('EUR');
     source.value = 'new';
     expect(await invalidate(inB.read, 'EUR')).toBe(true);
@@ -157,10 +166,7 @@ describe('generationWindow', () => {
   });
 
   it('sees its own invalidate(args) at once, also after another process moved the generation', async () => {
-    const { a, b } = twoProcesses();
-    const source = { value: 'old' };
-    const inA = reader(a, source, { generationWindow: `${WINDOW_MS}ms` });
-    const inB = reader(b, source);
+    const { source, inA, inB } = windowedPair();
     await inA.read('EUR'); // A trusts the first token
     source.value = 'new';
     await invalidateAll(inB.read); // B moves the generation…
@@ -188,10 +194,7 @@ describe('generationWindow', () => {
   });
 
   it('reads the token again on a miss, so a result is stored under the current generation', async () => {
-    const { a, b } = twoProcesses();
-    const source = { value: 'old' };
-    const inA = reader(a, source, { generationWindow: `${WINDOW_MS}ms` });
-    const inB = reader(b, source);
+    const { source, inA, inB } = windowedPair();
     await inA.read('EUR');
     source.value = 'new';
     await invalidateAll(inB.read);
