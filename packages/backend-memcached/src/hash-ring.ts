@@ -1,11 +1,10 @@
-import { hash } from 'node:crypto';
+import { md5Words } from './md5.js';
 
 /** Points per server on the ring (libmemcached's ketama uses 160: 40 MD5 digests × 4). */
 const POINTS_PER_SERVER = 160;
 
-function point(digest: Buffer, slot: number): number {
-  return digest.readUInt32LE(slot * 4);
-}
+/** The four little-endian words of the last digest (reused: no allocation per key). */
+const digest = new Uint32Array(4);
 
 /**
  * Ketama-style consistent hashing: every server owns 160 points on a 32-bit ring (MD5 of
@@ -27,8 +26,8 @@ export class HashRing {
     const entries: Array<{ point: number; owner: number }> = [];
     names.forEach((name, owner) => {
       for (let i = 0; i < POINTS_PER_SERVER / 4; i++) {
-        const digest = hash('md5', `${name}-${i}`, 'buffer');
-        for (let slot = 0; slot < 4; slot++) entries.push({ point: point(digest, slot), owner });
+        md5Words(`${name}-${i}`, digest);
+        for (let slot = 0; slot < 4; slot++) entries.push({ point: digest[slot] as number, owner });
       }
     });
     // Ties (vanishingly rare) are broken by server name order, so every process builds the same ring.
@@ -42,7 +41,8 @@ export class HashRing {
 
   /** Index of the server that owns `key` (the backend's key; `keyPrefix` is put before it here). */
   locate(key: string): number {
-    const target = point(hash('md5', this.#keyPrefix + key, 'buffer'), 0);
+    md5Words(this.#keyPrefix + key, digest);
+    const target = digest[0] as number;
     const points = this.#points;
     let low = 0;
     let high = points.length;

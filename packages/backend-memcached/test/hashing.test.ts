@@ -1,13 +1,50 @@
+import { hash } from 'node:crypto';
 import { hasBinary, startMemcached, type ServerHandle } from '@stowage/testkit';
 import { Utils } from 'memjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemcachedBackend, type MemcachedBackend } from '../src/index.js';
 import { HashRing } from '../src/hash-ring.js';
+import { md5Words } from '../src/md5.js';
 import { entry, textOf } from './helpers.js';
 
 const KEYS = Array.from({ length: 20_000 }, (_, i) => `user:${i}:profile`);
 const THREE = ['10.0.0.1:11211', '10.0.0.2:11211', '10.0.0.3:11211'];
 const FOUR = [...THREE, '10.0.0.4:11211'];
+
+describe("the ring's MD5", () => {
+  // Characters of every UTF-8 length, and lengths around the 55/56/64-byte padding boundaries.
+  const CHARS = ['a', 'Z', '0', ':', '-', 'é', 'ß', '漢', '😀', '\u0000', ' '];
+  const texts = Array.from({ length: 3000 }, (_, n) =>
+    Array.from({ length: n % 300 }, (_, i) => CHARS[(n * 7 + i * 13) % CHARS.length]).join(''),
+  );
+
+  it("agrees with node:crypto's MD5 on every word, for texts of 0–299 characters", () => {
+    const out = new Uint32Array(4);
+    for (const text of texts) {
+      md5Words(text, out);
+      const digest = hash('md5', text, 'buffer');
+      expect([...out], text).toEqual([0, 4, 8, 12].map((at) => digest.readUInt32LE(at)));
+    }
+  });
+
+  it('places every key where a ring built on node:crypto puts it', () => {
+    // The ring as it was built before: crypto's MD5 for the points and for the key.
+    const point = (text: string, slot: number): number =>
+      hash('md5', text, 'buffer').readUInt32LE(slot * 4);
+    const entries = FOUR.flatMap((name, owner) =>
+      Array.from({ length: 160 }, (_, i) => ({ at: point(`${name}-${i >> 2}`, i & 3), owner })),
+    );
+    entries.sort((x, y) => x.at - y.at);
+    const reference = (key: string): number => {
+      const target = point(`app:${key}`, 0);
+      return (entries.find((e) => e.at >= target) ?? entries[0])!.owner;
+    };
+    const ring = new HashRing(FOUR, 'app:');
+    for (const key of [...KEYS.slice(0, 5000), ...texts.slice(1, 500)]) {
+      expect(ring.locate(key), key).toBe(reference(key));
+    }
+  });
+});
 
 describe('ketama-style consistent hashing', () => {
   it('moves about a quarter of the keys from 3 to 4 servers, all onto the new one', () => {

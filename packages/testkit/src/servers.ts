@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 
 /** True when a missing server binary must fail the run instead of skipping (CI, or asked for). */
@@ -115,7 +115,10 @@ export interface ServerHandle {
   readonly pid: number;
   /** `host:port`. */
   readonly address: string;
-  /** Freezes the server (SIGSTOP): the kernel still accepts connections, nothing answers. */
+  /**
+   * Freezes the server (SIGSTOP) and returns once every thread of it has stopped: the kernel still
+   * accepts connections, nothing answers.
+   */
   pause(): void;
   /** Thaws a paused server (SIGCONT). */
   resume(): void;
@@ -160,6 +163,33 @@ async function waitForExit(child: ChildProcess): Promise<void> {
   await new Promise<void>((resolve) => child.once('exit', () => resolve()));
 }
 
+/**
+ * Waits (blocking, at most `timeoutMs`) until every thread of `pid` is stopped. `kill(SIGSTOP)`
+ * returns once the signal is queued; on a loaded machine a server thread can still answer a
+ * request sent right after it (a CI run saw a "frozen" memcached answer a ping). Linux only:
+ * without `/proc`, or once the process is gone, it returns at once.
+ */
+function waitUntilStopped(pid: number, timeoutMs = 2000): void {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    let stopped = true;
+    try {
+      for (const task of readdirSync(`/proc/${pid}/task`)) {
+        const stat = readFileSync(`/proc/${pid}/task/${task}/stat`, 'latin1');
+        // The state follows the command name, which is in parentheses and may hold spaces.
+        const state = stat.charAt(stat.lastIndexOf(')') + 2);
+        if (state !== 'T' && state !== 't') {
+          stopped = false;
+          break;
+        }
+      }
+    } catch {
+      return;
+    }
+    if (stopped) return;
+  }
+}
+
 async function startServer(spec: ServerSpec, requestedPort?: number): Promise<ServerHandle> {
   const port = requestedPort ?? (await freePort());
   let child = await launch(spec, port);
@@ -180,7 +210,10 @@ async function startServer(spec: ServerSpec, requestedPort?: number): Promise<Se
       return child.pid ?? -1;
     },
     address: `127.0.0.1:${port}`,
-    pause: () => signal('SIGSTOP'),
+    pause: () => {
+      signal('SIGSTOP');
+      if (child.pid !== undefined) waitUntilStopped(child.pid);
+    },
     resume: () => signal('SIGCONT'),
     kill,
     async restart() {
