@@ -192,9 +192,14 @@ export class CachedCall {
     return known.token;
   }
 
-  /** Starts observing a generation key: the window's clock is read only when a window is set. */
+  /** The window's clock (`performance.now()`), read only when a window is set; else `-Infinity`. */
+  #windowNow(): number {
+    return this.#windowMs === 0 ? -Infinity : performance.now();
+  }
+
+  /** Starts observing a generation key now. */
   #observe(): Observation {
-    return observe(this.#windowMs === 0 ? -Infinity : performance.now());
+    return observe(this.#windowNow());
   }
 
   /**
@@ -278,7 +283,7 @@ export class CachedCall {
    */
   async #newGeneration(scope: Scope): Promise<void> {
     const token = randomBytes(6).toString('base64url');
-    const started = this.#windowMs === 0 ? -Infinity : performance.now();
+    const started = this.#windowNow();
     let stored: boolean;
     try {
       stored = await scope.client.set(scope.generationKey, token, { ttl: this.#generationTtl });
@@ -575,10 +580,10 @@ export class CachedCall {
     const { client } = scope;
     const fresh = randomBytes(6).toString('base64url');
     const ttl = this.#generationTtl;
-    let seenAt = this.#windowMs === 0 ? -Infinity : performance.now();
+    let seenAt = this.#windowNow();
     let token = fresh;
     if (!(await client.add(scope.generationKey, fresh, { ttl }))) {
-      seenAt = this.#windowMs === 0 ? -Infinity : performance.now();
+      seenAt = this.#windowNow();
       const held = await client.get(scope.generationKey);
       if (isToken(held)) {
         token = held;

@@ -1,8 +1,8 @@
-/** How many keys' last good values a client remembers, at most. */
-export const LAST_GOOD_ENTRIES = 1000;
-
 import type { StoredEntry } from '../backend/contract.js';
 import type { Codec } from '../codec/codec.js';
+
+/** How many keys' last good values a client remembers, at most. */
+export const LAST_GOOD_ENTRIES = 1000;
 
 interface Remembered {
   /** The codec's entry of the value (a graced entry's inner one), decoded anew on each recall. */

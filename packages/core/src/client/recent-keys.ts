@@ -203,7 +203,7 @@ export class RecentKeysStack {
       if (slot !== undefined) {
         this.#link(slot);
       } else {
-        slot = this.#slotFor(survivor.fullKey, survivor.key, survivor.prefix);
+        slot = this.#newSlot(survivor.fullKey, survivor.key, survivor.prefix);
         slot.isEncrypted = this.#encrypted;
         slot.expiresAtMs = undefined;
       }
@@ -386,23 +386,33 @@ export class RecentKeysStack {
    * the stack is full). Flags and expiry are left to the caller.
    */
   #slotFor(fullKey: string, key: string, prefix: string): Slot {
-    let slot = this.#slots.get(fullKey);
-    if (slot !== undefined) {
-      this.#unlink(slot);
-    } else {
-      const oldest = this.#oldest;
-      if (oldest !== undefined && this.#slots.size >= this.maxSize) {
-        this.#slots.delete(oldest.fullKey);
-        this.#unlink(oldest);
-        slot = oldest;
-      } else {
-        slot = new Slot();
-      }
-      slot.fullKey = fullKey;
-      this.#slots.set(fullKey, slot);
-    }
+    const slot = this.#slots.get(fullKey);
+    if (slot === undefined) return this.#newSlot(fullKey, key, prefix);
+    this.#unlink(slot);
     slot.key = key;
     slot.prefix = prefix;
+    this.#link(slot);
+    return slot;
+  }
+
+  /**
+   * A slot for `fullKey`, which the stack does not hold, made newest: the oldest one reused when
+   * the stack is full, else a new one. Flags and expiry are left to the caller.
+   */
+  #newSlot(fullKey: string, key: string, prefix: string): Slot {
+    const oldest = this.#oldest;
+    let slot: Slot;
+    if (oldest !== undefined && this.#slots.size >= this.maxSize) {
+      this.#slots.delete(oldest.fullKey);
+      this.#unlink(oldest);
+      slot = oldest;
+    } else {
+      slot = new Slot();
+    }
+    slot.fullKey = fullKey;
+    slot.key = key;
+    slot.prefix = prefix;
+    this.#slots.set(fullKey, slot);
     this.#link(slot);
     return slot;
   }

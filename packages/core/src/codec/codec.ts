@@ -33,6 +33,9 @@ export interface CodecOptions {
   readonly frozen: boolean;
 }
 
+// What an entry's frozen value is before a hit decoded it (`null` is a value).
+const UNDECODED: unique symbol = Symbol('undecoded');
+
 /**
  * An entry this codec module made. It keeps the payload as text (the string, or the JSON) when
  * it encoded it unencrypted and uncompressed, so a read that gets the same object back (an
@@ -40,9 +43,6 @@ export interface CodecOptions {
  * is private: the backend contract knows nothing of it, and entries of any other origin — remote
  * backends, another copy of this package, hand-made objects — are decoded from their bytes.
  */
-// What an entry's frozen value is before a hit decoded it (`null` is a value).
-const UNDECODED: unique symbol = Symbol('undecoded');
-
 class EncodedEntry implements StoredEntry {
   readonly value: Uint8Array;
   readonly flags: number;
@@ -86,11 +86,6 @@ export function retainedBytes(entry: StoredEntry): number {
   return entry.value.byteLength + (text === undefined ? 0 : text.length);
 }
 
-/**
- * Encodes values into stored entries and back, following Q2's flags: strings are
- * `CacheReturnCode.String`, safe integers and bigints `Integer`, everything else JSON. Then it
- * compresses (zlib) and encrypts as configured.
- */
 /** What a decode left behind for an entry an L1 keeps: its final text, for the next hit. */
 interface DecodedText {
   readonly fullKey: string;
@@ -102,6 +97,11 @@ interface DecodedText {
   readonly frozen: unknown;
 }
 
+/**
+ * Encodes values into stored entries and back, following Q2's flags: strings are
+ * `CacheReturnCode.String`, safe integers and bigints `Integer`, everything else JSON. Then it
+ * compresses (zlib) and encrypts as configured.
+ */
 export class Codec {
   readonly #options: CodecOptions;
   /**
